@@ -1,0 +1,9 @@
+//! The gRPC contract compiled from `proto/tessera/v1/` (see the README for what is served).
+
+/// Generated types and service traits of `tessera.v1`.
+pub mod pb {
+    tonic::include_proto!("tessera.v1");
+
+    /// The encoded file descriptor set, for gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("tessera_descriptor");
+}

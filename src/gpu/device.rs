@@ -1,0 +1,108 @@
+//! Adapter and device acquisition, plus error-scope helpers that turn wgpu validation
+//! errors into [`GpuError`] values instead of the default panic.
+
+use std::sync::Arc;
+
+use super::GpuError;
+
+/// The opened GPU: adapter, device and queue.
+pub(crate) struct GpuContext {
+    pub(crate) adapter_info: wgpu::AdapterInfo,
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+}
+
+impl GpuContext {
+    /// Opens the default adapter (honouring `WGPU_BACKEND`, `WGPU_POWER_PREF` and the other
+    /// wgpu environment variables) with default limits and no optional features.
+    pub(crate) fn new() -> Result<Self, GpuError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let power_preference =
+            wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance);
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        }))?;
+        let adapter_info = adapter.get_info();
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+                label: Some("tessera.gpu.device"),
+                required_features: wgpu::Features::empty(),
+                required_limits: wgpu::Limits::default(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            }))?;
+        // Errors outside an error scope must never abort the process: log them instead.
+        device.on_uncaptured_error(Arc::new(|err: wgpu::Error| {
+            tracing::error!(error = %err, "uncaptured wgpu error");
+        }));
+        tracing::debug!(adapter = %summary(&adapter_info), "opened GPU device");
+        Ok(Self {
+            adapter_info,
+            device,
+            queue,
+        })
+    }
+
+    pub(crate) fn adapter_summary(&self) -> String {
+        summary(&self.adapter_info)
+    }
+}
+
+fn summary(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} / {:?} / {:?}",
+        info.name, info.backend, info.device_type
+    )
+}
+
+/// Error scopes that catch validation and out-of-memory errors of a block of GPU work.
+pub(crate) struct ErrorScopes {
+    validation: wgpu::ErrorScopeGuard,
+    oom: wgpu::ErrorScopeGuard,
+}
+
+impl ErrorScopes {
+    pub(crate) fn push(device: &wgpu::Device) -> Self {
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        Self { validation, oom }
+    }
+
+    /// Pops both scopes (innermost first) and reports the first captured error.
+    pub(crate) fn pop(self) -> Result<(), GpuError> {
+        let validation = pollster::block_on(self.validation.pop());
+        let oom = pollster::block_on(self.oom.pop());
+        match validation.or(oom) {
+            Some(err) => Err(GpuError::Wgpu(err.to_string())),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_errors_become_gpu_errors() {
+        let gpu = match GpuContext::new() {
+            Ok(gpu) => gpu,
+            Err(err) => panic!("GPU unavailable (lavapipe expected): {err}"),
+        };
+        let scopes = ErrorScopes::push(&gpu.device);
+        // MAP_READ may only be combined with COPY_DST: a validation error, not a panic.
+        let _buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tessera.gpu.test.invalid_buffer"),
+            size: 256,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::UNIFORM,
+            mapped_at_creation: false,
+        });
+        assert!(matches!(scopes.pop(), Err(GpuError::Wgpu(_))));
+        assert!(ErrorScopes::push(&gpu.device).pop().is_ok());
+    }
+}

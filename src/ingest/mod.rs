@@ -1,0 +1,88 @@
+//! Ingest: open a raw call recording (directory, `.zip` or `.tar.gz`), parse its timing
+//! metadata, SDP and rtpdump files, and group the segments into tracks per participant session.
+
+pub mod archive;
+pub mod metadata;
+mod model;
+pub mod rtp;
+pub mod rtpdump;
+mod scan;
+pub mod sdp;
+
+pub use model::{CallInfo, ParticipantSession, Recording, Segment, Track, TrackKind};
+pub use scan::{PacketScan, scan_rtpdump};
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Archive(#[from] archive::ArchiveError),
+    #[error("{path}: no `*_timing_metadata.json` file found in the recording")]
+    NoMetadata { path: PathBuf },
+    #[error("{path}: {source}")]
+    Metadata {
+        path: PathBuf,
+        #[source]
+        source: metadata::MetadataError,
+    },
+    #[error("{path}: field `{field}` is `{value}` but another metadata file of this recording says `{expected}`")]
+    MixedCalls {
+        path: PathBuf,
+        field: &'static str,
+        value: String,
+        expected: String,
+    },
+    #[error("{path}: segment `{field}` (base_filename `{base_filename}`) matches no .rtpdump file in the recording")]
+    MissingRtpdump {
+        path: PathBuf,
+        field: String,
+        base_filename: String,
+    },
+    #[error("{path}: segment `{field}` (base_filename `{base_filename}`) matches several .rtpdump files: {candidates}")]
+    AmbiguousRtpdump {
+        path: PathBuf,
+        field: String,
+        base_filename: String,
+        candidates: String,
+    },
+    #[error("{path}: missing SDP file for {rtpdump}")]
+    MissingSdp { path: PathBuf, rtpdump: PathBuf },
+    #[error("{path}: {source}")]
+    Sdp {
+        path: PathBuf,
+        #[source]
+        source: sdp::SdpError,
+    },
+    #[error("{path}: the SDP describes {sdp_kind} but the metadata says track_type `{track_type}`")]
+    KindMismatch {
+        path: PathBuf,
+        sdp_kind: &'static str,
+        track_type: String,
+    },
+    #[error("{path}: {source}")]
+    Rtpdump {
+        path: PathBuf,
+        #[source]
+        source: rtpdump::RtpDumpError,
+    },
+    #[error("{path}: record {record_index}: {source}")]
+    Rtp {
+        path: PathBuf,
+        record_index: u64,
+        #[source]
+        source: rtp::RtpError,
+    },
+    #[error("{path}: contains no RTP packet with payload type {payload_type} (the SDP's {codec})")]
+    NoMediaPackets {
+        path: PathBuf,
+        payload_type: u8,
+        codec: &'static str,
+    },
+}

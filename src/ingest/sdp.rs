@@ -1,0 +1,595 @@
+//! Minimal SDP parsing for the single-stream `.sdp` files that accompany each `.rtpdump`.
+//!
+//! Only the first `m=` section is used. `a=rtpmap` and `a=fmtp` lines are read from the session
+//! level and from that section; everything else is ignored.
+
+use thiserror::Error;
+
+/// Errors from [`parse_sdp`] and [`SessionDescription::primary`].
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SdpError {
+    /// No `m=` line at all.
+    #[error("SDP has no m= line")]
+    NoMediaLine,
+    /// No `a=rtpmap` line for any payload type of the `m=` line.
+    #[error("SDP has no a=rtpmap line for any payload type of its m= line ({payload_types:?})")]
+    NoRtpmap { payload_types: Vec<u8> },
+    /// A line that could not be parsed.
+    #[error("SDP line {line_number} `{line}`: {reason}")]
+    BadLine {
+        line_number: usize,
+        line: String,
+        reason: String,
+    },
+    /// No payload type of the `m=` line maps to a supported codec.
+    #[error("SDP has no supported codec (OPUS, VP8, VP9, H264, AV1); found {encodings:?}")]
+    UnknownCodec { encodings: Vec<String> },
+    /// The primary codec belongs to the other media kind.
+    #[error("SDP m= line is {media} but payload type {payload_type} is {encoding_name}")]
+    MediaMismatch {
+        media: &'static str,
+        payload_type: u8,
+        encoding_name: String,
+    },
+}
+
+/// Media kind of the `m=` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// `m=audio`.
+    Audio,
+    /// `m=video`.
+    Video,
+}
+
+impl MediaKind {
+    /// `"audio"` or `"video"`, as in the `m=` line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+        }
+    }
+}
+
+/// Media codecs tessera can decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// Opus audio.
+    Opus,
+    /// VP8 video.
+    Vp8,
+    /// VP9 video.
+    Vp9,
+    /// H.264 video.
+    H264,
+    /// AV1 video.
+    Av1,
+}
+
+const CODECS: [Codec; 5] = [Codec::Opus, Codec::Vp8, Codec::Vp9, Codec::H264, Codec::Av1];
+
+impl Codec {
+    /// Codec for an rtpmap encoding name, case-insensitively.
+    pub fn from_encoding_name(name: &str) -> Option<Codec> {
+        CODECS
+            .into_iter()
+            .find(|c| c.encoding_name().eq_ignore_ascii_case(name))
+    }
+
+    /// Codec for a MIME type such as `video/VP8`, case-insensitively.
+    pub fn from_mime_type(mime: &str) -> Option<Codec> {
+        CODECS
+            .into_iter()
+            .find(|c| c.mime_type().eq_ignore_ascii_case(mime))
+    }
+
+    /// Upper-case encoding name: `OPUS`, `VP8`, `VP9`, `H264`, `AV1`.
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            Codec::Opus => "OPUS",
+            Codec::Vp8 => "VP8",
+            Codec::Vp9 => "VP9",
+            Codec::H264 => "H264",
+            Codec::Av1 => "AV1",
+        }
+    }
+
+    /// MIME type as Stream's metadata writes it, e.g. `audio/opus`, `video/VP8`.
+    pub fn mime_type(&self) -> &'static str {
+        match self {
+            Codec::Opus => "audio/opus",
+            Codec::Vp8 => "video/VP8",
+            Codec::Vp9 => "video/VP9",
+            Codec::H264 => "video/H264",
+            Codec::Av1 => "video/AV1",
+        }
+    }
+
+    /// Audio for Opus, video otherwise.
+    pub fn media_kind(&self) -> MediaKind {
+        match self {
+            Codec::Opus => MediaKind::Audio,
+            _ => MediaKind::Video,
+        }
+    }
+}
+
+/// One `a=rtpmap` line with the parameters of its `a=fmtp` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpMap {
+    /// Payload type.
+    pub payload_type: u8,
+    /// Encoding name as written (e.g. `opus`, `VP8`, `rtx`).
+    pub encoding_name: String,
+    /// RTP clock rate.
+    pub clock_rate_hz: u32,
+    /// Channel count (audio), if given.
+    pub channels: Option<u32>,
+    /// `a=fmtp` parameters for this payload type, in order; a bare key has an empty value.
+    pub fmtp: Vec<(String, String)>,
+}
+
+/// The parts of an SDP tessera needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionDescription {
+    /// Media kind of the first `m=` line.
+    pub media: MediaKind,
+    /// Payload types of the `m=` line, in order.
+    pub payload_types: Vec<u8>,
+    /// rtpmaps for payload types on the `m=` line, in SDP order.
+    pub rtpmaps: Vec<RtpMap>,
+}
+
+/// The media stream to decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrimaryStream<'a> {
+    /// Its codec.
+    pub codec: Codec,
+    /// Its rtpmap.
+    pub rtpmap: &'a RtpMap,
+}
+
+/// Encodings that carry redundancy or retransmissions of the primary stream.
+fn is_auxiliary(encoding: &str) -> bool {
+    let e = encoding.to_ascii_lowercase();
+    e == "rtx" || e == "red" || e == "ulpfec" || e.starts_with("flexfec")
+}
+
+impl SessionDescription {
+    /// The first payload type of the `m=` line whose encoding is a supported media codec.
+    pub fn primary(&self) -> Result<PrimaryStream<'_>, SdpError> {
+        let rtpmap = self
+            .payload_types
+            .iter()
+            .filter_map(|pt| self.rtpmap(*pt))
+            .find(|map| Codec::from_encoding_name(&map.encoding_name).is_some());
+        let Some((rtpmap, codec)) =
+            rtpmap.and_then(|m| Some((m, Codec::from_encoding_name(&m.encoding_name)?)))
+        else {
+            let encodings = self
+                .payload_types
+                .iter()
+                .filter_map(|pt| self.rtpmap(*pt))
+                .map(|m| m.encoding_name.clone())
+                .collect();
+            return Err(SdpError::UnknownCodec { encodings });
+        };
+        if codec.media_kind() != self.media {
+            return Err(SdpError::MediaMismatch {
+                media: self.media.as_str(),
+                payload_type: rtpmap.payload_type,
+                encoding_name: rtpmap.encoding_name.clone(),
+            });
+        }
+        Ok(PrimaryStream { codec, rtpmap })
+    }
+
+    /// Payload types (in `m=` order) of rtx, red, ulpfec and flexfec streams.
+    pub fn auxiliary_payload_types(&self) -> Vec<u8> {
+        self.payload_types
+            .iter()
+            .copied()
+            .filter(|pt| {
+                self.rtpmap(*pt)
+                    .is_some_and(|m| is_auxiliary(&m.encoding_name))
+            })
+            .collect()
+    }
+
+    /// The rtpmap of payload type `pt`, if any.
+    pub fn rtpmap(&self, pt: u8) -> Option<&RtpMap> {
+        self.rtpmaps.iter().find(|m| m.payload_type == pt)
+    }
+}
+
+/// Parses an SDP. Tolerates `\r\n`, unknown and session-level lines; uses the first `m=`
+/// section, which must be audio or video.
+pub fn parse_sdp(text: &str) -> Result<SessionDescription, SdpError> {
+    let mut media: Option<(MediaKind, Vec<u8>)> = None;
+    let mut rtpmaps: Vec<RtpMap> = Vec::new();
+    let mut fmtps: Vec<(u8, Vec<(String, String)>)> = Vec::new();
+    for (index, raw) in text.split('\n').enumerate() {
+        let line = raw.trim_end_matches('\r').trim();
+        let bad = |reason: String| SdpError::BadLine {
+            line_number: index + 1,
+            line: line.chars().take(200).collect(),
+            reason,
+        };
+        if let Some(rest) = line.strip_prefix("m=") {
+            if media.is_some() {
+                break; // only the first media section is used
+            }
+            media = Some(parse_media_line(rest).map_err(bad)?);
+        } else if let Some(rest) = line.strip_prefix("a=rtpmap:") {
+            let map = parse_rtpmap(rest).map_err(bad)?;
+            if rtpmaps.iter().any(|m| m.payload_type == map.payload_type) {
+                let reason = format!("second rtpmap for payload type {}", map.payload_type);
+                return Err(bad(reason));
+            }
+            rtpmaps.push(map);
+        } else if let Some(rest) = line.strip_prefix("a=fmtp:") {
+            fmtps.push(parse_fmtp(rest).map_err(bad)?);
+        }
+    }
+    let (media, payload_types) = media.ok_or(SdpError::NoMediaLine)?;
+    rtpmaps.retain(|m| payload_types.contains(&m.payload_type));
+    if rtpmaps.is_empty() {
+        return Err(SdpError::NoRtpmap { payload_types });
+    }
+    for (pt, params) in fmtps {
+        if let Some(map) = rtpmaps.iter_mut().find(|m| m.payload_type == pt) {
+            map.fmtp.extend(params);
+        }
+    }
+    Ok(SessionDescription {
+        media,
+        payload_types,
+        rtpmaps,
+    })
+}
+
+fn parse_payload_type(text: &str) -> Result<u8, String> {
+    match text.parse::<u8>() {
+        Ok(pt) if pt <= 127 => Ok(pt),
+        _ => Err(format!("payload type `{text}` is not a number in 0..=127")),
+    }
+}
+
+/// `<media> <port>[/<count>] <proto> <fmt>...`
+fn parse_media_line(rest: &str) -> Result<(MediaKind, Vec<u8>), String> {
+    let mut words = rest.split_whitespace();
+    let kind = match words.next() {
+        Some("audio") => MediaKind::Audio,
+        Some("video") => MediaKind::Video,
+        other => {
+            let found = other.unwrap_or("");
+            return Err(format!("media `{found}` is not audio or video"));
+        }
+    };
+    let port = words.next().unwrap_or("");
+    let port_number = port.split('/').next().unwrap_or("");
+    if port_number.parse::<u16>().is_err() {
+        return Err(format!("port `{port}` is not a number"));
+    }
+    if words.next().is_none() {
+        return Err("missing transport protocol".to_owned());
+    }
+    let payload_types = words
+        .map(parse_payload_type)
+        .collect::<Result<Vec<_>, _>>()?;
+    if payload_types.is_empty() {
+        return Err("no payload types".to_owned());
+    }
+    Ok((kind, payload_types))
+}
+
+/// `<pt> <encoding>/<clock>[/<channels>]`
+fn parse_rtpmap(rest: &str) -> Result<RtpMap, String> {
+    let (pt, spec) = rest
+        .trim()
+        .split_once(char::is_whitespace)
+        .ok_or("expected `<pt> <encoding>/<clock rate>`")?;
+    let payload_type = parse_payload_type(pt)?;
+    let mut parts = spec.trim().split('/');
+    let encoding_name = parts.next().unwrap_or("").to_owned();
+    if encoding_name.is_empty() {
+        return Err("empty encoding name".to_owned());
+    }
+    let clock = parts.next().unwrap_or("");
+    let clock_rate_hz = match clock.parse::<u32>() {
+        Ok(hz) if hz > 0 => hz,
+        _ => return Err(format!("clock rate `{clock}` is not a positive number")),
+    };
+    let channels = match parts.next() {
+        None => None,
+        Some(ch) => match ch.parse::<u32>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err(format!("channel count `{ch}` is not a positive number")),
+        },
+    };
+    if let Some(extra) = parts.next() {
+        return Err(format!("unexpected `/{extra}` after the channel count"));
+    }
+    Ok(RtpMap {
+        payload_type,
+        encoding_name,
+        clock_rate_hz,
+        channels,
+        fmtp: Vec::new(),
+    })
+}
+
+/// `<pt> k=v;k=v`
+fn parse_fmtp(rest: &str) -> Result<(u8, Vec<(String, String)>), String> {
+    let rest = rest.trim();
+    let (pt, params) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let params = params
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.trim().to_owned(), v.trim().to_owned()),
+            None => (p.to_owned(), String::new()),
+        })
+        .collect();
+    Ok((parse_payload_type(pt)?, params))
+}
+
+/// Writes a minimal single-stream SDP that [`parse_sdp`] reads back.
+pub fn write_sdp(
+    kind: MediaKind,
+    payload_type: u8,
+    encoding_name: &str,
+    clock_rate_hz: u32,
+    channels: Option<u32>,
+    fmtp: &[(String, String)],
+) -> String {
+    let mut sdp = String::from("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=tessera\r\n");
+    sdp.push_str("c=IN IP4 127.0.0.1\r\nt=0 0\r\n");
+    sdp.push_str(&format!(
+        "m={} 5000 RTP/AVP {payload_type}\r\n",
+        kind.as_str()
+    ));
+    sdp.push_str(&format!(
+        "a=rtpmap:{payload_type} {encoding_name}/{clock_rate_hz}"
+    ));
+    if let Some(ch) = channels {
+        sdp.push_str(&format!("/{ch}"));
+    }
+    sdp.push_str("\r\n");
+    if !fmtp.is_empty() {
+        let params: Vec<String> = fmtp
+            .iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        sdp.push_str(&format!("a=fmtp:{payload_type} {}\r\n", params.join(";")));
+    }
+    sdp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHROME_VIDEO: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+        m=video 9 UDP/TLS/RTP/SAVPF 97 98 96 99 100 101\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+        a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=rtpmap:98 red/90000\r\n\
+        a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\na=rtpmap:99 ulpfec/90000\r\n\
+        a=rtpmap:100 flexfec-03/90000\r\na=rtpmap:101 H264/90000\r\n\
+        a=fmtp:101 packetization-mode=1; profile-level-id=42e01f;level-asymmetry-allowed\r\n\
+        a=rtpmap:120 VP9/90000\r\nm=audio 9 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
+
+    fn bad_line(text: &str) -> (usize, String, String) {
+        match parse_sdp(text) {
+            Err(SdpError::BadLine {
+                line_number,
+                line,
+                reason,
+            }) => (line_number, line, reason),
+            other => panic!("expected BadLine, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn primary_skips_rtx_red_fec() {
+        let sdp = parse_sdp(CHROME_VIDEO).unwrap();
+        assert_eq!(sdp.media, MediaKind::Video);
+        assert_eq!(sdp.payload_types, vec![97, 98, 96, 99, 100, 101]);
+        assert_eq!(
+            sdp.rtpmaps.len(),
+            6,
+            "PT 120 is not on the m= line; audio section ignored"
+        );
+        let primary = sdp.primary().unwrap();
+        assert_eq!(
+            (primary.codec, primary.rtpmap.payload_type),
+            (Codec::Vp8, 96)
+        );
+        assert_eq!(primary.rtpmap.clock_rate_hz, 90_000);
+        assert_eq!(sdp.auxiliary_payload_types(), vec![97, 98, 99, 100]);
+        let h264 = sdp.rtpmap(101).unwrap();
+        let want = [
+            ("packetization-mode", "1"),
+            ("profile-level-id", "42e01f"),
+            ("level-asymmetry-allowed", ""),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(h264.fmtp, want);
+        assert_eq!(
+            sdp.rtpmap(97).unwrap().fmtp,
+            vec![("apt".into(), "96".into())]
+        );
+    }
+
+    #[test]
+    fn write_then_parse_round_trip() {
+        let fmtp = vec![
+            ("minptime".to_string(), "10".to_string()),
+            ("stereo".into(), "".into()),
+        ];
+        let text = write_sdp(MediaKind::Audio, 111, "opus", 48_000, Some(2), &fmtp);
+        let sdp = parse_sdp(&text).unwrap();
+        let map = RtpMap {
+            payload_type: 111,
+            encoding_name: "opus".into(),
+            clock_rate_hz: 48_000,
+            channels: Some(2),
+            fmtp,
+        };
+        assert_eq!(
+            sdp,
+            SessionDescription {
+                media: MediaKind::Audio,
+                payload_types: vec![111],
+                rtpmaps: vec![map]
+            }
+        );
+        assert_eq!(sdp.primary().unwrap().codec, Codec::Opus);
+        let text = write_sdp(MediaKind::Video, 96, "AV1", 90_000, None, &[]);
+        assert!(!text.contains("a=fmtp"));
+        let sdp = parse_sdp(&text.replace("\r\n", "\n")).unwrap();
+        assert_eq!(
+            (sdp.primary().unwrap().codec, sdp.rtpmaps[0].channels),
+            (Codec::Av1, None)
+        );
+    }
+
+    #[test]
+    fn codec_names() {
+        for codec in CODECS {
+            assert_eq!(
+                Codec::from_encoding_name(&codec.encoding_name().to_lowercase()),
+                Some(codec)
+            );
+            assert_eq!(
+                Codec::from_mime_type(&codec.mime_type().to_uppercase()),
+                Some(codec)
+            );
+        }
+        assert_eq!(Codec::Opus.media_kind(), MediaKind::Audio);
+        assert_eq!(Codec::H264.media_kind(), MediaKind::Video);
+        assert_eq!(
+            (Codec::Vp9.encoding_name(), Codec::Vp9.mime_type()),
+            ("VP9", "video/VP9")
+        );
+        assert_eq!(Codec::from_encoding_name("rtx"), None);
+        assert_eq!(Codec::from_mime_type("audio/PCMU"), None);
+    }
+
+    #[test]
+    fn errors_are_precise() {
+        assert_eq!(
+            parse_sdp("v=0\na=rtpmap:96 VP8/90000\n"),
+            Err(SdpError::NoMediaLine)
+        );
+        assert_eq!(
+            parse_sdp("m=audio 1 RTP/AVP 0 8\n"),
+            Err(SdpError::NoRtpmap {
+                payload_types: vec![0, 8]
+            })
+        );
+        let app = bad_line("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n");
+        assert_eq!(app.0, 2);
+        assert_eq!(app.1, "m=application 9 UDP/DTLS/SCTP webrtc-datachannel");
+        assert_eq!(app.2, "media `application` is not audio or video");
+        assert_eq!(
+            bad_line("m=video x RTP/AVP 96").2,
+            "port `x` is not a number"
+        );
+        assert_eq!(bad_line("m=video 9").2, "missing transport protocol");
+        assert_eq!(bad_line("m=video 9 RTP/AVP").2, "no payload types");
+        assert_eq!(
+            bad_line("m=video 9 RTP/AVP 128").2,
+            "payload type `128` is not a number in 0..=127"
+        );
+        let cases = [
+            ("a=rtpmap:96", "expected `<pt> <encoding>/<clock rate>`"),
+            ("a=rtpmap:96 /90000", "empty encoding name"),
+            ("a=rtpmap:96 VP8", "clock rate `` is not a positive number"),
+            (
+                "a=rtpmap:96 VP8/0",
+                "clock rate `0` is not a positive number",
+            ),
+            (
+                "a=rtpmap:96 opus/48000/two",
+                "channel count `two` is not a positive number",
+            ),
+            (
+                "a=rtpmap:96 opus/48000/2/1",
+                "unexpected `/1` after the channel count",
+            ),
+            (
+                "a=rtpmap:96 VP8/90000\na=rtpmap:96 VP9/90000",
+                "second rtpmap for payload type 96",
+            ),
+            (
+                "a=fmtp:x apt=1",
+                "payload type `x` is not a number in 0..=127",
+            ),
+        ];
+        for (line, reason) in cases {
+            let (n, _, r) = bad_line(&format!("m=video 9 RTP/AVP 96\n{line}"));
+            assert_eq!((n >= 2, r.as_str()), (true, reason), "{line}");
+        }
+        let primary = |t: &str| parse_sdp(t).unwrap().primary().map(|p| p.codec);
+        let err = primary("m=video 9 RTP/AVP 97\na=rtpmap:97 rtx/90000");
+        assert_eq!(
+            err,
+            Err(SdpError::UnknownCodec {
+                encodings: vec!["rtx".into()]
+            })
+        );
+        let err = primary("m=audio 9 RTP/AVP 96\na=rtpmap:96 VP8/90000");
+        assert_eq!(
+            err,
+            Err(SdpError::MediaMismatch {
+                media: "audio",
+                payload_type: 96,
+                encoding_name: "VP8".into()
+            })
+        );
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "SDP m= line is audio but payload type 96 is VP8"
+        );
+    }
+
+    #[test]
+    fn fuzz_parse_sdp_never_panics() {
+        let mut state = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"m=a:rtpmfx/ 0123456789\r\nVP8opusRTP;";
+        for i in 0..20_000 {
+            let mut bytes = CHROME_VIDEO.as_bytes().to_vec();
+            if i % 3 == 0 {
+                let len = next() % 120;
+                bytes = (0..len)
+                    .map(|_| alphabet[(next() as usize) % alphabet.len()])
+                    .collect();
+            } else {
+                for _ in 0..=next() % 6 {
+                    let at = (next() as usize) % bytes.len();
+                    bytes[at] = alphabet[(next() as usize) % alphabet.len()];
+                }
+            }
+            if let Ok(sdp) = parse_sdp(&String::from_utf8_lossy(&bytes)) {
+                let _ = (sdp.primary(), sdp.auxiliary_payload_types());
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! tessera: turns the media of a video call into finished recordings.
+//!
+//! The data flow of a job, and where each part lives, is described in `ARCHITECTURE.md` of the
+//! team's shared notes: ingest -> timeline -> media (decode) -> layout + gpu + audio ->
+//! media (encode) -> output files.
+
+pub mod api;
+pub mod audio;
+pub mod gpu;
+pub mod ingest;
+pub mod layout;
+pub mod media;
+pub mod render;
+pub mod synth;
+pub mod telemetry;
+pub mod timeline;

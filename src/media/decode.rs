@@ -1,0 +1,311 @@
+//! Decoding one segment: the packets of its `.rtpdump` go into
+//! `appsrc -> rtpjitterbuffer -> depayloader -> [parser] -> decoder -> convert -> appsink`.
+//! A feeder thread streams the file into the pipeline, so memory does not grow with the
+//! segment's length: appsrc blocks when its queue is full, and appsink holds a few buffers.
+
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use super::pipeline::{MediaError, OwnedPipeline, require_elements};
+use crate::ingest::rtp::{is_rtcp, parse_rtp};
+use crate::ingest::rtpdump::{RecordKind, RtpDumpReader};
+use crate::ingest::sdp::{Codec, MediaKind};
+use crate::timeline::{SequenceUnwrapper, TimestampUnwrapper};
+
+/// Sample rate and channel count of every decoded audio chunk.
+pub const AUDIO_RATE_HZ: u32 = 48_000;
+pub const AUDIO_CHANNELS: usize = 2;
+
+/// libopus encoders (every WebRTC sender) start their output with this many samples at
+/// 48 kHz of look-ahead (the Ogg "pre-skip"): decoded audio lags its RTP timestamps by it.
+pub const OPUS_DECODER_DELAY_FRAMES: u64 = 312;
+
+/// Samples (at 48 kHz) by which a decoder's output lags the RTP timestamps of `codec`.
+pub fn decoder_delay_frames(codec: Codec) -> u64 {
+    match codec {
+        Codec::Opus => OPUS_DECODER_DELAY_FRAMES,
+        _ => 0,
+    }
+}
+
+/// How many packets the feeder holds back to put reordered packets in sequence.
+const REORDER_WINDOW_PACKETS: usize = 64;
+/// A decoder that produces nothing for this long is considered stuck.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a segment decoder needs to know about its input.
+#[derive(Debug, Clone)]
+pub struct DecodeSpec {
+    pub rtpdump_path: PathBuf,
+    pub codec: Codec,
+    pub payload_type: u8,
+    pub clock_rate_hz: u32,
+    pub fmtp: Vec<(String, String)>,
+}
+
+/// A decoded picture in I420, tightly owned.
+#[derive(Debug, Clone)]
+pub struct VideoFrame {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+    /// Byte offset and stride of the Y, U and V planes inside `data`.
+    pub plane_offsets: [usize; 3],
+    pub plane_strides: [usize; 3],
+    /// BT.709 matrix (else BT.601).
+    pub bt709: bool,
+    /// Time since the segment's first packet.
+    pub pts_ms: f64,
+}
+
+/// Decoded audio: interleaved stereo f32 at 48 kHz.
+#[derive(Debug, Clone)]
+pub struct AudioChunk {
+    pub samples: Vec<f32>,
+    /// Time since the segment's first packet.
+    pub pts_ms: f64,
+}
+
+#[derive(Debug)]
+pub enum Decoded {
+    Video(VideoFrame),
+    Audio(AudioChunk),
+}
+
+/// A running decoder for one segment.
+#[derive(Debug)]
+pub struct SegmentDecoder {
+    pipeline: OwnedPipeline,
+    sink: gst_app::AppSink,
+    feeder: Option<JoinHandle<Result<(), String>>>,
+    media: MediaKind,
+    done: bool,
+    /// RTP timestamp of the first packet pushed: decoded PTS count from it.
+    first_rtp_timestamp: Arc<OnceLock<u32>>,
+}
+
+fn decoder_chain(codec: Codec) -> (&'static str, &'static [&'static str]) {
+    match codec {
+        Codec::Opus => ("rtpopusdepay ! opusdec plc=true", &["rtpopusdepay", "opusdec"]),
+        Codec::Vp8 => ("rtpvp8depay ! vp8dec", &["rtpvp8depay", "vp8dec"]),
+        Codec::Vp9 => ("rtpvp9depay ! vp9dec", &["rtpvp9depay", "vp9dec"]),
+        Codec::H264 => ("rtph264depay ! h264parse ! avdec_h264", &["rtph264depay", "h264parse", "avdec_h264"]),
+        Codec::Av1 => ("rtpav1depay ! av1parse ! av1dec", &["rtpav1depay", "av1parse", "av1dec"]),
+    }
+}
+
+impl SegmentDecoder {
+    /// Builds and starts the pipeline and its feeder thread.
+    pub fn start(spec: &DecodeSpec) -> Result<SegmentDecoder, MediaError> {
+        super::init()?;
+        let media = spec.codec.media_kind();
+        let (chain, elements) = decoder_chain(spec.codec);
+        require_elements(elements)?;
+        let convert = match media {
+            MediaKind::Video => "videoconvert ! video/x-raw,format=I420",
+            MediaKind::Audio => "audioconvert ! audioresample ! audio/x-raw,format=F32LE,rate=48000,channels=2,layout=interleaved",
+        };
+        let description = format!(
+            "appsrc name=src format=time is-live=false block=true max-bytes=1048576 \
+             ! rtpjitterbuffer mode=none latency=0 do-lost=false drop-on-latency=false \
+             ! {chain} ! {convert} ! appsink name=sink sync=false max-buffers=8 drop=false"
+        );
+        let what = format!("decoding {}", spec.rtpdump_path.display());
+        let pipeline = OwnedPipeline::launch(&description, what)?;
+        let src: gst_app::AppSrc = pipeline.element("src")?;
+        let sink: gst_app::AppSink = pipeline.element("sink")?;
+        src.set_caps(Some(&rtp_caps(spec)));
+        pipeline.play()?;
+        let feed_spec = spec.clone();
+        let first_rtp_timestamp = Arc::new(OnceLock::new());
+        let first = Arc::clone(&first_rtp_timestamp);
+        let feeder = std::thread::Builder::new()
+            .name("tessera-feed".into())
+            .spawn(move || feed(&feed_spec, &src, &first))
+            .map_err(|e| MediaError::Data { what: pipeline.what.clone(), reason: format!("cannot start feeder thread: {e}") })?;
+        Ok(SegmentDecoder { pipeline, sink, feeder: Some(feeder), media, done: false, first_rtp_timestamp })
+    }
+
+    /// RTP timestamp of the first packet fed to the decoder (the origin of decoded PTS), once
+    /// known: always known when [`SegmentDecoder::next`] has returned something.
+    pub fn first_rtp_timestamp(&self) -> Option<u32> {
+        self.first_rtp_timestamp.get().copied()
+    }
+
+    /// The next decoded frame or chunk; `Ok(None)` once the segment is exhausted.
+    pub fn next(&mut self) -> Result<Option<Decoded>, MediaError> {
+        if self.done {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        loop {
+            if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+                return self.convert(&sample).map(Some);
+            }
+            if let Some(err) = self.pipeline.first_error() {
+                self.done = true;
+                return Err(err);
+            }
+            if self.sink.is_eos() {
+                self.done = true;
+                return self.finish_feeder().map(|()| None);
+            }
+            if started.elapsed() > STALL_TIMEOUT {
+                self.done = true;
+                return Err(MediaError::Data {
+                    what: self.pipeline.what.clone(),
+                    reason: format!("no output for {} s", STALL_TIMEOUT.as_secs()),
+                });
+            }
+        }
+    }
+
+    fn finish_feeder(&mut self) -> Result<(), MediaError> {
+        let Some(handle) = self.feeder.take() else { return Ok(()) };
+        match handle.join() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(MediaError::Data { what: self.pipeline.what.clone(), reason }),
+            Err(_) => Err(MediaError::Data { what: self.pipeline.what.clone(), reason: "feeder thread panicked".into() }),
+        }
+    }
+
+    fn convert(&self, sample: &gst::Sample) -> Result<Decoded, MediaError> {
+        let data_error = |reason: &str| MediaError::Data { what: self.pipeline.what.clone(), reason: reason.to_owned() };
+        let buffer = sample.buffer().ok_or_else(|| data_error("sample without buffer"))?;
+        let pts_ms = buffer.pts().map_or(0.0, |t| t.nseconds() as f64 / 1e6);
+        match self.media {
+            MediaKind::Video => {
+                let caps = sample.caps().ok_or_else(|| data_error("video sample without caps"))?;
+                let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| data_error("unreadable video caps"))?;
+                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+                    .map_err(|_| data_error("cannot map video frame"))?;
+                let mut data = Vec::with_capacity(info.size());
+                let mut plane_offsets = [0_usize; 3];
+                let mut plane_strides = [0_usize; 3];
+                for plane in 0..3 {
+                    let bytes = frame.plane_data(plane).map_err(|_| data_error("missing video plane"))?;
+                    plane_offsets[plane as usize] = data.len();
+                    plane_strides[plane as usize] = usize::try_from(info.stride()[plane as usize]).unwrap_or(0);
+                    data.extend_from_slice(bytes);
+                }
+                Ok(Decoded::Video(VideoFrame {
+                    width: info.width(),
+                    height: info.height(),
+                    data,
+                    plane_offsets,
+                    plane_strides,
+                    bt709: info.colorimetry().matrix() == gst_video::VideoColorMatrix::Bt709,
+                    pts_ms,
+                }))
+            }
+            MediaKind::Audio => {
+                let map = buffer.map_readable().map_err(|_| data_error("cannot map audio buffer"))?;
+                let samples = map
+                    .as_slice()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                Ok(Decoded::Audio(AudioChunk { samples, pts_ms }))
+            }
+        }
+    }
+}
+
+impl Drop for SegmentDecoder {
+    fn drop(&mut self) {
+        // Stop the pipeline first so a feeder blocked in push_buffer returns.
+        let _ = self.pipeline.pipeline.set_state(gst::State::Null);
+        if let Some(handle) = self.feeder.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn rtp_caps(spec: &DecodeSpec) -> gst::Caps {
+    let media = match spec.codec.media_kind() {
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+    };
+    let mut builder = gst::Caps::builder("application/x-rtp")
+        .field("media", media)
+        .field("encoding-name", spec.codec.encoding_name())
+        .field("clock-rate", i32::try_from(spec.clock_rate_hz).unwrap_or(90_000))
+        .field("payload", i32::from(spec.payload_type));
+    for (key, value) in &spec.fmtp {
+        let key = key.to_ascii_lowercase();
+        if matches!(key.as_str(), "sprop-parameter-sets" | "packetization-mode" | "profile-level-id") {
+            builder = builder.field(key.as_str(), value.as_str());
+        }
+    }
+    builder.build()
+}
+
+/// Streams the segment's media packets into `src`, in sequence order within a small window,
+/// without duplicates, and ends the stream.
+fn feed(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<u32>) -> Result<(), String> {
+    let result = feed_packets(spec, src, first);
+    let _ = src.end_of_stream();
+    result
+}
+
+fn feed_packets(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<u32>) -> Result<(), String> {
+    let path = spec.rtpdump_path.display();
+    let file = std::fs::File::open(&spec.rtpdump_path).map_err(|e| format!("{path}: {e}"))?;
+    let mut reader = RtpDumpReader::new(BufReader::new(file)).map_err(|e| format!("{path}: {e}"))?;
+    let mut sequences = SequenceUnwrapper::new();
+    let mut timestamps = TimestampUnwrapper::new();
+    let mut window: BTreeMap<i64, (i64, Vec<u8>)> = BTreeMap::new();
+    let mut last_pushed_seq: Option<i64> = None;
+    let mut first_ticks: Option<i64> = None;
+    let mut push = |seq: i64, ticks: i64, packet: Vec<u8>, last: &mut Option<i64>| -> Result<bool, String> {
+        if last.is_some_and(|l| seq <= l) {
+            return Ok(true); // too late or duplicate
+        }
+        *last = Some(seq);
+        let base = *first_ticks.get_or_insert_with(|| {
+            let _ = first.set(ticks as u32);
+            ticks
+        });
+        let ns = (ticks - base).max(0) as u128 * 1_000_000_000 / u128::from(spec.clock_rate_hz.max(1));
+        let mut buffer = gst::Buffer::from_mut_slice(packet);
+        if let Some(b) = buffer.get_mut() {
+            let t = gst::ClockTime::from_nseconds(u64::try_from(ns).unwrap_or(u64::MAX));
+            b.set_pts(t);
+            b.set_dts(t);
+        }
+        Ok(src.push_buffer(buffer).is_ok())
+    };
+    while let Some(record) = reader.next_record().map_err(|e| format!("{path}: {e}"))? {
+        if matches!(record.kind, RecordKind::Rtcp) || is_rtcp(&record.data) {
+            continue;
+        }
+        let Ok(info) = parse_rtp(&record.data) else { continue };
+        if info.payload_type != spec.payload_type {
+            continue;
+        }
+        let seq = sequences.unwrap(info.sequence);
+        let ticks = timestamps.unwrap(info.timestamp);
+        window.entry(seq).or_insert((ticks, record.data));
+        while window.len() > REORDER_WINDOW_PACKETS {
+            let Some((seq, (ticks, packet))) = window.pop_first() else { break };
+            if !push(seq, ticks, packet, &mut last_pushed_seq)? {
+                return Ok(()); // the pipeline is shutting down
+            }
+        }
+    }
+    while let Some((seq, (ticks, packet))) = window.pop_first() {
+        if !push(seq, ticks, packet, &mut last_pushed_seq)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}

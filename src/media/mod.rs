@@ -1,0 +1,8 @@
+//! GStreamer: decoding RTP segments to raw frames and samples, encoding the composite.
+//! Knows nothing of layouts.
+
+pub mod decode;
+pub mod encode;
+pub mod pipeline;
+
+pub use pipeline::{MediaError, init};

@@ -1,0 +1,127 @@
+//! Shared GStreamer plumbing: initialisation, pipelines built from a description, bus errors,
+//! and shutting a pipeline down when its owner goes away.
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("GStreamer could not start: {0}")]
+    Init(String),
+    #[error("GStreamer element `{element}` is missing (install the plugin set that provides it)")]
+    MissingElement { element: String },
+    #[error("building the pipeline `{description}` failed: {reason}")]
+    Build { description: String, reason: String },
+    #[error("{what}: GStreamer error from {element}: {message}{debug}")]
+    Stream {
+        what: String,
+        element: String,
+        message: String,
+        debug: String,
+    },
+    #[error("{what}: pipeline state change to {state} failed")]
+    StateChange { what: String, state: &'static str },
+    #[error("{what}: {reason}")]
+    Data { what: String, reason: String },
+}
+
+/// Initialises GStreamer once; later calls are cheap.
+pub fn init() -> Result<(), MediaError> {
+    gst::init().map_err(|e| MediaError::Init(e.to_string()))
+}
+
+/// Fails with [`MediaError::MissingElement`] when an element factory is not installed.
+pub fn require_elements(names: &[&str]) -> Result<(), MediaError> {
+    init()?;
+    for name in names {
+        if gst::ElementFactory::find(name).is_none() {
+            return Err(MediaError::MissingElement { element: (*name).to_owned() });
+        }
+    }
+    Ok(())
+}
+
+/// A pipeline that is set to NULL when dropped, with a human description for errors.
+#[derive(Debug)]
+pub struct OwnedPipeline {
+    pub pipeline: gst::Pipeline,
+    pub what: String,
+}
+
+impl OwnedPipeline {
+    /// Builds a pipeline from a `gst-launch` style description.
+    pub fn launch(description: &str, what: String) -> Result<OwnedPipeline, MediaError> {
+        init()?;
+        let element = gst::parse::launch(description).map_err(|e| MediaError::Build {
+            description: description.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let pipeline = element.downcast::<gst::Pipeline>().map_err(|_| MediaError::Build {
+            description: description.to_owned(),
+            reason: "the description did not produce a pipeline".to_owned(),
+        })?;
+        Ok(OwnedPipeline { pipeline, what })
+    }
+
+    /// The element called `name`, cast to `T`.
+    pub fn element<T: IsA<gst::Element>>(&self, name: &str) -> Result<T, MediaError> {
+        self.pipeline
+            .by_name(name)
+            .and_then(|e| e.downcast::<T>().ok())
+            .ok_or_else(|| MediaError::Build {
+                description: self.what.clone(),
+                reason: format!("no element named `{name}` of the expected type"),
+            })
+    }
+
+    pub fn play(&self) -> Result<(), MediaError> {
+        self.pipeline
+            .set_state(gst::State::Playing)
+            .map(|_| ())
+            .map_err(|_| self.first_error().unwrap_or(MediaError::StateChange { what: self.what.clone(), state: "PLAYING" }))
+    }
+
+    /// The first error message waiting on the bus, if any.
+    pub fn first_error(&self) -> Option<MediaError> {
+        let bus = self.pipeline.bus()?;
+        while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(err) = message.view() {
+                return Some(self.stream_error(err));
+            }
+        }
+        None
+    }
+
+    /// Waits for end of stream; returns the first error instead if one comes.
+    pub fn wait_eos(&self, timeout: gst::ClockTime) -> Result<(), MediaError> {
+        let bus = self.pipeline.bus().ok_or_else(|| MediaError::Data {
+            what: self.what.clone(),
+            reason: "pipeline has no bus".to_owned(),
+        })?;
+        let message = bus
+            .timed_pop_filtered(timeout, &[gst::MessageType::Eos, gst::MessageType::Error])
+            .ok_or_else(|| MediaError::Data {
+                what: self.what.clone(),
+                reason: format!("no end of stream after {} s", timeout.seconds()),
+            })?;
+        match message.view() {
+            gst::MessageView::Error(err) => Err(self.stream_error(err)),
+            _ => Ok(()),
+        }
+    }
+
+    fn stream_error(&self, err: &gst::message::Error) -> MediaError {
+        MediaError::Stream {
+            what: self.what.clone(),
+            element: err.src().map(|s| s.path_string().to_string()).unwrap_or_else(|| "?".into()),
+            message: err.error().to_string(),
+            debug: err.debug().map(|d| format!(" ({d})")).unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for OwnedPipeline {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}

@@ -1,0 +1,157 @@
+//! The render plan: every segment scanned and placed on the call clock, tracks grouped into
+//! the visuals a layout arranges (one per participant session camera, one per screenshare).
+
+use crate::ingest::{CallInfo, IngestError, PacketScan, Recording, TrackKind, scan_rtpdump};
+use crate::media::decode::DecodeSpec;
+use crate::timeline::{CallTimeline, ParticipantSpan, SegmentClock, SegmentSpan, TrackSpan};
+
+/// Audio packets carry 20 ms in WebRTC; the last one ends that long after its timestamp.
+const AUDIO_TAIL_MS: f64 = 20.0;
+
+#[derive(Debug, Clone)]
+pub struct SegmentPlan {
+    pub spec: DecodeSpec,
+    pub clock: SegmentClock,
+    pub span: SegmentSpan,
+    pub scan: PacketScan,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrackPlan {
+    pub participant_id: String,
+    pub user_session_id: String,
+    pub track_id: String,
+    pub kind: TrackKind,
+    pub screenshare: bool,
+    pub segments: Vec<SegmentPlan>,
+    pub span: TrackSpan,
+}
+
+/// Something the layout places: a participant session's camera, or a screenshare.
+#[derive(Debug, Clone)]
+pub struct Visual {
+    pub participant_id: String,
+    pub user_session_id: String,
+    pub screenshare: bool,
+    pub span: ParticipantSpan,
+    /// Indices into [`RenderPlan::tracks`] of this visual's video tracks.
+    pub video_tracks: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RenderPlan {
+    pub call: CallInfo,
+    pub tracks: Vec<TrackPlan>,
+    /// In display order: by first appearance, then participant and session id.
+    pub visuals: Vec<Visual>,
+    pub timeline: CallTimeline,
+    /// Distinct participant ids.
+    pub participant_count: usize,
+}
+
+impl RenderPlan {
+    /// Scans every segment of `recording` (validating each rtpdump completely) and places it.
+    pub fn build(recording: &Recording) -> Result<RenderPlan, IngestError> {
+        let call_start = recording.call.call_start_unix_ms;
+        let mut tracks = Vec::new();
+        for (session, track) in recording.tracks() {
+            let mut segments = Vec::with_capacity(track.segments.len());
+            for segment in &track.segments {
+                let scan = scan_rtpdump(segment)?;
+                let meta = &segment.meta;
+                let clock = SegmentClock::new(
+                    segment.clock_rate_hz,
+                    call_start,
+                    (meta.first_rtp_rtp_timestamp, meta.first_rtp_unix_timestamp),
+                    meta.rtcp_first(),
+                );
+                let first_ms = clock.call_ms(scan.first_timestamp);
+                let tail = if track.kind == TrackKind::Audio { AUDIO_TAIL_MS } else { 0.0 };
+                let span = SegmentSpan {
+                    start_ms: first_ms + clock.ticks_to_ms(scan.min_ticks),
+                    end_ms: first_ms + clock.ticks_to_ms(scan.max_ticks) + tail,
+                };
+                segments.push(SegmentPlan {
+                    spec: DecodeSpec {
+                        rtpdump_path: segment.rtpdump_path.clone(),
+                        codec: segment.codec,
+                        payload_type: segment.payload_type,
+                        clock_rate_hz: segment.clock_rate_hz,
+                        fmtp: segment.fmtp.clone(),
+                    },
+                    clock,
+                    span,
+                    scan,
+                });
+            }
+            segments.sort_by(|a, b| a.span.start_ms.total_cmp(&b.span.start_ms));
+            let span = TrackSpan { segments: segments.iter().map(|s| s.span.clone()).collect() };
+            tracks.push(TrackPlan {
+                participant_id: session.participant_id.clone(),
+                user_session_id: session.user_session_id.clone(),
+                track_id: track.track_id.clone(),
+                kind: track.kind,
+                screenshare: track.screenshare,
+                segments,
+                span,
+            });
+        }
+        let timeline = CallTimeline::new(tracks.iter().map(|t| &t.span));
+        let visuals = visuals(&tracks);
+        let mut ids: Vec<&str> = recording.participants.iter().map(|p| p.participant_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(RenderPlan { call: recording.call.clone(), participant_count: ids.len(), tracks, visuals, timeline })
+    }
+}
+
+fn visuals(tracks: &[TrackPlan]) -> Vec<Visual> {
+    let mut visuals: Vec<Visual> = Vec::new();
+    // Cameras: one visual per session, spanning all of the session's tracks.
+    let mut sessions: Vec<(&str, &str)> = tracks
+        .iter()
+        .filter(|t| !t.screenshare)
+        .map(|t| (t.participant_id.as_str(), t.user_session_id.as_str()))
+        .collect();
+    sessions.sort_unstable();
+    sessions.dedup();
+    for (participant, session) in sessions {
+        let mine = |t: &&TrackPlan| t.participant_id == participant && t.user_session_id == session && !t.screenshare;
+        let Some(span) = ParticipantSpan::from_tracks(tracks.iter().filter(mine).map(|t| &t.span)) else { continue };
+        let video_tracks = tracks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| mine(t) && t.kind == TrackKind::Video)
+            .map(|(i, _)| i)
+            .collect();
+        visuals.push(Visual {
+            participant_id: participant.to_owned(),
+            user_session_id: session.to_owned(),
+            screenshare: false,
+            span,
+            video_tracks,
+        });
+    }
+    // Screenshares: one visual per screenshare video track.
+    for (index, track) in tracks.iter().enumerate() {
+        if track.screenshare && track.kind == TrackKind::Video {
+            if let Some(span) = ParticipantSpan::from_tracks([&track.span]) {
+                visuals.push(Visual {
+                    participant_id: track.participant_id.clone(),
+                    user_session_id: track.user_session_id.clone(),
+                    screenshare: true,
+                    span,
+                    video_tracks: vec![index],
+                });
+            }
+        }
+    }
+    visuals.sort_by(|a, b| {
+        a.span
+            .start_ms
+            .total_cmp(&b.span.start_ms)
+            .then_with(|| a.screenshare.cmp(&b.screenshare))
+            .then_with(|| (&a.participant_id, &a.user_session_id).cmp(&(&b.participant_id, &b.user_session_id)))
+    });
+    visuals
+}

@@ -1,0 +1,238 @@
+//! What a synthetic call contains, decided up front and deterministic for a seed: who joins
+//! when, their colour and tone, the codec of each track, RTP bases, and the call times of the
+//! flashes (video) and beeps (audio) a test can look for in the output.
+
+use crate::ingest::sdp::Codec;
+
+/// Names for the first participants; later ones are `user{index}`.
+const NAMES: &[&str] = &["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"];
+/// Distinct, saturated colours that survive limited-range YUV and H.264 well.
+const PALETTE: &[[u8; 3]] = &[
+    [200, 40, 40],
+    [40, 170, 60],
+    [40, 70, 200],
+    [210, 190, 40],
+    [180, 50, 180],
+    [40, 180, 190],
+    [230, 120, 30],
+    [120, 60, 30],
+];
+
+pub const FLASH_RGB: [u8; 3] = [255, 255, 255];
+pub const FLASH_MS: u64 = 100;
+pub const BEEP_HZ: f64 = 1500.0;
+pub const TONE_AMPLITUDE: f32 = 0.08;
+pub const BEEP_AMPLITUDE: f32 = 0.5;
+/// Flashes start at this call time and repeat every period.
+pub const FIRST_FLASH_MS: u64 = 1000;
+pub const FLASH_PERIOD_MS: u64 = 2000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthSpec {
+    pub participants: usize,
+    pub duration_ms: u64,
+    /// Video codec of each participant, cycled.
+    pub video_codecs: Vec<Codec>,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// Participant i joins at i x this.
+    pub join_stagger_ms: u64,
+    pub seed: u64,
+    pub call_start_unix_ms: i64,
+}
+
+impl Default for SynthSpec {
+    fn default() -> Self {
+        SynthSpec {
+            participants: 4,
+            duration_ms: 10_000,
+            video_codecs: vec![Codec::Vp8, Codec::H264],
+            width: 640,
+            height: 360,
+            fps: 30,
+            join_stagger_ms: 0,
+            seed: 1,
+            call_start_unix_ms: 1_769_590_800_000, // 2026-01-28T09:00:00Z
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthParticipant {
+    pub participant_id: String,
+    pub user_session_id: String,
+    pub rgb: [u8; 3],
+    pub tone_hz: f64,
+    pub video_codec: Codec,
+    pub join_ms: u64,
+    pub leave_ms: u64,
+    /// Video starts on the output frame grid (a multiple of 100 ms), so a flash at a multiple
+    /// of 100 ms starts exactly on a frame.
+    pub video_start_ms: u64,
+    pub audio_start_ms: u64,
+    /// Call times at which this participant flashes white and beeps, each for [`FLASH_MS`].
+    pub flashes_ms: Vec<u64>,
+    pub video_rtp_base: u32,
+    pub audio_rtp_base: u32,
+    pub video_ssrc: u32,
+    pub audio_ssrc: u32,
+}
+
+impl SynthParticipant {
+    pub fn flashing_at(&self, t_ms: f64) -> bool {
+        self.flashes_ms.iter().any(|&f| t_ms >= f as f64 && t_ms < (f + FLASH_MS) as f64)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthPlan {
+    pub spec: SynthSpec,
+    pub call_type: String,
+    pub call_id: String,
+    pub call_session_id: String,
+    pub participants: Vec<SynthParticipant>,
+}
+
+/// splitmix64: small, deterministic, good enough for test data.
+#[derive(Debug, Clone)]
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    pub fn new(seed: u64) -> SplitMix {
+        SplitMix(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    fn uuid(&mut self) -> String {
+        let (a, b) = (self.next_u64(), self.next_u64());
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            (b >> 48) & 0xfff,
+            b & 0xffff_ffff_ffff
+        )
+    }
+}
+
+fn colour(index: usize) -> [u8; 3] {
+    if let Some(rgb) = PALETTE.get(index) {
+        return *rgb;
+    }
+    // Beyond the palette: hues around the circle at moderate saturation.
+    let hue = (index as f64 * 137.508) % 360.0;
+    let (s, v) = (0.7, 0.8);
+    let c = v * s;
+    let x = c * (1.0 - ((hue / 60.0) % 2.0 - 1.0).abs());
+    let (r, g, b) = match (hue / 60.0) as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = v - c;
+    let to_u8 = |f: f64| ((f + m) * 255.0).round().clamp(0.0, 255.0) as u8;
+    [to_u8(r), to_u8(g), to_u8(b)]
+}
+
+impl SynthPlan {
+    pub fn new(spec: &SynthSpec) -> SynthPlan {
+        let mut rng = SplitMix::new(spec.seed);
+        let n = spec.participants.max(1);
+        let stagger_ms = ((FLASH_PERIOD_MS / n as u64) / 100 * 100).max(100);
+        let participants = (0..n)
+            .map(|i| {
+                let join_ms = i as u64 * spec.join_stagger_ms;
+                let leave_ms = spec.duration_ms;
+                let video_start_ms = join_ms.div_ceil(100) * 100;
+                let audio_start_ms = join_ms + (13 * i as u64) % 40;
+                let first = FIRST_FLASH_MS + i as u64 * stagger_ms;
+                let flashes_ms = (0..)
+                    .map(|k| first + k * FLASH_PERIOD_MS)
+                    .take_while(|t| t + FLASH_MS + 100 <= leave_ms)
+                    .filter(|t| *t >= video_start_ms && *t >= audio_start_ms + 100)
+                    .collect();
+                let mut video_rtp_base = rng.next_u32();
+                let mut audio_rtp_base = rng.next_u32();
+                // Exercise RTP timestamp wrap-around half a second into some tracks.
+                if i % 4 == 1 {
+                    audio_rtp_base = u32::MAX - 24_000;
+                }
+                if i % 4 == 2 {
+                    video_rtp_base = u32::MAX - 45_000;
+                }
+                SynthParticipant {
+                    participant_id: NAMES.get(i).map_or_else(|| format!("user{i:02}"), |s| (*s).to_owned()),
+                    user_session_id: rng.uuid(),
+                    rgb: colour(i),
+                    tone_hz: 220.0 + 55.0 * i as f64,
+                    video_codec: spec.video_codecs.get(i % spec.video_codecs.len().max(1)).copied().unwrap_or(Codec::Vp8),
+                    join_ms,
+                    leave_ms,
+                    video_start_ms,
+                    audio_start_ms,
+                    flashes_ms,
+                    video_rtp_base,
+                    audio_rtp_base,
+                    video_ssrc: rng.next_u32(),
+                    audio_ssrc: rng.next_u32(),
+                }
+            })
+            .collect();
+        SynthPlan {
+            spec: spec.clone(),
+            call_type: "default".into(),
+            call_id: format!("synth-{}", spec.seed),
+            call_session_id: rng.uuid(),
+            participants,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_is_deterministic_and_flashes_are_staggered() {
+        let spec = SynthSpec { participants: 4, join_stagger_ms: 300, ..SynthSpec::default() };
+        let a = SynthPlan::new(&spec);
+        assert_eq!(a, SynthPlan::new(&spec));
+        assert_eq!(a.participants[0].flashes_ms, vec![1000, 3000, 5000, 7000]);
+        assert_eq!(a.participants[1].flashes_ms[0], 1500);
+        assert_eq!(a.participants[3].join_ms, 900);
+        assert_eq!(a.participants[3].video_start_ms, 900);
+        for p in &a.participants {
+            assert!(p.flashes_ms.iter().all(|f| *f % 100 == 0 && *f >= p.video_start_ms));
+        }
+        let mut all: Vec<u64> = a.participants.iter().flat_map(|p| p.flashes_ms.clone()).collect();
+        all.sort_unstable();
+        assert!(all.windows(2).all(|w| w[1] - w[0] >= 500), "beeps never overlap: {all:?}");
+    }
+
+    #[test]
+    fn colours_are_distinct_for_25() {
+        let plan = SynthPlan::new(&SynthSpec { participants: 25, ..SynthSpec::default() });
+        for (i, a) in plan.participants.iter().enumerate() {
+            for b in &plan.participants[i + 1..] {
+                assert_ne!(a.rgb, b.rgb);
+                assert_ne!(a.participant_id, b.participant_id);
+            }
+        }
+    }
+}
