@@ -25,18 +25,6 @@ use crate::timeline::{SequenceUnwrapper, TimestampUnwrapper};
 pub const AUDIO_RATE_HZ: u32 = 48_000;
 pub const AUDIO_CHANNELS: usize = 2;
 
-/// libopus encoders (every WebRTC sender) start their output with this many samples at
-/// 48 kHz of look-ahead (the Ogg "pre-skip"): decoded audio lags its RTP timestamps by it.
-pub const OPUS_DECODER_DELAY_FRAMES: u64 = 312;
-
-/// Samples (at 48 kHz) by which a decoder's output lags the RTP timestamps of `codec`.
-pub fn decoder_delay_frames(codec: Codec) -> u64 {
-    match codec {
-        Codec::Opus => OPUS_DECODER_DELAY_FRAMES,
-        _ => 0,
-    }
-}
-
 /// How many packets the feeder holds back to put reordered packets in sequence.
 const REORDER_WINDOW_PACKETS: usize = 64;
 /// A decoder that produces nothing for this long is considered stuck.

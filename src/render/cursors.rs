@@ -4,7 +4,7 @@
 use super::plan::SegmentPlan;
 use crate::audio::MixBuffer;
 use crate::media::MediaError;
-use crate::media::decode::{AUDIO_RATE_HZ, Decoded, SegmentDecoder, VideoFrame, decoder_delay_frames};
+use crate::media::decode::{AUDIO_RATE_HZ, Decoded, SegmentDecoder, VideoFrame};
 
 /// Frames within this much after the tick still count as due (float rounding).
 const DUE_EPSILON_MS: f64 = 0.5;
@@ -154,8 +154,7 @@ impl AudioCursor {
             match active.decoder.next()? {
                 Some(Decoded::Audio(chunk)) => {
                     let at = active.call_ms(&self.segments, chunk.pts_ms);
-                    let delay = self.segments.get(active.segment).map_or(0, |s| decoder_delay_frames(s.spec.codec));
-                    let mut position = ms_to_frames(at).saturating_sub(delay);
+                    let mut position = ms_to_frames(at);
                     if let Some(expected) = self.expected_position {
                         if position.abs_diff(expected) <= AUDIO_SNAP_FRAMES {
                             position = expected;

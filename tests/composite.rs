@@ -1,0 +1,162 @@
+//! End to end: a synthetic call in Stream's raw format -> `tessera raw composite` -> an MP4
+//! checked with ffprobe and measured with ffmpeg: streams, size, fps, duration, each
+//! participant's colour in its grid cell, late joiners, and every flash and beep on time.
+
+mod support;
+
+use std::path::Path;
+
+use support::*;
+use tessera::ingest::sdp::Codec;
+use tessera::layout::{Layout, RectF};
+use tessera::synth::plan::BEEP_HZ;
+use tessera::synth::{SynthPlan, SynthSpec, synth};
+
+const FPS: f64 = 30.0;
+const FRAME_MS: f64 = 1000.0 / FPS;
+/// Decoded frames are scaled down by this for analysis.
+const SCALE: f64 = 4.0;
+
+fn cells(count: usize, width: u32, height: u32) -> Vec<RectF> {
+    let layout = Layout::builtin("grid").expect("grid layout");
+    layout.place(&vec![Some((640, 360)); count], width, height).into_iter().map(|t| t.cell).collect()
+}
+
+fn centre(cell: &RectF) -> (usize, usize) {
+    let (x, y) = cell.center();
+    ((f64::from(x) / SCALE) as usize, (f64::from(y) / SCALE) as usize)
+}
+
+fn assert_colour(frames: &Frames, index: usize, at: (usize, usize), expected: [u8; 3], what: &str) {
+    let got = frames.mean_rgb(index, at.0, at.1, 3);
+    for c in 0..3 {
+        assert!(
+            (got[c] - f64::from(expected[c])).abs() <= 16.0,
+            "{what}: frame {index} at {at:?} is {got:?}, expected {expected:?}"
+        );
+    }
+}
+
+fn frame_at(t_ms: f64) -> usize {
+    (t_ms / FRAME_MS).round() as usize
+}
+
+fn render(input_flag: &str, input: &Path, out: &Path, extra: &[&str]) -> std::path::PathBuf {
+    let mut args = vec!["raw", "composite", input_flag, input.to_str().expect("utf-8 path"), "--output", out.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let output = tessera(&args);
+    assert!(output.status.success(), "render failed: {}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("real time"), "one-line summary expected: {stdout}");
+    let files = files_in(out);
+    assert_eq!(files.len(), 1, "exactly the composite is written: {files:?}");
+    files[0].clone()
+}
+
+#[test]
+fn four_participants_grid_is_in_place_and_in_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = SynthSpec {
+        participants: 4,
+        duration_ms: 6000,
+        video_codecs: vec![Codec::Vp8, Codec::H264, Codec::Vp9, Codec::Vp8],
+        join_stagger_ms: 300,
+        ..SynthSpec::default()
+    };
+    let plan = SynthPlan::new(&spec);
+    let input = dir.path().join("call");
+    synth(&spec, &input).expect("synth");
+    let out = dir.path().join("out");
+    let mp4 = render("--input-dir", &input, &out, &[]);
+    assert_eq!(
+        mp4.file_name().and_then(|n| n.to_str()),
+        Some(format!("composite_default_{}_{}.mp4", plan.call_id, spec.call_start_unix_ms).as_str())
+    );
+
+    // Streams, codecs, size, fps, duration.
+    let probe = ffprobe(&mp4);
+    let video = stream(&probe, "video");
+    assert_eq!(video["codec_name"], "h264");
+    assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(1920), Some(1080)));
+    assert_eq!(video["r_frame_rate"], "30/1");
+    let audio = stream(&probe, "audio");
+    assert_eq!(audio["codec_name"], "aac");
+    assert_eq!(audio["sample_rate"], "48000");
+    assert_eq!(audio["channels"].as_u64(), Some(2));
+    let duration_s = f64_field(&probe["format"], "duration");
+    assert!((duration_s * 1000.0 - 6000.0).abs() <= FRAME_MS, "duration {duration_s} s, call 6 s");
+    assert!((f64_field(video, "duration") * 1000.0 - 6000.0).abs() <= FRAME_MS);
+
+    let frames = Frames::decode(&mp4, 480, 270);
+    assert_eq!(frames.count(), 180);
+
+    // Late joiners appear when they join: alice alone, then alice and bob, then all four.
+    let p = &plan.participants;
+    assert_colour(&frames, frame_at(150.0), centre(&cells(1, 1920, 1080)[0]), p[0].rgb, "alice alone");
+    let two = cells(2, 1920, 1080);
+    assert_colour(&frames, frame_at(450.0), centre(&two[0]), p[0].rgb, "alice of two");
+    assert_colour(&frames, frame_at(450.0), centre(&two[1]), p[1].rgb, "bob of two");
+    let four = cells(4, 1920, 1080);
+    for (participant, cell) in p.iter().zip(&four) {
+        assert_colour(&frames, frame_at(2800.0), centre(cell), participant.rgb, &participant.participant_id);
+    }
+
+    // Every flash on time, within one frame.
+    let mut checked = 0;
+    for (participant, cell) in p.iter().zip(&four) {
+        let at = centre(cell);
+        for &flash_ms in &participant.flashes_ms {
+            let from = frame_at(flash_ms as f64 - 300.0);
+            let onset = (from..frame_at(flash_ms as f64 + 300.0))
+                .find(|&i| frames.mean_rgb(i, at.0, at.1, 2).iter().all(|c| *c > 225.0))
+                .unwrap_or_else(|| panic!("{}: no flash near {flash_ms} ms", participant.participant_id));
+            let onset_ms = onset as f64 * FRAME_MS;
+            eprintln!("{} flash at {flash_ms} ms shows at {onset_ms:.1} ms", participant.participant_id);
+            assert!(
+                (onset_ms - flash_ms as f64).abs() <= FRAME_MS,
+                "{}: flash scheduled at {flash_ms} ms shows at {onset_ms:.1} ms",
+                participant.participant_id
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "checked {checked} flashes");
+
+    // Every beep on time, within one frame.
+    let samples = decode_audio(&mp4);
+    assert!((samples.len() as f64 / 48.0 - 6000.0).abs() <= FRAME_MS, "audio is {} samples", samples.len());
+    for participant in p {
+        for &beep_ms in &participant.flashes_ms {
+            let onset = beep_onset_ms(&samples, BEEP_HZ, beep_ms as f64 - 240.0, beep_ms as f64 + 240.0)
+                .unwrap_or_else(|| panic!("{}: no beep near {beep_ms} ms", participant.participant_id));
+            eprintln!("{} beep at {beep_ms} ms heard at {onset:.1} ms", participant.participant_id);
+            assert!(
+                (onset - beep_ms as f64).abs() <= FRAME_MS,
+                "{}: beep scheduled at {beep_ms} ms heard at {onset:.1} ms",
+                participant.participant_id
+            );
+        }
+    }
+}
+
+#[test]
+fn zip_and_tar_gz_archives_render() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = SynthSpec { participants: 2, duration_ms: 2000, ..SynthSpec::default() };
+    let plan = SynthPlan::new(&spec);
+    for name in ["call.zip", "call.tar.gz"] {
+        let archive = dir.path().join(name);
+        synth(&spec, &archive).expect("synth");
+        assert!(archive.is_file());
+        let out = dir.path().join(format!("out-{name}"));
+        let mp4 = render("--input-file", &archive, &out, &["--size", "640x360", "--fps", "30"]);
+        let probe = ffprobe(&mp4);
+        assert_eq!(stream(&probe, "video")["width"].as_u64(), Some(640));
+        let frames = Frames::decode(&mp4, 160, 90);
+        let two = cells(2, 640, 360);
+        for (participant, cell) in plan.participants.iter().zip(&two) {
+            let (x, y) = cell.center();
+            assert_colour(&frames, 15, ((x / 4.0) as usize, (y / 4.0) as usize), participant.rgb, name);
+        }
+    }
+}

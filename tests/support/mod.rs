@@ -1,0 +1,139 @@
+//! Shared helpers of the end-to-end tests: run the real `tessera` binary, probe outputs with
+//! ffprobe, decode them with ffmpeg, and measure colours, flashes and beeps.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Fails loudly when a tool the tests need is missing: tests never skip.
+pub fn require_tool(name: &str) {
+    let found = Command::new(name).arg("-version").output().is_ok();
+    assert!(found, "`{name}` is required by this test and was not found on PATH (run scripts/install-deps.sh)");
+}
+
+pub fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env("WGPU_BACKEND", std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "vulkan".into()))
+        .env("XDG_RUNTIME_DIR", std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()))
+        .output()
+        .expect("run tessera")
+}
+
+pub fn text(output: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// `ffprobe -show_streams -show_format` as JSON.
+pub fn ffprobe(path: &Path) -> serde_json::Value {
+    require_tool("ffprobe");
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_streams", "-show_format"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(out.status.success(), "ffprobe failed on {}: {}", path.display(), text(&out));
+    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+}
+
+pub fn stream<'a>(probe: &'a serde_json::Value, codec_type: &str) -> &'a serde_json::Value {
+    probe["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == codec_type))
+        .unwrap_or_else(|| panic!("no {codec_type} stream in {probe}"))
+}
+
+pub fn f64_field(value: &serde_json::Value, key: &str) -> f64 {
+    value[key].as_str().and_then(|s| s.parse().ok()).or_else(|| value[key].as_f64()).unwrap_or_else(|| panic!("no {key} in {value}"))
+}
+
+/// Decoded video frames as RGB24 at `width` x `height`.
+pub struct Frames {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
+impl Frames {
+    pub fn decode(path: &Path, width: usize, height: usize) -> Frames {
+        require_tool("ffmpeg");
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(path)
+            .args(["-vf", &format!("scale={width}:{height}:flags=area"), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .output()
+            .expect("run ffmpeg");
+        assert!(out.status.success(), "ffmpeg video decode failed: {}", text(&out));
+        Frames { width, height, data: out.stdout }
+    }
+
+    pub fn count(&self) -> usize {
+        self.data.len() / (self.width * self.height * 3)
+    }
+
+    /// Mean colour of a (2r+1)^2 block around (x, y) in frame `index`.
+    pub fn mean_rgb(&self, index: usize, x: usize, y: usize, r: usize) -> [f64; 3] {
+        let mut sum = [0.0; 3];
+        let mut n = 0.0;
+        let base = index * self.width * self.height * 3;
+        for yy in y.saturating_sub(r)..=(y + r).min(self.height - 1) {
+            for xx in x.saturating_sub(r)..=(x + r).min(self.width - 1) {
+                let p = base + (yy * self.width + xx) * 3;
+                for c in 0..3 {
+                    sum[c] += f64::from(self.data[p + c]);
+                }
+                n += 1.0;
+            }
+        }
+        sum.map(|s| s / n)
+    }
+}
+
+/// Decoded audio, mono f32 at 48 kHz.
+pub fn decode_audio(path: &Path) -> Vec<f32> {
+    require_tool("ffmpeg");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(out.status.success(), "ffmpeg audio decode failed: {}", text(&out));
+    out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// Amplitude of `freq_hz` in `samples` (Goertzel), scaled so a sine of amplitude A reads A.
+pub fn tone_amplitude(samples: &[f32], freq_hz: f64, rate_hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq_hz / rate_hz;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    2.0 * power.max(0.0).sqrt() / samples.len() as f64
+}
+
+/// Call time (ms) at which a beep at `freq_hz` starts within [from_ms, to_ms): the centre of
+/// the first 5 ms window whose amplitude reaches half the loudest window's.
+pub fn beep_onset_ms(samples: &[f32], freq_hz: f64, from_ms: f64, to_ms: f64) -> Option<f64> {
+    let rate = 48_000.0;
+    let window = 240;
+    let step = 24; // 0.5 ms
+    let start = ((from_ms.max(0.0) / 1000.0) * rate) as usize;
+    let end = (((to_ms / 1000.0) * rate) as usize).min(samples.len().saturating_sub(window));
+    let amps: Vec<(usize, f64)> = (start..end).step_by(step).map(|i| (i, tone_amplitude(&samples[i..i + window], freq_hz, rate))).collect();
+    let max = amps.iter().map(|(_, a)| *a).fold(0.0, f64::max);
+    if max < 0.05 {
+        return None;
+    }
+    amps.iter().find(|(_, a)| *a >= max / 2.0).map(|(i, _)| (*i as f64 + window as f64 / 2.0) / rate * 1000.0)
+}
+
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    files.sort();
+    files
+}
