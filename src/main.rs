@@ -119,7 +119,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Our error messages already carry their causes.
+            eprintln!("error: {err}");
             ExitCode::FAILURE
         }
     }

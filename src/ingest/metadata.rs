@@ -11,8 +11,13 @@ use time::format_description::well_known::Rfc3339;
 #[derive(Debug, Error)]
 pub enum MetadataError {
     /// Not valid JSON for the schema; serde's message names the field, line and column.
-    #[error("invalid timing metadata: {0}")]
-    Json(#[from] serde_json::Error),
+    #[error("invalid timing metadata at `{field}`: {source}")]
+    Json {
+        /// Where in the document, e.g. `segments.video[0].codec` (`.` for the whole document).
+        field: String,
+        #[source]
+        source: serde_json::Error,
+    },
     /// `call_start_time` is not RFC 3339.
     #[error("call_start_time `{value}` is not an RFC 3339 time: {reason}")]
     BadStartTime { value: String, reason: String },
@@ -218,7 +223,12 @@ pub fn is_timing_metadata_name(file_name: &str) -> bool {
 
 /// Parses and validates a timing metadata file.
 pub fn parse_timing_metadata(bytes: &[u8]) -> Result<TimingMetadata, MetadataError> {
-    let meta: TimingMetadata = serde_json::from_slice(bytes)?;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let meta: TimingMetadata = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let field = err.path().to_string();
+        MetadataError::Json { field, source: err.into_inner() }
+    })?;
+    deserializer.end().map_err(|source| MetadataError::Json { field: ".".to_owned(), source })?;
     meta.call_start_unix_ms()?;
     for (field, value) in [
         ("call_id", &meta.call_id),

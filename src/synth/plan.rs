@@ -213,7 +213,7 @@ mod tests {
         let spec = SynthSpec { participants: 4, join_stagger_ms: 300, ..SynthSpec::default() };
         let a = SynthPlan::new(&spec);
         assert_eq!(a, SynthPlan::new(&spec));
-        assert_eq!(a.participants[0].flashes_ms, vec![1000, 3000, 5000, 7000]);
+        assert_eq!(a.participants[0].flashes_ms, vec![1000, 3000, 5000, 7000, 9000]);
         assert_eq!(a.participants[1].flashes_ms[0], 1500);
         assert_eq!(a.participants[3].join_ms, 900);
         assert_eq!(a.participants[3].video_start_ms, 900);
