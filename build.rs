@@ -34,10 +34,8 @@ fn validate_shaders(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         let module = naga::front::wgsl::parse_str(&source).map_err(|err| {
             format!("{}: {}", path.display(), err.emit_to_string_with_path(&source, &path.display().to_string()))
         })?;
-        let mut validator = naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::default(),
-        );
+        let mut validator =
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default());
         validator.validate(&module).map_err(|err| {
             format!("{}: {}", path.display(), err.emit_to_string_with_path(&source, &path.display().to_string()))
         })?;

@@ -127,7 +127,11 @@ fn main() -> ExitCode {
 }
 
 fn composite(args: CompositeArgs) -> anyhow::Result<()> {
-    let input = args.input.input_file.or(args.input.input_dir).ok_or_else(|| anyhow::anyhow!("give --input-file or --input-dir"))?;
+    let input = args
+        .input
+        .input_file
+        .or(args.input.input_dir)
+        .ok_or_else(|| anyhow::anyhow!("give --input-file or --input-dir"))?;
     let request = CompositeRequest {
         input,
         output_dir: args.output,
@@ -168,7 +172,9 @@ impl ProgressReporter {
     fn new() -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(0);
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} frames ({per_sec}, eta {eta})") {
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} frames ({per_sec}, eta {eta})",
+            ) {
                 bar.set_style(style);
             }
             bar
@@ -185,7 +191,12 @@ impl ProgressReporter {
         let decile = p.frames_done * 10 / p.frames_total.max(1);
         if decile > self.last_decile {
             self.last_decile = decile;
-            eprintln!("progress: {}% ({:.1} / {:.1} s of media)", decile * 10, p.media_done_ms / 1000.0, p.media_total_ms / 1000.0);
+            eprintln!(
+                "progress: {}% ({:.1} / {:.1} s of media)",
+                decile * 10,
+                p.media_done_ms / 1000.0,
+                p.media_total_ms / 1000.0
+            );
         }
     }
 
@@ -216,7 +227,12 @@ fn run_synth(args: SynthArgs) -> anyhow::Result<()> {
         "wrote a {:.1} s call of {} participants ({}) to {}",
         spec.duration_ms as f64 / 1000.0,
         out.plan.participants.len(),
-        out.plan.participants.iter().map(|p| format!("{}: {}", p.participant_id, p.video_codec.mime_type())).collect::<Vec<_>>().join(", "),
+        out.plan
+            .participants
+            .iter()
+            .map(|p| format!("{}: {}", p.participant_id, p.video_codec.mime_type()))
+            .collect::<Vec<_>>()
+            .join(", "),
         out.path.display()
     );
     Ok(())

@@ -27,7 +27,16 @@ fn find(dir: &Path, suffix: &str) -> PathBuf {
 /// Runs the composite on `input`, expects failure, and checks the message names each of
 /// `expected` and that nothing was written.
 fn expect_failure(input_flag: &str, input: &Path, out: &Path, expected: &[&str]) {
-    let output = tessera(&["raw", "composite", input_flag, input.to_str().expect("utf-8"), "--output", out.to_str().expect("utf-8"), "--size", "320x180"]);
+    let output = tessera(&[
+        "raw",
+        "composite",
+        input_flag,
+        input.to_str().expect("utf-8"),
+        "--output",
+        out.to_str().expect("utf-8"),
+        "--size",
+        "320x180",
+    ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "expected failure: {}", text(&output));
     for needle in expected {
@@ -140,7 +149,12 @@ fn symlink_in_a_tar_gz() {
     header.set_mode(0o777);
     builder.append_link(&mut header, "alice/alice_timing_metadata.json", "/etc/passwd").expect("link");
     builder.into_inner().expect("tar").finish().expect("gz");
-    expect_failure("--input-file", &tar_path, &dir.path().join("out"), &["link.tar.gz", "alice/alice_timing_metadata.json", "symlink"]);
+    expect_failure(
+        "--input-file",
+        &tar_path,
+        &dir.path().join("out"),
+        &["link.tar.gz", "alice/alice_timing_metadata.json", "symlink"],
+    );
 }
 
 #[test]
@@ -156,7 +170,16 @@ fn bad_size_is_rejected_before_any_work() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = small_call(dir.path());
     let out = dir.path().join("out");
-    let output = tessera(&["raw", "composite", "--input-dir", input.to_str().expect("utf-8"), "--output", out.to_str().expect("utf-8"), "--size", "321x180"]);
+    let output = tessera(&[
+        "raw",
+        "composite",
+        "--input-dir",
+        input.to_str().expect("utf-8"),
+        "--output",
+        out.to_str().expect("utf-8"),
+        "--size",
+        "321x180",
+    ]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("321x180"), "{}", text(&output));
     assert!(files_in(&out).is_empty());

@@ -42,7 +42,14 @@ fn frame_at(t_ms: f64) -> usize {
 }
 
 fn render(input_flag: &str, input: &Path, out: &Path, extra: &[&str]) -> std::path::PathBuf {
-    let mut args = vec!["raw", "composite", input_flag, input.to_str().expect("utf-8 path"), "--output", out.to_str().expect("utf-8 path")];
+    let mut args = vec![
+        "raw",
+        "composite",
+        input_flag,
+        input.to_str().expect("utf-8 path"),
+        "--output",
+        out.to_str().expect("utf-8 path"),
+    ];
     args.extend_from_slice(extra);
     let output = tessera(&args);
     assert!(output.status.success(), "render failed: {}", text(&output));

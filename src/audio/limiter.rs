@@ -52,10 +52,12 @@ mod tests {
     #[test]
     fn loud_sum_never_clips_and_gain_recovers() {
         let mut limiter = Limiter::new(0.9, 10.0, 48_000, 2);
-        let mut loud: Vec<f32> = (0..4800).flat_map(|i| {
-            let v = 2.5 * (i as f32 * 0.05).sin();
-            [v, -v]
-        }).collect();
+        let mut loud: Vec<f32> = (0..4800)
+            .flat_map(|i| {
+                let v = 2.5 * (i as f32 * 0.05).sin();
+                [v, -v]
+            })
+            .collect();
         limiter.process(&mut loud);
         assert!(loud.iter().all(|s| s.abs() <= 0.9 + 1e-6));
         let mut quiet: Vec<f32> = vec![0.1; 48_000];

@@ -148,11 +148,7 @@ impl Compositor {
 
         let canvas = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("tessera.gpu.canvas"),
-            size: wgpu::Extent3d {
-                width,
-                height,
-                depth_or_array_layers: 1,
-            },
+            size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
@@ -160,10 +156,8 @@ impl Compositor {
             usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
             view_formats: &[],
         });
-        let canvas_view = canvas.create_view(&wgpu::TextureViewDescriptor {
-            label: Some("tessera.gpu.canvas_view"),
-            ..Default::default()
-        });
+        let canvas_view = canvas
+            .create_view(&wgpu::TextureViewDescriptor { label: Some("tessera.gpu.canvas_view"), ..Default::default() });
         let nv12 = Nv12Converter::new(device, &canvas_view, width, height);
 
         let alignment = u64::from(device.limits().min_uniform_buffer_offset_alignment).max(1);
@@ -211,17 +205,11 @@ impl Compositor {
             Some(source) if source.width == frame.width && source.height == frame.height => {
                 source.update(device, queue, source_id, frame)
             }
-            _ => SourceTextures::create(
-                device,
-                queue,
-                &self.planes_layout,
-                &self.sampler,
-                source_id,
-                frame,
-            )
-            .map(|source| {
-                self.sources.insert(source_id, source);
-            }),
+            _ => SourceTextures::create(device, queue, &self.planes_layout, &self.sampler, source_id, frame).map(
+                |source| {
+                    self.sources.insert(source_id, source);
+                },
+            ),
         };
         let scoped = scopes.pop();
         result.and(scoped)
@@ -252,12 +240,8 @@ impl Compositor {
         let scopes = ErrorScopes::push(&self.gpu.device);
         if drawn.len() > self.tile_capacity {
             let capacity = drawn.len().next_power_of_two();
-            let (buffer, bind_group) = create_tile_buffer(
-                &self.gpu.device,
-                &self.tile_layout,
-                self.tile_stride,
-                capacity,
-            );
+            let (buffer, bind_group) =
+                create_tile_buffer(&self.gpu.device, &self.tile_layout, self.tile_stride, capacity);
             self.tile_buffer = buffer;
             self.tile_bind_group = bind_group;
             self.tile_capacity = capacity;
@@ -267,9 +251,7 @@ impl Compositor {
         let mut encoder = self
             .gpu
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("tessera.gpu.compose"),
-            });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tessera.gpu.compose") });
         self.encode_tiles(&mut encoder, &drawn, background_rgb);
         self.nv12.encode(&mut encoder);
         self.gpu.queue.submit([encoder.finish()]);
@@ -287,11 +269,7 @@ impl Compositor {
             let rect = [tile.rect.x, tile.rect.y, tile.rect.width, tile.rect.height];
             let (uv, color, coeffs) = match tile.content {
                 TileContent::Video { source_id, uv_rect } => {
-                    let coeffs = self
-                        .sources
-                        .get(&source_id)
-                        .map(|s| s.matrix.yuv_to_rgb_coeffs())
-                        .unwrap_or_default();
+                    let coeffs = self.sources.get(&source_id).map(|s| s.matrix.yuv_to_rgb_coeffs()).unwrap_or_default();
                     (uv_rect, [0.0; 4], coeffs)
                 }
                 TileContent::Solid { rgb } => {
@@ -300,18 +278,13 @@ impl Compositor {
                 }
             };
             let mut floats = [0.0f32; TILE_UNIFORM_FLOATS];
-            for (dst, src) in floats
-                .chunks_exact_mut(4)
-                .zip([rect, uv, color, coeffs, target])
-            {
+            for (dst, src) in floats.chunks_exact_mut(4).zip([rect, uv, color, coeffs, target]) {
                 dst.copy_from_slice(&src);
             }
             slot[..TILE_UNIFORM_SIZE as usize].copy_from_slice(bytemuck::cast_slice(&floats));
         }
         if !self.tile_staging.is_empty() {
-            self.gpu
-                .queue
-                .write_buffer(&self.tile_buffer, 0, &self.tile_staging);
+            self.gpu.queue.write_buffer(&self.tile_buffer, 0, &self.tile_staging);
         }
     }
 

@@ -16,10 +16,8 @@ impl GpuContext {
     /// Opens the default adapter (honouring `WGPU_BACKEND`, `WGPU_POWER_PREF` and the other
     /// wgpu environment variables) with default limits and no optional features.
     pub(crate) fn new() -> Result<Self, GpuError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let power_preference =
-            wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance);
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let power_preference = wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance);
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference,
             force_fallback_adapter: false,
@@ -27,25 +25,20 @@ impl GpuContext {
             apply_limit_buckets: false,
         }))?;
         let adapter_info = adapter.get_info();
-        let (device, queue) =
-            pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-                label: Some("tessera.gpu.device"),
-                required_features: wgpu::Features::empty(),
-                required_limits: wgpu::Limits::default(),
-                experimental_features: wgpu::ExperimentalFeatures::disabled(),
-                memory_hints: wgpu::MemoryHints::Performance,
-                trace: wgpu::Trace::Off,
-            }))?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("tessera.gpu.device"),
+            required_features: wgpu::Features::empty(),
+            required_limits: wgpu::Limits::default(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))?;
         // Errors outside an error scope must never abort the process: log them instead.
         device.on_uncaptured_error(Arc::new(|err: wgpu::Error| {
             tracing::error!(error = %err, "uncaptured wgpu error");
         }));
         tracing::debug!(adapter = %summary(&adapter_info), "opened GPU device");
-        Ok(Self {
-            adapter_info,
-            device,
-            queue,
-        })
+        Ok(Self { adapter_info, device, queue })
     }
 
     pub(crate) fn adapter_summary(&self) -> String {
@@ -54,10 +47,7 @@ impl GpuContext {
 }
 
 fn summary(info: &wgpu::AdapterInfo) -> String {
-    format!(
-        "{} / {:?} / {:?}",
-        info.name, info.backend, info.device_type
-    )
+    format!("{} / {:?} / {:?}", info.name, info.backend, info.device_type)
 }
 
 /// Error scopes that catch validation and out-of-memory errors of a block of GPU work.

@@ -114,11 +114,7 @@ pub fn rgb_to_yuv_limited(rgb: [u8; 3], matrix: ColorMatrix) -> [u8; 3] {
     let cb = (b - y) / (2.0 * (1.0 - kb));
     let cr = (r - y) / (2.0 * (1.0 - kr));
     let q = |v: f64| v.round().clamp(0.0, 255.0) as u8;
-    [
-        q(16.0 + 219.0 * y),
-        q(128.0 + 224.0 * cb),
-        q(128.0 + 224.0 * cr),
-    ]
+    [q(16.0 + 219.0 * y), q(128.0 + 224.0 * cb), q(128.0 + 224.0 * cr)]
 }
 
 /// Converts one limited-range Y'CbCr pixel to R'G'B' with the given matrix.
@@ -128,11 +124,7 @@ pub fn yuv_limited_to_rgb(yuv: [u8; 3], matrix: ColorMatrix) -> [u8; 3] {
     let cb = (f64::from(yuv[1]) - 128.0) / 224.0;
     let cr = (f64::from(yuv[2]) - 128.0) / 224.0;
     let q = |v: f64| (v * 255.0).round().clamp(0.0, 255.0) as u8;
-    [
-        q(y + r_cr * cr),
-        q(y - g_cb * cb - g_cr * cr),
-        q(y + b_cb * cb),
-    ]
+    [q(y + r_cr * cr), q(y - g_cb * cb - g_cr * cr), q(y + b_cb * cb)]
 }
 
 /// BT.709 limited-range `[Y, Cb, Cr]` of an R'G'B' colour, as the compositor writes it.
@@ -166,30 +158,18 @@ mod pure_tests {
     use super::*;
 
     fn assert_rgb_near(actual: [u8; 3], expected: [u8; 3], tol: i32, what: &str) {
-        let ok = actual
-            .iter()
-            .zip(expected)
-            .all(|(&a, e)| (i32::from(a) - i32::from(e)).abs() <= tol);
+        let ok = actual.iter().zip(expected).all(|(&a, e)| (i32::from(a) - i32::from(e)).abs() <= tol);
         assert!(ok, "{what}: got {actual:?}, expected {expected:?} (±{tol})");
     }
 
     #[test]
     fn helpers_round_trip() {
-        for rgb in [
-            [0, 0, 0],
-            [255, 255, 255],
-            [200, 40, 40],
-            [12, 200, 90],
-            [90, 30, 250],
-        ] {
+        for rgb in [[0, 0, 0], [255, 255, 255], [200, 40, 40], [12, 200, 90], [90, 30, 250]] {
             let yuv = rgb_to_yuv709_limited(rgb);
             let nv12 = [yuv[0], yuv[0], yuv[0], yuv[0], yuv[1], yuv[2]];
             assert_rgb_near(nv12_pixel_rgb(&nv12, 2, 2, 1, 1), rgb, 2, "round trip");
             assert_rgb_near(
-                yuv_limited_to_rgb(
-                    rgb_to_yuv_limited(rgb, ColorMatrix::Bt601),
-                    ColorMatrix::Bt601,
-                ),
+                yuv_limited_to_rgb(rgb_to_yuv_limited(rgb, ColorMatrix::Bt601), ColorMatrix::Bt601),
                 rgb,
                 2,
                 "bt601 round trip",
@@ -213,19 +193,12 @@ mod pure_tests {
             let source = std::fs::read_to_string(&path).expect("read shader");
             let module = naga::front::wgsl::parse_str(&source)
                 .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&source)));
-            naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::default(),
-            )
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&source)));
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&source)));
             count += 1;
         }
-        assert!(
-            count >= 2,
-            "expected tile.wgsl and nv12.wgsl in {}",
-            dir.display()
-        );
+        assert!(count >= 2, "expected tile.wgsl and nv12.wgsl in {}", dir.display());
     }
 
     #[test]

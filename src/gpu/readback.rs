@@ -32,20 +32,10 @@ fn padded_row(bytes: u32) -> u32 {
     bytes.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT
 }
 
-fn target(
-    device: &wgpu::Device,
-    label: &str,
-    format: wgpu::TextureFormat,
-    w: u32,
-    h: u32,
-) -> wgpu::Texture {
+fn target(device: &wgpu::Device, label: &str, format: wgpu::TextureFormat, w: u32, h: u32) -> wgpu::Texture {
     device.create_texture(&wgpu::TextureDescriptor {
         label: Some(label),
-        size: wgpu::Extent3d {
-            width: w,
-            height: h,
-            depth_or_array_layers: 1,
-        },
+        size: wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
         mip_level_count: 1,
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
@@ -57,12 +47,7 @@ fn target(
 
 impl Nv12Converter {
     /// `width` and `height` are even; `canvas_view` is an RGBA8 view of that size.
-    pub(crate) fn new(
-        device: &wgpu::Device,
-        canvas_view: &wgpu::TextureView,
-        width: u32,
-        height: u32,
-    ) -> Self {
+    pub(crate) fn new(device: &wgpu::Device, canvas_view: &wgpu::TextureView, width: u32, height: u32) -> Self {
         let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("tessera.gpu.nv12.shader"),
             source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/nv12.wgsl").into()),
@@ -83,10 +68,7 @@ impl Nv12Converter {
         let canvas_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("tessera.gpu.nv12.bind_group"),
             layout: &layout,
-            entries: &[wgpu::BindGroupEntry {
-                binding: 0,
-                resource: wgpu::BindingResource::TextureView(canvas_view),
-            }],
+            entries: &[wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(canvas_view) }],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("tessera.gpu.nv12.pipeline_layout"),
@@ -124,17 +106,9 @@ impl Nv12Converter {
         let uv_pipeline = pipeline("tessera.gpu.nv12.uv_pipeline", "fs_uv", UV_FORMAT);
 
         let y_texture = target(device, "tessera.gpu.nv12.y_target", Y_FORMAT, width, height);
-        let uv_texture = target(
-            device,
-            "tessera.gpu.nv12.uv_target",
-            UV_FORMAT,
-            width / 2,
-            height / 2,
-        );
-        let y_view = y_texture.create_view(&wgpu::TextureViewDescriptor {
-            label: Some("tessera.gpu.nv12.y_view"),
-            ..Default::default()
-        });
+        let uv_texture = target(device, "tessera.gpu.nv12.uv_target", UV_FORMAT, width / 2, height / 2);
+        let y_view = y_texture
+            .create_view(&wgpu::TextureViewDescriptor { label: Some("tessera.gpu.nv12.y_view"), ..Default::default() });
         let uv_view = uv_texture.create_view(&wgpu::TextureViewDescriptor {
             label: Some("tessera.gpu.nv12.uv_view"),
             ..Default::default()
@@ -195,20 +169,8 @@ impl Nv12Converter {
             pass.draw(0..3, 0..1);
         }
         let copies = [
-            (
-                &self.y_texture,
-                0,
-                self.y_bytes_per_row,
-                self.width,
-                self.height,
-            ),
-            (
-                &self.uv_texture,
-                self.uv_offset,
-                self.uv_bytes_per_row,
-                self.width / 2,
-                self.height / 2,
-            ),
+            (&self.y_texture, 0, self.y_bytes_per_row, self.width, self.height),
+            (&self.uv_texture, self.uv_offset, self.uv_bytes_per_row, self.width / 2, self.height / 2),
         ];
         for (texture, offset, bytes_per_row, w, h) in copies {
             encoder.copy_texture_to_buffer(
@@ -226,11 +188,7 @@ impl Nv12Converter {
                         rows_per_image: None,
                     },
                 },
-                wgpu::Extent3d {
-                    width: w,
-                    height: h,
-                    depth_or_array_layers: 1,
-                },
+                wgpu::Extent3d { width: w, height: h, depth_or_array_layers: 1 },
             );
         }
     }
@@ -239,11 +197,10 @@ impl Nv12Converter {
     /// `out` without row padding (`out` ends up exactly `W*H + W*H/2` bytes long).
     pub(crate) fn read(&self, device: &wgpu::Device, out: &mut Vec<u8>) -> Result<(), GpuError> {
         let (tx, rx) = mpsc::channel();
-        self.buffer
-            .map_async(wgpu::MapMode::Read, .., move |result| {
-                // The receiver lives until after the poll below; a send error cannot matter.
-                let _ = tx.send(result);
-            });
+        self.buffer.map_async(wgpu::MapMode::Read, .., move |result| {
+            // The receiver lives until after the poll below; a send error cannot matter.
+            let _ = tx.send(result);
+        });
         device.poll(wgpu::PollType::wait_indefinitely())?;
         match rx.recv() {
             Ok(Ok(())) => {}
@@ -256,20 +213,13 @@ impl Nv12Converter {
     }
 
     fn copy_out(&self, out: &mut Vec<u8>) -> Result<(), GpuError> {
-        let view = self
-            .buffer
-            .get_mapped_range(..)
-            .map_err(|err| GpuError::Map(err.to_string()))?;
+        let view = self.buffer.get_mapped_range(..).map_err(|err| GpuError::Map(err.to_string()))?;
         let (w, h) = (self.width as usize, self.height as usize);
         out.clear();
         out.reserve(w * h + w * h / 2);
         let planes = [
             (0usize, self.y_bytes_per_row as usize, h),
-            (
-                self.uv_offset as usize,
-                self.uv_bytes_per_row as usize,
-                h / 2,
-            ),
+            (self.uv_offset as usize, self.uv_bytes_per_row as usize, h / 2),
         ];
         for (offset, bytes_per_row, rows) in planes {
             let plane = view

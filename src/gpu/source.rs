@@ -24,17 +24,10 @@ const PLANE_NAMES: [&str; 3] = ["y", "u", "v"];
 
 /// Checks the frame's dimensions, strides and plane lengths; returns the three planes
 /// trimmed to exactly the bytes a copy reads (`stride * (rows - 1) + row_width`).
-fn check_frame<'a>(
-    source_id: u64,
-    frame: &I420Frame<'a>,
-    max_dim: u32,
-) -> Result<[PlaneCheck<'a>; 3], GpuError> {
+fn check_frame<'a>(source_id: u64, frame: &I420Frame<'a>, max_dim: u32) -> Result<[PlaneCheck<'a>; 3], GpuError> {
     let bad = |reason: String| GpuError::BadFrame { source_id, reason };
     if frame.width == 0 || frame.height == 0 {
-        return Err(bad(format!(
-            "frame size {}x{} is empty",
-            frame.width, frame.height
-        )));
+        return Err(bad(format!("frame size {}x{} is empty", frame.width, frame.height)));
     }
     if frame.width > max_dim || frame.height > max_dim {
         return Err(bad(format!(
@@ -51,9 +44,7 @@ fn check_frame<'a>(
     let mut checked = Vec::with_capacity(3);
     for ((data, stride, width, height), name) in planes.into_iter().zip(PLANE_NAMES) {
         if stride < width as usize {
-            return Err(bad(format!(
-                "{name} stride {stride} is smaller than the plane width {width}"
-            )));
+            return Err(bad(format!("{name} stride {stride} is smaller than the plane width {width}")));
         }
         let needed = stride
             .checked_mul(height as usize - 1)
@@ -66,12 +57,7 @@ fn check_frame<'a>(
                 data.len()
             )));
         }
-        checked.push(PlaneCheck {
-            data: &data[..needed],
-            stride,
-            width,
-            height,
-        });
+        checked.push(PlaneCheck { data: &data[..needed], stride, width, height });
     }
     let mut it = checked.into_iter();
     match (it.next(), it.next(), it.next()) {
@@ -94,11 +80,7 @@ impl SourceTextures {
         let make = |plane: &PlaneCheck<'_>, name: &str| {
             device.create_texture(&wgpu::TextureDescriptor {
                 label: Some(&format!("tessera.gpu.source{source_id}.{name}")),
-                size: wgpu::Extent3d {
-                    width: plane.width,
-                    height: plane.height,
-                    depth_or_array_layers: 1,
-                },
+                size: wgpu::Extent3d { width: plane.width, height: plane.height, depth_or_array_layers: 1 },
                 mip_level_count: 1,
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D2,
@@ -107,11 +89,8 @@ impl SourceTextures {
                 view_formats: &[],
             })
         };
-        let textures = [
-            make(&planes[0], PLANE_NAMES[0]),
-            make(&planes[1], PLANE_NAMES[1]),
-            make(&planes[2], PLANE_NAMES[2]),
-        ];
+        let textures =
+            [make(&planes[0], PLANE_NAMES[0]), make(&planes[1], PLANE_NAMES[1]), make(&planes[2], PLANE_NAMES[2])];
         let views = textures.each_ref().map(|t| {
             t.create_view(&wgpu::TextureViewDescriptor {
                 label: Some("tessera.gpu.source.plane_view"),
@@ -122,31 +101,14 @@ impl SourceTextures {
             label: Some(&format!("tessera.gpu.source{source_id}.bind_group")),
             layout,
             entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&views[0]),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&views[1]),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::TextureView(&views[2]),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: wgpu::BindingResource::Sampler(sampler),
-                },
+                wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&views[0]) },
+                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&views[1]) },
+                wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&views[2]) },
+                wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Sampler(sampler) },
             ],
         });
-        let source = Self {
-            width: frame.width,
-            height: frame.height,
-            matrix: frame.matrix,
-            planes: textures,
-            bind_group,
-        };
+        let source =
+            Self { width: frame.width, height: frame.height, matrix: frame.matrix, planes: textures, bind_group };
         source.write_planes(queue, &planes);
         Ok(source)
     }
@@ -188,16 +150,8 @@ impl SourceTextures {
                     aspect: wgpu::TextureAspect::All,
                 },
                 data,
-                wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(bytes_per_row),
-                    rows_per_image: None,
-                },
-                wgpu::Extent3d {
-                    width: plane.width,
-                    height: plane.height,
-                    depth_or_array_layers: 1,
-                },
+                wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(bytes_per_row), rows_per_image: None },
+                wgpu::Extent3d { width: plane.width, height: plane.height, depth_or_array_layers: 1 },
             );
         }
     }

@@ -18,13 +18,7 @@ struct OwnedFrame {
 impl OwnedFrame {
     /// Builds the frame; chroma of each 2x2 block comes from its top-left pixel. Stride
     /// padding bytes are filled with 0xAB so that sampling them would show up.
-    fn new(
-        width: u32,
-        height: u32,
-        pad: usize,
-        matrix: ColorMatrix,
-        color: impl Fn(u32, u32) -> [u8; 3],
-    ) -> Self {
+    fn new(width: u32, height: u32, pad: usize, matrix: ColorMatrix, color: impl Fn(u32, u32) -> [u8; 3]) -> Self {
         let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
         let y_stride = width as usize + pad;
         let c_stride = cw as usize + pad;
@@ -42,16 +36,7 @@ impl OwnedFrame {
                 }
             }
         }
-        Self {
-            width,
-            height,
-            y,
-            y_stride,
-            u,
-            v,
-            c_stride,
-            matrix,
-        }
+        Self { width, height, y, y_stride, u, v, c_stride, matrix }
     }
 
     fn solid(width: u32, height: u32, matrix: ColorMatrix, rgb: [u8; 3]) -> Self {
@@ -82,24 +67,13 @@ fn compositor(width: u32, height: u32) -> Compositor {
 
 fn video(source_id: u64, x: f32, y: f32, w: f32, h: f32) -> TileDraw {
     TileDraw {
-        rect: RectPx {
-            x,
-            y,
-            width: w,
-            height: h,
-        },
-        content: TileContent::Video {
-            source_id,
-            uv_rect: [0.0, 0.0, 1.0, 1.0],
-        },
+        rect: RectPx { x, y, width: w, height: h },
+        content: TileContent::Video { source_id, uv_rect: [0.0, 0.0, 1.0, 1.0] },
     }
 }
 
 fn assert_rgb_near(actual: [u8; 3], expected: [u8; 3], tol: i32, what: &str) {
-    let ok = actual
-        .iter()
-        .zip(expected)
-        .all(|(&a, e)| (i32::from(a) - i32::from(e)).abs() <= tol);
+    let ok = actual.iter().zip(expected).all(|(&a, e)| (i32::from(a) - i32::from(e)).abs() <= tol);
     assert!(ok, "{what}: got {actual:?}, expected {expected:?} (±{tol})");
 }
 
@@ -131,10 +105,7 @@ fn solid_background_only() {
         assert!(value.abs_diff(y) <= 1, "Y[{i}] = {value}, expected {y}");
     }
     for (i, pair) in chroma.chunks_exact(2).enumerate() {
-        assert!(
-            pair[0].abs_diff(u) <= 1 && pair[1].abs_diff(v) <= 1,
-            "UV[{i}] = {pair:?}, expected [{u}, {v}]"
-        );
+        assert!(pair[0].abs_diff(u) <= 1 && pair[1].abs_diff(v) <= 1, "UV[{i}] = {pair:?}, expected [{u}, {v}]");
     }
 }
 
@@ -142,24 +113,13 @@ fn solid_background_only() {
 fn grid_of_four_sources() {
     let mut c = compositor(1280, 720);
     let colors = [[200, 40, 40], [40, 180, 60], [50, 70, 210], [220, 200, 40]];
-    let matrices = [
-        ColorMatrix::Bt601,
-        ColorMatrix::Bt709,
-        ColorMatrix::Bt709,
-        ColorMatrix::Bt601,
-    ];
+    let matrices = [ColorMatrix::Bt601, ColorMatrix::Bt709, ColorMatrix::Bt709, ColorMatrix::Bt601];
     let mut tiles = Vec::new();
     for (i, (rgb, matrix)) in colors.iter().zip(matrices).enumerate() {
         let frame = OwnedFrame::solid(320, 180, matrix, *rgb);
         c.upload(i as u64, &frame.frame()).expect("upload");
         let (col, row) = ((i % 2) as f32, (i / 2) as f32);
-        tiles.push(video(
-            i as u64,
-            20.0 + col * 640.0,
-            20.0 + row * 360.0,
-            600.0,
-            320.0,
-        ));
+        tiles.push(video(i as u64, 20.0 + col * 640.0, 20.0 + row * 360.0, 600.0, 320.0));
     }
     let bg = [10, 10, 10];
     let out = compose(&mut c, &tiles, bg);
@@ -168,20 +128,8 @@ fn grid_of_four_sources() {
         let got = nv12_pixel_rgb(&out, 1280, 720, cx, cy);
         assert_rgb_near(got, *rgb, 3, &format!("cell {i} centre"));
     }
-    for (x, y) in [
-        (640, 180),
-        (640, 540),
-        (320, 360),
-        (960, 360),
-        (4, 4),
-        (1275, 715),
-    ] {
-        assert_rgb_near(
-            nv12_pixel_rgb(&out, 1280, 720, x, y),
-            bg,
-            3,
-            &format!("gap ({x},{y})"),
-        );
+    for (x, y) in [(640, 180), (640, 540), (320, 360), (960, 360), (4, 4), (1275, 715)] {
+        assert_rgb_near(nv12_pixel_rgb(&out, 1280, 720, x, y), bg, 3, &format!("gap ({x},{y})"));
     }
 }
 
@@ -194,12 +142,7 @@ fn odd_frame_with_padded_stride() {
     c.upload(7, &frame.frame()).expect("upload");
     let out = compose(&mut c, &[video(7, 0.0, 0.0, 64.0, 64.0)], [0, 0, 0]);
     for (x, y) in [(0, 0), (32, 32), (62, 62), (63, 0), (0, 63)] {
-        assert_rgb_near(
-            nv12_pixel_rgb(&out, 64, 64, x, y),
-            rgb,
-            3,
-            &format!("({x},{y})"),
-        );
+        assert_rgb_near(nv12_pixel_rgb(&out, 64, 64, x, y), rgb, 3, &format!("({x},{y})"));
     }
 }
 
@@ -210,31 +153,16 @@ fn source_changing_size_between_uploads() {
     c.upload(1, &red.frame()).expect("upload red");
     let tiles = [video(1, 0.0, 0.0, 64.0, 64.0)];
     let out = compose(&mut c, &tiles, [0, 0, 0]);
-    assert_rgb_near(
-        nv12_pixel_rgb(&out, 64, 64, 32, 32),
-        [220, 30, 30],
-        3,
-        "red",
-    );
+    assert_rgb_near(nv12_pixel_rgb(&out, 64, 64, 32, 32), [220, 30, 30], 3, "red");
     let blue = OwnedFrame::solid(31, 47, ColorMatrix::Bt601, [30, 30, 220]);
     c.upload(1, &blue.frame()).expect("upload blue");
     let out = compose(&mut c, &tiles, [0, 0, 0]);
-    assert_rgb_near(
-        nv12_pixel_rgb(&out, 64, 64, 32, 32),
-        [30, 30, 220],
-        3,
-        "blue",
-    );
+    assert_rgb_near(nv12_pixel_rgb(&out, 64, 64, 32, 32), [30, 30, 220], 3, "blue");
     // Same size again: written in place.
     let green = OwnedFrame::solid(31, 47, ColorMatrix::Bt709, [30, 200, 30]);
     c.upload(1, &green.frame()).expect("upload green");
     let out = compose(&mut c, &tiles, [0, 0, 0]);
-    assert_rgb_near(
-        nv12_pixel_rgb(&out, 64, 64, 32, 32),
-        [30, 200, 30],
-        3,
-        "green",
-    );
+    assert_rgb_near(nv12_pixel_rgb(&out, 64, 64, 32, 32), [30, 200, 30], 3, "green");
 }
 
 #[test]
@@ -242,21 +170,14 @@ fn unknown_and_removed_sources() {
     let mut c = compositor(64, 64);
     let mut out = Vec::new();
     let err = c.compose(&[video(42, 0.0, 0.0, 8.0, 8.0)], [0, 0, 0], &mut out);
-    assert!(
-        matches!(err, Err(GpuError::UnknownSource { source_id: 42 })),
-        "{err:?}"
-    );
+    assert!(matches!(err, Err(GpuError::UnknownSource { source_id: 42 })), "{err:?}");
     let frame = OwnedFrame::solid(16, 16, ColorMatrix::Bt709, [1, 2, 3]);
     c.upload(42, &frame.frame()).expect("upload");
-    c.compose(&[video(42, 0.0, 0.0, 8.0, 8.0)], [0, 0, 0], &mut out)
-        .expect("compose");
+    c.compose(&[video(42, 0.0, 0.0, 8.0, 8.0)], [0, 0, 0], &mut out).expect("compose");
     c.remove_source(42);
     c.remove_source(999);
     let err = c.compose(&[video(42, 0.0, 0.0, 8.0, 8.0)], [0, 0, 0], &mut out);
-    assert!(
-        matches!(err, Err(GpuError::UnknownSource { source_id: 42 })),
-        "{err:?}"
-    );
+    assert!(matches!(err, Err(GpuError::UnknownSource { source_id: 42 })), "{err:?}");
 }
 
 #[test]
@@ -267,35 +188,16 @@ fn bad_frames_are_rejected() {
     let short_y = &good.y[..good.y.len() - 1];
     let cases = [
         I420Frame { y: short_y, ..base },
-        I420Frame {
-            u: &good.u[..10],
-            ..base
-        },
-        I420Frame {
-            y_stride: 15,
-            ..base
-        },
-        I420Frame {
-            v_stride: 7,
-            ..base
-        },
+        I420Frame { u: &good.u[..10], ..base },
+        I420Frame { y_stride: 15, ..base },
+        I420Frame { v_stride: 7, ..base },
         I420Frame { width: 0, ..base },
-        I420Frame {
-            width: 100_000,
-            y_stride: 100_000,
-            ..base
-        },
-        I420Frame {
-            y_stride: usize::MAX,
-            ..base
-        },
+        I420Frame { width: 100_000, y_stride: 100_000, ..base },
+        I420Frame { y_stride: usize::MAX, ..base },
     ];
     for (i, frame) in cases.iter().enumerate() {
         let err = c.upload(3, frame);
-        assert!(
-            matches!(err, Err(GpuError::BadFrame { source_id: 3, .. })),
-            "case {i}: {err:?}"
-        );
+        assert!(matches!(err, Err(GpuError::BadFrame { source_id: 3, .. })), "case {i}: {err:?}");
     }
     // None of the failures registered the source.
     let mut out = Vec::new();
@@ -308,40 +210,20 @@ fn bad_frames_are_rejected() {
 fn crop_left_half_shows_only_red() {
     let mut c = compositor(64, 64);
     let (red, blue) = ([220, 20, 20], [20, 20, 220]);
-    let frame = OwnedFrame::new(64, 32, 0, ColorMatrix::Bt709, |x, _| {
-        if x < 32 { red } else { blue }
-    });
+    let frame = OwnedFrame::new(64, 32, 0, ColorMatrix::Bt709, |x, _| if x < 32 { red } else { blue });
     c.upload(5, &frame.frame()).expect("upload");
     let tile = TileDraw {
-        rect: RectPx {
-            x: 16.0,
-            y: 16.0,
-            width: 32.0,
-            height: 32.0,
-        },
-        content: TileContent::Video {
-            source_id: 5,
-            uv_rect: [0.0, 0.0, 0.5, 1.0],
-        },
+        rect: RectPx { x: 16.0, y: 16.0, width: 32.0, height: 32.0 },
+        content: TileContent::Video { source_id: 5, uv_rect: [0.0, 0.0, 0.5, 1.0] },
     };
     let out = compose(&mut c, &[tile], [0, 0, 0]);
     for y in 16..48 {
         for x in 16..46 {
-            assert_rgb_near(
-                nv12_pixel_rgb(&out, 64, 64, x, y),
-                red,
-                4,
-                &format!("({x},{y})"),
-            );
+            assert_rgb_near(nv12_pixel_rgb(&out, 64, 64, x, y), red, 4, &format!("({x},{y})"));
         }
     }
     assert_rgb_near(nv12_pixel_rgb(&out, 64, 64, 8, 8), [0, 0, 0], 3, "outside");
-    assert_rgb_near(
-        nv12_pixel_rgb(&out, 64, 64, 56, 32),
-        [0, 0, 0],
-        3,
-        "outside right",
-    );
+    assert_rgb_near(nv12_pixel_rgb(&out, 64, 64, 56, 32), [0, 0, 0], 3, "outside right");
 }
 
 #[test]
@@ -350,12 +232,7 @@ fn later_tiles_on_top_and_clipping() {
     let frame = OwnedFrame::solid(16, 16, ColorMatrix::Bt709, [30, 200, 30]);
     c.upload(9, &frame.frame()).expect("upload");
     let solid = |x: f32, y: f32, w: f32, h: f32, rgb| TileDraw {
-        rect: RectPx {
-            x,
-            y,
-            width: w,
-            height: h,
-        },
+        rect: RectPx { x, y, width: w, height: h },
         content: TileContent::Solid { rgb },
     };
     let tiles = [
@@ -366,37 +243,13 @@ fn later_tiles_on_top_and_clipping() {
         solid(f32::NAN, 0.0, 10.0, 10.0, [255, 255, 255]),
     ];
     let out = compose(&mut c, &tiles, [0, 0, 0]);
-    assert_rgb_near(
-        nv12_pixel_rgb(&out, 64, 64, 4, 4),
-        [30, 200, 30],
-        3,
-        "video",
-    );
-    assert_rgb_near(
-        nv12_pixel_rgb(&out, 64, 64, 50, 50),
-        [200, 30, 200],
-        3,
-        "solid on top",
-    );
+    assert_rgb_near(nv12_pixel_rgb(&out, 64, 64, 4, 4), [30, 200, 30], 3, "video");
+    assert_rgb_near(nv12_pixel_rgb(&out, 64, 64, 50, 50), [200, 30, 200], 3, "solid on top");
     // Many tiles grow the uniform buffer.
-    let many: Vec<TileDraw> = (0..100)
-        .map(|i| {
-            solid(
-                (i % 10) as f32 * 6.0,
-                (i / 10) as f32 * 6.0,
-                6.0,
-                6.0,
-                [i as u8, 50, 50],
-            )
-        })
-        .collect();
+    let many: Vec<TileDraw> =
+        (0..100).map(|i| solid((i % 10) as f32 * 6.0, (i / 10) as f32 * 6.0, 6.0, 6.0, [i as u8, 50, 50])).collect();
     let out = compose(&mut c, &many, [0, 0, 0]);
-    assert_rgb_near(
-        nv12_pixel_rgb(&out, 64, 64, 56, 56),
-        [99, 50, 50],
-        3,
-        "tile 99",
-    );
+    assert_rgb_near(nv12_pixel_rgb(&out, 64, 64, 56, 56), [99, 50, 50], 3, "tile 99");
 }
 
 /// `cargo test --release -- --ignored --nocapture compose_fps`
@@ -411,17 +264,8 @@ fn compose_fps() {
             })
         })
         .collect();
-    let tiles: Vec<TileDraw> = (0..4)
-        .map(|i| {
-            video(
-                i,
-                (i % 2) as f32 * 960.0,
-                (i / 2) as f32 * 540.0,
-                960.0,
-                540.0,
-            )
-        })
-        .collect();
+    let tiles: Vec<TileDraw> =
+        (0..4).map(|i| video(i, (i % 2) as f32 * 960.0, (i / 2) as f32 * 540.0, 960.0, 540.0)).collect();
     let mut out = Vec::new();
     let n = 60;
     let start = std::time::Instant::now();
@@ -432,9 +276,5 @@ fn compose_fps() {
         c.compose(&tiles, [0, 0, 0], &mut out).expect("compose");
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
-        "{}: {n} frames in {secs:.2}s = {:.1} fps",
-        c.adapter_summary(),
-        n as f64 / secs
-    );
+    println!("{}: {n} frames in {secs:.2}s = {:.1} fps", c.adapter_summary(), n as f64 / secs);
 }

@@ -27,19 +27,10 @@ pub enum ArchiveError {
     PathEscape { archive: PathBuf, entry: String },
     /// A symlink, hardlink, device, fifo or other non-regular entry.
     #[error("{}: entry {entry:?} is a {entry_type}, which is not allowed", archive.display())]
-    UnsupportedEntry {
-        archive: PathBuf,
-        entry: String,
-        entry_type: String,
-    },
+    UnsupportedEntry { archive: PathBuf, entry: String, entry_type: String },
     /// Extracted bytes exceed a limit (`which` is "per entry" or "in total").
     #[error("{}: entry {entry:?} exceeds the extraction limit of {limit_bytes} bytes {which}", archive.display())]
-    TooLarge {
-        archive: PathBuf,
-        entry: String,
-        limit_bytes: u64,
-        which: &'static str,
-    },
+    TooLarge { archive: PathBuf, entry: String, limit_bytes: u64, which: &'static str },
     /// More entries than allowed.
     #[error("{}: more than {limit} entries", archive.display())]
     TooManyEntries { archive: PathBuf, limit: usize },
@@ -65,10 +56,7 @@ pub enum ArchiveError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
-    move |source| ArchiveError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| ArchiveError::Io { path: path.to_path_buf(), source }
 }
 
 /// Container kind of a recording input.
@@ -97,10 +85,7 @@ pub fn detect_kind(path: &Path) -> Result<ArchiveKind, ArchiveError> {
     if magic.starts_with(&[0x1f, 0x8b]) {
         return Ok(ArchiveKind::TarGz);
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     if name.ends_with(".zip") {
         Ok(ArchiveKind::Zip)
     } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
@@ -110,10 +95,7 @@ pub fn detect_kind(path: &Path) -> Result<ArchiveKind, ArchiveError> {
             "not a directory, and neither its first bytes ({}) nor its name identify a .zip or .tar.gz",
             magic.escape_ascii()
         );
-        Err(ArchiveError::UnsupportedFormat {
-            path: path.to_path_buf(),
-            reason,
-        })
+        Err(ArchiveError::UnsupportedFormat { path: path.to_path_buf(), reason })
     }
 }
 
@@ -130,11 +112,7 @@ pub struct ExtractLimits {
 
 impl Default for ExtractLimits {
     fn default() -> Self {
-        Self {
-            max_entries: 100_000,
-            max_entry_bytes: 16 << 30,
-            max_total_bytes: 64 << 30,
-        }
+        Self { max_entries: 100_000, max_entry_bytes: 16 << 30, max_total_bytes: 64 << 30 }
     }
 }
 
@@ -158,10 +136,7 @@ struct Extractor<'a> {
 
 impl Extractor<'_> {
     fn corrupt(&self, reason: impl std::fmt::Display) -> ArchiveError {
-        ArchiveError::Corrupt {
-            archive: self.archive.to_path_buf(),
-            reason: reason.to_string(),
-        }
+        ArchiveError::Corrupt { archive: self.archive.to_path_buf(), reason: reason.to_string() }
     }
 
     fn unsupported(&self, entry: &str, entry_type: &str) -> ArchiveError {
@@ -185,10 +160,7 @@ impl Extractor<'_> {
 
     /// Maps an entry name to a path under `dest`, rejecting anything that could escape.
     fn target(&self, entry: &str) -> Result<PathBuf, ArchiveError> {
-        let escape = || ArchiveError::PathEscape {
-            archive: self.archive.to_path_buf(),
-            entry: entry.to_owned(),
-        };
+        let escape = || ArchiveError::PathEscape { archive: self.archive.to_path_buf(), entry: entry.to_owned() };
         if entry.starts_with(['/', '\\']) || entry.contains('\0') {
             return Err(escape());
         }
@@ -260,25 +232,15 @@ impl Extractor<'_> {
             };
             written = written.saturating_add(n as u64);
             let total = self.summary.total_bytes.saturating_add(n as u64);
-            let (entry_limit, total_limit) =
-                (self.limits.max_entry_bytes, self.limits.max_total_bytes);
+            let (entry_limit, total_limit) = (self.limits.max_entry_bytes, self.limits.max_total_bytes);
             if written > entry_limit || total > total_limit {
-                let (limit_bytes, which) = if written > entry_limit {
-                    (entry_limit, "per entry")
-                } else {
-                    (total_limit, "in total")
-                };
+                let (limit_bytes, which) =
+                    if written > entry_limit { (entry_limit, "per entry") } else { (total_limit, "in total") };
                 let (archive, entry) = (self.archive.to_path_buf(), entry.to_owned());
-                return Err(ArchiveError::TooLarge {
-                    archive,
-                    entry,
-                    limit_bytes,
-                    which,
-                });
+                return Err(ArchiveError::TooLarge { archive, entry, limit_bytes, which });
             }
             self.summary.total_bytes = total;
-            out.write_all(buf.get(..n).unwrap_or(&[]))
-                .map_err(io_err(path))?;
+            out.write_all(buf.get(..n).unwrap_or(&[])).map_err(io_err(path))?;
         }
         out.flush().map_err(io_err(path))?;
         self.summary.files += 1;
@@ -348,12 +310,8 @@ impl Extractor<'_> {
         for entry in entries {
             let mut entry = entry.map_err(|e| self.corrupt(e))?;
             self.count_entry()?;
-            let name = String::from_utf8(entry.path_bytes().into_owned()).map_err(|e| {
-                self.corrupt(format!(
-                    "entry name is not UTF-8: {}",
-                    e.as_bytes().escape_ascii()
-                ))
-            })?;
+            let name = String::from_utf8(entry.path_bytes().into_owned())
+                .map_err(|e| self.corrupt(format!("entry name is not UTF-8: {}", e.as_bytes().escape_ascii())))?;
             let kind = match entry.header().entry_type() {
                 EntryType::Regular | EntryType::Continuous => {
                     self.write_file(&name, &mut entry)?;
@@ -376,31 +334,18 @@ impl Extractor<'_> {
         }
         // Read to the end of the gzip stream so a truncated or corrupt trailer is reported.
         let mut rest = tar.into_inner().take(self.limits.max_total_bytes);
-        io::copy(&mut rest, &mut io::sink())
-            .map_err(|e| self.corrupt(format!("after the last entry: {e}")))?;
+        io::copy(&mut rest, &mut io::sink()).map_err(|e| self.corrupt(format!("after the last entry: {e}")))?;
         Ok(())
     }
 }
 
 /// Extracts the zip or tar.gz `archive` into `dest_dir`, which must exist and be empty.
-pub fn extract(
-    archive: &Path,
-    dest_dir: &Path,
-    limits: &ExtractLimits,
-) -> Result<ExtractSummary, ArchiveError> {
+pub fn extract(archive: &Path, dest_dir: &Path, limits: &ExtractLimits) -> Result<ExtractSummary, ArchiveError> {
     let mut listing = fs::read_dir(dest_dir).map_err(io_err(dest_dir))?;
     if listing.next().is_some() {
-        return Err(ArchiveError::DestinationNotEmpty {
-            path: dest_dir.to_path_buf(),
-        });
+        return Err(ArchiveError::DestinationNotEmpty { path: dest_dir.to_path_buf() });
     }
-    let mut extractor = Extractor {
-        archive,
-        dest: dest_dir,
-        limits,
-        entries: 0,
-        summary: ExtractSummary::default(),
-    };
+    let mut extractor = Extractor { archive, dest: dest_dir, limits, entries: 0, summary: ExtractSummary::default() };
     match detect_kind(archive)? {
         ArchiveKind::Zip => extractor.extract_zip()?,
         ArchiveKind::TarGz => extractor.extract_tar_gz()?,
@@ -421,10 +366,7 @@ pub fn list_files(root: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
     let mut pending = vec![(root.to_path_buf(), 0usize)];
     while let Some((dir, depth)) = pending.pop() {
         if depth > MAX_DEPTH {
-            return Err(ArchiveError::TooDeep {
-                path: dir,
-                max_depth: MAX_DEPTH,
-            });
+            return Err(ArchiveError::TooDeep { path: dir, max_depth: MAX_DEPTH });
         }
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
             let entry = entry.map_err(io_err(&dir))?;
@@ -505,22 +447,15 @@ mod tests {
         let e = result.unwrap_err();
         let shown = e.to_string();
         assert!(shown.contains(&format!("in.{ext}")), "{shown}");
-        format!("{e:?}")
-            .split_once(", ")
-            .map(|(_, rest)| rest.to_owned())
-            .unwrap_or_default()
+        format!("{e:?}").split_once(", ").map(|(_, rest)| rest.to_owned()).unwrap_or_default()
     }
 
     const R: EntryType = EntryType::Regular;
 
     #[test]
     fn valid_nested_archives_extract() {
-        let files: [(&str, &[u8]); 4] = [
-            ("rec/", b""),
-            ("rec/a/x.rtpdump", b"abc"),
-            ("rec/b.json", b"{}"),
-            ("top.sdp", b"v=0"),
-        ];
+        let files: [(&str, &[u8]); 4] =
+            [("rec/", b""), ("rec/a/x.rtpdump", b"abc"), ("rec/b.json", b"{}"), ("top.sdp", b"v=0")];
         let tar = tar_bytes(&[
             ("rec/", EntryType::Directory, b""),
             ("rec/a/x.rtpdump", R, b"abc"),
@@ -529,28 +464,15 @@ mod tests {
         ]);
         for (bytes, ext) in [(zip_bytes(&files), "zip"), (gz(&tar), "tar.gz")] {
             let (dir, result) = run(&bytes, ext, &ExtractLimits::default());
-            assert_eq!(
-                result.unwrap(),
-                ExtractSummary {
-                    files: 3,
-                    total_bytes: 8
-                }
-            );
+            assert_eq!(result.unwrap(), ExtractSummary { files: 3, total_bytes: 8 });
             let out = dir.path().join("out");
             let listed = list_files(&out).unwrap();
-            let want: Vec<_> = ["rec/a/x.rtpdump", "rec/b.json", "top.sdp"]
-                .iter()
-                .map(|p| out.join(p))
-                .collect();
+            let want: Vec<_> = ["rec/a/x.rtpdump", "rec/b.json", "top.sdp"].iter().map(|p| out.join(p)).collect();
             assert_eq!(listed, want);
             assert_eq!(fs::read(out.join("rec/a/x.rtpdump")).unwrap(), b"abc");
             assert_eq!(
                 detect_kind(&dir.path().join(format!("in.{ext}"))).unwrap(),
-                if ext == "zip" {
-                    ArchiveKind::Zip
-                } else {
-                    ArchiveKind::TarGz
-                }
+                if ext == "zip" { ArchiveKind::Zip } else { ArchiveKind::TarGz }
             );
         }
     }
@@ -558,62 +480,26 @@ mod tests {
     #[test]
     fn hostile_tar_gz() {
         let l = ExtractLimits::default();
-        let e = |entries: &[(&str, EntryType, &[u8])], l: &ExtractLimits| {
-            err(&gz(&tar_bytes(entries)), "tar.gz", l)
-        };
-        assert_eq!(
-            e(&[("ok.txt", R, b"1"), ("../evil", R, b"x")], &l),
-            "entry: \"../evil\" }"
-        );
-        assert_eq!(
-            e(&[("a/../../evil", R, b"x")], &l),
-            "entry: \"a/../../evil\" }"
-        );
+        let e = |entries: &[(&str, EntryType, &[u8])], l: &ExtractLimits| err(&gz(&tar_bytes(entries)), "tar.gz", l);
+        assert_eq!(e(&[("ok.txt", R, b"1"), ("../evil", R, b"x")], &l), "entry: \"../evil\" }");
+        assert_eq!(e(&[("a/../../evil", R, b"x")], &l), "entry: \"a/../../evil\" }");
         assert_eq!(e(&[("/etc/evil", R, b"x")], &l), "entry: \"/etc/evil\" }");
-        assert_eq!(
-            e(&[("a\\..\\..\\evil", R, b"x")], &l),
-            "entry: \"a\\\\..\\\\..\\\\evil\" }"
-        );
+        assert_eq!(e(&[("a\\..\\..\\evil", R, b"x")], &l), "entry: \"a\\\\..\\\\..\\\\evil\" }");
         assert_eq!(e(&[("C:evil", R, b"x")], &l), "entry: \"C:evil\" }");
-        assert_eq!(
-            e(&[("link", EntryType::Symlink, b"")], &l),
-            "entry: \"link\", entry_type: \"symlink\" }"
-        );
-        assert_eq!(
-            e(&[("hard", EntryType::Link, b"")], &l),
-            "entry: \"hard\", entry_type: \"hardlink\" }"
-        );
-        assert_eq!(
-            e(&[("fifo", EntryType::Fifo, b"")], &l),
-            "entry: \"fifo\", entry_type: \"fifo\" }"
-        );
-        assert_eq!(
-            e(&[("dev", EntryType::Char, b"")], &l),
-            "entry: \"dev\", entry_type: \"character device\" }"
-        );
-        assert_eq!(
-            e(&[("d.txt", R, b"1"), ("d.txt", R, b"2")], &l),
-            "entry: \"d.txt\" }"
-        );
-        let small = ExtractLimits {
-            max_entries: 3,
-            max_entry_bytes: 1000,
-            max_total_bytes: 1500,
-        };
+        assert_eq!(e(&[("link", EntryType::Symlink, b"")], &l), "entry: \"link\", entry_type: \"symlink\" }");
+        assert_eq!(e(&[("hard", EntryType::Link, b"")], &l), "entry: \"hard\", entry_type: \"hardlink\" }");
+        assert_eq!(e(&[("fifo", EntryType::Fifo, b"")], &l), "entry: \"fifo\", entry_type: \"fifo\" }");
+        assert_eq!(e(&[("dev", EntryType::Char, b"")], &l), "entry: \"dev\", entry_type: \"character device\" }");
+        assert_eq!(e(&[("d.txt", R, b"1"), ("d.txt", R, b"2")], &l), "entry: \"d.txt\" }");
+        let small = ExtractLimits { max_entries: 3, max_entry_bytes: 1000, max_total_bytes: 1500 };
         let bomb = vec![0u8; 1 << 20];
-        assert_eq!(
-            e(&[("bomb", R, &bomb)], &small),
-            "entry: \"bomb\", limit_bytes: 1000, which: \"per entry\" }"
-        );
+        assert_eq!(e(&[("bomb", R, &bomb)], &small), "entry: \"bomb\", limit_bytes: 1000, which: \"per entry\" }");
         let part = [7u8; 600];
         assert_eq!(
             e(&[("a", R, &part), ("b", R, &part), ("c", R, &part)], &small),
             "entry: \"c\", limit_bytes: 1500, which: \"in total\" }"
         );
-        let many: Vec<(&str, EntryType, &[u8])> = ["1", "2", "3", "4", "5"]
-            .iter()
-            .map(|n| (*n, R, &b""[..]))
-            .collect();
+        let many: Vec<(&str, EntryType, &[u8])> = ["1", "2", "3", "4", "5"].iter().map(|n| (*n, R, &b""[..])).collect();
         assert_eq!(e(&many, &small), "limit: 3 }");
         let tar = gz(&tar_bytes(&[("a.txt", R, b"hello")]));
         assert!(err(&tar[..tar.len() - 12], "tar.gz", &l).starts_with("reason: "));
@@ -623,32 +509,19 @@ mod tests {
     fn hostile_zip() {
         let l = ExtractLimits::default();
         let e = |files: &[(&str, &[u8])], l: &ExtractLimits| err(&zip_bytes(files), "zip", l);
-        assert_eq!(
-            e(&[("ok", b"1"), ("../evil", b"x")], &l),
-            "entry: \"../evil\" }"
-        );
+        assert_eq!(e(&[("ok", b"1"), ("../evil", b"x")], &l), "entry: \"../evil\" }");
         assert_eq!(e(&[("/abs/evil", b"x")], &l), "entry: \"/abs/evil\" }");
         assert_eq!(e(&[("..\\evil", b"x")], &l), "entry: \"..\\\\evil\" }");
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        w.add_symlink("link", "/etc/passwd", SimpleFileOptions::default())
-            .unwrap();
+        w.add_symlink("link", "/etc/passwd", SimpleFileOptions::default()).unwrap();
         let link = w.finish().unwrap().into_inner();
-        assert_eq!(
-            err(&link, "zip", &l),
-            "entry: \"link\", entry_type: \"symlink\" }"
-        );
+        assert_eq!(err(&link, "zip", &l), "entry: \"link\", entry_type: \"symlink\" }");
         let fifo = zip_bytes(&[("fifo", b"")]);
         let mut patched = fifo.clone();
         let attrs = (0o010_644u32 << 16).to_le_bytes(); // external attributes: S_IFIFO | 0644
-        let at = patched
-            .windows(4)
-            .position(|w| w == (0o100_644u32 << 16).to_le_bytes())
-            .unwrap();
+        let at = patched.windows(4).position(|w| w == (0o100_644u32 << 16).to_le_bytes()).unwrap();
         patched[at..at + 4].copy_from_slice(&attrs);
-        assert_eq!(
-            err(&patched, "zip", &l),
-            "entry: \"fifo\", entry_type: \"fifo\" }"
-        );
+        assert_eq!(err(&patched, "zip", &l), "entry: \"fifo\", entry_type: \"fifo\" }");
         let mut dup = zip_bytes(&[("a.txt", b"same"), ("b.txt", b"same")]);
         for i in 0..dup.len() - 5 {
             if &dup[i..i + 5] == b"b.txt" {
@@ -656,21 +529,11 @@ mod tests {
             }
         }
         assert_eq!(err(&dup, "zip", &l), "entry: \"a.txt\" }");
-        let small = ExtractLimits {
-            max_entries: 3,
-            max_entry_bytes: 1000,
-            max_total_bytes: 1500,
-        };
+        let small = ExtractLimits { max_entries: 3, max_entry_bytes: 1000, max_total_bytes: 1500 };
         let bomb = vec![0u8; 1 << 20];
         assert!(zip_bytes(&[("bomb", &bomb)]).len() < 5000);
-        assert_eq!(
-            e(&[("bomb", &bomb)], &small),
-            "entry: \"bomb\", limit_bytes: 1000, which: \"per entry\" }"
-        );
-        assert_eq!(
-            e(&[("1", b""), ("2", b""), ("3", b""), ("4", b"")], &small),
-            "limit: 3 }"
-        );
+        assert_eq!(e(&[("bomb", &bomb)], &small), "entry: \"bomb\", limit_bytes: 1000, which: \"per entry\" }");
+        assert_eq!(e(&[("1", b""), ("2", b""), ("3", b""), ("4", b"")], &small), "limit: 3 }");
         let ok = zip_bytes(&[("a.txt", b"hello")]);
         assert!(err(&ok[..ok.len() - 30], "zip", &l).starts_with("reason: "));
     }
@@ -686,14 +549,8 @@ mod tests {
         assert_eq!(detect_kind(&p("x.tgz")).unwrap(), ArchiveKind::TarGz);
         assert_eq!(detect_kind(&p("y.bin")).unwrap(), ArchiveKind::Zip);
         let e = detect_kind(&p("z.txt")).unwrap_err();
-        assert!(
-            matches!(&e, ArchiveError::UnsupportedFormat { reason, .. } if reason.contains("\\x00\\x01")),
-            "{e}"
-        );
-        assert!(matches!(
-            detect_kind(&p("missing")),
-            Err(ArchiveError::Io { .. })
-        ));
+        assert!(matches!(&e, ArchiveError::UnsupportedFormat { reason, .. } if reason.contains("\\x00\\x01")), "{e}");
+        assert!(matches!(detect_kind(&p("missing")), Err(ArchiveError::Io { .. })));
         let e = extract(&p("x.tgz"), dir.path(), &ExtractLimits::default()).unwrap_err();
         assert!(matches!(e, ArchiveError::DestinationNotEmpty { .. }), "{e}");
         fs::create_dir(p("empty")).unwrap();
@@ -711,17 +568,11 @@ mod tests {
         fs::write(root.join("z.txt"), b"2").unwrap();
         std::os::unix::fs::symlink(root.join("z.txt"), root.join("a/link.txt")).unwrap();
         std::os::unix::fs::symlink(root, root.join("a/loop")).unwrap();
-        assert_eq!(
-            list_files(root).unwrap(),
-            vec![root.join("a/b/f.txt"), root.join("z.txt")]
-        );
+        assert_eq!(list_files(root).unwrap(), vec![root.join("a/b/f.txt"), root.join("z.txt")]);
         let deep: PathBuf = std::iter::repeat_n("d", 66).collect();
         fs::create_dir_all(root.join(&deep)).unwrap();
         let e = list_files(root).unwrap_err();
-        assert!(
-            matches!(e, ArchiveError::TooDeep { max_depth: 64, .. }),
-            "{e}"
-        );
+        assert!(matches!(e, ArchiveError::TooDeep { max_depth: 64, .. }), "{e}");
     }
 
     #[test]
@@ -733,21 +584,9 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let zip = zip_bytes(&[
-            ("d/", b""),
-            ("d/a.txt", b"hello hello hello"),
-            ("b.bin", &[9; 300]),
-        ]);
-        let tar = tar_bytes(&[
-            ("d/", EntryType::Directory, b""),
-            ("d/a.txt", R, b"hello"),
-            ("b.bin", R, &[9; 300]),
-        ]);
-        let limits = ExtractLimits {
-            max_entries: 10,
-            max_entry_bytes: 10_000,
-            max_total_bytes: 20_000,
-        };
+        let zip = zip_bytes(&[("d/", b""), ("d/a.txt", b"hello hello hello"), ("b.bin", &[9; 300])]);
+        let tar = tar_bytes(&[("d/", EntryType::Directory, b""), ("d/a.txt", R, b"hello"), ("b.bin", R, &[9; 300])]);
+        let limits = ExtractLimits { max_entries: 10, max_entry_bytes: 10_000, max_total_bytes: 20_000 };
         for i in 0..500 {
             let (mut bytes, ext) = match i % 3 {
                 0 => (zip.clone(), "zip"),

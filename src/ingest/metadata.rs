@@ -26,11 +26,7 @@ pub enum MetadataError {
     EmptyField { field: String },
     /// A `base_filename` that could name a path outside its folder.
     #[error("`{field}` is `{value}`: {reason}")]
-    BadBaseFilename {
-        field: String,
-        value: String,
-        reason: &'static str,
-    },
+    BadBaseFilename { field: String, value: String, reason: &'static str },
 }
 
 /// One participant session's timing metadata.
@@ -200,14 +196,9 @@ impl SegmentMetadata {
 impl TimingMetadata {
     /// `call_start_time` as Unix milliseconds.
     pub fn call_start_unix_ms(&self) -> Result<i64, MetadataError> {
-        let bad = |reason: String| MetadataError::BadStartTime {
-            value: self.call_start_time.clone(),
-            reason,
-        };
-        let time = OffsetDateTime::parse(&self.call_start_time, &Rfc3339)
-            .map_err(|e| bad(e.to_string()))?;
-        i64::try_from(time.unix_timestamp_nanos() / 1_000_000)
-            .map_err(|_| bad("out of range".to_owned()))
+        let bad = |reason: String| MetadataError::BadStartTime { value: self.call_start_time.clone(), reason };
+        let time = OffsetDateTime::parse(&self.call_start_time, &Rfc3339).map_err(|e| bad(e.to_string()))?;
+        i64::try_from(time.unix_timestamp_nanos() / 1_000_000).map_err(|_| bad("out of range".to_owned()))
     }
 }
 
@@ -216,9 +207,7 @@ pub fn is_timing_metadata_name(file_name: &str) -> bool {
     const SUFFIX: &str = "_timing_metadata.json";
     let bytes = file_name.as_bytes();
     bytes.len() >= SUFFIX.len()
-        && bytes
-            .get(bytes.len() - SUFFIX.len()..)
-            .is_some_and(|end| end.eq_ignore_ascii_case(SUFFIX.as_bytes()))
+        && bytes.get(bytes.len() - SUFFIX.len()..).is_some_and(|end| end.eq_ignore_ascii_case(SUFFIX.as_bytes()))
 }
 
 /// Parses and validates a timing metadata file.
@@ -237,10 +226,7 @@ pub fn parse_timing_metadata(bytes: &[u8]) -> Result<TimingMetadata, MetadataErr
     ] {
         non_empty(field.to_owned(), value)?;
     }
-    let lists = [
-        ("audio", &meta.segments.audio),
-        ("video", &meta.segments.video),
-    ];
+    let lists = [("audio", &meta.segments.audio), ("video", &meta.segments.video)];
     for (list, segments) in lists {
         for (index, segment) in segments.iter().enumerate() {
             let path = format!("segments.{list}[{index}]");
@@ -259,11 +245,7 @@ pub fn parse_timing_metadata(bytes: &[u8]) -> Result<TimingMetadata, MetadataErr
             };
             if let Some(reason) = reason {
                 let value = value.escape_debug().to_string();
-                return Err(MetadataError::BadBaseFilename {
-                    field,
-                    value,
-                    reason,
-                });
+                return Err(MetadataError::BadBaseFilename { field, value, reason });
             }
         }
     }
@@ -326,18 +308,13 @@ mod tests {
 }"#;
 
     fn err(json: &str) -> String {
-        parse_timing_metadata(json.as_bytes())
-            .unwrap_err()
-            .to_string()
+        parse_timing_metadata(json.as_bytes()).unwrap_err().to_string()
     }
 
     #[test]
     fn reference_example_parses() {
         let meta = parse_timing_metadata(EXAMPLE.as_bytes()).unwrap();
-        assert_eq!(
-            (meta.call_type.as_str(), meta.participant_id.as_str()),
-            ("default", "alice")
-        );
+        assert_eq!((meta.call_type.as_str(), meta.participant_id.as_str()), ("default", "alice"));
         assert_eq!(meta.call_start_unix_ms().unwrap(), 1_769_590_800_000);
         let audio = &meta.segments.audio[0];
         assert_eq!(audio.track_type, TrackType::Audio);
@@ -345,14 +322,8 @@ mod tests {
         assert_eq!(audio.rtcp_last(), Some((3_832_000, 1_769_590_860_231)));
         assert_eq!(audio.max_frame_dimension, None);
         let video = &meta.segments.video[0];
-        assert_eq!(
-            (video.first_key_frame_offset_ms, video.rtcp_last()),
-            (Some(40), None)
-        );
-        let dims = FrameDimension {
-            width: 1280,
-            height: 720,
-        };
+        assert_eq!((video.first_key_frame_offset_ms, video.rtcp_last()), (Some(40), None));
+        let dims = FrameDimension { width: 1280, height: 720 };
         assert_eq!(video.max_frame_dimension, Some(dims));
     }
 
@@ -370,31 +341,13 @@ mod tests {
     #[test]
     fn unknown_keys_defaults_and_zero_rtcp() {
         let json = EXAMPLE
-            .replace(
-                "\"call_session_id\": \"5a1e6c0e-0000-4000-8000-000000000001\",",
-                "",
-            )
-            .replace(
-                "\"call_type\"",
-                "\"call_end_time\": \"x\", \"drift_ms\": [1], \"call_type\"",
-            )
-            .replace(
-                "\"first_rtcp_ntp_timestamp\": 1769590802230",
-                "\"first_rtcp_ntp_timestamp\": 0",
-            )
-            .replace(
-                "\"last_rtcp_rtp_timestamp\": 3832000",
-                "\"last_rtcp_rtp_timestamp\": null",
-            );
+            .replace("\"call_session_id\": \"5a1e6c0e-0000-4000-8000-000000000001\",", "")
+            .replace("\"call_type\"", "\"call_end_time\": \"x\", \"drift_ms\": [1], \"call_type\"")
+            .replace("\"first_rtcp_ntp_timestamp\": 1769590802230", "\"first_rtcp_ntp_timestamp\": 0")
+            .replace("\"last_rtcp_rtp_timestamp\": 3832000", "\"last_rtcp_rtp_timestamp\": null");
         let meta = parse_timing_metadata(json.as_bytes()).unwrap();
         assert_eq!(meta.call_session_id, "");
-        assert_eq!(
-            (
-                meta.segments.audio[0].rtcp_first(),
-                meta.segments.audio[0].rtcp_last()
-            ),
-            (None, None)
-        );
+        assert_eq!((meta.segments.audio[0].rtcp_first(), meta.segments.audio[0].rtcp_last()), (None, None));
         let minimal = r#"{"call_type":"","call_id":"c","call_start_time":"2026-01-28T10:00:00+01:00",
             "participant_id":"p","user_session_id":"s","segments":{}}"#;
         let meta = parse_timing_metadata(minimal.as_bytes()).unwrap();
@@ -407,52 +360,28 @@ mod tests {
         assert!(TrackType::Audio.is_audio() && TrackType::ScreenShareAudio.is_audio());
         assert!(!TrackType::Video.is_audio() && !TrackType::Other("x".into()).is_audio());
         assert!(TrackType::ScreenShare.is_screenshare() && !TrackType::Audio.is_screenshare());
-        assert_eq!(
-            TrackType::from_name("TRACK_TYPE_SCREEN_SHARE"),
-            TrackType::ScreenShare
-        );
+        assert_eq!(TrackType::from_name("TRACK_TYPE_SCREEN_SHARE"), TrackType::ScreenShare);
         assert!(is_timing_metadata_name("Alice_TIMING_metadata.JSON"));
         assert!(!is_timing_metadata_name("timing_metadata.json") && !is_timing_metadata_name("é"));
     }
 
     #[test]
     fn errors_are_precise() {
-        let e = err(&EXAMPLE.replace(
-            "\"first_rtp_rtp_timestamp\": 7200000",
-            "\"first_rtp_rtp_timestamp\": -1",
-        ));
-        assert!(
-            e.contains("invalid value: integer `-1`, expected u32 at line 31 column 37"),
-            "{e}"
-        );
+        let e = err(&EXAMPLE.replace("\"first_rtp_rtp_timestamp\": 7200000", "\"first_rtp_rtp_timestamp\": -1"));
+        assert!(e.contains("invalid value: integer `-1`, expected u32 at line 31 column 37"), "{e}");
         let e = err(&EXAMPLE.replace("\"track_id\": \"a1b2c3:TRACK_TYPE_VIDEO:0\",", ""));
-        assert!(
-            e.contains("missing field `track_id` at line 39 column 7"),
-            "{e}"
-        );
+        assert!(e.contains("missing field `track_id` at line 39 column 7"), "{e}");
         assert!(err("{").contains("EOF while parsing an object at line 1 column 1"));
         let e = err(&EXAMPLE.replace("2026-01-28T09:00:00.000Z", "yesterday"));
-        assert!(
-            e.starts_with("call_start_time `yesterday` is not an RFC 3339 time: "),
-            "{e}"
-        );
+        assert!(e.starts_with("call_start_time `yesterday` is not an RFC 3339 time: "), "{e}");
         let e = err(&EXAMPLE.replace("\"alice_0b7f2f4e_video_0\"", "\"\""));
         assert_eq!(e, "`segments.video[0].base_filename` is empty");
         let e = err(&EXAMPLE.replace("\"a1b2c3:TRACK_TYPE_AUDIO:0\"", "\" \""));
         assert_eq!(e, "`segments.audio[0].track_id` is empty");
-        assert_eq!(
-            err(&EXAMPLE.replace("\"alice\"", "\"\"")),
-            "`participant_id` is empty"
-        );
-        assert_eq!(
-            err(&EXAMPLE.replace("\"weekly-sync\"", "\"\"")),
-            "`call_id` is empty"
-        );
+        assert_eq!(err(&EXAMPLE.replace("\"alice\"", "\"\"")), "`participant_id` is empty");
+        assert_eq!(err(&EXAMPLE.replace("\"weekly-sync\"", "\"\"")), "`call_id` is empty");
         let sid = "\"0b7f2f4e-0000-4000-8000-000000000002\"";
-        assert_eq!(
-            err(&EXAMPLE.replace(sid, "\"\"")),
-            "`user_session_id` is empty"
-        );
+        assert_eq!(err(&EXAMPLE.replace(sid, "\"\"")), "`user_session_id` is empty");
         let cases = [
             ("../x", "contains a path separator"),
             ("a\\\\b", "contains a path separator"),
@@ -461,10 +390,7 @@ mod tests {
         ];
         for (value, reason) in cases {
             let e = err(&EXAMPLE.replace("alice_0b7f2f4e_audio_0", value));
-            assert!(
-                e.starts_with("`segments.audio[0].base_filename` is `") && e.ends_with(reason),
-                "{e}"
-            );
+            assert!(e.starts_with("`segments.audio[0].base_filename` is `") && e.ends_with(reason), "{e}");
         }
     }
 

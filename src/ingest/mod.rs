@@ -33,25 +33,11 @@ pub enum IngestError {
         source: metadata::MetadataError,
     },
     #[error("{path}: field `{field}` is `{value}` but another metadata file of this recording says `{expected}`")]
-    MixedCalls {
-        path: PathBuf,
-        field: &'static str,
-        value: String,
-        expected: String,
-    },
+    MixedCalls { path: PathBuf, field: &'static str, value: String, expected: String },
     #[error("{path}: segment `{field}` (base_filename `{base_filename}`) matches no .rtpdump file in the recording")]
-    MissingRtpdump {
-        path: PathBuf,
-        field: String,
-        base_filename: String,
-    },
+    MissingRtpdump { path: PathBuf, field: String, base_filename: String },
     #[error("{path}: segment `{field}` (base_filename `{base_filename}`) matches several .rtpdump files: {candidates}")]
-    AmbiguousRtpdump {
-        path: PathBuf,
-        field: String,
-        base_filename: String,
-        candidates: String,
-    },
+    AmbiguousRtpdump { path: PathBuf, field: String, base_filename: String, candidates: String },
     #[error("{path}: missing SDP file for {rtpdump}")]
     MissingSdp { path: PathBuf, rtpdump: PathBuf },
     #[error("{path}: {source}")]
@@ -61,11 +47,7 @@ pub enum IngestError {
         source: sdp::SdpError,
     },
     #[error("{path}: the SDP describes {sdp_kind} but the metadata says track_type `{track_type}`")]
-    KindMismatch {
-        path: PathBuf,
-        sdp_kind: &'static str,
-        track_type: String,
-    },
+    KindMismatch { path: PathBuf, sdp_kind: &'static str, track_type: String },
     #[error("{path}: {source}")]
     Rtpdump {
         path: PathBuf,
@@ -80,9 +62,5 @@ pub enum IngestError {
         source: rtp::RtpError,
     },
     #[error("{path}: contains no RTP packet with payload type {payload_type} (the SDP's {codec})")]
-    NoMediaPackets {
-        path: PathBuf,
-        payload_type: u8,
-        codec: &'static str,
-    },
+    NoMediaPackets { path: PathBuf, payload_type: u8, codec: &'static str },
 }

@@ -94,12 +94,7 @@ impl Recording {
         };
         let files = archive::list_files(&root)?;
         let (call, participants) = build_model(input, &files)?;
-        Ok(Recording {
-            source: input.to_path_buf(),
-            call,
-            participants,
-            _workdir: workdir,
-        })
+        Ok(Recording { source: input.to_path_buf(), call, participants, _workdir: workdir })
     }
 
     pub fn tracks(&self) -> impl Iterator<Item = (&ParticipantSession, &Track)> {
@@ -112,17 +107,13 @@ fn file_name(path: &Path) -> String {
 }
 
 fn build_model(input: &Path, files: &[PathBuf]) -> Result<(CallInfo, Vec<ParticipantSession>), IngestError> {
-    let metadata_files: Vec<&PathBuf> = files
-        .iter()
-        .filter(|p| metadata::is_timing_metadata_name(&file_name(p)))
-        .collect();
+    let metadata_files: Vec<&PathBuf> =
+        files.iter().filter(|p| metadata::is_timing_metadata_name(&file_name(p))).collect();
     if metadata_files.is_empty() {
         return Err(IngestError::NoMetadata { path: input.to_path_buf() });
     }
-    let rtpdumps: Vec<&PathBuf> = files
-        .iter()
-        .filter(|p| file_name(p).to_ascii_lowercase().ends_with(".rtpdump"))
-        .collect();
+    let rtpdumps: Vec<&PathBuf> =
+        files.iter().filter(|p| file_name(p).to_ascii_lowercase().ends_with(".rtpdump")).collect();
 
     let mut call: Option<(CallInfo, PathBuf)> = None;
     let mut participants = Vec::new();
@@ -144,9 +135,7 @@ fn build_model(input: &Path, files: &[PathBuf]) -> Result<(CallInfo, Vec<Partici
         }
         participants.push(session_from_metadata(path, meta, &rtpdumps)?);
     }
-    participants.sort_by(|a, b| {
-        (&a.participant_id, &a.user_session_id).cmp(&(&b.participant_id, &b.user_session_id))
-    });
+    participants.sort_by(|a, b| (&a.participant_id, &a.user_session_id).cmp(&(&b.participant_id, &b.user_session_id)));
     let (call, _) = call.ok_or_else(|| IngestError::NoMetadata { path: input.to_path_buf() })?;
     Ok((call, participants))
 }
@@ -211,10 +200,7 @@ fn session_from_metadata(
 }
 
 fn track_type_name(track_type: &TrackType) -> String {
-    serde_json::to_value(track_type)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    serde_json::to_value(track_type).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// Finds the segment's `.rtpdump`: the file named exactly `<base_filename>.rtpdump` if there is
@@ -226,10 +212,8 @@ fn bind_segment(
     rtpdumps: &[&PathBuf],
 ) -> Result<Segment, IngestError> {
     let exact = format!("{}.rtpdump", seg.base_filename).to_ascii_lowercase();
-    let exact_matches: Vec<&&PathBuf> = rtpdumps
-        .iter()
-        .filter(|p| file_name(p).to_ascii_lowercase() == exact)
-        .collect();
+    let exact_matches: Vec<&&PathBuf> =
+        rtpdumps.iter().filter(|p| file_name(p).to_ascii_lowercase() == exact).collect();
     let matches: Vec<&&PathBuf> = if exact_matches.is_empty() {
         rtpdumps.iter().filter(|p| file_name(p).contains(&seg.base_filename)).collect()
     } else {
@@ -260,9 +244,7 @@ fn bind_segment(
     let text = std::fs::read(&sdp_path).map_err(|source| IngestError::Io { path: sdp_path.clone(), source })?;
     let text = String::from_utf8_lossy(&text);
     let description = sdp::parse_sdp(&text).map_err(|source| IngestError::Sdp { path: sdp_path.clone(), source })?;
-    let primary = description
-        .primary()
-        .map_err(|source| IngestError::Sdp { path: sdp_path.clone(), source })?;
+    let primary = description.primary().map_err(|source| IngestError::Sdp { path: sdp_path.clone(), source })?;
     Ok(Segment {
         meta: seg.clone(),
         codec: primary.codec,

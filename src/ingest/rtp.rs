@@ -19,28 +19,15 @@ pub enum RtpError {
     BadVersion { version: u8, first_byte: u8 },
     /// The CSRC list runs past the end of the packet.
     #[error("RTP packet is {len} bytes but its {csrc_count} CSRCs need {needed_bytes} bytes")]
-    TruncatedCsrc {
-        csrc_count: u8,
-        needed_bytes: usize,
-        len: usize,
-    },
+    TruncatedCsrc { csrc_count: u8, needed_bytes: usize, len: usize },
     /// The header extension runs past the end of the packet.
     #[error(
         "RTP header extension at byte {extension_offset} needs {needed_bytes} bytes in total, packet is {len} bytes"
     )]
-    TruncatedExtension {
-        extension_offset: usize,
-        needed_bytes: usize,
-        len: usize,
-    },
+    TruncatedExtension { extension_offset: usize, needed_bytes: usize, len: usize },
     /// The padding count is zero or larger than the space after the headers.
-    #[error(
-        "RTP padding count {padding_len} is invalid: {available_bytes} bytes follow the headers"
-    )]
-    BadPadding {
-        padding_len: u8,
-        available_bytes: usize,
-    },
+    #[error("RTP padding count {padding_len} is invalid: {available_bytes} bytes follow the headers")]
+    BadPadding { padding_len: u8, available_bytes: usize },
 }
 
 /// Header fields of one RTP packet plus the location of its payload.
@@ -83,10 +70,7 @@ pub fn parse_rtp(packet: &[u8]) -> Result<RtpPacketInfo, RtpError> {
     }
     let version = b0 >> 6;
     if version != 2 {
-        return Err(RtpError::BadVersion {
-            version,
-            first_byte: b0,
-        });
+        return Err(RtpError::BadVersion { version, first_byte: b0 });
     }
     let has_padding = b0 & 0x20 != 0;
     let has_extension = b0 & 0x10 != 0;
@@ -97,29 +81,17 @@ pub fn parse_rtp(packet: &[u8]) -> Result<RtpPacketInfo, RtpError> {
 
     let mut offset = FIXED_HEADER_LEN + 4 * usize::from(csrc_count);
     if offset > len {
-        return Err(RtpError::TruncatedCsrc {
-            csrc_count,
-            needed_bytes: offset,
-            len,
-        });
+        return Err(RtpError::TruncatedCsrc { csrc_count, needed_bytes: offset, len });
     }
     if has_extension {
         let extension_offset = offset;
         if offset + 4 > len {
-            return Err(RtpError::TruncatedExtension {
-                extension_offset,
-                needed_bytes: offset + 4,
-                len,
-            });
+            return Err(RtpError::TruncatedExtension { extension_offset, needed_bytes: offset + 4, len });
         }
         let words = u16::from_be_bytes([byte(packet, offset + 2), byte(packet, offset + 3)]);
         offset += 4 + 4 * usize::from(words);
         if offset > len {
-            return Err(RtpError::TruncatedExtension {
-                extension_offset,
-                needed_bytes: offset,
-                len,
-            });
+            return Err(RtpError::TruncatedExtension { extension_offset, needed_bytes: offset, len });
         }
     }
     let available_bytes = len - offset;
@@ -127,10 +99,7 @@ pub fn parse_rtp(packet: &[u8]) -> Result<RtpPacketInfo, RtpError> {
     if has_padding {
         let padding_len = packet.last().copied().unwrap_or(0);
         if padding_len == 0 || usize::from(padding_len) > available_bytes {
-            return Err(RtpError::BadPadding {
-                padding_len,
-                available_bytes,
-            });
+            return Err(RtpError::BadPadding { padding_len, available_bytes });
         }
         payload_len -= usize::from(padding_len);
     }
@@ -156,14 +125,7 @@ pub fn is_rtcp(packet: &[u8]) -> bool {
 
 /// Builds a minimal RTP packet: no CSRCs, no extension, no padding. `payload_type` is masked
 /// to 7 bits.
-pub fn build_rtp(
-    marker: bool,
-    payload_type: u8,
-    sequence: u16,
-    timestamp: u32,
-    ssrc: u32,
-    payload: &[u8],
-) -> Vec<u8> {
+pub fn build_rtp(marker: bool, payload_type: u8, sequence: u16, timestamp: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
     let mut packet = Vec::with_capacity(FIXED_HEADER_LEN + payload.len());
     packet.push(0x80);
     packet.push((u8::from(marker) << 7) | (payload_type & 0x7f));
@@ -247,62 +209,25 @@ mod tests {
         assert_eq!(parse_rtp(&[]), Err(RtpError::TooShort { len: 0 }));
         let mut packet = build_rtp(false, 96, 1, 1, 1, b"xy");
         packet[0] = 0x40;
-        assert_eq!(
-            parse_rtp(&packet),
-            Err(RtpError::BadVersion {
-                version: 1,
-                first_byte: 0x40
-            })
-        );
+        assert_eq!(parse_rtp(&packet), Err(RtpError::BadVersion { version: 1, first_byte: 0x40 }));
         packet[0] = 0x83;
-        assert_eq!(
-            parse_rtp(&packet),
-            Err(RtpError::TruncatedCsrc {
-                csrc_count: 3,
-                needed_bytes: 24,
-                len: 14
-            })
-        );
+        assert_eq!(parse_rtp(&packet), Err(RtpError::TruncatedCsrc { csrc_count: 3, needed_bytes: 24, len: 14 }));
         packet[0] = 0x90;
         assert_eq!(
             parse_rtp(&packet),
-            Err(RtpError::TruncatedExtension {
-                extension_offset: 12,
-                needed_bytes: 16,
-                len: 14
-            })
+            Err(RtpError::TruncatedExtension { extension_offset: 12, needed_bytes: 16, len: 14 })
         );
         packet.extend_from_slice(&[0, 5]); // extension header claims 5 words
         assert_eq!(
             parse_rtp(&packet),
-            Err(RtpError::TruncatedExtension {
-                extension_offset: 12,
-                needed_bytes: 36,
-                len: 16
-            })
+            Err(RtpError::TruncatedExtension { extension_offset: 12, needed_bytes: 36, len: 16 })
         );
         let mut padded = build_rtp(false, 96, 1, 1, 1, &[1, 2, 9]);
         padded[0] = 0xa0;
-        assert_eq!(
-            parse_rtp(&padded),
-            Err(RtpError::BadPadding {
-                padding_len: 9,
-                available_bytes: 3
-            })
-        );
+        assert_eq!(parse_rtp(&padded), Err(RtpError::BadPadding { padding_len: 9, available_bytes: 3 }));
         padded[14] = 0;
-        assert_eq!(
-            parse_rtp(&padded),
-            Err(RtpError::BadPadding {
-                padding_len: 0,
-                available_bytes: 3
-            })
-        );
-        assert!(
-            RtpError::TooShort { len: 3 }
-                .to_string()
-                .contains("3 bytes")
-        );
+        assert_eq!(parse_rtp(&padded), Err(RtpError::BadPadding { padding_len: 0, available_bytes: 3 }));
+        assert!(RtpError::TooShort { len: 3 }.to_string().contains("3 bytes"));
     }
 
     #[test]

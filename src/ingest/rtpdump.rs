@@ -39,21 +39,12 @@ pub enum RtpDumpError {
     #[error(
         "rtpdump record {record_index} at byte {byte_offset} has length {length}, less than the 8-byte record header"
     )]
-    RecordTooShort {
-        record_index: u64,
-        byte_offset: u64,
-        length: u16,
-    },
+    RecordTooShort { record_index: u64, byte_offset: u64, length: u16 },
     /// The file ends inside a record.
     #[error(
         "rtpdump record {record_index} at byte {byte_offset} truncated: expected {expected_bytes} bytes, got {got_bytes}"
     )]
-    TruncatedRecord {
-        record_index: u64,
-        byte_offset: u64,
-        expected_bytes: usize,
-        got_bytes: usize,
-    },
+    TruncatedRecord { record_index: u64, byte_offset: u64, expected_bytes: usize, got_bytes: usize },
     /// A packet to write does not fit in a record.
     #[error("packet of {len} bytes does not fit in an rtpdump record (max 65527)")]
     PacketTooLarge { len: usize },
@@ -128,13 +119,7 @@ impl<R: Read> RtpDumpReader<R> {
             source: Ipv4Addr::new(a, b, c, d),
             port: u16::from_be_bytes([p0, p1]),
         };
-        Ok(Self {
-            reader,
-            header,
-            next_index: 0,
-            byte_offset: (preamble + FILE_HEADER_LEN) as u64,
-            failed: false,
-        })
+        Ok(Self { reader, header, next_index: 0, byte_offset: (preamble + FILE_HEADER_LEN) as u64, failed: false })
     }
 
     /// The binary file header.
@@ -164,18 +149,11 @@ impl<R: Read> RtpDumpReader<R> {
         let plen = u16::from_be_bytes([p0, p1]);
         let offset_ms = u32::from_be_bytes([o0, o1, o2, o3]);
         if length == 0 {
-            return Err(RtpDumpError::ZeroLength {
-                record_index,
-                byte_offset,
-            });
+            return Err(RtpDumpError::ZeroLength { record_index, byte_offset });
         }
         let record_len = usize::from(length);
         if record_len < RECORD_HEADER_LEN {
-            return Err(RtpDumpError::RecordTooShort {
-                record_index,
-                byte_offset,
-                length,
-            });
+            return Err(RtpDumpError::RecordTooShort { record_index, byte_offset, length });
         }
         let mut data = vec![0u8; record_len - RECORD_HEADER_LEN];
         let got = read_full(&mut self.reader, &mut data)?;
@@ -189,16 +167,8 @@ impl<R: Read> RtpDumpReader<R> {
         }
         self.next_index += 1;
         self.byte_offset += u64::from(length);
-        let kind = if plen == 0 {
-            RecordKind::Rtcp
-        } else {
-            RecordKind::Rtp { original_len: plen }
-        };
-        Ok(Some(RtpDumpRecord {
-            offset_ms,
-            kind,
-            data,
-        }))
+        let kind = if plen == 0 { RecordKind::Rtcp } else { RecordKind::Rtp { original_len: plen } };
+        Ok(Some(RtpDumpRecord { offset_ms, kind, data }))
     }
 }
 
@@ -235,10 +205,7 @@ fn read_preamble<R: Read>(reader: &mut R) -> Result<usize, RtpDumpError> {
             return Err(bad_preamble(&line));
         }
     }
-    let body = line
-        .strip_prefix(MAGIC)
-        .and_then(|rest| rest.strip_suffix(b"\n"))
-        .ok_or_else(|| bad_preamble(&line))?;
+    let body = line.strip_prefix(MAGIC).and_then(|rest| rest.strip_suffix(b"\n")).ok_or_else(|| bad_preamble(&line))?;
     if parse_address(body).is_none() {
         return Err(bad_preamble(&line));
     }
@@ -249,30 +216,20 @@ fn read_preamble<R: Read>(reader: &mut R) -> Result<usize, RtpDumpError> {
 fn parse_address(text: &[u8]) -> Option<SocketAddrV4> {
     let text = std::str::from_utf8(text).ok()?;
     let (ip, port) = text.split_once('/')?;
-    let all_digits = |s: &str, max: usize| {
-        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
-    };
-    if !all_digits(port, 5)
-        || ip.split('.').count() != 4
-        || !ip.split('.').all(|o| all_digits(o, 3))
-    {
+    let all_digits = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(port, 5) || ip.split('.').count() != 4 || !ip.split('.').all(|o| all_digits(o, 3)) {
         return None;
     }
     let mut octets = [0u8; 4];
     for (slot, octet) in octets.iter_mut().zip(ip.split('.')) {
         *slot = octet.parse().ok()?;
     }
-    Some(SocketAddrV4::new(
-        Ipv4Addr::from(octets),
-        port.parse().ok()?,
-    ))
+    Some(SocketAddrV4::new(Ipv4Addr::from(octets), port.parse().ok()?))
 }
 
 fn bad_preamble(line: &[u8]) -> RtpDumpError {
     let shown = line.get(..SHOWN_PREAMBLE_BYTES).unwrap_or(line);
-    RtpDumpError::BadPreamble {
-        found: shown.escape_ascii().to_string(),
-    }
+    RtpDumpError::BadPreamble { found: shown.escape_ascii().to_string() }
 }
 
 /// Reads until `buf` is full or EOF; returns the number of bytes read.
@@ -301,12 +258,7 @@ pub struct RtpDumpWriter<W: Write> {
 
 impl<W: Write> RtpDumpWriter<W> {
     /// Writes the preamble and file header.
-    pub fn new(
-        mut writer: W,
-        source: SocketAddrV4,
-        start_sec: u32,
-        start_usec: u32,
-    ) -> Result<Self, RtpDumpError> {
+    pub fn new(mut writer: W, source: SocketAddrV4, start_sec: u32, start_usec: u32) -> Result<Self, RtpDumpError> {
         let mut head = format!("#!rtpplay1.0 {}/{}\n", source.ip(), source.port()).into_bytes();
         head.extend_from_slice(&start_sec.to_be_bytes());
         head.extend_from_slice(&start_usec.to_be_bytes());
@@ -314,10 +266,7 @@ impl<W: Write> RtpDumpWriter<W> {
         head.extend_from_slice(&source.port().to_be_bytes());
         head.extend_from_slice(&[0, 0]);
         writer.write_all(&head)?;
-        Ok(Self {
-            writer,
-            scratch: Vec::new(),
-        })
+        Ok(Self { writer, scratch: Vec::new() })
     }
 
     /// Appends an RTP record.
@@ -325,8 +274,7 @@ impl<W: Write> RtpDumpWriter<W> {
         if packet.is_empty() {
             return Err(RtpDumpError::EmptyRtpPacket);
         }
-        let plen = u16::try_from(packet.len())
-            .map_err(|_| RtpDumpError::PacketTooLarge { len: packet.len() })?;
+        let plen = u16::try_from(packet.len()).map_err(|_| RtpDumpError::PacketTooLarge { len: packet.len() })?;
         self.write_record(offset_ms, plen, packet)
     }
 
@@ -341,12 +289,7 @@ impl<W: Write> RtpDumpWriter<W> {
         Ok(self.writer)
     }
 
-    fn write_record(
-        &mut self,
-        offset_ms: u32,
-        plen: u16,
-        packet: &[u8],
-    ) -> Result<(), RtpDumpError> {
+    fn write_record(&mut self, offset_ms: u32, plen: u16, packet: &[u8]) -> Result<(), RtpDumpError> {
         let length = packet
             .len()
             .checked_add(RECORD_HEADER_LEN)
@@ -370,11 +313,9 @@ mod tests {
     fn sample() -> Vec<u8> {
         let source = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 7), 5004);
         let mut w = RtpDumpWriter::new(Vec::new(), source, 1_769_590_800, 250_000).unwrap();
-        w.write_rtp(0, &[0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0xaa])
-            .unwrap();
+        w.write_rtp(0, &[0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0xaa]).unwrap();
         w.write_rtcp(5, &[0x80, 200, 0, 0]).unwrap();
-        w.write_rtp(20, &[0x80, 111, 0, 2, 0, 0, 3, 0xc0, 0, 0, 0, 9])
-            .unwrap();
+        w.write_rtp(20, &[0x80, 111, 0, 2, 0, 0, 3, 0xc0, 0, 0, 0, 9]).unwrap();
         w.finish().unwrap()
     }
 
@@ -391,53 +332,27 @@ mod tests {
         assert!(bytes.starts_with(b"#!rtpplay1.0 10.0.0.7/5004\n"));
         let mut r = RtpDumpReader::new(&bytes[..]).unwrap();
         let (ip, port) = (Ipv4Addr::new(10, 0, 0, 7), 5004);
-        let want = RtpDumpHeader {
-            start_sec: 1_769_590_800,
-            start_usec: 250_000,
-            source: ip,
-            port,
-        };
+        let want = RtpDumpHeader { start_sec: 1_769_590_800, start_usec: 250_000, source: ip, port };
         assert_eq!(r.header(), &want);
         let first = r.next_record().unwrap().unwrap();
-        assert_eq!(
-            (first.offset_ms, first.kind, first.data.len()),
-            (0, RecordKind::Rtp { original_len: 13 }, 13)
-        );
+        assert_eq!((first.offset_ms, first.kind, first.data.len()), (0, RecordKind::Rtp { original_len: 13 }, 13));
         let rest: Vec<_> = r.map(Result::unwrap).collect();
-        assert_eq!(
-            (rest[0].kind, rest[0].offset_ms, &rest[0].data[..]),
-            (RecordKind::Rtcp, 5, &[0x80, 200, 0, 0][..])
-        );
+        assert_eq!((rest[0].kind, rest[0].offset_ms, &rest[0].data[..]), (RecordKind::Rtcp, 5, &[0x80, 200, 0, 0][..]));
         assert_eq!((rest.len(), rest[1].offset_ms), (2, 20));
     }
 
     #[test]
     fn preamble_and_header_errors() {
-        let bad = |b: &[u8], found: &str| {
-            assert_eq!(first_err(b), format!("BadPreamble {{ found: {found:?} }}"))
-        };
+        let bad = |b: &[u8], found: &str| assert_eq!(first_err(b), format!("BadPreamble {{ found: {found:?} }}"));
         bad(b"", "");
         bad(b"GIF89a", "G");
         bad(b"#!rtpplay1.0 1.2.3/5\n", "#!rtpplay1.0 1.2.3/5\\n");
         bad(b"#!rtpplay1.0 1.2.3.256/5\n", "#!rtpplay1.0 1.2.3.256/5\\n");
-        bad(
-            b"#!rtpplay1.0 1.2.3.4/123456\n",
-            "#!rtpplay1.0 1.2.3.4/123456\\n",
-        );
+        bad(b"#!rtpplay1.0 1.2.3.4/123456\n", "#!rtpplay1.0 1.2.3.4/123456\\n");
         bad(b"#!rtpplay1.0 1.2.3.4/5", "#!rtpplay1.0 1.2.3.4/5");
-        bad(
-            &[b"#!rtpplay1.0 ".as_slice(), &[b'1'; 60]].concat(),
-            &format!("#!rtpplay1.0 {}", "1".repeat(22)),
-        );
-        assert_eq!(
-            first_err(&sample()[..30]),
-            "TruncatedHeader { got_bytes: 3 }"
-        );
-        assert!(
-            RtpDumpError::TruncatedHeader { got_bytes: 3 }
-                .to_string()
-                .contains("got 3")
-        );
+        bad(&[b"#!rtpplay1.0 ".as_slice(), &[b'1'; 60]].concat(), &format!("#!rtpplay1.0 {}", "1".repeat(22)));
+        assert_eq!(first_err(&sample()[..30]), "TruncatedHeader { got_bytes: 3 }");
+        assert!(RtpDumpError::TruncatedHeader { got_bytes: 3 }.to_string().contains("got 3"));
     }
 
     #[test]
@@ -445,31 +360,19 @@ mod tests {
         let mut bytes = sample();
         let (second, third) = (43 + 21, 43 + 21 + 12);
         bytes.truncate(third + 10);
-        let want = format!(
-            "TruncatedRecord {{ record_index: 2, byte_offset: {third}, expected_bytes: 20, got_bytes: 10 }}"
-        );
+        let want =
+            format!("TruncatedRecord {{ record_index: 2, byte_offset: {third}, expected_bytes: 20, got_bytes: 10 }}");
         assert_eq!(first_err(&bytes), want);
         bytes.truncate(third + 3);
-        let want = format!(
-            "TruncatedRecord {{ record_index: 2, byte_offset: {third}, expected_bytes: 8, got_bytes: 3 }}"
-        );
+        let want =
+            format!("TruncatedRecord {{ record_index: 2, byte_offset: {third}, expected_bytes: 8, got_bytes: 3 }}");
         assert_eq!(first_err(&bytes), want);
         bytes[second..second + 2].copy_from_slice(&[0, 0]);
-        assert_eq!(
-            first_err(&bytes),
-            format!("ZeroLength {{ record_index: 1, byte_offset: {second} }}")
-        );
-        let err = RtpDumpReader::new(&bytes[..])
-            .unwrap()
-            .find_map(Result::err)
-            .unwrap();
-        assert_eq!(
-            err.to_string(),
-            format!("rtpdump record 1 at byte {second} has length 0")
-        );
+        assert_eq!(first_err(&bytes), format!("ZeroLength {{ record_index: 1, byte_offset: {second} }}"));
+        let err = RtpDumpReader::new(&bytes[..]).unwrap().find_map(Result::err).unwrap();
+        assert_eq!(err.to_string(), format!("rtpdump record 1 at byte {second} has length 0"));
         bytes[second + 1] = 7;
-        let want =
-            format!("RecordTooShort {{ record_index: 1, byte_offset: {second}, length: 7 }}");
+        let want = format!("RecordTooShort {{ record_index: 1, byte_offset: {second}, length: 7 }}");
         assert_eq!(first_err(&bytes), want);
         let mut r = RtpDumpReader::new(&bytes[..]).unwrap();
         assert!(r.next().unwrap().is_ok() && r.next().unwrap().is_err());
@@ -478,28 +381,14 @@ mod tests {
 
     #[test]
     fn writer_rejects_bad_packets() {
-        let mut w = RtpDumpWriter::new(Vec::new(), SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1), 0, 0)
-            .unwrap();
+        let mut w = RtpDumpWriter::new(Vec::new(), SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1), 0, 0).unwrap();
         let big = vec![0u8; MAX_PACKET_LEN + 1];
-        assert_eq!(
-            format!("{:?}", w.write_rtp(0, &big)),
-            "Err(PacketTooLarge { len: 65528 })"
-        );
-        assert_eq!(
-            format!("{:?}", w.write_rtcp(0, &big)),
-            "Err(PacketTooLarge { len: 65528 })"
-        );
-        assert!(matches!(
-            w.write_rtp(0, &[]),
-            Err(RtpDumpError::EmptyRtpPacket)
-        ));
+        assert_eq!(format!("{:?}", w.write_rtp(0, &big)), "Err(PacketTooLarge { len: 65528 })");
+        assert_eq!(format!("{:?}", w.write_rtcp(0, &big)), "Err(PacketTooLarge { len: 65528 })");
+        assert!(matches!(w.write_rtp(0, &[]), Err(RtpDumpError::EmptyRtpPacket)));
         w.write_rtp(0, &big[..MAX_PACKET_LEN]).unwrap();
         let bytes = w.finish().unwrap();
-        let rec = RtpDumpReader::new(&bytes[..])
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap();
+        let rec = RtpDumpReader::new(&bytes[..]).unwrap().next().unwrap().unwrap();
         assert_eq!(rec.data.len(), MAX_PACKET_LEN);
         let err = RtpDumpReader::new(FailingReader).unwrap_err();
         assert!(matches!(err, RtpDumpError::Io(_)), "{err:?}");

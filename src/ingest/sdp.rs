@@ -16,21 +16,13 @@ pub enum SdpError {
     NoRtpmap { payload_types: Vec<u8> },
     /// A line that could not be parsed.
     #[error("SDP line {line_number} `{line}`: {reason}")]
-    BadLine {
-        line_number: usize,
-        line: String,
-        reason: String,
-    },
+    BadLine { line_number: usize, line: String, reason: String },
     /// No payload type of the `m=` line maps to a supported codec.
     #[error("SDP has no supported codec (OPUS, VP8, VP9, H264, AV1); found {encodings:?}")]
     UnknownCodec { encodings: Vec<String> },
     /// The primary codec belongs to the other media kind.
     #[error("SDP m= line is {media} but payload type {payload_type} is {encoding_name}")]
-    MediaMismatch {
-        media: &'static str,
-        payload_type: u8,
-        encoding_name: String,
-    },
+    MediaMismatch { media: &'static str, payload_type: u8, encoding_name: String },
 }
 
 /// Media kind of the `m=` line.
@@ -72,16 +64,12 @@ const CODECS: [Codec; 5] = [Codec::Opus, Codec::Vp8, Codec::Vp9, Codec::H264, Co
 impl Codec {
     /// Codec for an rtpmap encoding name, case-insensitively.
     pub fn from_encoding_name(name: &str) -> Option<Codec> {
-        CODECS
-            .into_iter()
-            .find(|c| c.encoding_name().eq_ignore_ascii_case(name))
+        CODECS.into_iter().find(|c| c.encoding_name().eq_ignore_ascii_case(name))
     }
 
     /// Codec for a MIME type such as `video/VP8`, case-insensitively.
     pub fn from_mime_type(mime: &str) -> Option<Codec> {
-        CODECS
-            .into_iter()
-            .find(|c| c.mime_type().eq_ignore_ascii_case(mime))
+        CODECS.into_iter().find(|c| c.mime_type().eq_ignore_ascii_case(mime))
     }
 
     /// Upper-case encoding name: `OPUS`, `VP8`, `VP9`, `H264`, `AV1`.
@@ -164,15 +152,9 @@ impl SessionDescription {
             .iter()
             .filter_map(|pt| self.rtpmap(*pt))
             .find(|map| Codec::from_encoding_name(&map.encoding_name).is_some());
-        let Some((rtpmap, codec)) =
-            rtpmap.and_then(|m| Some((m, Codec::from_encoding_name(&m.encoding_name)?)))
-        else {
-            let encodings = self
-                .payload_types
-                .iter()
-                .filter_map(|pt| self.rtpmap(*pt))
-                .map(|m| m.encoding_name.clone())
-                .collect();
+        let Some((rtpmap, codec)) = rtpmap.and_then(|m| Some((m, Codec::from_encoding_name(&m.encoding_name)?))) else {
+            let encodings =
+                self.payload_types.iter().filter_map(|pt| self.rtpmap(*pt)).map(|m| m.encoding_name.clone()).collect();
             return Err(SdpError::UnknownCodec { encodings });
         };
         if codec.media_kind() != self.media {
@@ -190,10 +172,7 @@ impl SessionDescription {
         self.payload_types
             .iter()
             .copied()
-            .filter(|pt| {
-                self.rtpmap(*pt)
-                    .is_some_and(|m| is_auxiliary(&m.encoding_name))
-            })
+            .filter(|pt| self.rtpmap(*pt).is_some_and(|m| is_auxiliary(&m.encoding_name)))
             .collect()
     }
 
@@ -242,11 +221,7 @@ pub fn parse_sdp(text: &str) -> Result<SessionDescription, SdpError> {
             map.fmtp.extend(params);
         }
     }
-    Ok(SessionDescription {
-        media,
-        payload_types,
-        rtpmaps,
-    })
+    Ok(SessionDescription { media, payload_types, rtpmaps })
 }
 
 fn parse_payload_type(text: &str) -> Result<u8, String> {
@@ -275,9 +250,7 @@ fn parse_media_line(rest: &str) -> Result<(MediaKind, Vec<u8>), String> {
     if words.next().is_none() {
         return Err("missing transport protocol".to_owned());
     }
-    let payload_types = words
-        .map(parse_payload_type)
-        .collect::<Result<Vec<_>, _>>()?;
+    let payload_types = words.map(parse_payload_type).collect::<Result<Vec<_>, _>>()?;
     if payload_types.is_empty() {
         return Err("no payload types".to_owned());
     }
@@ -286,10 +259,7 @@ fn parse_media_line(rest: &str) -> Result<(MediaKind, Vec<u8>), String> {
 
 /// `<pt> <encoding>/<clock>[/<channels>]`
 fn parse_rtpmap(rest: &str) -> Result<RtpMap, String> {
-    let (pt, spec) = rest
-        .trim()
-        .split_once(char::is_whitespace)
-        .ok_or("expected `<pt> <encoding>/<clock rate>`")?;
+    let (pt, spec) = rest.trim().split_once(char::is_whitespace).ok_or("expected `<pt> <encoding>/<clock rate>`")?;
     let payload_type = parse_payload_type(pt)?;
     let mut parts = spec.trim().split('/');
     let encoding_name = parts.next().unwrap_or("").to_owned();
@@ -311,13 +281,7 @@ fn parse_rtpmap(rest: &str) -> Result<RtpMap, String> {
     if let Some(extra) = parts.next() {
         return Err(format!("unexpected `/{extra}` after the channel count"));
     }
-    Ok(RtpMap {
-        payload_type,
-        encoding_name,
-        clock_rate_hz,
-        channels,
-        fmtp: Vec::new(),
-    })
+    Ok(RtpMap { payload_type, encoding_name, clock_rate_hz, channels, fmtp: Vec::new() })
 }
 
 /// `<pt> k=v;k=v`
@@ -347,28 +311,15 @@ pub fn write_sdp(
 ) -> String {
     let mut sdp = String::from("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=tessera\r\n");
     sdp.push_str("c=IN IP4 127.0.0.1\r\nt=0 0\r\n");
-    sdp.push_str(&format!(
-        "m={} 5000 RTP/AVP {payload_type}\r\n",
-        kind.as_str()
-    ));
-    sdp.push_str(&format!(
-        "a=rtpmap:{payload_type} {encoding_name}/{clock_rate_hz}"
-    ));
+    sdp.push_str(&format!("m={} 5000 RTP/AVP {payload_type}\r\n", kind.as_str()));
+    sdp.push_str(&format!("a=rtpmap:{payload_type} {encoding_name}/{clock_rate_hz}"));
     if let Some(ch) = channels {
         sdp.push_str(&format!("/{ch}"));
     }
     sdp.push_str("\r\n");
     if !fmtp.is_empty() {
-        let params: Vec<String> = fmtp
-            .iter()
-            .map(|(k, v)| {
-                if v.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{k}={v}")
-                }
-            })
-            .collect();
+        let params: Vec<String> =
+            fmtp.iter().map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") }).collect();
         sdp.push_str(&format!("a=fmtp:{payload_type} {}\r\n", params.join(";")));
     }
     sdp
@@ -388,11 +339,7 @@ mod tests {
 
     fn bad_line(text: &str) -> (usize, String, String) {
         match parse_sdp(text) {
-            Err(SdpError::BadLine {
-                line_number,
-                line,
-                reason,
-            }) => (line_number, line, reason),
+            Err(SdpError::BadLine { line_number, line, reason }) => (line_number, line, reason),
             other => panic!("expected BadLine, got {other:?}"),
         }
     }
@@ -402,140 +349,67 @@ mod tests {
         let sdp = parse_sdp(CHROME_VIDEO).unwrap();
         assert_eq!(sdp.media, MediaKind::Video);
         assert_eq!(sdp.payload_types, vec![97, 98, 96, 99, 100, 101]);
-        assert_eq!(
-            sdp.rtpmaps.len(),
-            6,
-            "PT 120 is not on the m= line; audio section ignored"
-        );
+        assert_eq!(sdp.rtpmaps.len(), 6, "PT 120 is not on the m= line; audio section ignored");
         let primary = sdp.primary().unwrap();
-        assert_eq!(
-            (primary.codec, primary.rtpmap.payload_type),
-            (Codec::Vp8, 96)
-        );
+        assert_eq!((primary.codec, primary.rtpmap.payload_type), (Codec::Vp8, 96));
         assert_eq!(primary.rtpmap.clock_rate_hz, 90_000);
         assert_eq!(sdp.auxiliary_payload_types(), vec![97, 98, 99, 100]);
         let h264 = sdp.rtpmap(101).unwrap();
-        let want = [
-            ("packetization-mode", "1"),
-            ("profile-level-id", "42e01f"),
-            ("level-asymmetry-allowed", ""),
-        ];
-        let want: Vec<_> = want
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let want = [("packetization-mode", "1"), ("profile-level-id", "42e01f"), ("level-asymmetry-allowed", "")];
+        let want: Vec<_> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert_eq!(h264.fmtp, want);
-        assert_eq!(
-            sdp.rtpmap(97).unwrap().fmtp,
-            vec![("apt".into(), "96".into())]
-        );
+        assert_eq!(sdp.rtpmap(97).unwrap().fmtp, vec![("apt".into(), "96".into())]);
     }
 
     #[test]
     fn write_then_parse_round_trip() {
-        let fmtp = vec![
-            ("minptime".to_string(), "10".to_string()),
-            ("stereo".into(), "".into()),
-        ];
+        let fmtp = vec![("minptime".to_string(), "10".to_string()), ("stereo".into(), "".into())];
         let text = write_sdp(MediaKind::Audio, 111, "opus", 48_000, Some(2), &fmtp);
         let sdp = parse_sdp(&text).unwrap();
-        let map = RtpMap {
-            payload_type: 111,
-            encoding_name: "opus".into(),
-            clock_rate_hz: 48_000,
-            channels: Some(2),
-            fmtp,
-        };
-        assert_eq!(
-            sdp,
-            SessionDescription {
-                media: MediaKind::Audio,
-                payload_types: vec![111],
-                rtpmaps: vec![map]
-            }
-        );
+        let map =
+            RtpMap { payload_type: 111, encoding_name: "opus".into(), clock_rate_hz: 48_000, channels: Some(2), fmtp };
+        assert_eq!(sdp, SessionDescription { media: MediaKind::Audio, payload_types: vec![111], rtpmaps: vec![map] });
         assert_eq!(sdp.primary().unwrap().codec, Codec::Opus);
         let text = write_sdp(MediaKind::Video, 96, "AV1", 90_000, None, &[]);
         assert!(!text.contains("a=fmtp"));
         let sdp = parse_sdp(&text.replace("\r\n", "\n")).unwrap();
-        assert_eq!(
-            (sdp.primary().unwrap().codec, sdp.rtpmaps[0].channels),
-            (Codec::Av1, None)
-        );
+        assert_eq!((sdp.primary().unwrap().codec, sdp.rtpmaps[0].channels), (Codec::Av1, None));
     }
 
     #[test]
     fn codec_names() {
         for codec in CODECS {
-            assert_eq!(
-                Codec::from_encoding_name(&codec.encoding_name().to_lowercase()),
-                Some(codec)
-            );
-            assert_eq!(
-                Codec::from_mime_type(&codec.mime_type().to_uppercase()),
-                Some(codec)
-            );
+            assert_eq!(Codec::from_encoding_name(&codec.encoding_name().to_lowercase()), Some(codec));
+            assert_eq!(Codec::from_mime_type(&codec.mime_type().to_uppercase()), Some(codec));
         }
         assert_eq!(Codec::Opus.media_kind(), MediaKind::Audio);
         assert_eq!(Codec::H264.media_kind(), MediaKind::Video);
-        assert_eq!(
-            (Codec::Vp9.encoding_name(), Codec::Vp9.mime_type()),
-            ("VP9", "video/VP9")
-        );
+        assert_eq!((Codec::Vp9.encoding_name(), Codec::Vp9.mime_type()), ("VP9", "video/VP9"));
         assert_eq!(Codec::from_encoding_name("rtx"), None);
         assert_eq!(Codec::from_mime_type("audio/PCMU"), None);
     }
 
     #[test]
     fn errors_are_precise() {
-        assert_eq!(
-            parse_sdp("v=0\na=rtpmap:96 VP8/90000\n"),
-            Err(SdpError::NoMediaLine)
-        );
-        assert_eq!(
-            parse_sdp("m=audio 1 RTP/AVP 0 8\n"),
-            Err(SdpError::NoRtpmap {
-                payload_types: vec![0, 8]
-            })
-        );
+        assert_eq!(parse_sdp("v=0\na=rtpmap:96 VP8/90000\n"), Err(SdpError::NoMediaLine));
+        assert_eq!(parse_sdp("m=audio 1 RTP/AVP 0 8\n"), Err(SdpError::NoRtpmap { payload_types: vec![0, 8] }));
         let app = bad_line("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n");
         assert_eq!(app.0, 2);
         assert_eq!(app.1, "m=application 9 UDP/DTLS/SCTP webrtc-datachannel");
         assert_eq!(app.2, "media `application` is not audio or video");
-        assert_eq!(
-            bad_line("m=video x RTP/AVP 96").2,
-            "port `x` is not a number"
-        );
+        assert_eq!(bad_line("m=video x RTP/AVP 96").2, "port `x` is not a number");
         assert_eq!(bad_line("m=video 9").2, "missing transport protocol");
         assert_eq!(bad_line("m=video 9 RTP/AVP").2, "no payload types");
-        assert_eq!(
-            bad_line("m=video 9 RTP/AVP 128").2,
-            "payload type `128` is not a number in 0..=127"
-        );
+        assert_eq!(bad_line("m=video 9 RTP/AVP 128").2, "payload type `128` is not a number in 0..=127");
         let cases = [
             ("a=rtpmap:96", "expected `<pt> <encoding>/<clock rate>`"),
             ("a=rtpmap:96 /90000", "empty encoding name"),
             ("a=rtpmap:96 VP8", "clock rate `` is not a positive number"),
-            (
-                "a=rtpmap:96 VP8/0",
-                "clock rate `0` is not a positive number",
-            ),
-            (
-                "a=rtpmap:96 opus/48000/two",
-                "channel count `two` is not a positive number",
-            ),
-            (
-                "a=rtpmap:96 opus/48000/2/1",
-                "unexpected `/1` after the channel count",
-            ),
-            (
-                "a=rtpmap:96 VP8/90000\na=rtpmap:96 VP9/90000",
-                "second rtpmap for payload type 96",
-            ),
-            (
-                "a=fmtp:x apt=1",
-                "payload type `x` is not a number in 0..=127",
-            ),
+            ("a=rtpmap:96 VP8/0", "clock rate `0` is not a positive number"),
+            ("a=rtpmap:96 opus/48000/two", "channel count `two` is not a positive number"),
+            ("a=rtpmap:96 opus/48000/2/1", "unexpected `/1` after the channel count"),
+            ("a=rtpmap:96 VP8/90000\na=rtpmap:96 VP9/90000", "second rtpmap for payload type 96"),
+            ("a=fmtp:x apt=1", "payload type `x` is not a number in 0..=127"),
         ];
         for (line, reason) in cases {
             let (n, _, r) = bad_line(&format!("m=video 9 RTP/AVP 96\n{line}"));
@@ -543,25 +417,10 @@ mod tests {
         }
         let primary = |t: &str| parse_sdp(t).unwrap().primary().map(|p| p.codec);
         let err = primary("m=video 9 RTP/AVP 97\na=rtpmap:97 rtx/90000");
-        assert_eq!(
-            err,
-            Err(SdpError::UnknownCodec {
-                encodings: vec!["rtx".into()]
-            })
-        );
+        assert_eq!(err, Err(SdpError::UnknownCodec { encodings: vec!["rtx".into()] }));
         let err = primary("m=audio 9 RTP/AVP 96\na=rtpmap:96 VP8/90000");
-        assert_eq!(
-            err,
-            Err(SdpError::MediaMismatch {
-                media: "audio",
-                payload_type: 96,
-                encoding_name: "VP8".into()
-            })
-        );
-        assert_eq!(
-            err.unwrap_err().to_string(),
-            "SDP m= line is audio but payload type 96 is VP8"
-        );
+        assert_eq!(err, Err(SdpError::MediaMismatch { media: "audio", payload_type: 96, encoding_name: "VP8".into() }));
+        assert_eq!(err.unwrap_err().to_string(), "SDP m= line is audio but payload type 96 is VP8");
     }
 
     #[test]
@@ -578,9 +437,7 @@ mod tests {
             let mut bytes = CHROME_VIDEO.as_bytes().to_vec();
             if i % 3 == 0 {
                 let len = next() % 120;
-                bytes = (0..len)
-                    .map(|_| alphabet[(next() as usize) % alphabet.len()])
-                    .collect();
+                bytes = (0..len).map(|_| alphabet[(next() as usize) % alphabet.len()]).collect();
             } else {
                 for _ in 0..=next() % 6 {
                     let at = (next() as usize) % bytes.len();

@@ -30,7 +30,8 @@ pub fn grid_shape(count: usize, width: f32, height: f32, gap_px: f32) -> GridSha
         let tile_w = cell_w.min(cell_h * TILE_ASPECT);
         let area = tile_w * tile_w / TILE_ASPECT;
         let empty = columns * rows - count;
-        let better = area > best_area * 1.0001 || ((area - best_area).abs() <= best_area * 0.0001 && empty < best_empty);
+        let better =
+            area > best_area * 1.0001 || ((area - best_area).abs() <= best_area * 0.0001 && empty < best_empty);
         if better {
             best = GridShape { columns, rows };
             best_area = area;

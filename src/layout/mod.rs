@@ -21,12 +21,7 @@ pub enum LayoutError {
         source: toml::de::Error,
     },
     #[error("layout `{name}`: field `{field}` has invalid value `{value}`: {reason}")]
-    Invalid {
-        name: String,
-        field: String,
-        value: String,
-        reason: &'static str,
-    },
+    Invalid { name: String, field: String, value: String, reason: &'static str },
 }
 
 /// An RGB colour written as `#RRGGBB` in layout files.
@@ -127,30 +122,21 @@ pub struct Layout {
 impl Layout {
     /// Loads a built-in layout by name.
     pub fn builtin(name: &str) -> Result<Layout, LayoutError> {
-        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
-            LayoutError::Unknown {
-                name: name.to_owned(),
-                known: BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
-            }
+        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| LayoutError::Unknown {
+            name: name.to_owned(),
+            known: BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
         })?;
         Layout::parse(name, text)
     }
 
     /// Parses and validates a layout file's text.
     pub fn parse(name: &str, text: &str) -> Result<Layout, LayoutError> {
-        let file: LayoutFile = toml::from_str(text).map_err(|source| LayoutError::Parse {
-            name: name.to_owned(),
-            source,
-        })?;
-        let invalid = |field: String, value: String, reason| LayoutError::Invalid {
-            name: name.to_owned(),
-            field,
-            value,
-            reason,
-        };
-        let background = Rgb::parse(&file.background).ok_or_else(|| {
-            invalid("background".into(), file.background.clone(), "expected #RRGGBB")
-        })?;
+        let file: LayoutFile =
+            toml::from_str(text).map_err(|source| LayoutError::Parse { name: name.to_owned(), source })?;
+        let invalid =
+            |field: String, value: String, reason| LayoutError::Invalid { name: name.to_owned(), field, value, reason };
+        let background = Rgb::parse(&file.background)
+            .ok_or_else(|| invalid("background".into(), file.background.clone(), "expected #RRGGBB"))?;
         if file.regions.is_empty() {
             return Err(invalid("regions".into(), "[]".into(), "a layout needs at least one region"));
         }
@@ -191,22 +177,13 @@ impl Layout {
                 placeholder,
             });
         }
-        Ok(Layout {
-            name: file.name,
-            background,
-            regions,
-        })
+        Ok(Layout { name: file.name, background, regions })
     }
 
     /// Places the visible participants on a canvas of `canvas_width` x `canvas_height` pixels.
     /// `participants` is in display order; each entry carries the size of the participant's
     /// current video frame, or `None` when it has no video at that moment (placeholder tile).
-    pub fn place(
-        &self,
-        participants: &[Option<(u32, u32)>],
-        canvas_width: u32,
-        canvas_height: u32,
-    ) -> Vec<Tile> {
+    pub fn place(&self, participants: &[Option<(u32, u32)>], canvas_width: u32, canvas_height: u32) -> Vec<Tile> {
         let mut tiles = Vec::new();
         for region in &self.regions {
             let take = participants.len().min(region.max_participants);
@@ -225,11 +202,7 @@ impl Layout {
                     Some((w, h)) => fit_frame(cell, *w, *h, region.fit),
                     None => TileContent::Placeholder(region.placeholder),
                 };
-                tiles.push(Tile {
-                    participant_index: index,
-                    cell,
-                    content,
-                });
+                tiles.push(Tile { participant_index: index, cell, content });
             }
         }
         tiles
@@ -284,12 +257,8 @@ pub fn fit_frame(cell: RectF, frame_width: u32, frame_height: u32, fit: Fit) -> 
             } else {
                 (cell.height * frame_aspect, cell.height)
             };
-            let rect = RectF {
-                x: cell.x + (cell.width - w) / 2.0,
-                y: cell.y + (cell.height - h) / 2.0,
-                width: w,
-                height: h,
-            };
+            let rect =
+                RectF { x: cell.x + (cell.width - w) / 2.0, y: cell.y + (cell.height - h) / 2.0, width: w, height: h };
             TileContent::Video { rect, uv_rect: full }
         }
         Fit::Cover => {

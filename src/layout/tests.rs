@@ -5,12 +5,26 @@ fn grid() -> Layout {
 }
 
 fn overlaps(a: &RectF, b: &RectF) -> bool {
-    a.x < b.x + b.width - 0.01 && b.x < a.x + a.width - 0.01 && a.y < b.y + b.height - 0.01 && b.y < a.y + a.height - 0.01
+    a.x < b.x + b.width - 0.01
+        && b.x < a.x + a.width - 0.01
+        && a.y < b.y + b.height - 0.01
+        && b.y < a.y + a.height - 0.01
 }
 
 #[test]
 fn shapes_for_common_counts_on_16_9() {
-    let expect = [(1, (1, 1)), (2, (2, 1)), (3, (2, 2)), (4, (2, 2)), (5, (3, 2)), (6, (3, 2)), (9, (3, 3)), (10, (4, 3)), (16, (4, 4)), (25, (5, 5))];
+    let expect = [
+        (1, (1, 1)),
+        (2, (2, 1)),
+        (3, (2, 2)),
+        (4, (2, 2)),
+        (5, (3, 2)),
+        (6, (3, 2)),
+        (9, (3, 3)),
+        (10, (4, 3)),
+        (16, (4, 4)),
+        (25, (5, 5)),
+    ];
     for (n, (c, r)) in expect {
         let shape = grid_shape(n, 1920.0, 1080.0, 8.0);
         assert_eq!((shape.columns, shape.rows), (c, r), "n={n}");

@@ -100,7 +100,9 @@ impl SegmentDecoder {
         require_elements(elements)?;
         let convert = match media {
             MediaKind::Video => "videoconvert ! video/x-raw,format=I420",
-            MediaKind::Audio => "audioconvert ! audioresample ! audio/x-raw,format=F32LE,rate=48000,channels=2,layout=interleaved",
+            MediaKind::Audio => {
+                "audioconvert ! audioresample ! audio/x-raw,format=F32LE,rate=48000,channels=2,layout=interleaved"
+            }
         };
         let description = format!(
             "appsrc name=src format=time is-live=false block=true max-bytes=1048576 \
@@ -119,7 +121,10 @@ impl SegmentDecoder {
         let feeder = std::thread::Builder::new()
             .name("tessera-feed".into())
             .spawn(move || feed(&feed_spec, &src, &first))
-            .map_err(|e| MediaError::Data { what: pipeline.what.clone(), reason: format!("cannot start feeder thread: {e}") })?;
+            .map_err(|e| MediaError::Data {
+                what: pipeline.what.clone(),
+                reason: format!("cannot start feeder thread: {e}"),
+            })?;
         Ok(SegmentDecoder { pipeline, sink, feeder: Some(feeder), media, done: false, first_rtp_timestamp })
     }
 
@@ -162,12 +167,15 @@ impl SegmentDecoder {
         match handle.join() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(MediaError::Data { what: self.pipeline.what.clone(), reason }),
-            Err(_) => Err(MediaError::Data { what: self.pipeline.what.clone(), reason: "feeder thread panicked".into() }),
+            Err(_) => {
+                Err(MediaError::Data { what: self.pipeline.what.clone(), reason: "feeder thread panicked".into() })
+            }
         }
     }
 
     fn convert(&self, sample: &gst::Sample) -> Result<Decoded, MediaError> {
-        let data_error = |reason: &str| MediaError::Data { what: self.pipeline.what.clone(), reason: reason.to_owned() };
+        let data_error =
+            |reason: &str| MediaError::Data { what: self.pipeline.what.clone(), reason: reason.to_owned() };
         let buffer = sample.buffer().ok_or_else(|| data_error("sample without buffer"))?;
         let pts_ms = buffer.pts().map_or(0.0, |t| t.nseconds() as f64 / 1e6);
         match self.media {
@@ -197,11 +205,8 @@ impl SegmentDecoder {
             }
             MediaKind::Audio => {
                 let map = buffer.map_readable().map_err(|_| data_error("cannot map audio buffer"))?;
-                let samples = map
-                    .as_slice()
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
+                let samples =
+                    map.as_slice().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
                 Ok(Decoded::Audio(AudioChunk { samples, pts_ms }))
             }
         }

@@ -35,10 +35,12 @@ pub struct H264Encoder {
 /// player hears lines up with the video.
 const AAC_PRIMING_FRAMES: u64 = 1024;
 
-const PRESETS: &[&str] = &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
+const PRESETS: &[&str] =
+    &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
 
 /// Hardware encoders first: NVENC, VA-API; then x264.
-const H264_CANDIDATES: &[(&str, bool)] = &[("nvh264enc", true), ("nvcudah264enc", true), ("vah264enc", true), ("x264enc", false)];
+const H264_CANDIDATES: &[(&str, bool)] =
+    &[("nvh264enc", true), ("nvcudah264enc", true), ("vah264enc", true), ("x264enc", false)];
 
 /// Finds the first H.264 encoder that really encodes a few frames here.
 pub fn pick_h264_encoder() -> Result<H264Encoder, MediaError> {
@@ -47,7 +49,8 @@ pub fn pick_h264_encoder() -> Result<H264Encoder, MediaError> {
         if gst::ElementFactory::find(element).is_none() {
             continue;
         }
-        let description = format!("videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=320,height=240 ! {element} ! fakesink");
+        let description =
+            format!("videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=320,height=240 ! {element} ! fakesink");
         let probe = OwnedPipeline::launch(&description, format!("probing {element}"))
             .and_then(|p| p.play().map(|()| p))
             .and_then(|p| p.wait_eos(gst::ClockTime::from_seconds(20)));
@@ -68,8 +71,12 @@ fn video_encoder_description(encoder: &H264Encoder, settings: &EncodeSettings) -
     }
     let key_int = settings.fps.max(1) * 2;
     Ok(match (encoder.element, settings.bitrate_kbps) {
-        ("x264enc", Some(kbps)) => format!("x264enc speed-preset={} bitrate={kbps} key-int-max={key_int}", settings.preset),
-        ("x264enc", None) => format!("x264enc speed-preset={} pass=qual quantizer=23 key-int-max={key_int}", settings.preset),
+        ("x264enc", Some(kbps)) => {
+            format!("x264enc speed-preset={} bitrate={kbps} key-int-max={key_int}", settings.preset)
+        }
+        ("x264enc", None) => {
+            format!("x264enc speed-preset={} pass=qual quantizer=23 key-int-max={key_int}", settings.preset)
+        }
         (element, Some(kbps)) => format!("{element} bitrate={kbps}"),
         (element, None) => element.to_owned(),
     })
@@ -117,7 +124,16 @@ impl CompositeEncoder {
         let video = pipeline.element("video")?;
         let audio = pipeline.element("audio")?;
         pipeline.play()?;
-        Ok(CompositeEncoder { pipeline, video, audio, fps, frames_pushed: 0, samples_pushed: 0, priming_to_skip: AAC_PRIMING_FRAMES, encoder })
+        Ok(CompositeEncoder {
+            pipeline,
+            video,
+            audio,
+            fps,
+            frames_pushed: 0,
+            samples_pushed: 0,
+            priming_to_skip: AAC_PRIMING_FRAMES,
+            encoder,
+        })
     }
 
     /// Pushes the next NV12 frame; its time is `frames pushed / fps`.

@@ -13,12 +13,7 @@ pub enum MediaError {
     #[error("building the pipeline `{description}` failed: {reason}")]
     Build { description: String, reason: String },
     #[error("{what}: GStreamer error from {element}: {message}{debug}")]
-    Stream {
-        what: String,
-        element: String,
-        message: String,
-        debug: String,
-    },
+    Stream { what: String, element: String, message: String, debug: String },
     #[error("{what}: pipeline state change to {state} failed")]
     StateChange { what: String, state: &'static str },
     #[error("{what}: {reason}")]
@@ -52,10 +47,8 @@ impl OwnedPipeline {
     /// Builds a pipeline from a `gst-launch` style description.
     pub fn launch(description: &str, what: String) -> Result<OwnedPipeline, MediaError> {
         init()?;
-        let element = gst::parse::launch(description).map_err(|e| MediaError::Build {
-            description: description.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let element = gst::parse::launch(description)
+            .map_err(|e| MediaError::Build { description: description.to_owned(), reason: e.to_string() })?;
         let pipeline = element.downcast::<gst::Pipeline>().map_err(|_| MediaError::Build {
             description: description.to_owned(),
             reason: "the description did not produce a pipeline".to_owned(),
@@ -65,20 +58,16 @@ impl OwnedPipeline {
 
     /// The element called `name`, cast to `T`.
     pub fn element<T: IsA<gst::Element>>(&self, name: &str) -> Result<T, MediaError> {
-        self.pipeline
-            .by_name(name)
-            .and_then(|e| e.downcast::<T>().ok())
-            .ok_or_else(|| MediaError::Build {
-                description: self.what.clone(),
-                reason: format!("no element named `{name}` of the expected type"),
-            })
+        self.pipeline.by_name(name).and_then(|e| e.downcast::<T>().ok()).ok_or_else(|| MediaError::Build {
+            description: self.what.clone(),
+            reason: format!("no element named `{name}` of the expected type"),
+        })
     }
 
     pub fn play(&self) -> Result<(), MediaError> {
-        self.pipeline
-            .set_state(gst::State::Playing)
-            .map(|_| ())
-            .map_err(|_| self.first_error().unwrap_or(MediaError::StateChange { what: self.what.clone(), state: "PLAYING" }))
+        self.pipeline.set_state(gst::State::Playing).map(|_| ()).map_err(|_| {
+            self.first_error().unwrap_or(MediaError::StateChange { what: self.what.clone(), state: "PLAYING" })
+        })
     }
 
     /// The first error message waiting on the bus, if any.
@@ -94,15 +83,16 @@ impl OwnedPipeline {
 
     /// Waits for end of stream; returns the first error instead if one comes.
     pub fn wait_eos(&self, timeout: gst::ClockTime) -> Result<(), MediaError> {
-        let bus = self.pipeline.bus().ok_or_else(|| MediaError::Data {
-            what: self.what.clone(),
-            reason: "pipeline has no bus".to_owned(),
-        })?;
-        let message = bus
-            .timed_pop_filtered(timeout, &[gst::MessageType::Eos, gst::MessageType::Error])
-            .ok_or_else(|| MediaError::Data {
-                what: self.what.clone(),
-                reason: format!("no end of stream after {} s", timeout.seconds()),
+        let bus = self
+            .pipeline
+            .bus()
+            .ok_or_else(|| MediaError::Data { what: self.what.clone(), reason: "pipeline has no bus".to_owned() })?;
+        let message =
+            bus.timed_pop_filtered(timeout, &[gst::MessageType::Eos, gst::MessageType::Error]).ok_or_else(|| {
+                MediaError::Data {
+                    what: self.what.clone(),
+                    reason: format!("no end of stream after {} s", timeout.seconds()),
+                }
             })?;
         match message.view() {
             gst::MessageView::Error(err) => Err(self.stream_error(err)),

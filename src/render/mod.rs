@@ -87,9 +87,14 @@ pub fn composite_file_name(plan: &RenderPlan) -> String {
 
 fn validate(request: &CompositeRequest) -> Result<(), RenderError> {
     let e = &request.encode;
-    let invalid = |field, value: String, reason: &str| RenderError::InvalidArgument { field, value, reason: reason.to_owned() };
+    let invalid =
+        |field, value: String, reason: &str| RenderError::InvalidArgument { field, value, reason: reason.to_owned() };
     if e.width < 16 || e.height < 16 || e.width > 7680 || e.height > 4320 || e.width % 2 != 0 || e.height % 2 != 0 {
-        return Err(invalid("size", format!("{}x{}", e.width, e.height), "width and height must be even, from 16x16 to 7680x4320"));
+        return Err(invalid(
+            "size",
+            format!("{}x{}", e.width, e.height),
+            "width and height must be even, from 16x16 to 7680x4320",
+        ));
     }
     if e.fps == 0 || e.fps > 120 {
         return Err(invalid("fps", e.fps.to_string(), "must be 1 to 120"));
@@ -99,26 +104,35 @@ fn validate(request: &CompositeRequest) -> Result<(), RenderError> {
 
 /// Renders the composite MP4 of a raw recording. The file appears under its final name only
 /// when it is complete.
-pub fn render_composite(request: &CompositeRequest, mut on_progress: impl FnMut(Progress)) -> Result<CompositeSummary, RenderError> {
+pub fn render_composite(
+    request: &CompositeRequest,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<CompositeSummary, RenderError> {
     let started = Instant::now();
     validate(request)?;
     let layout = Layout::builtin(&request.layout)?;
-    let recording = info_span!("ingest", input = %request.input.display()).in_scope(|| Recording::open(&request.input))?;
+    let recording =
+        info_span!("ingest", input = %request.input.display()).in_scope(|| Recording::open(&request.input))?;
     let plan = info_span!("plan").in_scope(|| RenderPlan::build(&recording))?;
-    std::fs::create_dir_all(&request.output_dir).map_err(|source| RenderError::Io { path: request.output_dir.clone(), source })?;
+    std::fs::create_dir_all(&request.output_dir)
+        .map_err(|source| RenderError::Io { path: request.output_dir.clone(), source })?;
     let final_path = request.output_dir.join(composite_file_name(&plan));
-    let partial = PartialFile::new(&final_path).map_err(|source| RenderError::Io { path: final_path.clone(), source })?;
+    let partial =
+        PartialFile::new(&final_path).map_err(|source| RenderError::Io { path: final_path.clone(), source })?;
 
-    let (frames, encoder, adapter) = info_span!("render", call_id = %plan.call.call_id).in_scope(|| -> Result<_, RenderError> {
-        let encoder = pick_h264_encoder()?;
-        let mut compositor = Compositor::new(request.encode.width, request.encode.height)?;
-        let adapter = compositor.adapter_summary();
-        let mut sink = CompositeEncoder::start(partial.path(), encoder.clone(), &request.encode)?;
-        let frames = render_frames(&plan, &layout, &request.encode, &mut compositor, &mut sink, &mut on_progress)?;
-        sink.finish()?;
-        Ok((frames, encoder, adapter))
-    })?;
-    info_span!("finalize").in_scope(|| partial.commit()).map_err(|source| RenderError::Io { path: final_path.clone(), source })?;
+    let (frames, encoder, adapter) =
+        info_span!("render", call_id = %plan.call.call_id).in_scope(|| -> Result<_, RenderError> {
+            let encoder = pick_h264_encoder()?;
+            let mut compositor = Compositor::new(request.encode.width, request.encode.height)?;
+            let adapter = compositor.adapter_summary();
+            let mut sink = CompositeEncoder::start(partial.path(), encoder.clone(), &request.encode)?;
+            let frames = render_frames(&plan, &layout, &request.encode, &mut compositor, &mut sink, &mut on_progress)?;
+            sink.finish()?;
+            Ok((frames, encoder, adapter))
+        })?;
+    info_span!("finalize")
+        .in_scope(|| partial.commit())
+        .map_err(|source| RenderError::Io { path: final_path.clone(), source })?;
     Ok(CompositeSummary {
         output: final_path,
         duration_ms: frames as f64 * 1000.0 / f64::from(request.encode.fps),
@@ -193,7 +207,12 @@ fn render_frames(
                         content: gpu::TileContent::Video { source_id: *visual as u64, uv_rect },
                     },
                     TileContent::Placeholder(rgb) => TileDraw {
-                        rect: gpu::RectPx { x: tile.cell.x, y: tile.cell.y, width: tile.cell.width, height: tile.cell.height },
+                        rect: gpu::RectPx {
+                            x: tile.cell.x,
+                            y: tile.cell.y,
+                            width: tile.cell.width,
+                            height: tile.cell.height,
+                        },
                         content: gpu::TileContent::Solid { rgb: rgb.0 },
                     },
                 })

@@ -118,12 +118,8 @@ fn visuals(tracks: &[TrackPlan]) -> Vec<Visual> {
     for (participant, session) in sessions {
         let mine = |t: &&TrackPlan| t.participant_id == participant && t.user_session_id == session && !t.screenshare;
         let Some(span) = ParticipantSpan::from_tracks(tracks.iter().filter(mine).map(|t| &t.span)) else { continue };
-        let video_tracks = tracks
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| mine(t) && t.kind == TrackKind::Video)
-            .map(|(i, _)| i)
-            .collect();
+        let video_tracks =
+            tracks.iter().enumerate().filter(|(_, t)| mine(t) && t.kind == TrackKind::Video).map(|(i, _)| i).collect();
         visuals.push(Visual {
             participant_id: participant.to_owned(),
             user_session_id: session.to_owned(),

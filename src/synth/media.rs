@@ -42,10 +42,18 @@ pub fn video_payload_type(codec: Codec) -> u8 {
 fn video_chain(codec: Codec, fps: u32) -> Result<(String, &'static str), SynthError> {
     let key = fps * 2;
     Ok(match codec {
-        Codec::Vp8 => (format!("vp8enc deadline=1 cpu-used=8 keyframe-max-dist={key} target-bitrate=400000 ! rtpvp8pay"), "rtpvp8pay"),
-        Codec::Vp9 => (format!("vp9enc deadline=1 cpu-used=8 keyframe-max-dist={key} target-bitrate=400000 ! rtpvp9pay"), "rtpvp9pay"),
+        Codec::Vp8 => (
+            format!("vp8enc deadline=1 cpu-used=8 keyframe-max-dist={key} target-bitrate=400000 ! rtpvp8pay"),
+            "rtpvp8pay",
+        ),
+        Codec::Vp9 => (
+            format!("vp9enc deadline=1 cpu-used=8 keyframe-max-dist={key} target-bitrate=400000 ! rtpvp9pay"),
+            "rtpvp9pay",
+        ),
         Codec::H264 => (
-            format!("x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key} bitrate=400 ! video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 aggregate-mode=zero-latency"),
+            format!(
+                "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key} bitrate=400 ! video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 aggregate-mode=zero-latency"
+            ),
             "rtph264pay",
         ),
         other => return Err(SynthError::UnsupportedCodec { codec: other.mime_type() }),
@@ -62,16 +70,19 @@ fn run_track(
     what: String,
     mut produce: impl FnMut(u64) -> Option<(Vec<u8>, u64, u64)>,
 ) -> Result<TrackPackets, SynthError> {
-    let description = format!("appsrc name=src format=time block=true max-bytes=4000000 ! {chain} ! appsink name=sink sync=false");
+    let description =
+        format!("appsrc name=src format=time block=true max-bytes=4000000 ! {chain} ! appsink name=sink sync=false");
     let pipeline = OwnedPipeline::launch(&description, what.clone())?;
     let src: gst_app::AppSrc = pipeline.element("src")?;
     let sink: gst_app::AppSink = pipeline.element("sink")?;
     src.set_caps(Some(&caps));
-    let file = std::fs::File::create(rtpdump_path).map_err(|source| SynthError::Io { path: rtpdump_path.to_path_buf(), source })?;
+    let file = std::fs::File::create(rtpdump_path)
+        .map_err(|source| SynthError::Io { path: rtpdump_path.to_path_buf(), source })?;
     let start_sec = u32::try_from(start_unix_ms.div_euclid(1000)).unwrap_or(0);
     let start_usec = u32::try_from(start_unix_ms.rem_euclid(1000) * 1000).unwrap_or(0);
-    let writer = RtpDumpWriter::new(BufWriter::new(file), SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5000), start_sec, start_usec)
-        .map_err(|e| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: e.to_string() })?;
+    let writer =
+        RtpDumpWriter::new(BufWriter::new(file), SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5000), start_sec, start_usec)
+            .map_err(|e| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: e.to_string() })?;
     let state = Arc::new(Mutex::new((writer, None::<TrackPackets>, None::<String>)));
     let sink_state = Arc::clone(&state);
     let mut first_pts_ms: Option<u64> = None;
@@ -92,7 +103,12 @@ fn run_track(
                     *error = Some(e.to_string());
                     return Err(gst::FlowError::Error);
                 }
-                let p = packets.get_or_insert(TrackPackets { packets: 0, first_timestamp: info.timestamp, last_timestamp: info.timestamp, last_pts_ms: 0 });
+                let p = packets.get_or_insert(TrackPackets {
+                    packets: 0,
+                    first_timestamp: info.timestamp,
+                    last_timestamp: info.timestamp,
+                    last_pts_ms: 0,
+                });
                 p.packets += 1;
                 p.last_timestamp = info.timestamp;
                 p.last_pts_ms = pts_ms;
@@ -116,26 +132,59 @@ fn run_track(
     let _ = src.end_of_stream();
     pipeline.wait_eos(gst::ClockTime::from_seconds(600))?;
     drop(pipeline);
-    let mut guard = state.lock().map_err(|_| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: "writer lock poisoned".into() })?;
+    let mut guard = state
+        .lock()
+        .map_err(|_| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: "writer lock poisoned".into() })?;
     if let Some(reason) = guard.2.take() {
         return Err(SynthError::Write { path: rtpdump_path.to_path_buf(), reason });
     }
-    let packets = guard.1.ok_or_else(|| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: "the encoder produced no packets".into() })?;
+    let packets = guard.1.ok_or_else(|| SynthError::Write {
+        path: rtpdump_path.to_path_buf(),
+        reason: "the encoder produced no packets".into(),
+    })?;
     let (writer, _, _) = std::mem::replace(
         &mut *guard,
-        (RtpDumpWriter::new(BufWriter::new(tempfile::tempfile().map_err(|source| SynthError::Io { path: rtpdump_path.to_path_buf(), source })?), SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), 0, 0)
-            .map_err(|e| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: e.to_string() })?, None, None),
+        (
+            RtpDumpWriter::new(
+                BufWriter::new(
+                    tempfile::tempfile()
+                        .map_err(|source| SynthError::Io { path: rtpdump_path.to_path_buf(), source })?,
+                ),
+                SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+                0,
+                0,
+            )
+            .map_err(|e| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: e.to_string() })?,
+            None,
+            None,
+        ),
     );
     writer.finish().map_err(|e| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: e.to_string() })?;
     Ok(packets)
 }
 
 /// Writes the participant's camera track: its colour, white during flashes.
-pub fn write_video(p: &SynthParticipant, width: u32, height: u32, fps: u32, call_start_unix_ms: i64, rtpdump_path: &Path) -> Result<TrackPackets, SynthError> {
+pub fn write_video(
+    p: &SynthParticipant,
+    width: u32,
+    height: u32,
+    fps: u32,
+    call_start_unix_ms: i64,
+    rtpdump_path: &Path,
+) -> Result<TrackPackets, SynthError> {
     let (chain, payloader) = video_chain(p.video_codec, fps)?;
     let encoder = chain.split_whitespace().next().unwrap_or_default().to_owned();
     require_elements(&[encoder.as_str(), payloader])?;
-    let chain = chain.replacen(payloader, &format!("{payloader} name=pay pt={} ssrc={} timestamp-offset={} seqnum-offset=1000 mtu=1200", video_payload_type(p.video_codec), p.video_ssrc, p.video_rtp_base), 1);
+    let chain = chain.replacen(
+        payloader,
+        &format!(
+            "{payloader} name=pay pt={} ssrc={} timestamp-offset={} seqnum-offset=1000 mtu=1200",
+            video_payload_type(p.video_codec),
+            p.video_ssrc,
+            p.video_rtp_base
+        ),
+        1,
+    );
     let caps = gst::Caps::builder("video/x-raw")
         .field("format", "I420")
         .field("width", i32::try_from(width).unwrap_or(640))
@@ -146,20 +195,31 @@ pub fn write_video(p: &SynthParticipant, width: u32, height: u32, fps: u32, call
     let frame_count = (p.leave_ms - p.video_start_ms) * u64::from(fps) / 1000;
     let (normal, flash) = (i420_solid(p.rgb, width, height), i420_solid(FLASH_RGB, width, height));
     let participant = p.clone();
-    run_track(&chain, caps, rtpdump_path, call_start_unix_ms + p.video_start_ms as i64, format!("synth video {}", p.participant_id), move |n| {
-        if n >= frame_count {
-            return None;
-        }
-        let pts_ns = n * 1_000_000_000 / u64::from(fps);
-        let next_ns = (n + 1) * 1_000_000_000 / u64::from(fps);
-        let t_ms = participant.video_start_ms as f64 + pts_ns as f64 / 1e6;
-        let frame = if participant.flashing_at(t_ms) { flash.clone() } else { normal.clone() };
-        Some((frame, pts_ns, next_ns - pts_ns))
-    })
+    run_track(
+        &chain,
+        caps,
+        rtpdump_path,
+        call_start_unix_ms + p.video_start_ms as i64,
+        format!("synth video {}", p.participant_id),
+        move |n| {
+            if n >= frame_count {
+                return None;
+            }
+            let pts_ns = n * 1_000_000_000 / u64::from(fps);
+            let next_ns = (n + 1) * 1_000_000_000 / u64::from(fps);
+            let t_ms = participant.video_start_ms as f64 + pts_ns as f64 / 1e6;
+            let frame = if participant.flashing_at(t_ms) { flash.clone() } else { normal.clone() };
+            Some((frame, pts_ns, next_ns - pts_ns))
+        },
+    )
 }
 
 /// Writes the participant's microphone track: its tone, with a loud beep during flashes.
-pub fn write_audio(p: &SynthParticipant, call_start_unix_ms: i64, rtpdump_path: &Path) -> Result<TrackPackets, SynthError> {
+pub fn write_audio(
+    p: &SynthParticipant,
+    call_start_unix_ms: i64,
+    rtpdump_path: &Path,
+) -> Result<TrackPackets, SynthError> {
     require_elements(&["opusenc", "rtpopuspay", "audioconvert"])?;
     let chain = format!(
         "audioconvert ! opusenc frame-size={AUDIO_FRAME_MS} bitrate=64000 ! rtpopuspay name=pay pt={AUDIO_PT} ssrc={} timestamp-offset={} seqnum-offset=2000",
@@ -175,24 +235,31 @@ pub fn write_audio(p: &SynthParticipant, call_start_unix_ms: i64, rtpdump_path: 
     // Whole packets only, so the track ends exactly where its last packet does.
     let total = (p.leave_ms - p.audio_start_ms) / AUDIO_FRAME_MS * chunk;
     let participant = p.clone();
-    run_track(&chain, caps, rtpdump_path, call_start_unix_ms + p.audio_start_ms as i64, format!("synth audio {}", p.participant_id), move |n| {
-        let first = n * chunk;
-        if first >= total {
-            return None;
-        }
-        let count = chunk.min(total - first);
-        let mut bytes = Vec::with_capacity(count as usize * 4);
-        for s in first..first + count {
-            let t_s = s as f64 / 48_000.0;
-            let t_ms = participant.audio_start_ms as f64 + t_s * 1000.0;
-            let mut v = TONE_AMPLITUDE * (2.0 * std::f64::consts::PI * participant.tone_hz * t_s).sin() as f32;
-            if participant.flashing_at(t_ms) {
-                v += BEEP_AMPLITUDE * (2.0 * std::f64::consts::PI * BEEP_HZ * t_s).sin() as f32;
+    run_track(
+        &chain,
+        caps,
+        rtpdump_path,
+        call_start_unix_ms + p.audio_start_ms as i64,
+        format!("synth audio {}", p.participant_id),
+        move |n| {
+            let first = n * chunk;
+            if first >= total {
+                return None;
             }
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-        Some((bytes, first * 1_000_000_000 / 48_000, count * 1_000_000_000 / 48_000))
-    })
+            let count = chunk.min(total - first);
+            let mut bytes = Vec::with_capacity(count as usize * 4);
+            for s in first..first + count {
+                let t_s = s as f64 / 48_000.0;
+                let t_ms = participant.audio_start_ms as f64 + t_s * 1000.0;
+                let mut v = TONE_AMPLITUDE * (2.0 * std::f64::consts::PI * participant.tone_hz * t_s).sin() as f32;
+                if participant.flashing_at(t_ms) {
+                    v += BEEP_AMPLITUDE * (2.0 * std::f64::consts::PI * BEEP_HZ * t_s).sin() as f32;
+                }
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            Some((bytes, first * 1_000_000_000 / 48_000, count * 1_000_000_000 / 48_000))
+        },
+    )
 }
 
 /// A solid-colour I420 frame (BT.601 limited range).

@@ -50,14 +50,24 @@ fn validate(spec: &SynthSpec) -> Result<(), SynthError> {
     if spec.duration_ms < 500 || spec.duration_ms > 24 * 3_600_000 {
         return invalid("duration", format!("{} ms", spec.duration_ms), "must be 0.5 s to 24 h");
     }
-    if spec.width < 16 || spec.height < 16 || spec.width % 2 != 0 || spec.height % 2 != 0 || spec.width > 3840 || spec.height > 2160 {
+    if spec.width < 16
+        || spec.height < 16
+        || spec.width % 2 != 0
+        || spec.height % 2 != 0
+        || spec.width > 3840
+        || spec.height > 2160
+    {
         return invalid("size", format!("{}x{}", spec.width, spec.height), "must be even, 16x16 to 3840x2160");
     }
     if spec.fps == 0 || spec.fps > 60 {
         return invalid("fps", spec.fps.to_string(), "must be 1 to 60");
     }
     if spec.join_stagger_ms.saturating_mul(spec.participants as u64) >= spec.duration_ms {
-        return invalid("join stagger", format!("{} ms", spec.join_stagger_ms), "the last participant would join after the call ends");
+        return invalid(
+            "join stagger",
+            format!("{} ms", spec.join_stagger_ms),
+            "the last participant would join after the call ends",
+        );
     }
     Ok(())
 }
@@ -69,7 +79,12 @@ pub fn synth(spec: &SynthSpec, output: &Path) -> Result<SynthOutput, SynthError>
     let format = OutputFormat::from_path(output);
     let staging = match format {
         OutputFormat::Directory => None,
-        _ => Some(tempfile::Builder::new().prefix("tessera-synth-").tempdir().map_err(|source| SynthError::Io { path: std::env::temp_dir(), source })?),
+        _ => Some(
+            tempfile::Builder::new()
+                .prefix("tessera-synth-")
+                .tempdir()
+                .map_err(|source| SynthError::Io { path: std::env::temp_dir(), source })?,
+        ),
     };
     let root = staging.as_ref().map_or_else(|| output.to_path_buf(), |d| d.path().to_path_buf());
     std::fs::create_dir_all(&root).map_err(|source| SynthError::Io { path: root.clone(), source })?;
@@ -90,7 +105,14 @@ fn write_participant(plan: &SynthPlan, p: &SynthParticipant, root: &Path) -> Res
     let stem = |kind: &str| format!("{}_{}_{}_0", p.participant_id, session_short, kind);
 
     let audio_stem = stem("audio");
-    let audio_sdp = write_sdp(MediaKind::Audio, AUDIO_PT, "opus", 48_000, Some(2), &[("minptime".into(), "10".into()), ("useinbandfec".into(), "1".into())]);
+    let audio_sdp = write_sdp(
+        MediaKind::Audio,
+        AUDIO_PT,
+        "opus",
+        48_000,
+        Some(2),
+        &[("minptime".into(), "10".into()), ("useinbandfec".into(), "1".into())],
+    );
     write_file(&dir.join(format!("{audio_stem}.sdp")), audio_sdp.as_bytes())?;
     let audio = media::write_audio(p, spec.call_start_unix_ms, &dir.join(format!("{audio_stem}.rtpdump")))?;
 
@@ -103,7 +125,14 @@ fn write_participant(plan: &SynthPlan, p: &SynthParticipant, root: &Path) -> Res
     };
     let video_sdp = write_sdp(MediaKind::Video, video_payload_type(codec), codec.encoding_name(), 90_000, None, &fmtp);
     write_file(&dir.join(format!("{video_stem}.sdp")), video_sdp.as_bytes())?;
-    let video = media::write_video(p, spec.width, spec.height, spec.fps, spec.call_start_unix_ms, &dir.join(format!("{video_stem}.rtpdump")))?;
+    let video = media::write_video(
+        p,
+        spec.width,
+        spec.height,
+        spec.fps,
+        spec.call_start_unix_ms,
+        &dir.join(format!("{video_stem}.rtpdump")),
+    )?;
 
     let call_start = spec.call_start_unix_ms;
     let metadata = TimingMetadata {
@@ -114,7 +143,16 @@ fn write_participant(plan: &SynthPlan, p: &SynthParticipant, root: &Path) -> Res
         participant_id: p.participant_id.clone(),
         user_session_id: p.user_session_id.clone(),
         segments: Segments {
-            audio: vec![segment(&audio_stem, Codec::Opus, format!("{}:TRACK_TYPE_AUDIO:0", session_short), TrackType::Audio, 48_000, call_start + p.audio_start_ms as i64, &audio, None)],
+            audio: vec![segment(
+                &audio_stem,
+                Codec::Opus,
+                format!("{}:TRACK_TYPE_AUDIO:0", session_short),
+                TrackType::Audio,
+                48_000,
+                call_start + p.audio_start_ms as i64,
+                &audio,
+                None,
+            )],
             video: vec![segment(
                 &video_stem,
                 codec,
@@ -127,7 +165,8 @@ fn write_participant(plan: &SynthPlan, p: &SynthParticipant, root: &Path) -> Res
             )],
         },
     };
-    let json = serde_json::to_vec_pretty(&metadata).map_err(|e| SynthError::Write { path: dir.clone(), reason: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(&metadata)
+        .map_err(|e| SynthError::Write { path: dir.clone(), reason: e.to_string() })?;
     write_file(&dir.join(format!("{}_{}_timing_metadata.json", p.participant_id, session_short)), &json)
 }
 

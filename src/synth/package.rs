@@ -34,7 +34,9 @@ pub fn package(root: &Path, output: &Path, format: OutputFormat) -> Result<(), S
     let files = list_files(root).map_err(|e| SynthError::Write { path: root.to_path_buf(), reason: e.to_string() })?;
     let file = BufWriter::new(std::fs::File::create(output).map_err(io)?);
     let name_of = |path: &Path| -> Result<String, SynthError> {
-        let relative = path.strip_prefix(root).map_err(|e| SynthError::Write { path: path.to_path_buf(), reason: e.to_string() })?;
+        let relative = path
+            .strip_prefix(root)
+            .map_err(|e| SynthError::Write { path: path.to_path_buf(), reason: e.to_string() })?;
         Ok(relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"))
     };
     match format {
@@ -50,12 +52,17 @@ pub fn package(root: &Path, output: &Path, format: OutputFormat) -> Result<(), S
             let mut zip = zip::ZipWriter::new(file);
             let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
             for path in &files {
-                let zip_error = |e: zip::result::ZipError| SynthError::Write { path: output.to_path_buf(), reason: e.to_string() };
+                let zip_error =
+                    |e: zip::result::ZipError| SynthError::Write { path: output.to_path_buf(), reason: e.to_string() };
                 zip.start_file(name_of(path)?, options).map_err(zip_error)?;
-                let mut input = std::fs::File::open(path).map_err(|source| SynthError::Io { path: path.clone(), source })?;
+                let mut input =
+                    std::fs::File::open(path).map_err(|source| SynthError::Io { path: path.clone(), source })?;
                 std::io::copy(&mut input, &mut zip).map_err(io)?;
             }
-            zip.finish().map_err(|e| SynthError::Write { path: output.to_path_buf(), reason: e.to_string() })?.flush().map_err(io)
+            zip.finish()
+                .map_err(|e| SynthError::Write { path: output.to_path_buf(), reason: e.to_string() })?
+                .flush()
+                .map_err(io)
         }
     }
 }

@@ -181,7 +181,11 @@ impl SynthPlan {
                     user_session_id: rng.uuid(),
                     rgb: colour(i),
                     tone_hz: 220.0 + 55.0 * i as f64,
-                    video_codec: spec.video_codecs.get(i % spec.video_codecs.len().max(1)).copied().unwrap_or(Codec::Vp8),
+                    video_codec: spec
+                        .video_codecs
+                        .get(i % spec.video_codecs.len().max(1))
+                        .copied()
+                        .unwrap_or(Codec::Vp8),
                     join_ms,
                     leave_ms,
                     video_start_ms,

@@ -44,10 +44,7 @@ impl ParticipantSpan {
             let (start, end) = (track.start_ms(), track.end_ms());
             span = Some(match span {
                 None => ParticipantSpan { start_ms: start, end_ms: end },
-                Some(s) => ParticipantSpan {
-                    start_ms: s.start_ms.min(start),
-                    end_ms: s.end_ms.max(end),
-                },
+                Some(s) => ParticipantSpan { start_ms: s.start_ms.min(start), end_ms: s.end_ms.max(end) },
             });
         }
         span
@@ -67,11 +64,7 @@ pub struct CallTimeline {
 
 impl CallTimeline {
     pub fn new<'a>(tracks: impl IntoIterator<Item = &'a TrackSpan>) -> CallTimeline {
-        let end = tracks
-            .into_iter()
-            .filter(|t| !t.segments.is_empty())
-            .map(TrackSpan::end_ms)
-            .fold(0.0, f64::max);
+        let end = tracks.into_iter().filter(|t| !t.segments.is_empty()).map(TrackSpan::end_ms).fold(0.0, f64::max);
         CallTimeline { duration_ms: end }
     }
 

@@ -49,7 +49,12 @@ fn segment_clock_handles_wrap_between_anchor_and_packet() {
 
 #[test]
 fn spans_and_timeline() {
-    let a = TrackSpan { segments: vec![SegmentSpan { start_ms: 100.0, end_ms: 900.0 }, SegmentSpan { start_ms: 1200.0, end_ms: 2000.0 }] };
+    let a = TrackSpan {
+        segments: vec![
+            SegmentSpan { start_ms: 100.0, end_ms: 900.0 },
+            SegmentSpan { start_ms: 1200.0, end_ms: 2000.0 },
+        ],
+    };
     let b = TrackSpan { segments: vec![SegmentSpan { start_ms: 50.0, end_ms: 2500.0 }] };
     assert_eq!(a.segment_at(1000.0), None);
     assert_eq!(a.segment_at(1200.0), Some(1));

@@ -21,7 +21,11 @@ pub fn tessera(args: &[&str]) -> Output {
 }
 
 pub fn text(output: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// `ffprobe -show_streams -show_format` as JSON.
@@ -44,7 +48,11 @@ pub fn stream<'a>(probe: &'a serde_json::Value, codec_type: &str) -> &'a serde_j
 }
 
 pub fn f64_field(value: &serde_json::Value, key: &str) -> f64 {
-    value[key].as_str().and_then(|s| s.parse().ok()).or_else(|| value[key].as_f64()).unwrap_or_else(|| panic!("no {key} in {value}"))
+    value[key]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| value[key].as_f64())
+        .unwrap_or_else(|| panic!("no {key} in {value}"))
 }
 
 /// Decoded video frames as RGB24 at `width` x `height`.
@@ -124,7 +132,8 @@ pub fn beep_onset_ms(samples: &[f32], freq_hz: f64, from_ms: f64, to_ms: f64) ->
     let step = 24; // 0.5 ms
     let start = ((from_ms.max(0.0) / 1000.0) * rate) as usize;
     let end = (((to_ms / 1000.0) * rate) as usize).min(samples.len().saturating_sub(window));
-    let amps: Vec<(usize, f64)> = (start..end).step_by(step).map(|i| (i, tone_amplitude(&samples[i..i + window], freq_hz, rate))).collect();
+    let amps: Vec<(usize, f64)> =
+        (start..end).step_by(step).map(|i| (i, tone_amplitude(&samples[i..i + window], freq_hz, rate))).collect();
     let max = amps.iter().map(|(_, a)| *a).fold(0.0, f64::max);
     if max < 0.05 {
         return None;
@@ -133,7 +142,8 @@ pub fn beep_onset_ms(samples: &[f32], freq_hz: f64, from_ms: f64, to_ms: f64) ->
 }
 
 pub fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
     files.sort();
     files
 }

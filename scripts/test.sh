@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is missing (scripts/install-deps.sh), then
+# `cargo test` against real GStreamer, wgpu on lavapipe (or a real GPU), ffmpeg/ffprobe.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+
+# lavapipe needs no variables; these only keep wgpu and Mesa from probing EGL/X11 on a
+# headless machine. A GPU machine can override WGPU_BACKEND.
+export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+
+cargo fmt --check
+cargo test --locked "$@"
