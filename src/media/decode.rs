@@ -3,8 +3,6 @@
 //! A feeder thread streams the file into the pipeline, so memory does not grow with the
 //! segment's length: appsrc blocks when its queue is full, and appsink holds a few buffers.
 
-use std::collections::BTreeMap;
-use std::io::BufReader;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -16,17 +14,13 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use super::pipeline::{MediaError, OwnedPipeline, require_elements};
-use crate::ingest::rtp::{is_rtcp, parse_rtp};
-use crate::ingest::rtpdump::{RecordKind, RtpDumpReader};
+use super::rtp_feed::{feed, rtp_caps};
 use crate::ingest::sdp::{Codec, MediaKind};
-use crate::timeline::{SequenceUnwrapper, TimestampUnwrapper};
 
 /// Sample rate and channel count of every decoded audio chunk.
 pub const AUDIO_RATE_HZ: u32 = 48_000;
 pub const AUDIO_CHANNELS: usize = 2;
 
-/// How many packets the feeder holds back to put reordered packets in sequence.
-const REORDER_WINDOW_PACKETS: usize = 64;
 /// A decoder that produces nothing for this long is considered stuck.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -221,84 +215,4 @@ impl Drop for SegmentDecoder {
             let _ = handle.join();
         }
     }
-}
-
-fn rtp_caps(spec: &DecodeSpec) -> gst::Caps {
-    let media = match spec.codec.media_kind() {
-        MediaKind::Audio => "audio",
-        MediaKind::Video => "video",
-    };
-    let mut builder = gst::Caps::builder("application/x-rtp")
-        .field("media", media)
-        .field("encoding-name", spec.codec.encoding_name())
-        .field("clock-rate", i32::try_from(spec.clock_rate_hz).unwrap_or(90_000))
-        .field("payload", i32::from(spec.payload_type));
-    for (key, value) in &spec.fmtp {
-        let key = key.to_ascii_lowercase();
-        if matches!(key.as_str(), "sprop-parameter-sets" | "packetization-mode" | "profile-level-id") {
-            builder = builder.field(key.as_str(), value.as_str());
-        }
-    }
-    builder.build()
-}
-
-/// Streams the segment's media packets into `src`, in sequence order within a small window,
-/// without duplicates, and ends the stream.
-fn feed(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<u32>) -> Result<(), String> {
-    let result = feed_packets(spec, src, first);
-    let _ = src.end_of_stream();
-    result
-}
-
-fn feed_packets(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<u32>) -> Result<(), String> {
-    let path = spec.rtpdump_path.display();
-    let file = std::fs::File::open(&spec.rtpdump_path).map_err(|e| format!("{path}: {e}"))?;
-    let mut reader = RtpDumpReader::new(BufReader::new(file)).map_err(|e| format!("{path}: {e}"))?;
-    let mut sequences = SequenceUnwrapper::new();
-    let mut timestamps = TimestampUnwrapper::new();
-    let mut window: BTreeMap<i64, (i64, Vec<u8>)> = BTreeMap::new();
-    let mut last_pushed_seq: Option<i64> = None;
-    let mut first_ticks: Option<i64> = None;
-    let mut push = |seq: i64, ticks: i64, packet: Vec<u8>, last: &mut Option<i64>| -> Result<bool, String> {
-        if last.is_some_and(|l| seq <= l) {
-            return Ok(true); // too late or duplicate
-        }
-        *last = Some(seq);
-        let base = *first_ticks.get_or_insert_with(|| {
-            let _ = first.set(ticks as u32);
-            ticks
-        });
-        let ns = (ticks - base).max(0) as u128 * 1_000_000_000 / u128::from(spec.clock_rate_hz.max(1));
-        let mut buffer = gst::Buffer::from_mut_slice(packet);
-        if let Some(b) = buffer.get_mut() {
-            let t = gst::ClockTime::from_nseconds(u64::try_from(ns).unwrap_or(u64::MAX));
-            b.set_pts(t);
-            b.set_dts(t);
-        }
-        Ok(src.push_buffer(buffer).is_ok())
-    };
-    while let Some(record) = reader.next_record().map_err(|e| format!("{path}: {e}"))? {
-        if matches!(record.kind, RecordKind::Rtcp) || is_rtcp(&record.data) {
-            continue;
-        }
-        let Ok(info) = parse_rtp(&record.data) else { continue };
-        if info.payload_type != spec.payload_type {
-            continue;
-        }
-        let seq = sequences.unwrap(info.sequence);
-        let ticks = timestamps.unwrap(info.timestamp);
-        window.entry(seq).or_insert((ticks, record.data));
-        while window.len() > REORDER_WINDOW_PACKETS {
-            let Some((seq, (ticks, packet))) = window.pop_first() else { break };
-            if !push(seq, ticks, packet, &mut last_pushed_seq)? {
-                return Ok(()); // the pipeline is shutting down
-            }
-        }
-    }
-    while let Some((seq, (ticks, packet))) = window.pop_first() {
-        if !push(seq, ticks, packet, &mut last_pushed_seq)? {
-            return Ok(());
-        }
-    }
-    Ok(())
 }

@@ -4,5 +4,7 @@
 pub mod decode;
 pub mod encode;
 pub mod pipeline;
+pub mod remux;
+mod rtp_feed;
 
 pub use pipeline::{MediaError, init};

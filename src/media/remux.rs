@@ -1,0 +1,47 @@
+//! Remuxing a segment's RTP payload into Matroska without decoding: original codec,
+//! resolution and timestamps kept. `appsrc -> rtpjitterbuffer -> depayloader -> [parser] ->
+//! matroskamux -> filesink`.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::decode::DecodeSpec;
+use super::pipeline::{MediaError, OwnedPipeline, require_elements};
+use super::rtp_feed::{feed, rtp_caps};
+use crate::ingest::sdp::Codec;
+
+fn depayload_chain(codec: Codec) -> (&'static str, &'static [&'static str]) {
+    match codec {
+        Codec::Opus => ("rtpopusdepay", &["rtpopusdepay"]),
+        Codec::Vp8 => ("rtpvp8depay", &["rtpvp8depay"]),
+        Codec::Vp9 => ("rtpvp9depay ! vp9parse", &["rtpvp9depay", "vp9parse"]),
+        Codec::H264 => ("rtph264depay ! h264parse", &["rtph264depay", "h264parse"]),
+        Codec::Av1 => ("rtpav1depay ! av1parse", &["rtpav1depay", "av1parse"]),
+    }
+}
+
+/// Writes the segment's media, as sent, into a Matroska file at `output`.
+pub fn remux_segment_to_mkv(spec: &DecodeSpec, output: &Path) -> Result<(), MediaError> {
+    let (chain, elements) = depayload_chain(spec.codec);
+    require_elements(elements)?;
+    require_elements(&["rtpjitterbuffer", "matroskamux", "filesink"])?;
+    let description = format!(
+        "appsrc name=src format=time is-live=false block=true max-bytes=1048576 \
+         ! rtpjitterbuffer mode=none latency=0 do-lost=false drop-on-latency=false \
+         ! {chain} ! matroskamux ! filesink name=out"
+    );
+    let pipeline = OwnedPipeline::launch(&description, format!("remuxing {}", spec.rtpdump_path.display()))?;
+    let src: gst_app::AppSrc = pipeline.element("src")?;
+    let sink: gst::Element = pipeline.element("out")?;
+    sink.set_property("location", output.to_string_lossy().as_ref());
+    src.set_caps(Some(&rtp_caps(spec)));
+    pipeline.play()?;
+    let first = OnceLock::new();
+    let fed = feed(spec, &src, &first);
+    pipeline.wait_eos(gst::ClockTime::from_seconds(600))?;
+    fed.map_err(|reason| MediaError::Data { what: pipeline.what.clone(), reason })
+}
