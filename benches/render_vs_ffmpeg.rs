@@ -44,14 +44,23 @@ fn main() -> anyhow::Result<()> {
         ..SynthSpec::default()
     };
     synth(&spec, &input)?;
-    println!("input: {participants} participants, {duration_s} s, 640x360 VP8/H.264 + Opus; output {width}x{height} at {fps} fps, x264 {preset} crf 23");
+    println!(
+        "input: {participants} participants, {duration_s} s, 640x360 VP8/H.264 + Opus; output {width}x{height} at {fps} fps, x264 {preset} crf 23"
+    );
 
     // tessera
     let request = CompositeRequest {
         input: input.clone(),
         output_dir: dir.path().join("tessera"),
         layout: "grid".into(),
-        encode: EncodeSettings { width, height, fps, preset: preset.clone(), bitrate_kbps: None, audio_bitrate_kbps: 128 },
+        encode: EncodeSettings {
+            width,
+            height,
+            fps,
+            preset: preset.clone(),
+            bitrate_kbps: None,
+            audio_bitrate_kbps: 128,
+        },
     };
     let started = Instant::now();
     let summary = render_composite(&request, |_| {})?;
@@ -67,7 +76,12 @@ fn main() -> anyhow::Result<()> {
         let segment = track.segments.first().ok_or_else(|| anyhow::anyhow!("track without segments"))?;
         let mkv = dir.path().join(format!("track{index}.mkv"));
         remux_segment_to_mkv(&segment.spec, &mkv)?;
-        args.extend(["-itsoffset".into(), format!("{:.3}", segment.span.start_ms / 1000.0), "-i".into(), mkv.display().to_string()]);
+        args.extend([
+            "-itsoffset".into(),
+            format!("{:.3}", segment.span.start_ms / 1000.0),
+            "-i".into(),
+            mkv.display().to_string(),
+        ]);
         match segment.spec.codec {
             Codec::Opus => audio_inputs.push(index),
             _ => video_inputs.push(index),
@@ -128,7 +142,12 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(status.success(), "ffmpeg failed: ffmpeg {}", args.join(" "));
 
     let media_s = summary.duration_ms / 1000.0;
-    println!("tessera: {ours_s:>7.2} s  {:>5.2}x real time  ({}, {})", media_s / ours_s, summary.encoder, summary.adapter);
+    println!(
+        "tessera: {ours_s:>7.2} s  {:>5.2}x real time  ({}, {})",
+        media_s / ours_s,
+        summary.encoder,
+        summary.adapter
+    );
     println!("ffmpeg:  {ffmpeg_s:>7.2} s  {:>5.2}x real time  (xstack + amix + libx264)", media_s / ffmpeg_s);
     println!("ratio:   tessera takes {:.2}x the time ffmpeg takes (below 1 is faster)", ours_s / ffmpeg_s);
     Ok(())
