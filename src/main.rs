@@ -149,8 +149,9 @@ fn composite(args: CompositeArgs) -> anyhow::Result<()> {
     let summary = render_composite(&request, |p| reporter.update(p));
     reporter.finish();
     let summary = summary?;
+    let peak = peak_rss_mib().map(|m| format!(", peak RSS {m} MiB")).unwrap_or_default();
     println!(
-        "rendered {:.1} s call, {} participants, in {:.1} s ({:.2}x real time, {}, {}) -> {}",
+        "rendered {:.1} s call, {} participants, in {:.1} s ({:.2}x real time, {}, {}{peak}) -> {}",
         summary.duration_ms / 1000.0,
         summary.participants,
         summary.elapsed_s,
@@ -160,6 +161,14 @@ fn composite(args: CompositeArgs) -> anyhow::Result<()> {
         summary.output.display()
     );
     Ok(())
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }
 
 /// A progress bar on a terminal; a plain line every 10 % otherwise.

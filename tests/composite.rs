@@ -167,3 +167,41 @@ fn zip_and_tar_gz_archives_render() {
         }
     }
 }
+
+fn peak_rss_mib(stdout: &str) -> f64 {
+    let after = stdout.split("peak RSS ").nth(1).unwrap_or_else(|| panic!("no peak RSS in {stdout}"));
+    after.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad peak RSS in {stdout}"))
+}
+
+#[test]
+fn memory_does_not_grow_with_call_length() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut peaks = Vec::new();
+    for seconds in [3_u64, 15] {
+        let spec =
+            SynthSpec { participants: 2, duration_ms: seconds * 1000, width: 320, height: 180, ..SynthSpec::default() };
+        let input = dir.path().join(format!("call{seconds}"));
+        synth(&spec, &input).expect("synth");
+        let out = dir.path().join(format!("out{seconds}"));
+        let args = [
+            "raw",
+            "composite",
+            "--input-dir",
+            input.to_str().expect("utf-8"),
+            "--output",
+            out.to_str().expect("utf-8"),
+            "--size",
+            "320x180",
+        ];
+        let output = tessera(&args);
+        assert!(output.status.success(), "{}", text(&output));
+        peaks.push(peak_rss_mib(&String::from_utf8_lossy(&output.stdout)));
+    }
+    eprintln!("peak RSS: 3 s call {} MiB, 15 s call {} MiB", peaks[0], peaks[1]);
+    assert!(
+        peaks[1] <= peaks[0] * 1.15 + 16.0,
+        "peak RSS grew from {} MiB to {} MiB with a 5x longer call",
+        peaks[0],
+        peaks[1]
+    );
+}
