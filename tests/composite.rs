@@ -205,3 +205,20 @@ fn memory_does_not_grow_with_call_length() {
         peaks[1]
     );
 }
+
+#[test]
+fn twenty_five_participants_fill_a_five_by_five_grid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = SynthSpec { participants: 25, duration_ms: 1500, width: 160, height: 90, ..SynthSpec::default() };
+    let plan = SynthPlan::new(&spec);
+    let input = dir.path().join("call.zip");
+    synth(&spec, &input).expect("synth");
+    let out = dir.path().join("out");
+    let mp4 = render("--input-file", &input, &out, &["--size", "1280x720"]);
+    let frames = Frames::decode(&mp4, 320, 180);
+    let grid = cells(25, 1280, 720);
+    assert_eq!(grid.len(), 25);
+    for (participant, cell) in plan.participants.iter().zip(&grid) {
+        assert_colour(&frames, frame_at(600.0), centre(cell), participant.rgb, &participant.participant_id);
+    }
+}

@@ -83,36 +83,20 @@ fn run_track(
     let writer =
         RtpDumpWriter::new(BufWriter::new(file), SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5000), start_sec, start_usec)
             .map_err(|e| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: e.to_string() })?;
-    let state = Arc::new(Mutex::new((writer, None::<TrackPackets>, None::<String>)));
+    let state = Arc::new(Mutex::new(DumpSink { writer: Some(writer), packets: None, error: None, first_pts_ms: None }));
     let sink_state = Arc::clone(&state);
-    let mut first_pts_ms: Option<u64> = None;
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
-                let raw_pts_ms = buffer.pts().map_or(0, |t| t.mseconds());
+                let pts_ms = buffer.pts().map_or(0, |t| t.mseconds());
                 let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
                 let mut guard = sink_state.lock().map_err(|_| gst::FlowError::Error)?;
-                let (writer, packets, error) = &mut *guard;
-                let info = parse_rtp(map.as_slice()).map_err(|_| gst::FlowError::Error)?;
-                // Some encoders shift PTS (x264enc by 1000 h); time counts from the first packet.
-                let origin_ms = *first_pts_ms.get_or_insert(raw_pts_ms);
-                let pts_ms = raw_pts_ms.saturating_sub(origin_ms);
-                if let Err(e) = writer.write_rtp(u32::try_from(pts_ms).unwrap_or(u32::MAX), map.as_slice()) {
-                    *error = Some(e.to_string());
-                    return Err(gst::FlowError::Error);
-                }
-                let p = packets.get_or_insert(TrackPackets {
-                    packets: 0,
-                    first_timestamp: info.timestamp,
-                    last_timestamp: info.timestamp,
-                    last_pts_ms: 0,
-                });
-                p.packets += 1;
-                p.last_timestamp = info.timestamp;
-                p.last_pts_ms = pts_ms;
-                Ok(gst::FlowSuccess::Ok)
+                guard.write(pts_ms, map.as_slice()).map(|()| gst::FlowSuccess::Ok).map_err(|reason| {
+                    guard.error = Some(reason);
+                    gst::FlowError::Error
+                })
             })
             .build(),
     );
@@ -132,35 +116,43 @@ fn run_track(
     let _ = src.end_of_stream();
     pipeline.wait_eos(gst::ClockTime::from_seconds(600))?;
     drop(pipeline);
-    let mut guard = state
-        .lock()
-        .map_err(|_| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: "writer lock poisoned".into() })?;
-    if let Some(reason) = guard.2.take() {
-        return Err(SynthError::Write { path: rtpdump_path.to_path_buf(), reason });
+    let write_error = |reason: String| SynthError::Write { path: rtpdump_path.to_path_buf(), reason };
+    let mut guard = state.lock().map_err(|_| write_error("writer lock poisoned".into()))?;
+    if let Some(reason) = guard.error.take() {
+        return Err(write_error(reason));
     }
-    let packets = guard.1.ok_or_else(|| SynthError::Write {
-        path: rtpdump_path.to_path_buf(),
-        reason: "the encoder produced no packets".into(),
-    })?;
-    let (writer, _, _) = std::mem::replace(
-        &mut *guard,
-        (
-            RtpDumpWriter::new(
-                BufWriter::new(
-                    tempfile::tempfile()
-                        .map_err(|source| SynthError::Io { path: rtpdump_path.to_path_buf(), source })?,
-                ),
-                SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
-                0,
-                0,
-            )
-            .map_err(|e| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: e.to_string() })?,
-            None,
-            None,
-        ),
-    );
-    writer.finish().map_err(|e| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: e.to_string() })?;
+    let packets = guard.packets.ok_or_else(|| write_error("the encoder produced no packets".into()))?;
+    let writer = guard.writer.take().ok_or_else(|| write_error("writer already closed".into()))?;
+    writer.finish().map_err(|e| write_error(e.to_string()))?;
     Ok(packets)
+}
+
+/// The rtpdump being written from the payloader's output, and what was seen so far.
+struct DumpSink {
+    writer: Option<RtpDumpWriter<BufWriter<std::fs::File>>>,
+    packets: Option<TrackPackets>,
+    error: Option<String>,
+    /// Some encoders shift PTS (x264enc by 1000 h): time counts from the first packet.
+    first_pts_ms: Option<u64>,
+}
+
+impl DumpSink {
+    fn write(&mut self, raw_pts_ms: u64, packet: &[u8]) -> Result<(), String> {
+        let info = parse_rtp(packet).map_err(|e| format!("payloader produced a bad RTP packet: {e}"))?;
+        let pts_ms = raw_pts_ms.saturating_sub(*self.first_pts_ms.get_or_insert(raw_pts_ms));
+        let writer = self.writer.as_mut().ok_or("writer already closed")?;
+        writer.write_rtp(u32::try_from(pts_ms).unwrap_or(u32::MAX), packet).map_err(|e| e.to_string())?;
+        let p = self.packets.get_or_insert(TrackPackets {
+            packets: 0,
+            first_timestamp: info.timestamp,
+            last_timestamp: info.timestamp,
+            last_pts_ms: 0,
+        });
+        p.packets += 1;
+        p.last_timestamp = info.timestamp;
+        p.last_pts_ms = pts_ms;
+        Ok(())
+    }
 }
 
 /// Writes the participant's camera track: its colour, white during flashes.
