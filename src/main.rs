@@ -182,7 +182,7 @@ impl ProgressReporter {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(0);
             if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} frames ({per_sec}, eta {eta})",
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} frames (eta {eta})",
             ) {
                 bar.set_style(style);
             }
