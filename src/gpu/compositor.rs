@@ -1,17 +1,19 @@
-//! The compositor: owns the device, the per-source plane textures, the RGBA canvas and the
+//! The compositor: owns the device, the per-source plane textures, the NV12 targets and the
 //! tile pipelines, and turns a list of tiles into one NV12 frame.
+//!
+//! Tiles are drawn straight into the NV12 planes: one render pass into the full-size luma
+//! target and one into the half-size chroma target, both over the same tile quads.
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
 
 use super::device::{ErrorScopes, GpuContext};
-use super::readback::Nv12Converter;
-use super::source::SourceTextures;
-use super::{GpuError, I420Frame, TileContent, TileDraw};
+use super::readback::{Nv12Target, UV_FORMAT, Y_FORMAT};
+use super::source::{SourceConverter, SourceTextures};
+use super::{GpuError, I420Frame, TileContent, TileDraw, rgb_to_yuv709_limited};
 
-const CANVAS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
-/// Per-tile uniform: five `vec4<f32>` (see `struct Tile` in shaders/tile.wgsl).
-const TILE_UNIFORM_FLOATS: usize = 20;
+/// Per-tile uniform: four `vec4<f32>` (see `struct Tile` in shaders/tile.wgsl).
+const TILE_UNIFORM_FLOATS: usize = 16;
 const TILE_UNIFORM_SIZE: u64 = (TILE_UNIFORM_FLOATS * 4) as u64;
 const INITIAL_TILE_CAPACITY: usize = 16;
 
@@ -22,12 +24,11 @@ pub struct Compositor {
     height: u32,
     sources: HashMap<u64, SourceTextures>,
     tile_layout: wgpu::BindGroupLayout,
-    planes_layout: wgpu::BindGroupLayout,
-    sampler: wgpu::Sampler,
-    solid_pipeline: wgpu::RenderPipeline,
-    video_pipeline: wgpu::RenderPipeline,
-    canvas_view: wgpu::TextureView,
-    nv12: Nv12Converter,
+    converter: SourceConverter,
+    /// Pipelines of the luma pass and of the chroma pass.
+    y_pipelines: TilePipelines,
+    uv_pipelines: TilePipelines,
+    nv12: Nv12Target,
     /// Dynamic-offset uniform buffer holding one `Tile` per draw, `tile_stride` apart.
     tile_buffer: wgpu::Buffer,
     tile_bind_group: wgpu::BindGroup,
@@ -35,6 +36,16 @@ pub struct Compositor {
     tile_stride: u64,
     /// CPU staging for the tile uniforms of one frame (reused between frames).
     tile_staging: Vec<u8>,
+    /// Indices into the current `tiles` of the tiles that draw something (reused).
+    drawn: Vec<usize>,
+}
+
+/// The solid and video pipelines of one NV12 plane.
+struct TilePipelines {
+    solid: wgpu::RenderPipeline,
+    video: wgpu::RenderPipeline,
+    /// Chroma pass only: the blended solid and video pipelines of the edge strips.
+    edges: Option<(wgpu::RenderPipeline, wgpu::RenderPipeline)>,
 }
 
 impl Compositor {
@@ -64,40 +75,7 @@ impl Compositor {
                 count: None,
             }],
         });
-        let plane_entry = |binding: u32| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::FRAGMENT,
-            ty: wgpu::BindingType::Texture {
-                sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                view_dimension: wgpu::TextureViewDimension::D2,
-                multisampled: false,
-            },
-            count: None,
-        };
-        let planes_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("tessera.gpu.planes.bind_group_layout"),
-            entries: &[
-                plane_entry(0),
-                plane_entry(1),
-                plane_entry(2),
-                wgpu::BindGroupLayoutEntry {
-                    binding: 3,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                    count: None,
-                },
-            ],
-        });
-        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
-            label: Some("tessera.gpu.planes.sampler"),
-            address_mode_u: wgpu::AddressMode::ClampToEdge,
-            address_mode_v: wgpu::AddressMode::ClampToEdge,
-            address_mode_w: wgpu::AddressMode::ClampToEdge,
-            mag_filter: wgpu::FilterMode::Linear,
-            min_filter: wgpu::FilterMode::Linear,
-            ..Default::default()
-        });
-
+        let converter = SourceConverter::new(device);
         let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("tessera.gpu.tile.shader"),
             source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/tile.wgsl").into()),
@@ -109,16 +87,19 @@ impl Compositor {
         });
         let video_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("tessera.gpu.tile.video_pipeline_layout"),
-            bind_group_layouts: &[Some(&tile_layout), Some(&planes_layout)],
+            bind_group_layouts: &[Some(&tile_layout), Some(&converter.ycc_layout)],
             immediate_size: 0,
         });
-        let pipeline = |label: &str, layout: &wgpu::PipelineLayout, entry: &str| {
+        // The chroma pass draws inner regions and blended edge strips (see shaders/tile.wgsl).
+        let pipeline = |label: &str, layout: &wgpu::PipelineLayout, entry: &str, format: wgpu::TextureFormat| {
+            let chroma = format == UV_FORMAT;
+            let edge = entry.ends_with("_edge");
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some(label),
                 layout: Some(layout),
                 vertex: wgpu::VertexState {
                     module: &shader,
-                    entry_point: Some("vs_main"),
+                    entry_point: Some(if chroma { "vs_chroma" } else { "vs_main" }),
                     compilation_options: Default::default(),
                     buffers: &[],
                 },
@@ -134,8 +115,8 @@ impl Compositor {
                     entry_point: Some(entry),
                     compilation_options: Default::default(),
                     targets: &[Some(wgpu::ColorTargetState {
-                        format: CANVAS_FORMAT,
-                        blend: None,
+                        format,
+                        blend: edge.then_some(wgpu::BlendState::ALPHA_BLENDING),
                         write_mask: wgpu::ColorWrites::ALL,
                     })],
                 }),
@@ -143,22 +124,20 @@ impl Compositor {
                 cache: None,
             })
         };
-        let solid_pipeline = pipeline("tessera.gpu.tile.solid_pipeline", &solid_layout, "fs_solid");
-        let video_pipeline = pipeline("tessera.gpu.tile.video_pipeline", &video_layout, "fs_video");
-
-        let canvas = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("tessera.gpu.canvas"),
-            size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: CANVAS_FORMAT,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
-            view_formats: &[],
-        });
-        let canvas_view = canvas
-            .create_view(&wgpu::TextureViewDescriptor { label: Some("tessera.gpu.canvas_view"), ..Default::default() });
-        let nv12 = Nv12Converter::new(device, &canvas_view, width, height);
+        let y_pipelines = TilePipelines {
+            solid: pipeline("tessera.gpu.tile.solid_y_pipeline", &solid_layout, "fs_solid_y", Y_FORMAT),
+            video: pipeline("tessera.gpu.tile.video_y_pipeline", &video_layout, "fs_video_y", Y_FORMAT),
+            edges: None,
+        };
+        let uv_pipelines = TilePipelines {
+            solid: pipeline("tessera.gpu.tile.solid_uv_pipeline", &solid_layout, "fs_solid_uv", UV_FORMAT),
+            video: pipeline("tessera.gpu.tile.video_uv_pipeline", &video_layout, "fs_video_uv", UV_FORMAT),
+            edges: Some((
+                pipeline("tessera.gpu.tile.solid_uv_edge_pipeline", &solid_layout, "fs_solid_uv_edge", UV_FORMAT),
+                pipeline("tessera.gpu.tile.video_uv_edge_pipeline", &video_layout, "fs_video_uv_edge", UV_FORMAT),
+            )),
+        };
+        let nv12 = Nv12Target::new(device, width, height);
 
         let alignment = u64::from(device.limits().min_uniform_buffer_offset_alignment).max(1);
         let tile_stride = TILE_UNIFORM_SIZE.div_ceil(alignment) * alignment;
@@ -172,17 +151,16 @@ impl Compositor {
             height,
             sources: HashMap::new(),
             tile_layout,
-            planes_layout,
-            sampler,
-            solid_pipeline,
-            video_pipeline,
-            canvas_view,
+            converter,
+            y_pipelines,
+            uv_pipelines,
             nv12,
             tile_buffer,
             tile_bind_group,
             tile_capacity: INITIAL_TILE_CAPACITY,
             tile_stride,
             tile_staging: Vec::new(),
+            drawn: Vec::new(),
         })
     }
 
@@ -205,11 +183,9 @@ impl Compositor {
             Some(source) if source.width == frame.width && source.height == frame.height => {
                 source.update(device, queue, source_id, frame)
             }
-            _ => SourceTextures::create(device, queue, &self.planes_layout, &self.sampler, source_id, frame).map(
-                |source| {
-                    self.sources.insert(source_id, source);
-                },
-            ),
+            _ => SourceTextures::create(device, queue, &self.converter, source_id, frame).map(|source| {
+                self.sources.insert(source_id, source);
+            }),
         };
         let scoped = scopes.pop();
         result.and(scoped)
@@ -236,7 +212,9 @@ impl Compositor {
                 return Err(GpuError::UnknownSource { source_id });
             }
         }
-        let drawn: Vec<&TileDraw> = tiles.iter().filter(|t| is_drawable(t)).collect();
+        let mut drawn = std::mem::take(&mut self.drawn);
+        drawn.clear();
+        drawn.extend(tiles.iter().enumerate().filter(|(_, t)| is_drawable(t)).map(|(i, _)| i));
         let scopes = ErrorScopes::push(&self.gpu.device);
         if drawn.len() > self.tile_capacity {
             let capacity = drawn.len().next_power_of_two();
@@ -247,38 +225,62 @@ impl Compositor {
             self.tile_capacity = capacity;
         }
 
-        self.write_tile_uniforms(&drawn);
+        self.write_tile_uniforms(tiles, &drawn);
         let mut encoder = self
             .gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tessera.gpu.compose") });
-        self.encode_tiles(&mut encoder, &drawn, background_rgb);
-        self.nv12.encode(&mut encoder);
+        // Convert the sources uploaded since their last conversion (once per upload).
+        for &index in &drawn {
+            if let Some(TileContent::Video { source_id, .. }) = tiles.get(index).map(|t| t.content)
+                && let Some(source) = self.sources.get_mut(&source_id)
+                && source.dirty
+            {
+                self.converter.encode(&mut encoder, source);
+            }
+        }
+        let [y, cb, cr] = rgb_to_yuv709_limited(background_rgb).map(|c| f64::from(c) / 255.0);
+        let passes = [
+            (
+                "tessera.gpu.tile_y_pass",
+                &self.nv12.y_view,
+                &self.y_pipelines,
+                wgpu::Color { r: y, g: 0.0, b: 0.0, a: 1.0 },
+            ),
+            (
+                "tessera.gpu.tile_uv_pass",
+                &self.nv12.uv_view,
+                &self.uv_pipelines,
+                wgpu::Color { r: cb, g: cr, b: 0.0, a: 1.0 },
+            ),
+        ];
+        for (label, view, pipelines, clear) in passes {
+            self.encode_tiles(&mut encoder, label, view, pipelines, clear, tiles, &drawn);
+        }
+        self.nv12.encode_copy(&mut encoder);
         self.gpu.queue.submit([encoder.finish()]);
+        self.drawn = drawn;
         let read = self.nv12.read(&self.gpu.device, out_nv12);
         let scoped = scopes.pop();
         scoped.and(read)
     }
 
-    fn write_tile_uniforms(&mut self, drawn: &[&TileDraw]) {
+    fn write_tile_uniforms(&mut self, tiles: &[TileDraw], drawn: &[usize]) {
         let stride = self.tile_stride as usize;
         self.tile_staging.clear();
         self.tile_staging.resize(stride * drawn.len(), 0);
         let target = [self.width as f32, self.height as f32, 0.0, 0.0];
-        for (tile, slot) in drawn.iter().zip(self.tile_staging.chunks_exact_mut(stride)) {
+        for (tile, slot) in drawn.iter().filter_map(|&i| tiles.get(i)).zip(self.tile_staging.chunks_exact_mut(stride)) {
             let rect = [tile.rect.x, tile.rect.y, tile.rect.width, tile.rect.height];
-            let (uv, color, coeffs) = match tile.content {
-                TileContent::Video { source_id, uv_rect } => {
-                    let coeffs = self.sources.get(&source_id).map(|s| s.matrix.yuv_to_rgb_coeffs()).unwrap_or_default();
-                    (uv_rect, [0.0; 4], coeffs)
-                }
+            let (uv, color) = match tile.content {
+                TileContent::Video { uv_rect, .. } => (uv_rect, [0.0; 4]),
                 TileContent::Solid { rgb } => {
-                    let [r, g, b] = rgb.map(|c| f32::from(c) / 255.0);
-                    ([0.0, 0.0, 1.0, 1.0], [r, g, b, 1.0], [0.0; 4])
+                    let [y, cb, cr] = rgb_to_yuv709_limited(rgb).map(|c| f32::from(c) / 255.0);
+                    ([0.0, 0.0, 1.0, 1.0], [y, cb, cr, 1.0])
                 }
             };
             let mut floats = [0.0f32; TILE_UNIFORM_FLOATS];
-            for (dst, src) in floats.chunks_exact_mut(4).zip([rect, uv, color, coeffs, target]) {
+            for (dst, src) in floats.chunks_exact_mut(4).zip([rect, uv, color, target]) {
                 dst.copy_from_slice(&src);
             }
             slot[..TILE_UNIFORM_SIZE as usize].copy_from_slice(bytemuck::cast_slice(&floats));
@@ -288,39 +290,52 @@ impl Compositor {
         }
     }
 
-    fn encode_tiles(&self, encoder: &mut wgpu::CommandEncoder, drawn: &[&TileDraw], bg: [u8; 3]) {
-        let [r, g, b] = bg.map(|c| f64::from(c) / 255.0);
+    /// Records one render pass that clears `view` to `clear` and draws the tiles into it.
+    #[allow(clippy::too_many_arguments)]
+    fn encode_tiles(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        label: &str,
+        view: &wgpu::TextureView,
+        pipelines: &TilePipelines,
+        clear: wgpu::Color,
+        tiles: &[TileDraw],
+        drawn: &[usize],
+    ) {
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("tessera.gpu.tile_pass"),
+            label: Some(label),
             color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: &self.canvas_view,
+                view,
                 depth_slice: None,
                 resolve_target: None,
-                ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a: 1.0 }),
-                    store: wgpu::StoreOp::Store,
-                },
+                ops: wgpu::Operations { load: wgpu::LoadOp::Clear(clear), store: wgpu::StoreOp::Store },
             })],
             depth_stencil_attachment: None,
             timestamp_writes: None,
             occlusion_query_set: None,
             multiview_mask: None,
         });
-        for (index, tile) in drawn.iter().enumerate() {
+        for (slot, tile) in drawn.iter().filter_map(|&i| tiles.get(i)).enumerate() {
             // Offsets fit u32: the buffer itself is bounded by the device's buffer size limit.
-            let offset = (index as u64 * self.tile_stride) as u32;
-            match tile.content {
+            let offset = (slot as u64 * self.tile_stride) as u32;
+            let (inner, edge) = match tile.content {
                 TileContent::Video { source_id, .. } => {
                     let Some(source) = self.sources.get(&source_id) else {
                         continue;
                     };
-                    pass.set_pipeline(&self.video_pipeline);
                     pass.set_bind_group(1, &source.bind_group, &[]);
+                    (&pipelines.video, pipelines.edges.as_ref().map(|(_, video)| video))
                 }
-                TileContent::Solid { .. } => pass.set_pipeline(&self.solid_pipeline),
-            }
+                TileContent::Solid { .. } => (&pipelines.solid, pipelines.edges.as_ref().map(|(solid, _)| solid)),
+            };
             pass.set_bind_group(0, &self.tile_bind_group, &[offset]);
+            pass.set_pipeline(inner);
             pass.draw(0..4, 0..1);
+            // Instances 1..5: the four edge strips of the chroma pass.
+            if let Some(edge) = edge {
+                pass.set_pipeline(edge);
+                pass.draw(0..4, 1..5);
+            }
         }
     }
 }

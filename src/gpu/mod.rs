@@ -1,5 +1,5 @@
-//! GPU compositing: uploads I420 frames, draws tiles into an RGBA canvas and reads the
-//! result back as NV12 (BT.709, limited range).
+//! GPU compositing: uploads I420 frames, draws tiles straight into NV12 (BT.709, limited
+//! range) luma and chroma render targets and reads both planes back.
 //!
 //! This module knows nothing about jobs or files: callers upload frames per source id,
 //! describe the tiles of one output frame, and get the NV12 bytes back.
@@ -198,7 +198,7 @@ mod pure_tests {
                 .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&source)));
             count += 1;
         }
-        assert!(count >= 2, "expected tile.wgsl and nv12.wgsl in {}", dir.display());
+        assert!(count >= 2, "expected tile.wgsl and source.wgsl in {}", dir.display());
     }
 
     #[test]

@@ -1,24 +1,21 @@
-//! RGBA canvas -> NV12 conversion on the GPU (two render passes into an R8 luma target and
-//! an RG8 chroma target) and readback of both planes into a tightly packed byte vector.
+//! The NV12 render targets (an R8 luma target and a half-size RG8 chroma target) and the
+//! readback of both planes into a tightly packed byte vector.
 
 use std::sync::mpsc;
 
 use super::GpuError;
 
-const Y_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R8Unorm;
-const UV_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rg8Unorm;
+pub(crate) const Y_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R8Unorm;
+pub(crate) const UV_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rg8Unorm;
 
-/// Long-lived objects of the NV12 conversion for one output size.
-pub(crate) struct Nv12Converter {
+/// The render targets of the two NV12 planes for one output size, and their readback buffer.
+pub(crate) struct Nv12Target {
     width: u32,
     height: u32,
     y_texture: wgpu::Texture,
-    y_view: wgpu::TextureView,
+    pub(crate) y_view: wgpu::TextureView,
     uv_texture: wgpu::Texture,
-    uv_view: wgpu::TextureView,
-    y_pipeline: wgpu::RenderPipeline,
-    uv_pipeline: wgpu::RenderPipeline,
-    canvas_bind_group: wgpu::BindGroup,
+    pub(crate) uv_view: wgpu::TextureView,
     buffer: wgpu::Buffer,
     /// Padded bytes per row of the luma rows in `buffer`.
     y_bytes_per_row: u32,
@@ -45,66 +42,9 @@ fn target(device: &wgpu::Device, label: &str, format: wgpu::TextureFormat, w: u3
     })
 }
 
-impl Nv12Converter {
-    /// `width` and `height` are even; `canvas_view` is an RGBA8 view of that size.
-    pub(crate) fn new(device: &wgpu::Device, canvas_view: &wgpu::TextureView, width: u32, height: u32) -> Self {
-        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("tessera.gpu.nv12.shader"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/nv12.wgsl").into()),
-        });
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("tessera.gpu.nv12.bind_group_layout"),
-            entries: &[wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Texture {
-                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                    multisampled: false,
-                },
-                count: None,
-            }],
-        });
-        let canvas_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("tessera.gpu.nv12.bind_group"),
-            layout: &layout,
-            entries: &[wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(canvas_view) }],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("tessera.gpu.nv12.pipeline_layout"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = |label: &str, entry: &str, format: wgpu::TextureFormat| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some(label),
-                layout: Some(&pipeline_layout),
-                vertex: wgpu::VertexState {
-                    module: &shader,
-                    entry_point: Some("vs_fullscreen"),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                primitive: wgpu::PrimitiveState::default(),
-                depth_stencil: None,
-                multisample: wgpu::MultisampleState::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &shader,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format,
-                        blend: None,
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
-        };
-        let y_pipeline = pipeline("tessera.gpu.nv12.y_pipeline", "fs_y", Y_FORMAT);
-        let uv_pipeline = pipeline("tessera.gpu.nv12.uv_pipeline", "fs_uv", UV_FORMAT);
-
+impl Nv12Target {
+    /// `width` and `height` are even.
+    pub(crate) fn new(device: &wgpu::Device, width: u32, height: u32) -> Self {
         let y_texture = target(device, "tessera.gpu.nv12.y_target", Y_FORMAT, width, height);
         let uv_texture = target(device, "tessera.gpu.nv12.uv_target", UV_FORMAT, width / 2, height / 2);
         let y_view = y_texture
@@ -132,9 +72,6 @@ impl Nv12Converter {
             y_view,
             uv_texture,
             uv_view,
-            y_pipeline,
-            uv_pipeline,
-            canvas_bind_group,
             buffer,
             y_bytes_per_row,
             uv_bytes_per_row,
@@ -142,32 +79,8 @@ impl Nv12Converter {
         }
     }
 
-    /// Records the conversion passes and the copies into the readback buffer.
-    pub(crate) fn encode(&self, encoder: &mut wgpu::CommandEncoder) {
-        for (label, view, pipeline) in [
-            ("tessera.gpu.nv12.y_pass", &self.y_view, &self.y_pipeline),
-            ("tessera.gpu.nv12.uv_pass", &self.uv_view, &self.uv_pipeline),
-        ] {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some(label),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, &self.canvas_bind_group, &[]);
-            pass.draw(0..3, 0..1);
-        }
+    /// Records the copies of both planes into the readback buffer (after the tile passes).
+    pub(crate) fn encode_copy(&self, encoder: &mut wgpu::CommandEncoder) {
         let copies = [
             (&self.y_texture, 0, self.y_bytes_per_row, self.width, self.height),
             (&self.uv_texture, self.uv_offset, self.uv_bytes_per_row, self.width / 2, self.height / 2),
