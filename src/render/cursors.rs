@@ -33,9 +33,10 @@ impl Active {
 
     fn call_ms(&mut self, segments: &[SegmentPlan], pts_ms: f64) -> f64 {
         let origin = *self.origin_ms.get_or_insert_with(|| {
-            let plan = &segments[self.segment.min(segments.len() - 1)];
-            let first = self.decoder.first_rtp_timestamp().unwrap_or(plan.scan.first_timestamp);
-            plan.clock.call_ms(first)
+            segments.get(self.segment).map_or(0.0, |plan| {
+                let first = self.decoder.first_rtp_timestamp().unwrap_or(plan.scan.first_timestamp);
+                plan.clock.call_ms(first)
+            })
         });
         origin + pts_ms
     }
