@@ -27,16 +27,7 @@ fn find(dir: &Path, suffix: &str) -> PathBuf {
 /// Runs the composite on `input`, expects failure, and checks the message names each of
 /// `expected` and that nothing was written.
 fn expect_failure(input_flag: &str, input: &Path, out: &Path, expected: &[&str]) {
-    let output = tessera(&[
-        "raw",
-        "composite",
-        input_flag,
-        input.to_str().expect("utf-8"),
-        "--output",
-        out.to_str().expect("utf-8"),
-        "--size",
-        "320x180",
-    ]);
+    let output = composite(input_flag, input, out, &["--size", "320x180"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "expected failure: {}", text(&output));
     for needle in expected {
@@ -170,16 +161,7 @@ fn bad_size_is_rejected_before_any_work() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = small_call(dir.path());
     let out = dir.path().join("out");
-    let output = tessera(&[
-        "raw",
-        "composite",
-        "--input-dir",
-        input.to_str().expect("utf-8"),
-        "--output",
-        out.to_str().expect("utf-8"),
-        "--size",
-        "321x180",
-    ]);
+    let output = composite("--input-dir", &input, &out, &["--size", "321x180"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("321x180"), "{}", text(&output));
     assert!(files_in(&out).is_empty());

@@ -42,16 +42,7 @@ fn frame_at(t_ms: f64) -> usize {
 }
 
 fn render(input_flag: &str, input: &Path, out: &Path, extra: &[&str]) -> std::path::PathBuf {
-    let mut args = vec![
-        "raw",
-        "composite",
-        input_flag,
-        input.to_str().expect("utf-8 path"),
-        "--output",
-        out.to_str().expect("utf-8 path"),
-    ];
-    args.extend_from_slice(extra);
-    let output = tessera(&args);
+    let output = composite(input_flag, input, out, extra);
     assert!(output.status.success(), "render failed: {}", text(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("real time"), "one-line summary expected: {stdout}");
@@ -183,17 +174,7 @@ fn memory_does_not_grow_with_call_length() {
         let input = dir.path().join(format!("call{seconds}"));
         synth(&spec, &input).expect("synth");
         let out = dir.path().join(format!("out{seconds}"));
-        let args = [
-            "raw",
-            "composite",
-            "--input-dir",
-            input.to_str().expect("utf-8"),
-            "--output",
-            out.to_str().expect("utf-8"),
-            "--size",
-            "320x180",
-        ];
-        let output = tessera(&args);
+        let output = composite("--input-dir", &input, &out, &["--size", "320x180"]);
         assert!(output.status.success(), "{}", text(&output));
         peaks.push(peak_rss_mib(&String::from_utf8_lossy(&output.stdout)));
     }

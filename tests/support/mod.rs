@@ -20,6 +20,14 @@ pub fn tessera(args: &[&str]) -> Output {
         .expect("run tessera")
 }
 
+/// `tessera raw composite <input_flag> <input> --output <out> <extra...>`.
+pub fn composite(input_flag: &str, input: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["raw", "composite", input_flag, input.to_str().expect("utf-8 path"), "--output"];
+    args.push(out.to_str().expect("utf-8 path"));
+    args.extend_from_slice(extra);
+    tessera(&args)
+}
+
 pub fn text(output: &Output) -> String {
     format!(
         "stdout:\n{}\nstderr:\n{}",
