@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod metadata;
 mod model;
+pub mod packets;
 pub mod rtp;
 pub mod rtpdump;
 mod scan;

@@ -4,17 +4,14 @@
 //! the remuxer; a dedicated thread runs it so the file streams through a bounded queue.
 
 use std::collections::BTreeMap;
-use std::io::BufReader;
 use std::sync::OnceLock;
 
 use gstreamer as gst;
 use gstreamer_app as gst_app;
 
 use super::decode::DecodeSpec;
-use crate::ingest::rtp::{is_rtcp, parse_rtp};
-use crate::ingest::rtpdump::{RecordKind, RtpDumpReader};
+use crate::ingest::packets::MediaPackets;
 use crate::ingest::sdp::MediaKind;
-use crate::timeline::{SequenceUnwrapper, TimestampUnwrapper};
 
 /// How many packets the feeder holds back to put reordered packets in sequence.
 const REORDER_WINDOW_PACKETS: usize = 64;
@@ -47,11 +44,7 @@ pub fn feed(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<u32>) -> 
 }
 
 fn feed_packets(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<u32>) -> Result<(), String> {
-    let path = spec.rtpdump_path.display();
-    let file = std::fs::File::open(&spec.rtpdump_path).map_err(|e| format!("{path}: {e}"))?;
-    let mut reader = RtpDumpReader::new(BufReader::new(file)).map_err(|e| format!("{path}: {e}"))?;
-    let mut sequences = SequenceUnwrapper::new();
-    let mut timestamps = TimestampUnwrapper::new();
+    let mut packets = MediaPackets::open(&spec.rtpdump_path, spec.payload_type).map_err(|e| e.to_string())?;
     let mut window: BTreeMap<i64, (i64, Vec<u8>)> = BTreeMap::new();
     let mut last_pushed_seq: Option<i64> = None;
     let mut first_ticks: Option<i64> = None;
@@ -73,17 +66,8 @@ fn feed_packets(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<u32>)
         }
         Ok(src.push_buffer(buffer).is_ok())
     };
-    while let Some(record) = reader.next_record().map_err(|e| format!("{path}: {e}"))? {
-        if matches!(record.kind, RecordKind::Rtcp) || is_rtcp(&record.data) {
-            continue;
-        }
-        let Ok(info) = parse_rtp(&record.data) else { continue };
-        if info.payload_type != spec.payload_type {
-            continue;
-        }
-        let seq = sequences.unwrap(info.sequence);
-        let ticks = timestamps.unwrap(info.timestamp);
-        window.entry(seq).or_insert((ticks, record.data));
+    while let Some(packet) = packets.next_packet().map_err(|e| e.to_string())? {
+        window.entry(packet.sequence).or_insert((packet.ticks, packet.data));
         while window.len() > REORDER_WINDOW_PACKETS {
             let Some((seq, (ticks, packet))) = window.pop_first() else { break };
             if !push(seq, ticks, packet, &mut last_pushed_seq)? {
