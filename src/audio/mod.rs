@@ -2,6 +2,8 @@
 
 mod limiter;
 mod mixer;
+mod resample;
 
 pub use limiter::Limiter;
 pub use mixer::MixBuffer;
+pub use resample::DriftResampler;

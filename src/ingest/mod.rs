@@ -2,9 +2,11 @@
 //! metadata, SDP and rtpdump files, and group the segments into tracks per participant session.
 
 pub mod archive;
+pub mod frames;
 pub mod metadata;
 mod model;
 pub mod packets;
+pub mod redundancy;
 pub mod rtp;
 pub mod rtpdump;
 mod scan;

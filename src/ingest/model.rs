@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::IngestError;
 use super::archive::{self, ArchiveKind, ExtractLimits};
 use super::metadata::{self, SegmentMetadata, TimingMetadata, TrackType};
+use super::redundancy::AuxiliaryPayloads;
 use super::sdp::{self, Codec, MediaKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,8 +45,9 @@ pub struct Segment {
     pub clock_rate_hz: u32,
     pub channels: Option<u32>,
     pub fmtp: Vec<(String, String)>,
-    /// RTX, RED and FEC payload types named in the SDP: never decoded as media.
-    pub auxiliary_payload_types: Vec<u8>,
+    /// RTX, RED and FEC payload types named in the SDP: unwrapped or passed over, never
+    /// decoded as media.
+    pub aux: AuxiliaryPayloads,
 }
 
 #[derive(Debug, Clone)]
@@ -252,7 +254,7 @@ fn bind_segment(
         clock_rate_hz: primary.rtpmap.clock_rate_hz,
         channels: primary.rtpmap.channels,
         fmtp: primary.rtpmap.fmtp.clone(),
-        auxiliary_payload_types: description.auxiliary_payload_types(),
+        aux: AuxiliaryPayloads::from_sdp(&description, primary.rtpmap.payload_type),
         rtpdump_path,
         sdp_path,
     })

@@ -1,78 +1,327 @@
-//! The media packets of one `.rtpdump`: RTCP records and other payload types (RTX, RED, FEC)
-//! skipped, every RTP header checked, sequence numbers and timestamps unwrapped. Streaming:
-//! one record in memory at a time. The first pass (`scan`) and the decoder feeder both read
-//! segments through this.
+//! The media packets of one `.rtpdump`, as a receiver would have them: RTCP and FEC passed
+//! over, RTX and RED unwrapped into the media packets they carry, sequence numbers and
+//! timestamps unwrapped and carried across SSRC changes and timestamp jumps, then put back in
+//! sequence order through a bounded reorder window with duplicates removed. Streaming: memory
+//! is bounded by the window. The first pass (`scan`) and the decoder feeder both read segments
+//! through this.
 
+use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use super::IngestError;
-use super::rtp::{RtpPacketInfo, is_rtcp, parse_rtp};
+use super::redundancy::{AuxiliaryPayloads, parse_red, unwrap_rtx};
+use super::rtp::{is_rtcp, parse_rtp};
 use super::rtpdump::{RecordKind, RtpDumpReader};
 use crate::timeline::{SequenceUnwrapper, TimestampUnwrapper};
 
-/// One RTP packet of the wanted payload type.
+/// Packets held back to put reordered packets in sequence. A packet that arrives more than
+/// this many packets late counts as lost.
+pub const REORDER_WINDOW_PACKETS: usize = 256;
+/// A timestamp step this far ahead of the arrival times (or any step this far back) is a
+/// discontinuity of the sender's clock, not network jitter: the timeline continues from the
+/// arrival time instead.
+const TIMESTAMP_JUMP_MS: i64 = 3000;
+/// A sequence step larger than this is a restart of the sequence counter, not loss.
+const SEQUENCE_JUMP_PACKETS: i64 = 3000;
+/// SSRCs remembered at once (late packets of an old SSRC still find their offsets).
+const MAX_EPOCHS: usize = 8;
+
+/// How a media packet reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketOrigin {
+    Media,
+    /// Unwrapped from an RTX retransmission.
+    Rtx,
+    /// A redundant block of a RED packet.
+    Red,
+}
+
+/// One media packet of the primary payload type, in sequence order.
 #[derive(Debug, Clone)]
 pub struct MediaPacket {
-    pub info: RtpPacketInfo,
-    /// Unwrapped 64-bit sequence number and RTP timestamp.
+    /// Extended sequence number, continuous across SSRC changes.
     pub sequence: i64,
+    /// Extended RTP timestamp, continuous across wrap-around, SSRC changes and jumps.
     pub ticks: i64,
-    /// The whole RTP packet.
-    pub data: Vec<u8>,
+    pub marker: bool,
+    pub payload: Vec<u8>,
+    /// Arrival time, ms since the start of the dump.
+    pub arrival_ms: u32,
+    /// Packets missing between the previous packet and this one.
+    pub lost_before: u64,
+    pub origin: PacketOrigin,
+}
+
+/// What reading the packets found, for the job report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PacketStats {
+    /// Media packets delivered.
+    pub delivered: u64,
+    /// Packets missing from the sequence (after RTX and RED recovery).
+    pub lost: u64,
+    /// Lost packets restored from RTX or RED.
+    pub recovered: u64,
+    /// Copies of packets already delivered or held, and packets too late for the window.
+    pub duplicates_or_late: u64,
+    /// RTCP records, FEC and packets of other payload types.
+    pub skipped: u64,
+    pub ssrc_changes: u32,
+    /// Timestamp or sequence discontinuities inside one SSRC.
+    pub discontinuities: u32,
+}
+
+/// Unwrapping state of one SSRC.
+#[derive(Debug, Clone)]
+struct Epoch {
+    ssrc: u32,
+    sequences: SequenceUnwrapper,
+    timestamps: TimestampUnwrapper,
+    sequence_offset: i64,
+    ticks_offset: i64,
+}
+
+/// The newest packet seen, in arrival order.
+#[derive(Debug, Clone, Copy)]
+struct Newest {
+    sequence: i64,
+    ticks: i64,
+    arrival_ms: u32,
+    ssrc: u32,
+}
+
+impl Newest {
+    /// Where the stream would be at `arrival_ms`, continuing from this packet.
+    fn continue_at(&self, arrival_ms: u32, clock_rate_hz: i64) -> (i64, i64) {
+        let elapsed_ms = i64::from(arrival_ms.saturating_sub(self.arrival_ms));
+        (self.sequence + 1, self.ticks + elapsed_ms * clock_rate_hz / 1000)
+    }
+}
+
+/// Places raw (ssrc, sequence, timestamp) triples on one continuous extended scale.
+#[derive(Debug, Clone)]
+struct Rebaser {
+    clock_rate_hz: i64,
+    epochs: Vec<Epoch>,
+    newest: Option<Newest>,
+    ssrc_changes: u32,
+    discontinuities: u32,
+}
+
+impl Rebaser {
+    fn new(clock_rate_hz: u32) -> Rebaser {
+        Rebaser {
+            clock_rate_hz: i64::from(clock_rate_hz.max(1)),
+            epochs: Vec::new(),
+            newest: None,
+            ssrc_changes: 0,
+            discontinuities: 0,
+        }
+    }
+
+    fn place(&mut self, ssrc: u32, sequence: u16, timestamp: u32, arrival_ms: u32) -> (i64, i64) {
+        let index = match self.epochs.iter().position(|e| e.ssrc == ssrc) {
+            Some(index) => index,
+            None => {
+                let mut epoch = Epoch {
+                    ssrc,
+                    sequences: SequenceUnwrapper::new(),
+                    timestamps: TimestampUnwrapper::new(),
+                    sequence_offset: 0,
+                    ticks_offset: 0,
+                };
+                if let Some(newest) = self.newest {
+                    // A new SSRC continues where the stream was, at this arrival time.
+                    let (seq, ticks) = newest.continue_at(arrival_ms, self.clock_rate_hz);
+                    epoch.sequence_offset = seq - epoch.sequences.unwrap(sequence);
+                    epoch.ticks_offset = ticks - epoch.timestamps.unwrap(timestamp);
+                    self.ssrc_changes += 1;
+                }
+                if self.epochs.len() >= MAX_EPOCHS {
+                    self.epochs.remove(0);
+                }
+                self.epochs.push(epoch);
+                self.epochs.len() - 1
+            }
+        };
+        let newest = self.newest;
+        let clock_rate_hz = self.clock_rate_hz;
+        let epoch = &mut self.epochs[index];
+        let mut seq = epoch.sequences.unwrap(sequence) + epoch.sequence_offset;
+        let mut ticks = epoch.timestamps.unwrap(timestamp) + epoch.ticks_offset;
+        if let Some(newest) = newest.filter(|n| n.ssrc == ssrc) {
+            let seq_step = seq - newest.sequence;
+            let ticks_step_ms = (ticks - newest.ticks) * 1000 / clock_rate_hz;
+            let arrival_step_ms = i64::from(arrival_ms) - i64::from(newest.arrival_ms);
+            let seq_jump = seq_step.abs() > SEQUENCE_JUMP_PACKETS;
+            let ts_jump = ticks_step_ms < -TIMESTAMP_JUMP_MS || ticks_step_ms > arrival_step_ms + TIMESTAMP_JUMP_MS;
+            if seq_jump || ts_jump {
+                let (next_seq, next_ticks) = newest.continue_at(arrival_ms, clock_rate_hz);
+                if seq_jump {
+                    epoch.sequence_offset += next_seq - seq;
+                    seq = next_seq;
+                }
+                if ts_jump {
+                    epoch.ticks_offset += next_ticks - ticks;
+                    ticks = next_ticks;
+                }
+                self.discontinuities += 1;
+            }
+        }
+        self.note(ssrc, seq, ticks, arrival_ms)
+    }
+
+    fn note(&mut self, ssrc: u32, sequence: i64, ticks: i64, arrival_ms: u32) -> (i64, i64) {
+        if self.newest.is_none_or(|n| sequence > n.sequence) {
+            self.newest = Some(Newest { sequence, ticks, arrival_ms, ssrc });
+        }
+        (sequence, ticks)
+    }
+
+    /// The SSRC of the newest packet (RTX and RED recoveries belong to it).
+    fn current_ssrc(&self) -> Option<u32> {
+        self.newest.map(|n| n.ssrc)
+    }
 }
 
 pub struct MediaPackets {
     path: PathBuf,
     payload_type: u8,
+    aux: AuxiliaryPayloads,
     reader: RtpDumpReader<BufReader<std::fs::File>>,
-    sequences: SequenceUnwrapper,
-    timestamps: TimestampUnwrapper,
+    rebaser: Rebaser,
+    window: BTreeMap<i64, MediaPacket>,
+    last_delivered: Option<i64>,
     record_index: u64,
-    /// RTCP records and packets of other payload types passed over so far.
-    pub skipped: u64,
+    at_end: bool,
+    stats: PacketStats,
 }
 
 impl MediaPackets {
-    pub fn open(path: &Path, payload_type: u8) -> Result<MediaPackets, IngestError> {
+    pub fn open(
+        path: &Path,
+        payload_type: u8,
+        clock_rate_hz: u32,
+        aux: AuxiliaryPayloads,
+    ) -> Result<MediaPackets, IngestError> {
         let file = std::fs::File::open(path).map_err(|source| IngestError::Io { path: path.to_path_buf(), source })?;
         let reader = RtpDumpReader::new(BufReader::new(file))
             .map_err(|source| IngestError::Rtpdump { path: path.to_path_buf(), source })?;
         Ok(MediaPackets {
             path: path.to_path_buf(),
             payload_type,
+            aux,
             reader,
-            sequences: SequenceUnwrapper::new(),
-            timestamps: TimestampUnwrapper::new(),
+            rebaser: Rebaser::new(clock_rate_hz),
+            window: BTreeMap::new(),
+            last_delivered: None,
             record_index: 0,
-            skipped: 0,
+            at_end: false,
+            stats: PacketStats::default(),
         })
     }
 
-    /// The next media packet; `Ok(None)` at the end of the file.
-    pub fn next_packet(&mut self) -> Result<Option<MediaPacket>, IngestError> {
-        loop {
-            let record =
-                self.reader.next_record().map_err(|source| IngestError::Rtpdump { path: self.path.clone(), source })?;
-            let Some(record) = record else { return Ok(None) };
-            let record_index = self.record_index;
-            self.record_index += 1;
-            if matches!(record.kind, RecordKind::Rtcp) || is_rtcp(&record.data) {
-                self.skipped += 1;
-                continue;
-            }
-            let info = parse_rtp(&record.data).map_err(|source| IngestError::Rtp {
-                path: self.path.clone(),
-                record_index,
-                source,
-            })?;
-            if info.payload_type != self.payload_type {
-                self.skipped += 1;
-                continue;
-            }
-            let sequence = self.sequences.unwrap(info.sequence);
-            let ticks = self.timestamps.unwrap(info.timestamp);
-            return Ok(Some(MediaPacket { info, sequence, ticks, data: record.data }));
+    pub fn stats(&self) -> PacketStats {
+        PacketStats {
+            ssrc_changes: self.rebaser.ssrc_changes,
+            discontinuities: self.rebaser.discontinuities,
+            ..self.stats
         }
     }
+
+    /// The next media packet in sequence order; `Ok(None)` at the end of the file.
+    pub fn next_packet(&mut self) -> Result<Option<MediaPacket>, IngestError> {
+        while !self.at_end && self.window.len() <= REORDER_WINDOW_PACKETS {
+            self.read_record()?;
+        }
+        let Some((sequence, mut packet)) = self.window.pop_first() else { return Ok(None) };
+        packet.lost_before = self.last_delivered.map_or(0, |last| u64::try_from(sequence - last - 1).unwrap_or(0));
+        self.last_delivered = Some(sequence);
+        self.stats.delivered += 1;
+        self.stats.lost += packet.lost_before;
+        if packet.origin != PacketOrigin::Media {
+            self.stats.recovered += 1;
+        }
+        Ok(Some(packet))
+    }
+
+    /// Reads one record and puts what it carries into the window.
+    fn read_record(&mut self) -> Result<(), IngestError> {
+        let record =
+            self.reader.next_record().map_err(|source| IngestError::Rtpdump { path: self.path.clone(), source })?;
+        let Some(record) = record else {
+            self.at_end = true;
+            return Ok(());
+        };
+        let record_index = self.record_index;
+        self.record_index += 1;
+        if matches!(record.kind, RecordKind::Rtcp) || is_rtcp(&record.data) {
+            self.stats.skipped += 1;
+            return Ok(());
+        }
+        let info = parse_rtp(&record.data).map_err(|source| IngestError::Rtp {
+            path: self.path.clone(),
+            record_index,
+            source,
+        })?;
+        let payload = info.payload(&record.data).unwrap_or(&[]);
+        let arrival_ms = record.offset_ms;
+        let pt = info.payload_type;
+        if pt == self.payload_type {
+            let (sequence, ticks) = self.rebaser.place(info.ssrc, info.sequence, info.timestamp, arrival_ms);
+            self.hold(sequence, ticks, info.marker, payload, arrival_ms, PacketOrigin::Media);
+        } else if self.aux.rtx.contains(&pt) {
+            let Some((osn, original)) = unwrap_rtx(payload) else {
+                self.stats.skipped += 1;
+                return Ok(());
+            };
+            let Some(ssrc) = self.rebaser.current_ssrc() else {
+                self.stats.skipped += 1;
+                return Ok(());
+            };
+            let (sequence, ticks) = self.rebaser.place(ssrc, osn, info.timestamp, arrival_ms);
+            self.hold(sequence, ticks, info.marker, original, arrival_ms, PacketOrigin::Rtx);
+        } else if self.aux.red.contains(&pt) {
+            let blocks = parse_red(payload).unwrap_or_default();
+            if blocks.is_empty() {
+                self.stats.skipped += 1;
+            }
+            let mut places = Vec::with_capacity(blocks.len());
+            for block in &blocks {
+                if block.payload_type != self.payload_type || block.data.is_empty() {
+                    continue;
+                }
+                let sequence = info.sequence.wrapping_sub(block.distance);
+                let timestamp = info.timestamp.wrapping_sub(block.timestamp_offset_ticks);
+                let origin = if block.distance == 0 { PacketOrigin::Media } else { PacketOrigin::Red };
+                places.push((sequence, timestamp, origin, block.data));
+            }
+            // The primary block places the packet; redundant ones are earlier packets.
+            places.reverse();
+            for (sequence, timestamp, origin, data) in places {
+                let (seq, ticks) = self.rebaser.place(info.ssrc, sequence, timestamp, arrival_ms);
+                let marker = origin == PacketOrigin::Media && info.marker;
+                self.hold(seq, ticks, marker, data, arrival_ms, origin);
+            }
+        } else {
+            self.stats.skipped += 1;
+        }
+        Ok(())
+    }
+
+    fn hold(&mut self, sequence: i64, ticks: i64, marker: bool, payload: &[u8], arrival_ms: u32, origin: PacketOrigin) {
+        if self.last_delivered.is_some_and(|last| sequence <= last) || self.window.contains_key(&sequence) {
+            if origin == PacketOrigin::Media {
+                self.stats.duplicates_or_late += 1;
+            }
+            return;
+        }
+        let packet =
+            MediaPacket { sequence, ticks, marker, payload: payload.to_vec(), arrival_ms, lost_before: 0, origin };
+        self.window.insert(sequence, packet);
+    }
 }
+
+#[cfg(test)]
+#[path = "packets_tests.rs"]
+mod tests;

@@ -1,5 +1,5 @@
 //! Decoding one segment: the packets of its `.rtpdump` go into
-//! `appsrc -> rtpjitterbuffer -> depayloader -> [parser] -> decoder -> convert -> appsink`.
+//! `appsrc -> depayloader -> [parser] -> decoder -> convert -> appsink`.
 //! A feeder thread streams the file into the pipeline, so memory does not grow with the
 //! segment's length: appsrc blocks when its queue is full, and appsink holds a few buffers.
 
@@ -14,7 +14,8 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use super::pipeline::{MediaError, OwnedPipeline, require_elements};
-use super::rtp_feed::{feed, rtp_caps};
+use super::rtp_feed::{feed, rtp_caps, uses_inband_fec};
+use crate::ingest::redundancy::AuxiliaryPayloads;
 use crate::ingest::sdp::{Codec, MediaKind};
 
 /// Sample rate and channel count of every decoded audio chunk.
@@ -32,6 +33,7 @@ pub struct DecodeSpec {
     pub payload_type: u8,
     pub clock_rate_hz: u32,
     pub fmtp: Vec<(String, String)>,
+    pub aux: AuxiliaryPayloads,
 }
 
 /// A decoded picture in I420, tightly owned.
@@ -71,12 +73,15 @@ pub struct SegmentDecoder {
     feeder: Option<JoinHandle<Result<(), String>>>,
     media: MediaKind,
     done: bool,
-    /// RTP timestamp of the first packet pushed: decoded PTS count from it.
-    first_rtp_timestamp: Arc<OnceLock<u32>>,
+    /// Extended RTP timestamp of the first packet pushed: decoded PTS count from it.
+    first_ticks: Arc<OnceLock<i64>>,
 }
 
-fn decoder_chain(codec: Codec) -> (&'static str, &'static [&'static str]) {
-    match codec {
+fn decoder_chain(spec: &DecodeSpec) -> (&'static str, &'static [&'static str]) {
+    match spec.codec {
+        Codec::Opus if uses_inband_fec(spec) => {
+            ("rtpopusdepay ! opusdec plc=true use-inband-fec=true", &["rtpopusdepay", "opusdec"])
+        }
         Codec::Opus => ("rtpopusdepay ! opusdec plc=true", &["rtpopusdepay", "opusdec"]),
         Codec::Vp8 => ("rtpvp8depay ! vp8dec", &["rtpvp8depay", "vp8dec"]),
         Codec::Vp9 => ("rtpvp9depay ! vp9dec", &["rtpvp9depay", "vp9dec"]),
@@ -90,7 +95,7 @@ impl SegmentDecoder {
     pub fn start(spec: &DecodeSpec) -> Result<SegmentDecoder, MediaError> {
         super::init()?;
         let media = spec.codec.media_kind();
-        let (chain, elements) = decoder_chain(spec.codec);
+        let (chain, elements) = decoder_chain(spec);
         require_elements(elements)?;
         let convert = match media {
             MediaKind::Video => "videoconvert ! video/x-raw,format=I420",
@@ -100,7 +105,6 @@ impl SegmentDecoder {
         };
         let description = format!(
             "appsrc name=src format=time is-live=false block=true max-bytes=1048576 \
-             ! rtpjitterbuffer mode=none latency=0 do-lost=false drop-on-latency=false \
              ! {chain} ! {convert} ! appsink name=sink sync=false max-buffers=8 drop=false"
         );
         let what = format!("decoding {}", spec.rtpdump_path.display());
@@ -110,8 +114,8 @@ impl SegmentDecoder {
         src.set_caps(Some(&rtp_caps(spec)));
         pipeline.play()?;
         let feed_spec = spec.clone();
-        let first_rtp_timestamp = Arc::new(OnceLock::new());
-        let first = Arc::clone(&first_rtp_timestamp);
+        let first_ticks = Arc::new(OnceLock::new());
+        let first = Arc::clone(&first_ticks);
         let feeder = std::thread::Builder::new()
             .name("tessera-feed".into())
             .spawn(move || feed(&feed_spec, &src, &first))
@@ -119,13 +123,13 @@ impl SegmentDecoder {
                 what: pipeline.what.clone(),
                 reason: format!("cannot start feeder thread: {e}"),
             })?;
-        Ok(SegmentDecoder { pipeline, sink, feeder: Some(feeder), media, done: false, first_rtp_timestamp })
+        Ok(SegmentDecoder { pipeline, sink, feeder: Some(feeder), media, done: false, first_ticks })
     }
 
-    /// RTP timestamp of the first packet fed to the decoder (the origin of decoded PTS), once
-    /// known: always known when [`SegmentDecoder::next`] has returned something.
-    pub fn first_rtp_timestamp(&self) -> Option<u32> {
-        self.first_rtp_timestamp.get().copied()
+    /// Extended RTP timestamp of the first packet fed to the decoder (the origin of decoded
+    /// PTS), once known: always known when [`SegmentDecoder::next`] has returned something.
+    pub fn first_ticks(&self) -> Option<i64> {
+        self.first_ticks.get().copied()
     }
 
     /// The next decoded frame or chunk; `Ok(None)` once the segment is exhausted.

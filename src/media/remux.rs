@@ -1,5 +1,5 @@
 //! Remuxing a segment's RTP payload into Matroska without decoding: original codec,
-//! resolution and timestamps kept. `appsrc -> rtpjitterbuffer -> depayloader -> [parser] ->
+//! resolution and timestamps kept. `appsrc -> depayloader -> [parser] ->
 //! matroskamux -> filesink`.
 
 use std::path::Path;
@@ -28,10 +28,9 @@ fn depayload_chain(codec: Codec) -> (&'static str, &'static [&'static str]) {
 pub fn remux_segment_to_mkv(spec: &DecodeSpec, output: &Path) -> Result<(), MediaError> {
     let (chain, elements) = depayload_chain(spec.codec);
     require_elements(elements)?;
-    require_elements(&["rtpjitterbuffer", "matroskamux", "filesink"])?;
+    require_elements(&["matroskamux", "filesink"])?;
     let description = format!(
         "appsrc name=src format=time is-live=false block=true max-bytes=1048576 \
-         ! rtpjitterbuffer mode=none latency=0 do-lost=false drop-on-latency=false \
          ! {chain} ! matroskamux ! filesink name=out"
     );
     let pipeline = OwnedPipeline::launch(&description, format!("remuxing {}", spec.rtpdump_path.display()))?;

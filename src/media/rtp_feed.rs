@@ -1,20 +1,26 @@
-//! Feeding a segment's RTP packets into a GStreamer `appsrc`: the packets of the primary
-//! payload type, in sequence order (within a small reorder window), without duplicates,
-//! timestamped from their RTP timestamps, followed by end of stream. Used by the decoder and
-//! the remuxer; a dedicated thread runs it so the file streams through a bounded queue.
+//! Feeding a segment's RTP packets into a GStreamer `appsrc` as a clean stream: the media
+//! packets in sequence order (see [`MediaPackets`]), video only as whole decodable frames
+//! (see [`FrameGate`]), with one SSRC, contiguous sequence numbers and continuous timestamps,
+//! each buffer timestamped from its RTP timestamp, followed by end of stream. Lost audio is
+//! signalled to the decoder (GAP events) so it conceals it. Used by the decoder and the remuxer; a
+//! dedicated thread runs it so the file streams through a bounded queue.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use gstreamer as gst;
+use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::decode::DecodeSpec;
-use crate::ingest::packets::MediaPackets;
-use crate::ingest::sdp::MediaKind;
+use crate::ingest::frames::FrameGate;
+use crate::ingest::packets::{MediaPacket, MediaPackets};
+use crate::ingest::rtp::build_rtp;
+use crate::ingest::sdp::{Codec, MediaKind};
 
-/// How many packets the feeder holds back to put reordered packets in sequence.
-const REORDER_WINDOW_PACKETS: usize = 64;
+/// The SSRC of the normalised stream.
+const FEED_SSRC: u32 = 0x7e55_e7a0;
+/// Loss concealment covers at most this much of one gap.
+const MAX_CONCEALED_MS: i64 = 2000;
 
 pub fn rtp_caps(spec: &DecodeSpec) -> gst::Caps {
     let media = match spec.codec.media_kind() {
@@ -25,7 +31,8 @@ pub fn rtp_caps(spec: &DecodeSpec) -> gst::Caps {
         .field("media", media)
         .field("encoding-name", spec.codec.encoding_name())
         .field("clock-rate", i32::try_from(spec.clock_rate_hz).unwrap_or(90_000))
-        .field("payload", i32::from(spec.payload_type));
+        .field("payload", i32::from(spec.payload_type))
+        .field("ssrc", FEED_SSRC);
     for (key, value) in &spec.fmtp {
         let key = key.to_ascii_lowercase();
         if matches!(key.as_str(), "sprop-parameter-sets" | "packetization-mode" | "profile-level-id") {
@@ -35,50 +42,100 @@ pub fn rtp_caps(spec: &DecodeSpec) -> gst::Caps {
     builder.build()
 }
 
-/// Streams the segment's media packets into `src`, in sequence order within a small window,
-/// without duplicates, and ends the stream.
-pub fn feed(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<u32>) -> Result<(), String> {
+/// Streams the segment's packets into `src` and ends the stream. `first` receives the
+/// extended RTP timestamp of the first packet pushed: buffer PTS count from it.
+pub fn feed(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<i64>) -> Result<(), String> {
     let result = feed_packets(spec, src, first);
     let _ = src.end_of_stream();
     result
 }
 
-fn feed_packets(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<u32>) -> Result<(), String> {
-    let mut packets = MediaPackets::open(&spec.rtpdump_path, spec.payload_type).map_err(|e| e.to_string())?;
-    let mut window: BTreeMap<i64, (i64, Vec<u8>)> = BTreeMap::new();
-    let mut last_pushed_seq: Option<i64> = None;
-    let mut first_ticks: Option<i64> = None;
-    let mut push = |seq: i64, ticks: i64, packet: Vec<u8>, last: &mut Option<i64>| -> Result<bool, String> {
-        if last.is_some_and(|l| seq <= l) {
-            return Ok(true); // too late or duplicate
-        }
-        *last = Some(seq);
-        let base = *first_ticks.get_or_insert_with(|| {
-            let _ = first.set(ticks as u32);
+/// Writes the normalised stream into the appsrc.
+struct Pusher<'a> {
+    spec: &'a DecodeSpec,
+    src: &'a gst_app::AppSrc,
+    first: &'a OnceLock<i64>,
+    next_sequence: u16,
+    base_ticks: Option<i64>,
+}
+
+impl Pusher<'_> {
+    /// Returns false once the pipeline is shutting down.
+    fn push(&mut self, marker: bool, ticks: i64, payload: &[u8]) -> bool {
+        let base = *self.base_ticks.get_or_insert_with(|| {
+            let _ = self.first.set(ticks);
             ticks
         });
-        let ns = (ticks - base).max(0) as u128 * 1_000_000_000 / u128::from(spec.clock_rate_hz.max(1));
+        let packet = build_rtp(marker, self.spec.payload_type, self.next_sequence, ticks as u32, FEED_SSRC, payload);
+        self.next_sequence = self.next_sequence.wrapping_add(1);
+        let ns = (ticks - base).max(0) as u128 * 1_000_000_000 / u128::from(self.spec.clock_rate_hz.max(1));
         let mut buffer = gst::Buffer::from_mut_slice(packet);
         if let Some(b) = buffer.get_mut() {
             let t = gst::ClockTime::from_nseconds(u64::try_from(ns).unwrap_or(u64::MAX));
             b.set_pts(t);
             b.set_dts(t);
         }
-        Ok(src.push_buffer(buffer).is_ok())
-    };
-    while let Some(packet) = packets.next_packet().map_err(|e| e.to_string())? {
-        window.entry(packet.sequence).or_insert((packet.ticks, packet.data));
-        while window.len() > REORDER_WINDOW_PACKETS {
-            let Some((seq, (ticks, packet))) = window.pop_first() else { break };
-            if !push(seq, ticks, packet, &mut last_pushed_seq)? {
-                return Ok(()); // the pipeline is shutting down
+        self.src.push_buffer(buffer).is_ok()
+    }
+
+    /// Tells the decoder that `packet.lost_before` packets before `packet` are lost, with a
+    /// GAP event in stream order: opusdec conceals exactly that span (PLC, or the next
+    /// packet's in-band FEC when enabled), so the audio keeps its length and the gap is not a
+    /// hole. Very long losses are concealed for their first [`MAX_CONCEALED_MS`] only; the
+    /// rest stays silent on the timeline.
+    fn signal_loss(&mut self, previous: &MediaPacket, packet: &MediaPacket) {
+        let (Some(base), rate) = (self.base_ticks, i64::from(self.spec.clock_rate_hz.max(1))) else { return };
+        let lost = packet.lost_before as i64;
+        let step = (packet.ticks - previous.ticks) / (lost + 1);
+        if step <= 0 {
+            return;
+        }
+        let start = previous.ticks + step - base;
+        let duration = (step * lost).min(MAX_CONCEALED_MS * rate / 1000);
+        let ns =
+            |ticks: i64| gst::ClockTime::from_nseconds((ticks.max(0) as u128 * 1_000_000_000 / rate as u128) as u64);
+        self.src.send_event(gst::event::Gap::builder(ns(start)).duration(ns(duration)).build());
+    }
+}
+
+fn feed_packets(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<i64>) -> Result<(), String> {
+    let mut packets = MediaPackets::open(&spec.rtpdump_path, spec.payload_type, spec.clock_rate_hz, spec.aux.clone())
+        .map_err(|e| e.to_string())?;
+    let mut pusher = Pusher { spec, src, first, next_sequence: 1, base_ticks: None };
+    if spec.codec.media_kind() == MediaKind::Video {
+        let mut gate = FrameGate::new(spec.codec);
+        while let Some(packet) = packets.next_packet().map_err(|e| e.to_string())? {
+            for frame in gate.push(packet) {
+                if !frame.iter().all(|p| pusher.push(p.marker, p.ticks, &p.payload)) {
+                    return Ok(());
+                }
             }
         }
+        if let Some(frame) = gate.finish() {
+            frame.iter().all(|p| pusher.push(p.marker, p.ticks, &p.payload));
+        }
+        return Ok(());
     }
-    while let Some((seq, (ticks, packet))) = window.pop_first() {
-        if !push(seq, ticks, packet, &mut last_pushed_seq)? {
+    let mut previous: Option<MediaPacket> = None;
+    while let Some(packet) = packets.next_packet().map_err(|e| e.to_string())? {
+        if let Some(prev) = previous.as_ref().filter(|_| packet.lost_before > 0 && spec.codec == Codec::Opus) {
+            pusher.signal_loss(prev, &packet);
+        }
+        if !pusher.push(packet.marker, packet.ticks, &packet.payload) {
             return Ok(());
         }
+        previous = Some(packet);
+    }
+    if let Some(last) = previous.filter(|_| spec.codec == Codec::Opus && uses_inband_fec(spec)) {
+        // With in-band FEC opusdec decodes one packet late; a trailing empty frame (decoded
+        // as nothing but flushing) releases the real last packet.
+        let toc = last.payload.first().map_or(0, |toc| toc & 0xfc);
+        pusher.push(false, last.ticks + 960 * i64::from(spec.clock_rate_hz) / 48_000, &[toc]);
     }
     Ok(())
+}
+
+/// The SDP's `useinbandfec=1`: the sender puts FEC for the previous packet into each packet.
+pub fn uses_inband_fec(spec: &DecodeSpec) -> bool {
+    spec.fmtp.iter().any(|(k, v)| k.eq_ignore_ascii_case("useinbandfec") && v == "1")
 }

@@ -2,9 +2,10 @@
 //! when the render reaches it, so only the segments in play hold a pipeline.
 
 use super::plan::SegmentPlan;
+use crate::audio::DriftResampler;
 use crate::audio::MixBuffer;
 use crate::media::MediaError;
-use crate::media::decode::{AUDIO_RATE_HZ, Decoded, SegmentDecoder, VideoFrame};
+use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ, Decoded, SegmentDecoder, VideoFrame};
 
 /// Frames within this much after the tick still count as due (float rounding).
 const DUE_EPSILON_MS: f64 = 0.5;
@@ -18,8 +19,6 @@ const AUDIO_SNAP_FRAMES: u64 = 48;
 struct Active {
     decoder: SegmentDecoder,
     segment: usize,
-    /// Call time of decoded PTS 0, known once the first output arrives.
-    origin_ms: Option<f64>,
 }
 
 impl Active {
@@ -28,17 +27,16 @@ impl Active {
             what: "track cursor".into(),
             reason: format!("segment {segment} does not exist"),
         })?;
-        Ok(Active { decoder: SegmentDecoder::start(spec)?, segment, origin_ms: None })
+        Ok(Active { decoder: SegmentDecoder::start(spec)?, segment })
     }
 
-    fn call_ms(&mut self, segments: &[SegmentPlan], pts_ms: f64) -> f64 {
-        let origin = *self.origin_ms.get_or_insert_with(|| {
-            segments.get(self.segment).map_or(0.0, |plan| {
-                let first = self.decoder.first_rtp_timestamp().unwrap_or(plan.scan.first_timestamp);
-                plan.clock.call_ms(first)
-            })
-        });
-        origin + pts_ms
+    /// The call time of decoded PTS `pts_ms`: back to RTP ticks (PTS count at the nominal
+    /// rate from the first packet fed), then through the segment's drift-corrected clock.
+    fn call_ms(&self, segments: &[SegmentPlan], pts_ms: f64) -> f64 {
+        segments.get(self.segment).map_or(pts_ms, |plan| {
+            let first = self.decoder.first_ticks().unwrap_or(plan.scan.first_ticks);
+            plan.clock.call_ms_f(first as f64 + pts_ms * f64::from(plan.clock.clock_rate_hz) / 1000.0)
+        })
     }
 }
 
@@ -116,6 +114,8 @@ pub struct AudioCursor {
     pending: Option<(u64, Vec<f32>)>,
     /// Where the previous chunk of the active segment ended.
     expected_position: Option<u64>,
+    /// Locks the active segment's samples to the call clock when its sender's clock drifts.
+    resampler: DriftResampler,
 }
 
 fn ms_to_frames(ms: f64) -> u64 {
@@ -124,7 +124,14 @@ fn ms_to_frames(ms: f64) -> u64 {
 
 impl AudioCursor {
     pub fn new(segments: Vec<SegmentPlan>) -> AudioCursor {
-        AudioCursor { segments, next_segment: 0, active: None, pending: None, expected_position: None }
+        AudioCursor {
+            segments,
+            next_segment: 0,
+            active: None,
+            pending: None,
+            expected_position: None,
+            resampler: DriftResampler::new(1.0, AUDIO_CHANNELS),
+        }
     }
 
     /// Adds everything this track has up to sample frame `until` (exclusive) to `mix`.
@@ -145,8 +152,10 @@ impl AudioCursor {
                 match self.segments.get(self.next_segment) {
                     Some(next) if ms_to_frames(next.span.start_ms) < until + AUDIO_AHEAD_FRAMES => {
                         self.active = Some(Active::start(&self.segments, self.next_segment)?);
-                        self.next_segment += 1;
                         self.expected_position = None;
+                        let step = next.clock.rate_ratio();
+                        self.resampler = DriftResampler::new(step, AUDIO_CHANNELS);
+                        self.next_segment += 1;
                     }
                     _ => return Ok(()),
                 }
@@ -156,14 +165,19 @@ impl AudioCursor {
                 Some(Decoded::Audio(chunk)) => {
                     let at = active.call_ms(&self.segments, chunk.pts_ms);
                     let mut position = ms_to_frames(at);
-                    if let Some(expected) = self.expected_position {
-                        if position.abs_diff(expected) <= AUDIO_SNAP_FRAMES {
-                            position = expected;
+                    match self.expected_position {
+                        Some(expected) if position.abs_diff(expected) <= AUDIO_SNAP_FRAMES => position = expected,
+                        Some(_) => {
+                            // A discontinuity (DTX silence, a gap): restart the interpolation.
+                            let step = self.segments.get(active.segment).map_or(1.0, |s| s.clock.rate_ratio());
+                            self.resampler = DriftResampler::new(step, AUDIO_CHANNELS);
                         }
+                        None => {}
                     }
-                    let frames = (chunk.samples.len() / crate::media::decode::AUDIO_CHANNELS) as u64;
+                    let samples = self.resampler.process(&chunk.samples);
+                    let frames = (samples.len() / AUDIO_CHANNELS) as u64;
                     self.expected_position = Some(position + frames);
-                    self.pending = Some((position, chunk.samples));
+                    self.pending = Some((position, samples));
                 }
                 Some(Decoded::Video(_)) => {}
                 None => self.active = None,

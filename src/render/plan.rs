@@ -3,7 +3,7 @@
 
 use crate::ingest::{CallInfo, IngestError, PacketScan, Recording, TrackKind, scan_rtpdump};
 use crate::media::decode::DecodeSpec;
-use crate::timeline::{CallTimeline, ParticipantSpan, SegmentClock, SegmentSpan, TrackSpan};
+use crate::timeline::{CallTimeline, ClockInputs, ParticipantSpan, SegmentClock, SegmentSpan, TrackSpan};
 
 /// Audio packets carry 20 ms in WebRTC; the last one ends that long after its timestamp.
 const AUDIO_TAIL_MS: f64 = 20.0;
@@ -59,17 +59,20 @@ impl RenderPlan {
             for segment in &track.segments {
                 let scan = scan_rtpdump(segment)?;
                 let meta = &segment.meta;
-                let clock = SegmentClock::new(
-                    segment.clock_rate_hz,
-                    call_start,
-                    (meta.first_rtp_rtp_timestamp, meta.first_rtp_unix_timestamp),
-                    meta.rtcp_first(),
-                );
-                let first_ms = clock.call_ms(scan.first_timestamp);
+                let clock = SegmentClock::from_inputs(&ClockInputs {
+                    clock_rate_hz: segment.clock_rate_hz,
+                    call_start_unix_ms: call_start,
+                    first_rtp: (meta.first_rtp_rtp_timestamp, meta.first_rtp_unix_timestamp),
+                    rtcp_first: meta.rtcp_first(),
+                    rtcp_last: meta.rtcp_last(),
+                    first_packet: (scan.first_timestamp, scan.first_ticks, scan.first_arrival_ms),
+                    last_packet: (scan.max_ticks, scan.last_arrival_ms),
+                    discontinuous: scan.packets.ssrc_changes + scan.packets.discontinuities > 0,
+                });
                 let tail = if track.kind == TrackKind::Audio { AUDIO_TAIL_MS } else { 0.0 };
                 let span = SegmentSpan {
-                    start_ms: first_ms + clock.ticks_to_ms(scan.min_ticks),
-                    end_ms: first_ms + clock.ticks_to_ms(scan.max_ticks) + tail,
+                    start_ms: clock.call_ms(scan.min_ticks),
+                    end_ms: clock.call_ms(scan.max_ticks) + tail,
                 };
                 segments.push(SegmentPlan {
                     spec: DecodeSpec {
@@ -78,6 +81,7 @@ impl RenderPlan {
                         payload_type: segment.payload_type,
                         clock_rate_hz: segment.clock_rate_hz,
                         fmtp: segment.fmtp.clone(),
+                        aux: segment.aux.clone(),
                     },
                     clock,
                     span,

@@ -20,31 +20,91 @@ fn sequence_numbers_unwrap() {
     assert_eq!(u.unwrap(1), 65537);
 }
 
-#[test]
-fn segment_clock_uses_rtcp_when_present() {
-    // call starts at 1_000_000 ms; first packet arrived at +500 ms with a 40 ms network delay
-    // that RTCP reveals: the SR says rtp 90_000 + 90*1000 was sent at +1460.
-    let clock = SegmentClock::new(90_000, 1_000_000, (90_000, 1_000_500), Some((180_000, 1_001_460)));
-    assert_eq!(clock.anchor_source, AnchorSource::RtcpSenderReport);
-    assert!((clock.call_ms(90_000) - 460.0).abs() < 1e-9);
-    assert!((clock.call_ms(180_000) - 1460.0).abs() < 1e-9);
+fn inputs(rate_hz: u32, first_rtp: (u32, i64), rtcp_first: Option<(u32, i64)>) -> ClockInputs {
+    ClockInputs {
+        clock_rate_hz: rate_hz,
+        call_start_unix_ms: 1_000_000,
+        first_rtp,
+        rtcp_first,
+        rtcp_last: None,
+        first_packet: (first_rtp.0, i64::from(first_rtp.0), 0),
+        last_packet: (i64::from(first_rtp.0) + i64::from(rate_hz), 1000),
+        discontinuous: false,
+    }
 }
 
 #[test]
-fn segment_clock_falls_back_to_first_packet() {
-    let clock = SegmentClock::new(48_000, 0, (1000, 2500), None);
+fn segment_clock_uses_rtcp_when_present() {
+    // The first packet arrived at +500 ms after a 40 ms network delay that RTCP reveals: the
+    // SR says rtp 90_000 + 90*1000 was sent at +1460.
+    let clock = SegmentClock::from_inputs(&inputs(90_000, (90_000, 1_000_500), Some((180_000, 1_001_460))));
+    assert_eq!(clock.anchor_source, AnchorSource::RtcpSenderReport);
+    assert!((clock.call_ms(90_000) - 460.0).abs() < 1e-9);
+    assert!((clock.call_ms(180_000) - 1460.0).abs() < 1e-9);
+    assert!(clock.notes.is_empty(), "{:?}", clock.notes);
+}
+
+#[test]
+fn segment_clock_falls_back_to_first_packet_and_says_so() {
+    let clock = SegmentClock::from_inputs(&inputs(48_000, (1000, 1_002_500), None));
     assert_eq!(clock.anchor_source, AnchorSource::FirstPacketArrival);
     assert!((clock.call_ms(1000 + 48_000) - 3500.0).abs() < 1e-9);
+    assert!(clock.notes[0].contains("absent or 0"), "{:?}", clock.notes);
+    // A report 5 s away from what the arrival times allow is not believed.
+    let clock = SegmentClock::from_inputs(&inputs(48_000, (1000, 1_002_500), Some((49_000, 1_008_500))));
+    assert_eq!(clock.anchor_source, AnchorSource::FirstPacketArrival);
+    assert!((clock.call_ms(1000) - 2500.0).abs() < 1e-9);
+    assert!(clock.notes[0].contains("+5000 ms") && clock.notes[0].contains("inconsistent"), "{:?}", clock.notes);
+    // NTP-epoch milliseconds are converted.
+    let ntp = 1_003_500 + 2_208_988_800_000;
+    let clock = SegmentClock::from_inputs(&inputs(48_000, (1000, 1_002_500), Some((49_000, ntp))));
+    assert_eq!(clock.anchor_source, AnchorSource::RtcpSenderReport);
+    assert!((clock.call_ms(1000) - 2500.0).abs() < 1e-9);
+    assert!(clock.notes[0].contains("NTP epoch"));
 }
 
 #[test]
 fn segment_clock_handles_wrap_between_anchor_and_packet() {
     let base = u32::MAX - 47_999; // one second before the wrap at 48 kHz
-    let clock = SegmentClock::new(48_000, 0, (base, 10_000), None);
-    assert!((clock.call_ms(base.wrapping_add(96_000)) - 12_000.0).abs() < 1e-9);
+    let clock = SegmentClock::from_inputs(&inputs(48_000, (base, 1_010_000), None));
+    assert!((clock.call_ms(i64::from(base) + 96_000) - 12_000.0).abs() < 1e-9);
     // RTCP taken before the first packet (the SR's rtp is smaller)
-    let clock = SegmentClock::new(48_000, 0, (base, 10_000), Some((base.wrapping_sub(4800), 9_900)));
-    assert!((clock.call_ms(base) - 10_000.0).abs() < 1e-9);
+    let clock =
+        SegmentClock::from_inputs(&inputs(48_000, (base, 1_010_000), Some((base.wrapping_sub(4800), 1_009_900))));
+    assert_eq!(clock.anchor_source, AnchorSource::RtcpSenderReport);
+    assert!((clock.call_ms(i64::from(base)) - 10_000.0).abs() < 1e-9);
+}
+
+#[test]
+fn drift_is_measured_from_sender_reports_across_wraps() {
+    // A 90 kHz sender 100 ppm fast over two hours: its timestamps wrap once in between.
+    let (ppm, hours_ms) = (100.0, 7_200_000_i64);
+    let rate = 90.0 * (1.0 + ppm * 1e-6);
+    let first = u32::MAX - 900_000;
+    let last = first.wrapping_add((hours_ms as f64 * rate).round() as u32);
+    let mut i = inputs(90_000, (first, 1_000_000), Some((first, 1_000_000)));
+    i.rtcp_last = Some((last, 1_000_000 + hours_ms));
+    i.last_packet = (i64::from(first) + (hours_ms as f64 * rate) as i64, hours_ms as u32);
+    let clock = SegmentClock::from_inputs(&i);
+    assert_eq!(clock.rate_source, RateSource::SenderReports);
+    assert!((clock.drift_ppm() - ppm).abs() < 0.1, "{}", clock.drift_ppm());
+    let end_ticks = i64::from(first) + (hours_ms as f64 * rate).round() as i64;
+    assert!((clock.call_ms(end_ticks) - hours_ms as f64).abs() < 1.0);
+    // Without reports, the arrival times give nearly the same rate.
+    i.rtcp_first = None;
+    i.rtcp_last = None;
+    let clock = SegmentClock::from_inputs(&i);
+    assert_eq!(clock.rate_source, RateSource::PacketArrivals);
+    assert!((clock.call_ms(end_ticks) - hours_ms as f64).abs() < 2.0);
+    // A short call's arrival jitter is not mistaken for drift.
+    let clock = SegmentClock::from_inputs(&inputs(90_000, (0, 1_000_000), None));
+    assert_eq!(clock.rate_source, RateSource::Nominal);
+    // Reports that contradict each other wildly are not used for the rate.
+    let mut i = inputs(48_000, (0, 1_000_000), Some((0, 1_000_000)));
+    i.rtcp_last = Some((48_000 * 60, 1_000_000 + 30_000));
+    let clock = SegmentClock::from_inputs(&i);
+    assert_eq!(clock.rate_source, RateSource::Nominal);
+    assert!(clock.notes.iter().any(|n| n.contains("ppm")), "{:?}", clock.notes);
 }
 
 #[test]
