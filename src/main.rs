@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use tessera::ingest::sdp::Codec;
 use tessera::media::encode::EncodeSettings;
 use tessera::render::{CompositeRequest, Progress, render_composite};
-use tessera::synth::{SynthSpec, synth};
+use tessera::synth::plan::RtcpMode;
+use tessera::synth::{NetworkSpec, SynthAction, SynthEvent, SynthSpec, synth};
 
 #[derive(Parser)]
 #[command(name = "tessera", version, about = "Turns the media of a video call into finished recordings")]
@@ -92,6 +93,107 @@ struct SynthArgs {
     join_stagger_ms: u64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    #[command(flatten)]
+    network: NetworkArgs,
+    /// Mutes, rejoins, leaves, rotations and clock drift, e.g. `alice:mute-video:2000-3500`,
+    /// `bob:mute-audio:2000-3500`, `carol:rejoin:3000-4500`, `dave:leave:5000`,
+    /// `alice:rotate:3000`, `bob:drift:100` (ppm). Repeatable.
+    #[arg(long = "event", value_parser = parse_event)]
+    events: Vec<SynthEvent>,
+    /// RTCP fields in the timing metadata: consistent, absent, zero, inconsistent, ntp-epoch.
+    #[arg(long, default_value = "consistent", value_parser = parse_rtcp)]
+    rtcp: RtcpMode,
+    /// Participants talk only around their beeps, sent with Opus DTX.
+    #[arg(long)]
+    dtx: bool,
+    /// Video segments start 500 ms into a group of pictures (first keyframe 1.5 s in).
+    #[arg(long)]
+    start_mid_gop: bool,
+}
+
+/// What the network does to every synthetic track.
+#[derive(Args)]
+struct NetworkArgs {
+    /// Packets lost, percent.
+    #[arg(long, default_value_t = 0.0)]
+    loss_pct: f64,
+    /// Longest burst of consecutive lost packets.
+    #[arg(long, default_value_t = 1)]
+    loss_burst: u32,
+    /// Packets arriving late, percent, by up to --reorder-depth packets.
+    #[arg(long, default_value_t = 0.0)]
+    reorder_pct: f64,
+    #[arg(long, default_value_t = 10)]
+    reorder_depth: u32,
+    /// Packets arriving twice, percent.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate_pct: f64,
+    /// Lost packets resent as RTX, percent of them (adds RTX streams to the SDPs).
+    #[arg(long)]
+    rtx_pct: Option<f64>,
+    /// Audio sent as RED with one redundant block.
+    #[arg(long)]
+    red: bool,
+    /// ULPFEC packets beside the video.
+    #[arg(long)]
+    fec: bool,
+    /// Call time (ms) at which every sender restarts with a new SSRC.
+    #[arg(long)]
+    ssrc_change_ms: Option<u64>,
+    /// Call time (ms) at which every sender's timestamps jump 10 minutes ahead.
+    #[arg(long)]
+    timestamp_jump_ms: Option<u64>,
+}
+
+fn parse_rtcp(text: &str) -> Result<RtcpMode, String> {
+    Ok(match text {
+        "consistent" => RtcpMode::Consistent,
+        "absent" => RtcpMode::Absent,
+        "zero" => RtcpMode::Zero,
+        "inconsistent" => RtcpMode::Inconsistent,
+        "ntp-epoch" => RtcpMode::NtpEpoch,
+        other => return Err(format!("`{other}` is not consistent, absent, zero, inconsistent or ntp-epoch")),
+    })
+}
+
+/// `NAME:ACTION[:ARG]`.
+fn parse_event(text: &str) -> Result<SynthEvent, String> {
+    let mut parts = text.splitn(3, ':');
+    let (name, action, arg) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let bad = |why: &str| format!("event `{text}`: {why}");
+    let number = |s: &str| s.trim().parse::<u64>().map_err(|_| bad(&format!("`{s}` is not a number of ms")));
+    let range = || -> Result<(u64, u64), String> {
+        let (a, b) = arg.split_once('-').ok_or_else(|| bad("expected FROM_MS-TO_MS"))?;
+        let (a, b) = (number(a)?, number(b)?);
+        if a >= b {
+            return Err(bad("the range ends before it starts"));
+        }
+        Ok((a, b))
+    };
+    let action = match action {
+        "mute-video" => range().map(|(from_ms, to_ms)| SynthAction::MuteVideo { from_ms, to_ms })?,
+        "mute-audio" => range().map(|(from_ms, to_ms)| SynthAction::MuteAudio { from_ms, to_ms })?,
+        "rejoin" => range().map(|(leave_ms, rejoin_ms)| SynthAction::Rejoin { leave_ms, rejoin_ms })?,
+        "leave" => SynthAction::Leave { at_ms: number(arg)? },
+        "rotate" => SynthAction::Rotate { at_ms: number(arg)? },
+        "drift" => SynthAction::Drift {
+            ppm: arg
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|p| p.abs() <= 1000.0)
+                .ok_or_else(|| bad("drift must be -1000..=1000 ppm"))?,
+        },
+        other => {
+            return Err(bad(&format!(
+                "unknown action `{other}` (mute-video, mute-audio, rejoin, leave, rotate, drift)"
+            )));
+        }
+    };
+    if name.is_empty() {
+        return Err(bad("no participant name"));
+    }
+    Ok(SynthEvent { participant: name.to_owned(), action })
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -229,6 +331,22 @@ fn run_synth(args: SynthArgs) -> anyhow::Result<()> {
         fps: args.fps,
         join_stagger_ms: args.join_stagger_ms,
         seed: args.seed,
+        network: NetworkSpec {
+            loss_pct: args.network.loss_pct,
+            burst_max_packets: args.network.loss_burst,
+            reorder_pct: args.network.reorder_pct,
+            reorder_depth_packets: args.network.reorder_depth,
+            duplicate_pct: args.network.duplicate_pct,
+            rtx_recover_pct: args.network.rtx_pct,
+            red: args.network.red,
+            fec: args.network.fec,
+            ssrc_change_at_ms: args.network.ssrc_change_ms,
+            timestamp_jump_at_ms: args.network.timestamp_jump_ms,
+        },
+        rtcp: args.rtcp,
+        dtx: args.dtx,
+        start_mid_gop: args.start_mid_gop,
+        events: args.events,
         ..SynthSpec::default()
     };
     let out = synth(&spec, &args.output)?;

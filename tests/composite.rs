@@ -47,8 +47,11 @@ fn render(input_flag: &str, input: &Path, out: &Path, extra: &[&str]) -> std::pa
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("real time"), "one-line summary expected: {stdout}");
     let files = files_in(out);
-    assert_eq!(files.len(), 1, "exactly the composite is written: {files:?}");
-    files[0].clone()
+    let names: Vec<String> =
+        files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+    assert_eq!(names.len(), 2, "the composite and manifest.json are written: {names:?}");
+    assert!(names.contains(&"manifest.json".to_owned()), "{names:?}");
+    files.into_iter().find(|f| f.extension().is_some_and(|e| e == "mp4")).expect("mp4")
 }
 
 #[test]

@@ -282,31 +282,41 @@ impl MediaPackets {
             let (sequence, ticks) = self.rebaser.place(ssrc, osn, info.timestamp, arrival_ms);
             self.hold(sequence, ticks, info.marker, original, arrival_ms, PacketOrigin::Rtx);
         } else if self.aux.red.contains(&pt) {
-            let blocks = parse_red(payload).unwrap_or_default();
-            if blocks.is_empty() {
-                self.stats.skipped += 1;
-            }
-            let mut places = Vec::with_capacity(blocks.len());
-            for block in &blocks {
-                if block.payload_type != self.payload_type || block.data.is_empty() {
-                    continue;
+            let header = (info.sequence, info.timestamp, info.ssrc, info.marker);
+            self.hold_red(header, payload, arrival_ms, PacketOrigin::Media);
+        } else if self.aux.rtx_red.contains(&pt) {
+            // A retransmitted RED packet: the original sequence number, then the RED payload.
+            match (unwrap_rtx(payload), self.rebaser.current_ssrc()) {
+                (Some((osn, red)), Some(ssrc)) => {
+                    self.hold_red((osn, info.timestamp, ssrc, info.marker), red, arrival_ms, PacketOrigin::Rtx)
                 }
-                let sequence = info.sequence.wrapping_sub(block.distance);
-                let timestamp = info.timestamp.wrapping_sub(block.timestamp_offset_ticks);
-                let origin = if block.distance == 0 { PacketOrigin::Media } else { PacketOrigin::Red };
-                places.push((sequence, timestamp, origin, block.data));
-            }
-            // The primary block places the packet; redundant ones are earlier packets.
-            places.reverse();
-            for (sequence, timestamp, origin, data) in places {
-                let (seq, ticks) = self.rebaser.place(info.ssrc, sequence, timestamp, arrival_ms);
-                let marker = origin == PacketOrigin::Media && info.marker;
-                self.hold(seq, ticks, marker, data, arrival_ms, origin);
+                _ => self.stats.skipped += 1,
             }
         } else {
             self.stats.skipped += 1;
         }
         Ok(())
+    }
+
+    /// Places the blocks of a RED packet: its primary block is the packet itself (`origin`),
+    /// each redundant block an earlier one.
+    fn hold_red(&mut self, header: (u16, u32, u32, bool), payload: &[u8], arrival_ms: u32, origin: PacketOrigin) {
+        let (sequence, timestamp, ssrc, marker) = header;
+        let blocks = parse_red(payload).unwrap_or_default();
+        if blocks.is_empty() {
+            self.stats.skipped += 1;
+        }
+        // The primary block first: it places the packet; redundant ones are earlier packets.
+        for block in blocks.iter().rev() {
+            if block.payload_type != self.payload_type || block.data.is_empty() {
+                continue;
+            }
+            let block_seq = sequence.wrapping_sub(block.distance);
+            let block_ts = timestamp.wrapping_sub(block.timestamp_offset_ticks);
+            let block_origin = if block.distance == 0 { origin } else { PacketOrigin::Red };
+            let (seq, ticks) = self.rebaser.place(ssrc, block_seq, block_ts, arrival_ms);
+            self.hold(seq, ticks, marker && block.distance == 0, block.data, arrival_ms, block_origin);
+        }
     }
 
     fn hold(&mut self, sequence: i64, ticks: i64, marker: bool, payload: &[u8], arrival_ms: u32, origin: PacketOrigin) {

@@ -101,7 +101,8 @@ fn rtx_and_red_restore_lost_packets() {
     // A FEC packet and an RTCP record are passed over.
     records.push((999, build_rtp(false, 127, 1, 0, 7, &[0; 20])));
     records.push((999, vec![0x80, 200, 0, 6, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
-    let aux = AuxiliaryPayloads { rtx: vec![RTX_PT], red: vec![RED_PT], ignored: vec![127] };
+    let aux =
+        AuxiliaryPayloads { rtx: vec![RTX_PT], red: vec![RED_PT], ignored: vec![127], ..AuxiliaryPayloads::default() };
     let (packets, stats) = read(&dump(&records), aux);
     let indices: Vec<u16> = packets.iter().map(index).collect();
     assert_eq!(indices, (0..50).collect::<Vec<_>>());

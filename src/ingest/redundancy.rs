@@ -10,6 +10,8 @@ use super::sdp::SessionDescription;
 pub struct AuxiliaryPayloads {
     /// RTX payload types whose `apt` is the primary payload type.
     pub rtx: Vec<u8>,
+    /// RTX payload types whose `apt` is a RED payload type (retransmitted RED packets).
+    pub rtx_red: Vec<u8>,
     /// RED payload types (their blocks are checked against the primary payload type).
     pub red: Vec<u8>,
     /// Other auxiliary payload types: FEC, RTX of other streams. Passed over.
@@ -20,12 +22,14 @@ impl AuxiliaryPayloads {
     /// Classifies the SDP's rtx / red / ulpfec / flexfec payload types for `primary_pt`.
     pub fn from_sdp(description: &SessionDescription, primary_pt: u8) -> AuxiliaryPayloads {
         let mut aux = AuxiliaryPayloads::default();
+        let is_red = |pt: u8| description.rtpmap(pt).is_some_and(|m| m.encoding_name.eq_ignore_ascii_case("red"));
         for pt in description.auxiliary_payload_types() {
             let Some(map) = description.rtpmap(pt) else { continue };
             let encoding = map.encoding_name.to_ascii_lowercase();
             let apt = map.fmtp.iter().find(|(k, _)| k.eq_ignore_ascii_case("apt")).and_then(|(_, v)| v.parse().ok());
             match encoding.as_str() {
                 "rtx" if apt == Some(primary_pt) => aux.rtx.push(pt),
+                "rtx" if apt.is_some_and(is_red) => aux.rtx_red.push(pt),
                 "red" => aux.red.push(pt),
                 _ => aux.ignored.push(pt),
             }
@@ -101,7 +105,7 @@ mod tests {
                    a=rtpmap:99 rtx/90000\r\na=fmtp:99 apt=98\r\na=rtpmap:127 ulpfec/90000\r\n";
         let description = parse_sdp(sdp).expect("sdp");
         let aux = AuxiliaryPayloads::from_sdp(&description, 96);
-        assert_eq!(aux, AuxiliaryPayloads { rtx: vec![97], red: vec![], ignored: vec![99, 127] });
+        assert_eq!(aux, AuxiliaryPayloads { rtx: vec![97], rtx_red: vec![], red: vec![], ignored: vec![99, 127] });
         let audio = "v=0\r\nm=audio 9 RTP/AVP 63 111\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n\
                      a=rtpmap:111 opus/48000/2\r\n";
         let aux = AuxiliaryPayloads::from_sdp(&parse_sdp(audio).expect("sdp"), 111);

@@ -300,29 +300,46 @@ fn parse_fmtp(rest: &str) -> Result<(u8, Vec<(String, String)>), String> {
     Ok((parse_payload_type(pt)?, params))
 }
 
-/// Writes a minimal single-stream SDP that [`parse_sdp`] reads back.
-pub fn write_sdp(
-    kind: MediaKind,
-    payload_type: u8,
-    encoding_name: &str,
-    clock_rate_hz: u32,
-    channels: Option<u32>,
-    fmtp: &[(String, String)],
-) -> String {
+/// Writes a minimal SDP with one media section carrying `maps` (primary first, then any
+/// rtx / red / ulpfec streams) that [`parse_sdp`] reads back.
+pub fn write_sdp(kind: MediaKind, maps: &[RtpMap]) -> String {
     let mut sdp = String::from("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=tessera\r\n");
     sdp.push_str("c=IN IP4 127.0.0.1\r\nt=0 0\r\n");
-    sdp.push_str(&format!("m={} 5000 RTP/AVP {payload_type}\r\n", kind.as_str()));
-    sdp.push_str(&format!("a=rtpmap:{payload_type} {encoding_name}/{clock_rate_hz}"));
-    if let Some(ch) = channels {
-        sdp.push_str(&format!("/{ch}"));
-    }
-    sdp.push_str("\r\n");
-    if !fmtp.is_empty() {
-        let params: Vec<String> =
-            fmtp.iter().map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") }).collect();
-        sdp.push_str(&format!("a=fmtp:{payload_type} {}\r\n", params.join(";")));
+    let pts: Vec<String> = maps.iter().map(|m| m.payload_type.to_string()).collect();
+    sdp.push_str(&format!("m={} 5000 RTP/AVP {}\r\n", kind.as_str(), pts.join(" ")));
+    for map in maps {
+        let pt = map.payload_type;
+        sdp.push_str(&format!("a=rtpmap:{pt} {}/{}", map.encoding_name, map.clock_rate_hz));
+        if let Some(ch) = map.channels {
+            sdp.push_str(&format!("/{ch}"));
+        }
+        sdp.push_str("\r\n");
+        if !map.fmtp.is_empty() {
+            let params: Vec<String> =
+                map.fmtp.iter().map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") }).collect();
+            sdp.push_str(&format!("a=fmtp:{pt} {}\r\n", params.join(";")));
+        }
     }
     sdp
+}
+
+impl RtpMap {
+    /// An rtpmap line's contents with its fmtp parameters.
+    pub fn new(
+        payload_type: u8,
+        encoding_name: &str,
+        clock_rate_hz: u32,
+        channels: Option<u32>,
+        fmtp: &[(&str, &str)],
+    ) -> RtpMap {
+        RtpMap {
+            payload_type,
+            encoding_name: encoding_name.to_owned(),
+            clock_rate_hz,
+            channels,
+            fmtp: fmtp.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -364,13 +381,16 @@ mod tests {
     #[test]
     fn write_then_parse_round_trip() {
         let fmtp = vec![("minptime".to_string(), "10".to_string()), ("stereo".into(), "".into())];
-        let text = write_sdp(MediaKind::Audio, 111, "opus", 48_000, Some(2), &fmtp);
+        let text = write_sdp(
+            MediaKind::Audio,
+            &[RtpMap { fmtp: fmtp.clone(), ..RtpMap::new(111, "opus", 48_000, Some(2), &[]) }],
+        );
         let sdp = parse_sdp(&text).unwrap();
         let map =
             RtpMap { payload_type: 111, encoding_name: "opus".into(), clock_rate_hz: 48_000, channels: Some(2), fmtp };
         assert_eq!(sdp, SessionDescription { media: MediaKind::Audio, payload_types: vec![111], rtpmaps: vec![map] });
         assert_eq!(sdp.primary().unwrap().codec, Codec::Opus);
-        let text = write_sdp(MediaKind::Video, 96, "AV1", 90_000, None, &[]);
+        let text = write_sdp(MediaKind::Video, &[RtpMap::new(96, "AV1", 90_000, None, &[])]);
         assert!(!text.contains("a=fmtp"));
         let sdp = parse_sdp(&text.replace("\r\n", "\n")).unwrap();
         assert_eq!((sdp.primary().unwrap().codec, sdp.rtpmaps[0].channels), (Codec::Av1, None));

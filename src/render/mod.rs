@@ -3,6 +3,7 @@
 //! hold a few frames each.
 
 mod cursors;
+pub mod manifest;
 mod output;
 pub mod plan;
 
@@ -20,6 +21,7 @@ use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ, VideoFrame};
 use crate::media::encode::{CompositeEncoder, EncodeSettings, pick_h264_encoder};
 use crate::timeline::CallTimeline;
 use cursors::{AudioCursor, VideoCursor};
+use manifest::{MANIFEST_FILE_NAME, Manifest, OutputEntry};
 pub use output::PartialFile;
 pub use plan::RenderPlan;
 
@@ -130,12 +132,18 @@ pub fn render_composite(
             sink.finish()?;
             Ok((frames, encoder, adapter))
         })?;
-    info_span!("finalize")
-        .in_scope(|| partial.commit())
-        .map_err(|source| RenderError::Io { path: final_path.clone(), source })?;
+    let duration_ms = frames as f64 * 1000.0 / f64::from(request.encode.fps);
+    info_span!("finalize").in_scope(|| -> Result<(), RenderError> {
+        partial.commit().map_err(|source| RenderError::Io { path: final_path.clone(), source })?;
+        let file = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let outputs = vec![OutputEntry { file, kind: "composite", offset_ms: 0.0, duration_ms }];
+        Manifest::new(&plan, outputs)
+            .write(&request.output_dir)
+            .map_err(|source| RenderError::Io { path: request.output_dir.join(MANIFEST_FILE_NAME), source })
+    })?;
     Ok(CompositeSummary {
         output: final_path,
-        duration_ms: frames as f64 * 1000.0 / f64::from(request.encode.fps),
+        duration_ms,
         participants: plan.participant_count,
         frames,
         elapsed_s: started.elapsed().as_secs_f64(),

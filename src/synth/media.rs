@@ -10,6 +10,7 @@ use gstreamer as gst;
 use gstreamer_app as gst_app;
 
 use super::SynthError;
+use super::impair::{Impairer, Impairments};
 use super::plan::{BEEP_AMPLITUDE, BEEP_HZ, FLASH_RGB, SynthParticipant, TONE_AMPLITUDE};
 use crate::ingest::rtp::parse_rtp;
 use crate::ingest::rtpdump::RtpDumpWriter;
@@ -25,7 +26,7 @@ pub struct TrackPackets {
     pub packets: u64,
     pub first_timestamp: u32,
     pub last_timestamp: u32,
-    /// Media time of the last packet since the track's start.
+    /// Arrival time of the last packet written, ms after the first.
     pub last_pts_ms: u64,
 }
 
@@ -60,16 +61,35 @@ fn video_chain(codec: Codec, fps: u32) -> Result<(String, &'static str), SynthEr
     })
 }
 
+/// One raw buffer for the encoder; `caps` when the format changes from this buffer on.
+pub struct Produced {
+    pub data: Vec<u8>,
+    pub pts_ns: u64,
+    pub duration_ns: u64,
+    pub caps: Option<gst::Caps>,
+}
+
+/// How a track's packets reach the rtpdump.
+pub struct DumpOptions {
+    pub start_unix_ms: i64,
+    /// The sender's clock runs this fast: media time t arrives at wall time t / (1 + ppm).
+    pub drift_ppm: f64,
+    /// Packets with a media time before this are not written (a segment starting mid-GOP).
+    pub skip_before_ms: u64,
+    pub impairments: Impairments,
+}
+
 /// Runs `appsrc ! <chain with a payloader named pay> ! appsink`, pushing what `produce` makes,
-/// and writes every RTP packet into `rtpdump_path` at `start_ms` + its PTS.
+/// and writes every RTP packet into `rtpdump_path` at its arrival time (see [`DumpOptions`]).
 fn run_track(
     chain: &str,
     caps: gst::Caps,
     rtpdump_path: &Path,
-    start_unix_ms: i64,
+    options: DumpOptions,
     what: String,
-    mut produce: impl FnMut(u64) -> Option<(Vec<u8>, u64, u64)>,
+    mut produce: impl FnMut(u64) -> Option<Produced>,
 ) -> Result<TrackPackets, SynthError> {
+    let start_unix_ms = options.start_unix_ms;
     let description =
         format!("appsrc name=src format=time block=true max-bytes=4000000 ! {chain} ! appsink name=sink sync=false");
     let pipeline = OwnedPipeline::launch(&description, what.clone())?;
@@ -83,17 +103,25 @@ fn run_track(
     let writer =
         RtpDumpWriter::new(BufWriter::new(file), SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5000), start_sec, start_usec)
             .map_err(|e| SynthError::Write { path: rtpdump_path.to_path_buf(), reason: e.to_string() })?;
-    let state = Arc::new(Mutex::new(DumpSink { writer: Some(writer), packets: None, error: None, first_pts_ms: None }));
+    let state = Arc::new(Mutex::new(DumpSink {
+        writer: Some(writer),
+        packets: None,
+        error: None,
+        first_pts_ns: None,
+        impairer: Impairer::new(&options.impairments),
+        clock_scale: 1.0 + options.drift_ppm * 1e-6,
+        skip_before_ns: options.skip_before_ms * 1_000_000,
+    }));
     let sink_state = Arc::clone(&state);
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
-                let pts_ms = buffer.pts().map_or(0, |t| t.mseconds());
+                let pts_ns = buffer.pts().map_or(0, |t| t.nseconds());
                 let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
                 let mut guard = sink_state.lock().map_err(|_| gst::FlowError::Error)?;
-                guard.write(pts_ms, map.as_slice()).map(|()| gst::FlowSuccess::Ok).map_err(|reason| {
+                guard.write(pts_ns, map.as_slice()).map(|()| gst::FlowSuccess::Ok).map_err(|reason| {
                     guard.error = Some(reason);
                     gst::FlowError::Error
                 })
@@ -102,13 +130,18 @@ fn run_track(
     );
     pipeline.play()?;
     let mut index = 0;
-    while let Some((data, pts_ns, duration_ns)) = produce(index) {
-        let mut buffer = gst::Buffer::from_mut_slice(data);
+    while let Some(produced) = produce(index) {
+        let mut buffer = gst::Buffer::from_mut_slice(produced.data);
         if let Some(b) = buffer.get_mut() {
-            b.set_pts(gst::ClockTime::from_nseconds(pts_ns));
-            b.set_duration(gst::ClockTime::from_nseconds(duration_ns));
+            b.set_pts(gst::ClockTime::from_nseconds(produced.pts_ns));
+            b.set_duration(gst::ClockTime::from_nseconds(produced.duration_ns));
         }
-        if src.push_buffer(buffer).is_err() {
+        // A format change travels with its first buffer, in order.
+        let pushed = match produced.caps {
+            Some(caps) => src.push_sample(&gst::Sample::builder().buffer(&buffer).caps(&caps).build()),
+            None => src.push_buffer(buffer),
+        };
+        if pushed.is_err() {
             break;
         }
         index += 1;
@@ -121,6 +154,7 @@ fn run_track(
     if let Some(reason) = guard.error.take() {
         return Err(write_error(reason));
     }
+    guard.flush().map_err(write_error)?;
     let packets = guard.packets.ok_or_else(|| write_error("the encoder produced no packets".into()))?;
     let writer = guard.writer.take().ok_or_else(|| write_error("writer already closed".into()))?;
     writer.finish().map_err(|e| write_error(e.to_string()))?;
@@ -132,66 +166,106 @@ struct DumpSink {
     writer: Option<RtpDumpWriter<BufWriter<std::fs::File>>>,
     packets: Option<TrackPackets>,
     error: Option<String>,
-    /// Some encoders shift PTS (x264enc by 1000 h): time counts from the first packet.
-    first_pts_ms: Option<u64>,
+    /// Some encoders shift PTS (x264enc by 1000 h): time counts from the first buffer.
+    first_pts_ns: Option<u64>,
+    impairer: Impairer,
+    /// 1 + drift: media time / this = wall time.
+    clock_scale: f64,
+    skip_before_ns: u64,
 }
 
 impl DumpSink {
-    fn write(&mut self, raw_pts_ms: u64, packet: &[u8]) -> Result<(), String> {
-        let info = parse_rtp(packet).map_err(|e| format!("payloader produced a bad RTP packet: {e}"))?;
-        let pts_ms = raw_pts_ms.saturating_sub(*self.first_pts_ms.get_or_insert(raw_pts_ms));
+    fn write(&mut self, raw_pts_ns: u64, packet: &[u8]) -> Result<(), String> {
+        parse_rtp(packet).map_err(|e| format!("payloader produced a bad RTP packet: {e}"))?;
+        let pts_ns = raw_pts_ns.saturating_sub(*self.first_pts_ns.get_or_insert(raw_pts_ns));
+        if pts_ns < self.skip_before_ns {
+            return Ok(());
+        }
+        let wall_ms = (pts_ns - self.skip_before_ns) as f64 / 1e6 / self.clock_scale;
+        let arrival_ms = u32::try_from(wall_ms.round() as u64).unwrap_or(u32::MAX);
+        let out = self.impairer.push(arrival_ms, packet)?;
+        self.write_out(out)
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        let out = self.impairer.finish();
+        self.write_out(out)
+    }
+
+    fn write_out(&mut self, packets: Vec<(u32, Vec<u8>)>) -> Result<(), String> {
         let writer = self.writer.as_mut().ok_or("writer already closed")?;
-        writer.write_rtp(u32::try_from(pts_ms).unwrap_or(u32::MAX), packet).map_err(|e| e.to_string())?;
-        let p = self.packets.get_or_insert(TrackPackets {
-            packets: 0,
-            first_timestamp: info.timestamp,
-            last_timestamp: info.timestamp,
-            last_pts_ms: 0,
-        });
-        p.packets += 1;
-        p.last_timestamp = info.timestamp;
-        p.last_pts_ms = pts_ms;
+        for (arrival_ms, packet) in packets {
+            writer.write_rtp(arrival_ms, &packet).map_err(|e| e.to_string())?;
+            let info = parse_rtp(&packet).map_err(|e| e.to_string())?;
+            let p = self.packets.get_or_insert(TrackPackets {
+                packets: 0,
+                first_timestamp: info.timestamp,
+                last_timestamp: info.timestamp,
+                last_pts_ms: 0,
+            });
+            p.packets += 1;
+            p.last_timestamp = info.timestamp;
+            p.last_pts_ms = u64::from(arrival_ms);
+        }
         Ok(())
     }
 }
 
-/// Writes the participant's camera track: its colour, white during flashes.
+/// One media segment of a track: its call-time span and how it reaches the dump.
+pub struct SegmentJob<'a> {
+    pub participant: &'a SynthParticipant,
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub rtp_base: u32,
+    pub sequence_base: u16,
+    pub options: DumpOptions,
+}
+
+/// Writes one segment of the participant's camera track: its colour with a moving dark bar in
+/// the top quarter (so a decoder fed broken references shows it), white during flashes,
+/// portrait from its rotation on.
 pub fn write_video(
-    p: &SynthParticipant,
+    job: SegmentJob<'_>,
     width: u32,
     height: u32,
     fps: u32,
-    call_start_unix_ms: i64,
     rtpdump_path: &Path,
 ) -> Result<TrackPackets, SynthError> {
+    let p = job.participant;
     let (chain, payloader) = video_chain(p.video_codec, fps)?;
     let encoder = chain.split_whitespace().next().unwrap_or_default().to_owned();
     require_elements(&[encoder.as_str(), payloader])?;
     let chain = chain.replacen(
         payloader,
         &format!(
-            "{payloader} name=pay pt={} ssrc={} timestamp-offset={} seqnum-offset=1000 mtu=1200",
+            "{payloader} name=pay pt={} ssrc={} timestamp-offset={} seqnum-offset={} mtu=1200",
             video_payload_type(p.video_codec),
             p.video_ssrc,
-            p.video_rtp_base
+            job.rtp_base,
+            job.sequence_base
         ),
         1,
     );
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "I420")
-        .field("width", i32::try_from(width).unwrap_or(640))
-        .field("height", i32::try_from(height).unwrap_or(360))
-        .field("framerate", gst::Fraction::new(i32::try_from(fps).unwrap_or(30), 1))
-        .field("colorimetry", "bt601")
-        .build();
-    let frame_count = (p.leave_ms - p.video_start_ms) * u64::from(fps) / 1000;
-    let (normal, flash) = (i420_solid(p.rgb, width, height), i420_solid(FLASH_RGB, width, height));
-    let participant = p.clone();
+    let caps_for = |w: u32, h: u32| {
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", i32::try_from(w).unwrap_or(640))
+            .field("height", i32::try_from(h).unwrap_or(360))
+            .field("framerate", gst::Fraction::new(i32::try_from(fps).unwrap_or(30), 1))
+            .field("colorimetry", "bt601")
+            .build()
+    };
+    let scale = 1.0 + job.options.drift_ppm * 1e-6;
+    let skip_ms = job.options.skip_before_ms;
+    // Media time covers the wall-clock span (plus any skipped lead) at the sender's clock.
+    let frame_count = (((job.to_ms - job.from_ms) as f64 * scale + skip_ms as f64) * f64::from(fps) / 1000.0) as u64;
+    let (from_ms, rotate_at_ms, participant) = (job.from_ms, p.rotate_at_ms, p.clone());
+    let mut portrait_sent = false;
     run_track(
         &chain,
-        caps,
+        caps_for(width, height),
         rtpdump_path,
-        call_start_unix_ms + p.video_start_ms as i64,
+        job.options,
         format!("synth video {}", p.participant_id),
         move |n| {
             if n >= frame_count {
@@ -199,23 +273,45 @@ pub fn write_video(
             }
             let pts_ns = n * 1_000_000_000 / u64::from(fps);
             let next_ns = (n + 1) * 1_000_000_000 / u64::from(fps);
-            let t_ms = participant.video_start_ms as f64 + pts_ns as f64 / 1e6;
-            let frame = if participant.flashing_at(t_ms) { flash.clone() } else { normal.clone() };
-            Some((frame, pts_ns, next_ns - pts_ns))
+            let media_ms = pts_ns as f64 / 1e6 - skip_ms as f64;
+            let t_ms = from_ms as f64 + media_ms / scale;
+            let portrait = rotate_at_ms.is_some_and(|r| t_ms >= r as f64);
+            let (w, h) = if portrait { (height, width) } else { (width, height) };
+            let rgb = if participant.flashing_at(t_ms) { FLASH_RGB } else { participant.rgb };
+            let mut frame = i420_solid(rgb, w, h);
+            draw_bar(&mut frame, w, h, n, fps);
+            let caps = (portrait && !portrait_sent).then(|| caps_for(w, h));
+            portrait_sent |= portrait;
+            Some(Produced { data: frame, pts_ns, duration_ns: next_ns - pts_ns, caps })
         },
     )
 }
 
-/// Writes the participant's microphone track: its tone, with a loud beep during flashes.
-pub fn write_audio(
-    p: &SynthParticipant,
-    call_start_unix_ms: i64,
-    rtpdump_path: &Path,
-) -> Result<TrackPackets, SynthError> {
+/// A dark bar, a tenth of the width, crossing the top quarter once every two seconds.
+fn draw_bar(frame: &mut [u8], width: u32, height: u32, n: u64, fps: u32) {
+    let (w, h) = (width as usize, height as usize);
+    let (stride, _) = i420_strides(width);
+    let bar = (w / 10).max(2);
+    let period = u64::from(fps.max(1)) * 2;
+    let x0 = ((n % period) as usize * w) / period as usize;
+    for y in 0..h / 4 {
+        for x in x0..(x0 + bar).min(w) {
+            if let Some(px) = frame.get_mut(y * stride + x) {
+                *px = 16;
+            }
+        }
+    }
+}
+
+/// Writes one segment of the participant's microphone track: its tone (only while speaking
+/// when the call uses DTX), with a loud beep during flashes.
+pub fn write_audio(job: SegmentJob<'_>, dtx: bool, rtpdump_path: &Path) -> Result<TrackPackets, SynthError> {
     require_elements(&["opusenc", "rtpopuspay", "audioconvert"])?;
+    let p = job.participant;
+    let dtx_flag = if dtx { "true" } else { "false" };
     let chain = format!(
-        "audioconvert ! opusenc frame-size={AUDIO_FRAME_MS} bitrate=64000 ! rtpopuspay name=pay pt={AUDIO_PT} ssrc={} timestamp-offset={} seqnum-offset=2000",
-        p.audio_ssrc, p.audio_rtp_base
+        "audioconvert ! opusenc frame-size={AUDIO_FRAME_MS} bitrate=64000 dtx={dtx_flag} inband-fec=true packet-loss-percentage=10 ! rtpopuspay name=pay pt={AUDIO_PT} ssrc={} timestamp-offset={} seqnum-offset={} dtx={dtx_flag}",
+        p.audio_ssrc, job.rtp_base, job.sequence_base
     );
     let caps = gst::Caps::builder("audio/x-raw")
         .field("format", "F32LE")
@@ -224,46 +320,54 @@ pub fn write_audio(
         .field("layout", "interleaved")
         .build();
     let chunk = 960_u64; // 20 ms
+    let scale = 1.0 + job.options.drift_ppm * 1e-6;
     // Whole packets only, so the track ends exactly where its last packet does.
-    let total = (p.leave_ms - p.audio_start_ms) / AUDIO_FRAME_MS * chunk;
-    let participant = p.clone();
-    run_track(
-        &chain,
-        caps,
-        rtpdump_path,
-        call_start_unix_ms + p.audio_start_ms as i64,
-        format!("synth audio {}", p.participant_id),
-        move |n| {
-            let first = n * chunk;
-            if first >= total {
-                return None;
+    let total = ((job.to_ms - job.from_ms) as f64 * scale) as u64 / AUDIO_FRAME_MS * chunk;
+    let (from_ms, participant) = (job.from_ms, p.clone());
+    run_track(&chain, caps, rtpdump_path, job.options, format!("synth audio {}", p.participant_id), move |n| {
+        let first = n * chunk;
+        if first >= total {
+            return None;
+        }
+        let count = chunk.min(total - first);
+        let mut bytes = Vec::with_capacity(count as usize * 4);
+        for s in first..first + count {
+            let t_s = s as f64 / 48_000.0 / scale;
+            let t_ms = from_ms as f64 + t_s * 1000.0;
+            let mut v = 0.0;
+            if participant.speaking_at(t_ms, dtx) {
+                v = TONE_AMPLITUDE * (2.0 * std::f64::consts::PI * participant.tone_hz * t_s).sin() as f32;
             }
-            let count = chunk.min(total - first);
-            let mut bytes = Vec::with_capacity(count as usize * 4);
-            for s in first..first + count {
-                let t_s = s as f64 / 48_000.0;
-                let t_ms = participant.audio_start_ms as f64 + t_s * 1000.0;
-                let mut v = TONE_AMPLITUDE * (2.0 * std::f64::consts::PI * participant.tone_hz * t_s).sin() as f32;
-                if participant.flashing_at(t_ms) {
-                    v += BEEP_AMPLITUDE * (2.0 * std::f64::consts::PI * BEEP_HZ * t_s).sin() as f32;
-                }
-                bytes.extend_from_slice(&v.to_le_bytes());
+            if participant.flashing_at(t_ms) {
+                v += BEEP_AMPLITUDE * (2.0 * std::f64::consts::PI * BEEP_HZ * t_s).sin() as f32;
             }
-            Some((bytes, first * 1_000_000_000 / 48_000, count * 1_000_000_000 / 48_000))
-        },
-    )
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        Some(Produced {
+            data: bytes,
+            pts_ns: first * 1_000_000_000 / 48_000,
+            duration_ns: count * 1_000_000_000 / 48_000,
+            caps: None,
+        })
+    })
 }
 
-/// A solid-colour I420 frame (BT.601 limited range).
+/// A solid-colour I420 frame (BT.601 limited range), in GStreamer's default layout.
 fn i420_solid(rgb: [u8; 3], width: u32, height: u32) -> Vec<u8> {
     let [r, g, b] = rgb.map(f32::from);
     let y = (16.0 + 0.257 * r + 0.504 * g + 0.098 * b).round() as u8;
     let u = (128.0 - 0.148 * r - 0.291 * g + 0.439 * b).round() as u8;
     let v = (128.0 + 0.439 * r - 0.368 * g - 0.071 * b).round() as u8;
-    let (w, h) = (width as usize, height as usize);
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let mut data = vec![y; w * h];
-    data.extend(std::iter::repeat_n(u, cw * ch));
-    data.extend(std::iter::repeat_n(v, cw * ch));
+    let (y_stride, chroma_stride) = i420_strides(width);
+    let (h, ch) = (height as usize, (height as usize).div_ceil(2));
+    let mut data = vec![y; y_stride * h];
+    data.extend(std::iter::repeat_n(u, chroma_stride * ch));
+    data.extend(std::iter::repeat_n(v, chroma_stride * ch));
     data
+}
+
+/// GStreamer's default I420 layout: rows padded to a multiple of 4 bytes.
+fn i420_strides(width: u32) -> (usize, usize) {
+    let round4 = |n: usize| n.div_ceil(4) * 4;
+    (round4(width as usize), round4((width as usize).div_ceil(2)))
 }

@@ -3,6 +3,7 @@
 //! participant is a solid colour that flashes white at scheduled call times, and a tone that
 //! beeps at the same times, so tests can check layout positions and audio/video sync.
 
+pub mod impair;
 mod media;
 mod package;
 pub mod plan;
@@ -10,12 +11,18 @@ pub mod plan;
 use std::path::{Path, PathBuf};
 
 pub use package::OutputFormat;
-pub use plan::{SynthParticipant, SynthPlan, SynthSpec};
+pub use plan::{NetworkSpec, SynthAction, SynthEvent, SynthParticipant, SynthPlan, SynthSpec};
 
 use crate::ingest::metadata::{FrameDimension, SegmentMetadata, Segments, TimingMetadata, TrackType};
-use crate::ingest::sdp::{Codec, MediaKind, write_sdp};
+use crate::ingest::sdp::{Codec, MediaKind, RtpMap, write_sdp};
 use crate::media::MediaError;
+use impair::Impairments;
 use media::{AUDIO_PT, TrackPackets, video_payload_type};
+use plan::{MID_GOP_KEYFRAME_MS, RtcpMode, SplitMix, SynthSession};
+
+/// Payload types of the auxiliary streams (RTX is the primary's + 1).
+const RED_PT: u8 = 63;
+const ULPFEC_PT: u8 = 127;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
@@ -32,7 +39,7 @@ pub enum SynthError {
     #[error("synth cannot encode {codec} (GStreamer on this machine has no RTP payloader for it)")]
     UnsupportedCodec { codec: &'static str },
     #[error("invalid {field} `{value}`: {reason}")]
-    InvalidArgument { field: &'static str, value: String, reason: &'static str },
+    InvalidArgument { field: &'static str, value: String, reason: String },
 }
 
 /// What was written.
@@ -43,7 +50,9 @@ pub struct SynthOutput {
 }
 
 fn validate(spec: &SynthSpec) -> Result<(), SynthError> {
-    let invalid = |field, value: String, reason| Err(SynthError::InvalidArgument { field, value, reason });
+    let invalid = |field, value: String, reason: &str| {
+        Err(SynthError::InvalidArgument { field, value, reason: reason.to_owned() })
+    };
     if spec.participants == 0 || spec.participants > 64 {
         return invalid("participants", spec.participants.to_string(), "must be 1 to 64");
     }
@@ -76,6 +85,16 @@ fn validate(spec: &SynthSpec) -> Result<(), SynthError> {
 pub fn synth(spec: &SynthSpec, output: &Path) -> Result<SynthOutput, SynthError> {
     validate(spec)?;
     let plan = SynthPlan::new(spec);
+    for event in &spec.events {
+        if !plan.participants.iter().any(|p| p.participant_id == event.participant) {
+            let names: Vec<&str> = plan.participants.iter().map(|p| p.participant_id.as_str()).collect();
+            return Err(SynthError::InvalidArgument {
+                field: "event",
+                value: event.participant.clone(),
+                reason: format!("no such participant (this call has {})", names.join(", ")),
+            });
+        }
+    }
     let format = OutputFormat::from_path(output);
     let staging = match format {
         OutputFormat::Directory => None,
@@ -98,107 +117,206 @@ pub fn synth(spec: &SynthSpec, output: &Path) -> Result<SynthOutput, SynthError>
 }
 
 fn write_participant(plan: &SynthPlan, p: &SynthParticipant, root: &Path) -> Result<(), SynthError> {
-    let spec = &plan.spec;
     let dir = root.join(&p.participant_id);
     std::fs::create_dir_all(&dir).map_err(|source| SynthError::Io { path: dir.clone(), source })?;
-    let session_short = p.user_session_id.get(..8).unwrap_or(&p.user_session_id);
-    let stem = |kind: &str| format!("{}_{}_{}_0", p.participant_id, session_short, kind);
+    for session in &p.sessions {
+        write_session(plan, p, session, &dir)?;
+    }
+    Ok(())
+}
 
-    let audio_stem = stem("audio");
-    let audio_sdp = write_sdp(
-        MediaKind::Audio,
-        AUDIO_PT,
-        "opus",
-        48_000,
-        Some(2),
-        &[("minptime".into(), "10".into()), ("useinbandfec".into(), "1".into())],
-    );
-    write_file(&dir.join(format!("{audio_stem}.sdp")), audio_sdp.as_bytes())?;
-    let audio = media::write_audio(p, spec.call_start_unix_ms, &dir.join(format!("{audio_stem}.rtpdump")))?;
+/// Per-track seed for the network impairments.
+fn track_seed(plan: &SynthPlan, p: &SynthParticipant, kind: u64, segment: usize) -> u64 {
+    let mut rng = SplitMix::new(plan.spec.seed ^ (p.video_ssrc as u64) << 8 ^ kind << 40 ^ (segment as u64) << 48);
+    rng.next_u64()
+}
 
-    let video_stem = stem("video");
-    let codec = p.video_codec;
-    let fmtp: Vec<(String, String)> = if codec == Codec::H264 {
-        vec![("packetization-mode".into(), "1".into()), ("profile-level-id".into(), "42e01f".into())]
+fn impairments(plan: &SynthPlan, seed: u64, primary_pt: u8, audio: bool, segment_start_ms: u64) -> Impairments {
+    let n = &plan.spec.network;
+    // Call times of the sender restarts, as arrival times in this segment's dump.
+    let in_dump = |t: Option<u64>| t.and_then(|t| u32::try_from(t.checked_sub(segment_start_ms)?).ok());
+    Impairments {
+        loss_pct: n.loss_pct,
+        burst_max_packets: n.burst_max_packets,
+        reorder_pct: n.reorder_pct,
+        reorder_depth_packets: n.reorder_depth_packets,
+        duplicate_pct: n.duplicate_pct,
+        rtx_payload_type: n.rtx_recover_pct.map(|_| primary_pt + 1),
+        rtx_recover_pct: n.rtx_recover_pct.unwrap_or(0.0),
+        rtx_delay_packets: 0,
+        red_payload_type: (audio && n.red).then_some(RED_PT),
+        fec_payload_type: (!audio && n.fec).then_some(ULPFEC_PT),
+        fec_every_packets: 0,
+        ssrc_change_at_ms: in_dump(n.ssrc_change_at_ms),
+        timestamp_jump_at_ms: in_dump(n.timestamp_jump_at_ms),
+        timestamp_jump_ticks: if audio { 48_000 * 600 } else { 90_000 * 600 },
+        seed,
+    }
+}
+
+/// The SDP of a track: its codec plus the rtx / red / ulpfec streams the network spec uses.
+fn sdp(plan: &SynthPlan, kind: MediaKind, codec: Codec) -> String {
+    let n = &plan.spec.network;
+    let mut maps = Vec::new();
+    if kind == MediaKind::Audio {
+        if n.red {
+            maps.push(RtpMap::new(RED_PT, "red", 48_000, Some(2), &[("111/111", "")]));
+        }
+        maps.push(RtpMap::new(AUDIO_PT, "opus", 48_000, Some(2), &[("minptime", "10"), ("useinbandfec", "1")]));
     } else {
-        Vec::new()
-    };
-    let video_sdp = write_sdp(MediaKind::Video, video_payload_type(codec), codec.encoding_name(), 90_000, None, &fmtp);
-    write_file(&dir.join(format!("{video_stem}.sdp")), video_sdp.as_bytes())?;
-    let video = media::write_video(
-        p,
-        spec.width,
-        spec.height,
-        spec.fps,
-        spec.call_start_unix_ms,
-        &dir.join(format!("{video_stem}.rtpdump")),
-    )?;
+        let fmtp: &[(&str, &str)] =
+            if codec == Codec::H264 { &[("packetization-mode", "1"), ("profile-level-id", "42e01f")] } else { &[] };
+        maps.push(RtpMap::new(video_payload_type(codec), codec.encoding_name(), 90_000, None, fmtp));
+    }
+    let primary = maps.last().map_or(AUDIO_PT, |m| m.payload_type);
+    let primary = if kind == MediaKind::Audio { AUDIO_PT } else { primary };
+    if n.rtx_recover_pct.is_some() {
+        // RED audio is retransmitted as RED: the RTX stream's apt names the RED payload type.
+        let apt = if kind == MediaKind::Audio && n.red { RED_PT } else { primary }.to_string();
+        let rate = if kind == MediaKind::Audio { 48_000 } else { 90_000 };
+        maps.push(RtpMap::new(primary + 1, "rtx", rate, None, &[("apt", apt.as_str())]));
+    }
+    if kind == MediaKind::Video && n.fec {
+        maps.push(RtpMap::new(ULPFEC_PT, "ulpfec", 90_000, None, &[]));
+    }
+    write_sdp(kind, &maps)
+}
 
+fn write_session(plan: &SynthPlan, p: &SynthParticipant, session: &SynthSession, dir: &Path) -> Result<(), SynthError> {
+    let spec = &plan.spec;
     let call_start = spec.call_start_unix_ms;
+    let session_short = session.user_session_id.get(..8).unwrap_or(&session.user_session_id);
+    let stem = |kind: &str, k: usize| format!("{}_{}_{}_{k}", p.participant_id, session_short, kind);
+    let scale = 1.0 + p.drift_ppm * 1e-6;
+    // RTP timestamps of a track continue across its segments (mute keeps the sender's clock).
+    let ticks_since = |first: u64, t: u64, rate: f64| ((t - first) as f64 * scale * rate) as u32;
+
+    let mut audio_segments = Vec::new();
+    let first_audio = session.audio_segments.first().map_or(0, |s| s.0);
+    for (k, &(from_ms, to_ms)) in session.audio_segments.iter().enumerate() {
+        let name = stem("audio", k);
+        write_file(&dir.join(format!("{name}.sdp")), sdp(plan, MediaKind::Audio, Codec::Opus).as_bytes())?;
+        let seed = track_seed(plan, p, 1, k);
+        let job = media::SegmentJob {
+            participant: p,
+            from_ms,
+            to_ms,
+            rtp_base: p.audio_rtp_base.wrapping_add(ticks_since(first_audio, from_ms, 48.0)),
+            sequence_base: (2000 + 1000 * k) as u16,
+            options: media::DumpOptions {
+                start_unix_ms: call_start + from_ms as i64,
+                drift_ppm: p.drift_ppm,
+                skip_before_ms: 0,
+                impairments: impairments(plan, seed, AUDIO_PT, true, from_ms),
+            },
+        };
+        let packets = media::write_audio(job, spec.dtx, &dir.join(format!("{name}.rtpdump")))?;
+        let track_id = format!("{session_short}:TRACK_TYPE_AUDIO:0");
+        let meta = SegmentFacts { base_filename: &name, codec: Codec::Opus, track_id, track_type: TrackType::Audio };
+        audio_segments.push(segment(plan, meta, 48_000, call_start + from_ms as i64, p.drift_ppm, &packets, None));
+    }
+
+    let mut video_segments = Vec::new();
+    let codec = p.video_codec;
+    let first_video = session.video_segments.first().map_or(0, |s| s.0);
+    let skip_ms = if spec.start_mid_gop { 500 } else { 0 };
+    for (k, &(from_ms, to_ms)) in session.video_segments.iter().enumerate() {
+        let name = stem("video", k);
+        write_file(&dir.join(format!("{name}.sdp")), sdp(plan, MediaKind::Video, codec).as_bytes())?;
+        let seed = track_seed(plan, p, 2, k);
+        let job = media::SegmentJob {
+            participant: p,
+            from_ms,
+            to_ms,
+            rtp_base: p.video_rtp_base.wrapping_add(ticks_since(first_video, from_ms, 90.0)),
+            sequence_base: (1000 + 5000 * k) as u16,
+            options: media::DumpOptions {
+                start_unix_ms: call_start + from_ms as i64,
+                drift_ppm: p.drift_ppm,
+                skip_before_ms: skip_ms,
+                impairments: impairments(plan, seed, video_payload_type(codec), false, from_ms),
+            },
+        };
+        let packets = media::write_video(job, spec.width, spec.height, spec.fps, &dir.join(format!("{name}.rtpdump")))?;
+        let track_id = format!("{session_short}:TRACK_TYPE_VIDEO:0");
+        let meta = SegmentFacts { base_filename: &name, codec, track_id, track_type: TrackType::Video };
+        let dimension =
+            Some(FrameDimension { width: spec.width.max(spec.height), height: spec.height.max(spec.width) });
+        let mut seg = segment(plan, meta, 90_000, call_start + from_ms as i64, p.drift_ppm, &packets, dimension);
+        seg.first_key_frame_offset_ms = Some(if spec.start_mid_gop { MID_GOP_KEYFRAME_MS as i64 } else { 0 });
+        video_segments.push(seg);
+    }
+
     let metadata = TimingMetadata {
         call_type: plan.call_type.clone(),
         call_id: plan.call_id.clone(),
         call_session_id: plan.call_session_id.clone(),
         call_start_time: rfc3339(call_start),
         participant_id: p.participant_id.clone(),
-        user_session_id: p.user_session_id.clone(),
-        segments: Segments {
-            audio: vec![segment(
-                &audio_stem,
-                Codec::Opus,
-                format!("{}:TRACK_TYPE_AUDIO:0", session_short),
-                TrackType::Audio,
-                48_000,
-                call_start + p.audio_start_ms as i64,
-                &audio,
-                None,
-            )],
-            video: vec![segment(
-                &video_stem,
-                codec,
-                format!("{}:TRACK_TYPE_VIDEO:0", session_short),
-                TrackType::Video,
-                90_000,
-                call_start + p.video_start_ms as i64,
-                &video,
-                Some(FrameDimension { width: spec.width, height: spec.height }),
-            )],
-        },
+        user_session_id: session.user_session_id.clone(),
+        segments: Segments { audio: audio_segments, video: video_segments },
     };
     let json = serde_json::to_vec_pretty(&metadata)
-        .map_err(|e| SynthError::Write { path: dir.clone(), reason: e.to_string() })?;
+        .map_err(|e| SynthError::Write { path: dir.to_path_buf(), reason: e.to_string() })?;
     write_file(&dir.join(format!("{}_{}_timing_metadata.json", p.participant_id, session_short)), &json)
 }
 
-/// Timing metadata for one segment; the sender reports say what the media timestamps say,
-/// one second after the first packet and at the last packet.
-#[expect(clippy::too_many_arguments, reason = "one plain record of the metadata fields")]
-fn segment(
-    base_filename: &str,
+/// The identity of a segment in the metadata.
+struct SegmentFacts<'a> {
+    base_filename: &'a str,
     codec: Codec,
     track_id: String,
     track_type: TrackType,
+}
+
+/// Timing metadata for one segment. The sender reports (one second after the first packet
+/// and at the last packet) say what the media timestamps say, on the sender's own clock, as
+/// the spec's [`RtcpMode`] asks.
+fn segment(
+    plan: &SynthPlan,
+    facts: SegmentFacts<'_>,
     clock_rate_hz: u32,
     start_unix_ms: i64,
+    drift_ppm: f64,
     packets: &TrackPackets,
     max_frame_dimension: Option<FrameDimension>,
 ) -> SegmentMetadata {
     let ticks_per_ms = clock_rate_hz / 1000;
     let last_unix = start_unix_ms + packets.last_pts_ms as i64;
     let has_rtcp = packets.last_pts_ms >= 1000;
+    // One second of the sender's media after the first packet arrives 1/(1+drift) s later.
+    let report_unix = start_unix_ms + (1000.0 / (1.0 + drift_ppm * 1e-6)).round() as i64;
+    let (rtcp_rtp, rtcp_first, rtcp_last) = match plan.spec.rtcp {
+        RtcpMode::Absent => (None, None, None),
+        RtcpMode::Zero => (Some(0), Some(0), Some(0)),
+        _ if !has_rtcp => (None, None, None),
+        mode => {
+            let shift = match mode {
+                RtcpMode::Inconsistent => 7000,
+                RtcpMode::NtpEpoch => 2_208_988_800_000,
+                _ => 0,
+            };
+            (
+                Some(packets.first_timestamp.wrapping_add(1000 * ticks_per_ms)),
+                Some(report_unix + shift),
+                Some(last_unix + shift),
+            )
+        }
+    };
+    let zero = plan.spec.rtcp == RtcpMode::Zero;
     SegmentMetadata {
-        base_filename: base_filename.to_owned(),
-        codec: codec.mime_type().to_owned(),
-        track_id,
-        track_type,
+        base_filename: facts.base_filename.to_owned(),
+        codec: facts.codec.mime_type().to_owned(),
+        track_id: facts.track_id,
+        track_type: facts.track_type,
         first_rtp_rtp_timestamp: packets.first_timestamp,
         first_rtp_unix_timestamp: start_unix_ms,
         last_rtp_rtp_timestamp: Some(packets.last_timestamp),
         last_rtp_unix_timestamp: Some(last_unix),
-        first_rtcp_rtp_timestamp: has_rtcp.then(|| packets.first_timestamp.wrapping_add(1000 * ticks_per_ms)),
-        first_rtcp_ntp_timestamp: has_rtcp.then_some(start_unix_ms + 1000),
-        last_rtcp_rtp_timestamp: has_rtcp.then_some(packets.last_timestamp),
-        last_rtcp_ntp_timestamp: has_rtcp.then_some(last_unix),
+        first_rtcp_rtp_timestamp: rtcp_rtp,
+        first_rtcp_ntp_timestamp: rtcp_first,
+        last_rtcp_rtp_timestamp: if zero { Some(0) } else { rtcp_first.map(|_| packets.last_timestamp) },
+        last_rtcp_ntp_timestamp: rtcp_last,
         first_key_frame_offset_ms: max_frame_dimension.map(|_| 0),
         max_frame_dimension,
     }

@@ -40,6 +40,89 @@ pub struct SynthSpec {
     pub join_stagger_ms: u64,
     pub seed: u64,
     pub call_start_unix_ms: i64,
+    /// What the network did to every track.
+    pub network: NetworkSpec,
+    /// What the timing metadata says about RTCP.
+    pub rtcp: RtcpMode,
+    /// Participants are silent except around their beeps, sent with Opus DTX.
+    pub dtx: bool,
+    /// Video segments start 500 ms into a group of pictures: their first keyframe comes
+    /// [`MID_GOP_KEYFRAME_MS`] after their first packet.
+    pub start_mid_gop: bool,
+    /// Mutes, rejoins, early leaves, rotations and clock drift of named participants.
+    pub events: Vec<SynthEvent>,
+}
+
+/// Network conditions applied to every track (see [`super::impair::Impairments`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetworkSpec {
+    pub loss_pct: f64,
+    pub burst_max_packets: u32,
+    pub reorder_pct: f64,
+    pub reorder_depth_packets: u32,
+    pub duplicate_pct: f64,
+    /// Lost packets resent as RTX (this share of them); RTX streams in the SDPs.
+    pub rtx_recover_pct: Option<f64>,
+    /// Audio sent as RED with one redundant block.
+    pub red: bool,
+    /// ULPFEC packets beside the video.
+    pub fec: bool,
+    /// Call time at which every sender restarts with a new SSRC, or jumps its timestamps.
+    pub ssrc_change_at_ms: Option<u64>,
+    pub timestamp_jump_at_ms: Option<u64>,
+}
+
+/// The RTCP fields of the timing metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RtcpMode {
+    /// Sender reports consistent with the RTP fields.
+    #[default]
+    Consistent,
+    /// No `*_rtcp_*` fields.
+    Absent,
+    /// Every `*_rtcp_*` field 0.
+    Zero,
+    /// Sender reports whose wall clock is 7 s off the server's (a sender with a wrong clock).
+    Inconsistent,
+    /// Wall clocks counted from 1900 (NTP epoch) in ms.
+    NtpEpoch,
+}
+
+/// Something that happens to one participant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthEvent {
+    pub participant: String,
+    pub action: SynthAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SynthAction {
+    /// Camera off from .. to (a new video segment after).
+    MuteVideo { from_ms: u64, to_ms: u64 },
+    /// Microphone off from .. to (a new audio segment after).
+    MuteAudio { from_ms: u64, to_ms: u64 },
+    /// Leaves at `leave_ms` and joins again, as a new session, at `rejoin_ms`.
+    Rejoin { leave_ms: u64, rejoin_ms: u64 },
+    /// Leaves for good.
+    Leave { at_ms: u64 },
+    /// The camera turns portrait (width and height swap).
+    Rotate { at_ms: u64 },
+    /// The sender's clock runs this many parts per million fast (negative: slow).
+    Drift { ppm: f64 },
+}
+
+/// A mid-GOP segment's first keyframe comes this long after its first packet.
+pub const MID_GOP_KEYFRAME_MS: u64 = 1500;
+
+/// One session of a participant: from join to leave, with its media segments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthSession {
+    pub user_session_id: String,
+    pub join_ms: u64,
+    pub leave_ms: u64,
+    /// Call-time spans of the video and audio segments.
+    pub video_segments: Vec<(u64, u64)>,
+    pub audio_segments: Vec<(u64, u64)>,
 }
 
 impl Default for SynthSpec {
@@ -54,6 +137,11 @@ impl Default for SynthSpec {
             join_stagger_ms: 0,
             seed: 1,
             call_start_unix_ms: 1_769_590_800_000, // 2026-01-28T09:00:00Z
+            network: NetworkSpec::default(),
+            rtcp: RtcpMode::default(),
+            dtx: false,
+            start_mid_gop: false,
+            events: Vec::new(),
         }
     }
 }
@@ -77,11 +165,26 @@ pub struct SynthParticipant {
     pub audio_rtp_base: u32,
     pub video_ssrc: u32,
     pub audio_ssrc: u32,
+    /// In call order; the first one's id is `user_session_id`.
+    pub sessions: Vec<SynthSession>,
+    pub drift_ppm: f64,
+    pub rotate_at_ms: Option<u64>,
 }
 
 impl SynthParticipant {
     pub fn flashing_at(&self, t_ms: f64) -> bool {
         self.flashes_ms.iter().any(|&f| t_ms >= f as f64 && t_ms < (f + FLASH_MS) as f64)
+    }
+
+    /// True when the participant talks at `t_ms` (always, unless the call uses DTX: then only
+    /// from 400 ms before each beep to 300 ms after it).
+    pub fn speaking_at(&self, t_ms: f64, dtx: bool) -> bool {
+        !dtx || self.flashes_ms.iter().any(|&f| t_ms >= f as f64 - 400.0 && t_ms < (f + FLASH_MS) as f64 + 300.0)
+    }
+
+    /// True when `t_ms` lies in one of the participant's sessions.
+    pub fn present_at(&self, t_ms: f64) -> bool {
+        self.sessions.iter().any(|s| t_ms >= s.join_ms as f64 && t_ms < s.leave_ms as f64)
     }
 }
 
@@ -115,7 +218,7 @@ impl SplitMix {
         (self.next_u64() >> 32) as u32
     }
 
-    fn uuid(&mut self) -> String {
+    pub fn uuid(&mut self) -> String {
         let (a, b) = (self.next_u64(), self.next_u64());
         format!(
             "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
@@ -157,16 +260,19 @@ impl SynthPlan {
         let stagger_ms = ((FLASH_PERIOD_MS / n as u64) / 100 * 100).max(100);
         let participants = (0..n)
             .map(|i| {
+                let participant_id = NAMES.get(i).map_or_else(|| format!("user{i:02}"), |s| (*s).to_owned());
+                let events: Vec<SynthAction> =
+                    spec.events.iter().filter(|e| e.participant == participant_id).map(|e| e.action).collect();
                 let join_ms = i as u64 * spec.join_stagger_ms;
-                let leave_ms = spec.duration_ms;
+                let leave_ms = events
+                    .iter()
+                    .filter_map(|a| match a {
+                        SynthAction::Leave { at_ms } => Some(*at_ms),
+                        _ => None,
+                    })
+                    .fold(spec.duration_ms, u64::min);
                 let video_start_ms = join_ms.div_ceil(100) * 100;
                 let audio_start_ms = join_ms + (13 * i as u64) % 40;
-                let first = FIRST_FLASH_MS + i as u64 * stagger_ms;
-                let flashes_ms = (0..)
-                    .map(|k| first + k * FLASH_PERIOD_MS)
-                    .take_while(|t| t + FLASH_MS + 100 <= leave_ms)
-                    .filter(|t| *t >= video_start_ms && *t >= audio_start_ms + 100)
-                    .collect();
                 let mut video_rtp_base = rng.next_u32();
                 let mut audio_rtp_base = rng.next_u32();
                 // Exercise RTP timestamp wrap-around half a second into some tracks.
@@ -176,9 +282,26 @@ impl SynthPlan {
                 if i % 4 == 2 {
                     video_rtp_base = u32::MAX - 45_000;
                 }
+                let first_session = rng.uuid();
+                let sessions =
+                    sessions(&events, first_session.clone(), (video_start_ms, audio_start_ms, leave_ms), &mut rng);
+                let first = FIRST_FLASH_MS + i as u64 * stagger_ms;
+                let keyframe_wait = if spec.start_mid_gop { MID_GOP_KEYFRAME_MS } else { 0 };
+                let covered = |spans: &[(u64, u64)], t: u64, lead: u64| {
+                    spans.iter().any(|&(a, b)| t >= a + lead && t + FLASH_MS + 100 <= b)
+                };
+                let flashes_ms = (0..)
+                    .map(|k| first + k * FLASH_PERIOD_MS)
+                    .take_while(|t| t + FLASH_MS + 100 <= leave_ms)
+                    .filter(|&t| {
+                        sessions.iter().any(|s| {
+                            covered(&s.video_segments, t, keyframe_wait.max(100)) && covered(&s.audio_segments, t, 100)
+                        })
+                    })
+                    .collect();
                 SynthParticipant {
-                    participant_id: NAMES.get(i).map_or_else(|| format!("user{i:02}"), |s| (*s).to_owned()),
-                    user_session_id: rng.uuid(),
+                    participant_id,
+                    user_session_id: first_session,
                     rgb: colour(i),
                     tone_hz: 220.0 + 55.0 * i as f64,
                     video_codec: spec
@@ -195,6 +318,18 @@ impl SynthPlan {
                     audio_rtp_base,
                     video_ssrc: rng.next_u32(),
                     audio_ssrc: rng.next_u32(),
+                    sessions,
+                    drift_ppm: events
+                        .iter()
+                        .find_map(|a| match a {
+                            SynthAction::Drift { ppm } => Some(*ppm),
+                            _ => None,
+                        })
+                        .unwrap_or(0.0),
+                    rotate_at_ms: events.iter().find_map(|a| match a {
+                        SynthAction::Rotate { at_ms } => Some(at_ms.div_ceil(100) * 100),
+                        _ => None,
+                    }),
                 }
             })
             .collect();
@@ -206,6 +341,67 @@ impl SynthPlan {
             participants,
         }
     }
+}
+
+/// Cuts `spans` at `[from, to)`: what remains of each span, in order.
+fn cut(spans: Vec<(u64, u64)>, from: u64, to: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    for (a, b) in spans {
+        if a < from.min(b) {
+            out.push((a, from.min(b)));
+        }
+        if to.max(a) < b {
+            out.push((to.max(a), b));
+        }
+    }
+    out
+}
+
+/// The sessions of one participant: one from join to leave, split at each rejoin, with
+/// media segments split at each mute. Media restarts on the 100 ms grid after a gap.
+fn sessions(
+    events: &[SynthAction],
+    first_session: String,
+    (video_start_ms, audio_start_ms, leave_ms): (u64, u64, u64),
+    rng: &mut SplitMix,
+) -> Vec<SynthSession> {
+    let grid = |t: u64| t.div_ceil(100) * 100;
+    let mut video = vec![(video_start_ms, leave_ms)];
+    let mut audio = vec![(audio_start_ms, leave_ms)];
+    let mut breaks = Vec::new();
+    for action in events {
+        match *action {
+            SynthAction::MuteVideo { from_ms, to_ms } => video = cut(video, from_ms, grid(to_ms)),
+            SynthAction::MuteAudio { from_ms, to_ms } => audio = cut(audio, from_ms, grid(to_ms)),
+            SynthAction::Rejoin { leave_ms, rejoin_ms } => {
+                video = cut(video, leave_ms, grid(rejoin_ms));
+                audio = cut(audio, leave_ms, grid(rejoin_ms));
+                breaks.push((leave_ms, grid(rejoin_ms)));
+            }
+            _ => {}
+        }
+    }
+    breaks.sort_unstable();
+    let mut bounds = vec![(video_start_ms.min(audio_start_ms), leave_ms)];
+    for (from, to) in breaks {
+        bounds = cut(bounds, from, to);
+    }
+    bounds
+        .into_iter()
+        .enumerate()
+        .map(|(k, (join_ms, leave_ms))| {
+            let inside = |spans: &[(u64, u64)]| -> Vec<(u64, u64)> {
+                spans.iter().copied().filter(|&(a, b)| a >= join_ms && b <= leave_ms && b > a).collect()
+            };
+            SynthSession {
+                user_session_id: if k == 0 { first_session.clone() } else { rng.uuid() },
+                join_ms,
+                leave_ms,
+                video_segments: inside(&video),
+                audio_segments: inside(&audio),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -155,3 +155,34 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// `tessera synth` with extra flags, for the scenarios the library spec has no shortcut for.
+pub fn synth_cli(output: &Path, args: &[&str]) {
+    let mut all = vec!["synth", "--output", output.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    let out = tessera(&all);
+    assert!(out.status.success(), "synth failed: {}", text(&out));
+}
+
+/// The job's `manifest.json` in `out`.
+pub fn manifest(out: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(out.join("manifest.json")).expect("manifest.json written");
+    serde_json::from_slice(&bytes).expect("manifest.json is JSON")
+}
+
+/// The render's MP4 in `out` (the job must have succeeded).
+pub fn render_ok(input: &Path, out: &Path, extra: &[&str]) -> PathBuf {
+    let output = composite("--input-dir", input, out, extra);
+    assert!(output.status.success(), "render failed: {}", text(&output));
+    files_in(out).into_iter().find(|f| f.extension().is_some_and(|e| e == "mp4")).expect("an mp4 is written")
+}
+
+/// Amplitude of `freq_hz` in the `window_ms` window starting at `from_ms`.
+pub fn tone_at(samples: &[f32], freq_hz: f64, from_ms: f64, window_ms: f64) -> f64 {
+    let start = ((from_ms / 1000.0) * 48_000.0) as usize;
+    let end = (start + (window_ms * 48.0) as usize).min(samples.len());
+    if start >= end {
+        return 0.0;
+    }
+    tone_amplitude(&samples[start..end], freq_hz, 48_000.0)
+}
