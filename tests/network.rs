@@ -94,41 +94,37 @@ fn assert_in_sync(r: &Rendered, frames: &Frames, samples: &[f32]) {
     assert_beeps(r, samples);
 }
 
-fn assert_flashes(r: &Rendered, frames: &Frames) {
-    let mut checked = 0;
-    for p in &r.plan.participants {
-        for &flash_ms in &p.flashes_ms {
-            let at = tile_centre(&r.plan, &p.participant_id, flash_ms as f64).expect("on screen at its flash");
-            let onset = (frame_at(flash_ms as f64 - 300.0)..frame_at(flash_ms as f64 + 300.0))
-                .find(|&i| frames.mean_rgb(i, at.0, at.1, 2).iter().all(|c| *c > 225.0))
-                .unwrap_or_else(|| panic!("{}: no flash near {flash_ms} ms", p.participant_id));
-            let onset_ms = onset as f64 * FRAME_MS;
-            assert!(
-                (onset_ms - flash_ms as f64).abs() <= FRAME_MS,
-                "{}: flash {flash_ms} at {onset_ms}",
-                p.participant_id
-            );
-            checked += 1;
-        }
+/// Runs `check` on every scheduled flash (participant, call ms); at least three must exist.
+fn each_flash(r: &Rendered, mut check: impl FnMut(&SynthParticipant, u64)) {
+    let flashes: Vec<(&SynthParticipant, u64)> =
+        r.plan.participants.iter().flat_map(|p| p.flashes_ms.iter().map(move |f| (p, *f))).collect();
+    assert!(flashes.len() >= 3, "only {} flashes scheduled", flashes.len());
+    for (p, flash_ms) in flashes {
+        check(p, flash_ms);
     }
-    assert!(checked >= 3, "only {checked} flashes checked");
+}
+
+fn assert_flashes(r: &Rendered, frames: &Frames) {
+    each_flash(r, |p, flash_ms| {
+        let at = tile_centre(&r.plan, &p.participant_id, flash_ms as f64).expect("on screen at its flash");
+        let onset = (frame_at(flash_ms as f64 - 300.0)..frame_at(flash_ms as f64 + 300.0))
+            .find(|&i| frames.mean_rgb(i, at.0, at.1, 2).iter().all(|c| *c > 225.0))
+            .unwrap_or_else(|| panic!("{}: no flash near {flash_ms} ms", p.participant_id));
+        let onset_ms = onset as f64 * FRAME_MS;
+        assert!((onset_ms - flash_ms as f64).abs() <= FRAME_MS, "{}: flash {flash_ms} at {onset_ms}", p.participant_id);
+    });
 }
 
 fn assert_beeps(r: &Rendered, samples: &[f32]) {
-    let mut checked = 0;
-    for p in &r.plan.participants {
-        for &flash_ms in &p.flashes_ms {
-            let heard = beep_onset_ms(samples, BEEP_HZ, flash_ms as f64 - 240.0, flash_ms as f64 + 240.0)
-                .unwrap_or_else(|| panic!("{}: no beep near {flash_ms} ms", p.participant_id));
-            assert!(
-                (heard - flash_ms as f64).abs() <= BEEP_TOLERANCE_MS,
-                "{}: beep {flash_ms} heard at {heard:.1}",
-                p.participant_id
-            );
-            checked += 1;
-        }
-    }
-    assert!(checked >= 3, "only {checked} beeps checked");
+    each_flash(r, |p, flash_ms| {
+        let heard = beep_onset_ms(samples, BEEP_HZ, flash_ms as f64 - 240.0, flash_ms as f64 + 240.0)
+            .unwrap_or_else(|| panic!("{}: no beep near {flash_ms} ms", p.participant_id));
+        assert!(
+            (heard - flash_ms as f64).abs() <= BEEP_TOLERANCE_MS,
+            "{}: beep {flash_ms} heard at {heard:.1}",
+            p.participant_id
+        );
+    });
 }
 
 fn assert_length(r: &Rendered, samples: &[f32]) {

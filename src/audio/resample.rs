@@ -28,17 +28,18 @@ impl DriftResampler {
         (self.buffer.len() / self.channels) as f64 - self.position
     }
 
-    /// Takes interleaved input and returns the output frames it completes.
-    pub fn process(&mut self, input: &[f32]) -> Vec<f32> {
+    /// Takes interleaved input and returns the output frames it completes (the input itself
+    /// when the ratio is 1).
+    pub fn process(&mut self, input: Vec<f32>) -> Vec<f32> {
         if self.is_identity() {
-            return input.to_vec();
+            return input;
         }
         let ch = self.channels;
         if self.buffer.is_empty() {
             // Repeat the first frame as history so output starts at the first input frame.
             self.buffer.extend_from_slice(input.get(..ch).unwrap_or(&[]));
         }
-        self.buffer.extend_from_slice(input);
+        self.buffer.extend_from_slice(&input);
         let frames = self.buffer.len() / ch;
         let mut output = Vec::with_capacity(((input.len() / ch) as f64 / self.step) as usize * ch + ch);
         while (self.position.floor() as usize) + 2 < frames {
@@ -78,7 +79,7 @@ mod tests {
     fn ratio_one_is_a_passthrough() {
         let mut r = DriftResampler::new(1.0, 2);
         let input = sine(960, 440.0, 0);
-        assert_eq!(r.process(&input), input);
+        assert_eq!(r.process(input.clone()), input);
     }
 
     #[test]
@@ -88,7 +89,7 @@ mod tests {
         let mut r = DriftResampler::new(step, 2);
         let mut out = Vec::new();
         for chunk in 0..500 {
-            out.extend(r.process(&sine(960, 440.0, chunk * 960)));
+            out.extend(r.process(sine(960, 440.0, chunk * 960)));
         }
         let out_frames = out.len() / 2;
         let expected = 480_000.0 / step;

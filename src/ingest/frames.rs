@@ -153,12 +153,13 @@ impl FrameGate {
         ready
     }
 
-    /// The end of the stream: a frame still open is incomplete.
-    pub fn finish(&mut self) -> Option<Vec<MediaPacket>> {
+    /// The end of the stream: a frame still open lacks its marker packet and is dropped
+    /// (counted in the stats); every complete frame has already come out of `push`.
+    pub fn finish(&mut self) {
         if !self.pending.is_empty() {
             self.pending_broken = true;
+            self.close_frame();
         }
-        self.close_frame()
     }
 
     fn lose(&mut self) {
@@ -264,7 +265,7 @@ mod tests {
         for p in packets {
             frames.extend(gate.push(p).into_iter().map(|f| f[0].ticks / 3000));
         }
-        frames.extend(gate.finish().map(|f| f[0].ticks / 3000));
+        gate.finish();
         (frames, gate.stats())
     }
 

@@ -53,6 +53,29 @@ pub struct MediaPacket {
     pub origin: PacketOrigin,
 }
 
+/// The RTP header fields a media packet is carried with (RTX and RED blocks carry their own).
+#[derive(Debug, Clone, Copy)]
+struct Carried {
+    sequence: u16,
+    timestamp: u32,
+    ssrc: u32,
+    marker: bool,
+}
+
+impl MediaPacket {
+    /// The media missing between `previous_ticks` (the packet before) and this packet, as
+    /// (timestamp of the first missing packet, ticks missing), spread evenly over the lost
+    /// packets and capped at `max_ticks`; `None` when nothing is missing.
+    pub fn missing_before(&self, previous_ticks: i64, max_ticks: i64) -> Option<(i64, i64)> {
+        let lost = i64::try_from(self.lost_before).ok().filter(|l| *l > 0)?;
+        let step = (self.ticks - previous_ticks) / (lost + 1);
+        (step > 0).then(|| (previous_ticks + step, (step * lost).min(max_ticks)))
+    }
+}
+
+/// Lost audio is concealed for at most this much of one gap; the rest stays silent.
+pub const MAX_CONCEALED_MS: i64 = 2000;
+
 /// What reading the packets found, for the job report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PacketStats {
@@ -267,28 +290,24 @@ impl MediaPackets {
         let payload = info.payload(&record.data).unwrap_or(&[]);
         let arrival_ms = record.offset_ms;
         let pt = info.payload_type;
+        let header =
+            Carried { sequence: info.sequence, timestamp: info.timestamp, ssrc: info.ssrc, marker: info.marker };
+        let rtx_of_red = self.aux.rtx_red.contains(&pt);
         if pt == self.payload_type {
-            let (sequence, ticks) = self.rebaser.place(info.ssrc, info.sequence, info.timestamp, arrival_ms);
-            self.hold(sequence, ticks, info.marker, payload, arrival_ms, PacketOrigin::Media);
-        } else if self.aux.rtx.contains(&pt) {
-            let Some((osn, original)) = unwrap_rtx(payload) else {
-                self.stats.skipped += 1;
-                return Ok(());
-            };
-            let Some(ssrc) = self.rebaser.current_ssrc() else {
-                self.stats.skipped += 1;
-                return Ok(());
-            };
-            let (sequence, ticks) = self.rebaser.place(ssrc, osn, info.timestamp, arrival_ms);
-            self.hold(sequence, ticks, info.marker, original, arrival_ms, PacketOrigin::Rtx);
+            self.hold_carried(header, payload, arrival_ms, PacketOrigin::Media);
         } else if self.aux.red.contains(&pt) {
-            let header = (info.sequence, info.timestamp, info.ssrc, info.marker);
             self.hold_red(header, payload, arrival_ms, PacketOrigin::Media);
-        } else if self.aux.rtx_red.contains(&pt) {
-            // A retransmitted RED packet: the original sequence number, then the RED payload.
+        } else if rtx_of_red || self.aux.rtx.contains(&pt) {
+            // A retransmission: the original sequence number, then the original payload (a
+            // media packet's, or a RED packet's), on the media stream's SSRC.
             match (unwrap_rtx(payload), self.rebaser.current_ssrc()) {
-                (Some((osn, red)), Some(ssrc)) => {
-                    self.hold_red((osn, info.timestamp, ssrc, info.marker), red, arrival_ms, PacketOrigin::Rtx)
+                (Some((sequence, original)), Some(ssrc)) => {
+                    let header = Carried { sequence, ssrc, ..header };
+                    if rtx_of_red {
+                        self.hold_red(header, original, arrival_ms, PacketOrigin::Rtx);
+                    } else {
+                        self.hold_carried(header, original, arrival_ms, PacketOrigin::Rtx);
+                    }
                 }
                 _ => self.stats.skipped += 1,
             }
@@ -298,10 +317,15 @@ impl MediaPackets {
         Ok(())
     }
 
+    /// Places a media packet carried with `header` and holds it in the window.
+    fn hold_carried(&mut self, header: Carried, payload: &[u8], arrival_ms: u32, origin: PacketOrigin) {
+        let (sequence, ticks) = self.rebaser.place(header.ssrc, header.sequence, header.timestamp, arrival_ms);
+        self.hold(sequence, ticks, header.marker, payload, arrival_ms, origin);
+    }
+
     /// Places the blocks of a RED packet: its primary block is the packet itself (`origin`),
     /// each redundant block an earlier one.
-    fn hold_red(&mut self, header: (u16, u32, u32, bool), payload: &[u8], arrival_ms: u32, origin: PacketOrigin) {
-        let (sequence, timestamp, ssrc, marker) = header;
+    fn hold_red(&mut self, header: Carried, payload: &[u8], arrival_ms: u32, origin: PacketOrigin) {
         let blocks = parse_red(payload).unwrap_or_default();
         if blocks.is_empty() {
             self.stats.skipped += 1;
@@ -311,11 +335,14 @@ impl MediaPackets {
             if block.payload_type != self.payload_type || block.data.is_empty() {
                 continue;
             }
-            let block_seq = sequence.wrapping_sub(block.distance);
-            let block_ts = timestamp.wrapping_sub(block.timestamp_offset_ticks);
-            let block_origin = if block.distance == 0 { origin } else { PacketOrigin::Red };
-            let (seq, ticks) = self.rebaser.place(ssrc, block_seq, block_ts, arrival_ms);
-            self.hold(seq, ticks, marker && block.distance == 0, block.data, arrival_ms, block_origin);
+            let primary = block.distance == 0;
+            let carried = Carried {
+                sequence: header.sequence.wrapping_sub(block.distance),
+                timestamp: header.timestamp.wrapping_sub(block.timestamp_offset_ticks),
+                ssrc: header.ssrc,
+                marker: header.marker && primary,
+            };
+            self.hold_carried(carried, block.data, arrival_ms, if primary { origin } else { PacketOrigin::Red });
         }
     }
 

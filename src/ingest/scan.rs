@@ -3,15 +3,14 @@
 //! decoder could not use) without decoding.
 
 use super::frames::{FrameGate, GateStats};
-use super::packets::{MediaPackets, PacketStats};
+use super::packets::{MAX_CONCEALED_MS, MediaPackets, PacketStats};
 use super::sdp::MediaKind;
 use super::{IngestError, Segment};
 
 /// What the first pass learned about a segment's media packets (its primary payload type).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PacketScan {
-    /// The first packet in sequence order: raw RTP timestamp, extended timestamp, arrival ms.
-    pub first_timestamp: u32,
+    /// The first packet in sequence order: extended timestamp, arrival ms.
     pub first_ticks: i64,
     pub first_arrival_ms: u32,
     /// Smallest and largest extended timestamps.
@@ -22,8 +21,8 @@ pub struct PacketScan {
     pub packets: PacketStats,
     /// Video only: frames let through and dropped by the keyframe gate.
     pub frames: Option<GateStats>,
-    /// Audio only: RTP ticks of media missing after recovery (each lost packet counts as the
-    /// packet duration around it), which the decoder conceals.
+    /// Audio only: RTP ticks of media missing after recovery that the decoder conceals (see
+    /// [`crate::ingest::packets::MediaPacket::missing_before`]).
     pub concealed_ticks: i64,
 }
 
@@ -34,9 +33,9 @@ pub fn scan_rtpdump(segment: &Segment) -> Result<PacketScan, IngestError> {
     let mut gate = (segment.codec.media_kind() == MediaKind::Video).then(|| FrameGate::new(segment.codec));
     let mut scan: Option<PacketScan> = None;
     let mut previous_ticks: Option<i64> = None;
+    let max_concealed_ticks = MAX_CONCEALED_MS * i64::from(segment.clock_rate_hz) / 1000;
     while let Some(packet) = packets.next_packet()? {
         let s = scan.get_or_insert(PacketScan {
-            first_timestamp: packet.ticks as u32,
             first_ticks: packet.ticks,
             first_arrival_ms: packet.arrival_ms,
             min_ticks: packet.ticks,
@@ -51,11 +50,9 @@ pub fn scan_rtpdump(segment: &Segment) -> Result<PacketScan, IngestError> {
             s.max_ticks = packet.ticks;
             s.last_arrival_ms = packet.arrival_ms;
         }
-        if packet.lost_before > 0 && gate.is_none() {
-            // The missing packets span from the previous packet's end to this one's start.
-            if let Some(previous) = previous_ticks {
-                let per_packet = (packet.ticks - previous) / (packet.lost_before as i64 + 1);
-                s.concealed_ticks += per_packet * packet.lost_before as i64;
+        if let Some(previous) = previous_ticks.filter(|_| gate.is_none()) {
+            if let Some((_, missing)) = packet.missing_before(previous, max_concealed_ticks) {
+                s.concealed_ticks += missing;
             }
         }
         previous_ticks = Some(packet.ticks);

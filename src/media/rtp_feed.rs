@@ -13,14 +13,12 @@ use gstreamer_app as gst_app;
 
 use super::decode::DecodeSpec;
 use crate::ingest::frames::FrameGate;
-use crate::ingest::packets::{MediaPacket, MediaPackets};
+use crate::ingest::packets::{MAX_CONCEALED_MS, MediaPacket, MediaPackets};
 use crate::ingest::rtp::build_rtp;
 use crate::ingest::sdp::{Codec, MediaKind};
 
 /// The SSRC of the normalised stream.
 const FEED_SSRC: u32 = 0x7e55_e7a0;
-/// Loss concealment covers at most this much of one gap.
-const MAX_CONCEALED_MS: i64 = 2000;
 
 pub fn rtp_caps(spec: &DecodeSpec) -> gst::Caps {
     let media = match spec.codec.media_kind() {
@@ -85,16 +83,12 @@ impl Pusher<'_> {
     /// rest stays silent on the timeline.
     fn signal_loss(&mut self, previous: &MediaPacket, packet: &MediaPacket) {
         let (Some(base), rate) = (self.base_ticks, i64::from(self.spec.clock_rate_hz.max(1))) else { return };
-        let lost = packet.lost_before as i64;
-        let step = (packet.ticks - previous.ticks) / (lost + 1);
-        if step <= 0 {
+        let Some((start, duration)) = packet.missing_before(previous.ticks, MAX_CONCEALED_MS * rate / 1000) else {
             return;
-        }
-        let start = previous.ticks + step - base;
-        let duration = (step * lost).min(MAX_CONCEALED_MS * rate / 1000);
+        };
         let ns =
             |ticks: i64| gst::ClockTime::from_nseconds((ticks.max(0) as u128 * 1_000_000_000 / rate as u128) as u64);
-        self.src.send_event(gst::event::Gap::builder(ns(start)).duration(ns(duration)).build());
+        self.src.send_event(gst::event::Gap::builder(ns(start - base)).duration(ns(duration)).build());
     }
 }
 
@@ -111,14 +105,11 @@ fn feed_packets(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<i64>)
                 }
             }
         }
-        if let Some(frame) = gate.finish() {
-            frame.iter().all(|p| pusher.push(p.marker, p.ticks, &p.payload));
-        }
         return Ok(());
     }
     let mut previous: Option<MediaPacket> = None;
     while let Some(packet) = packets.next_packet().map_err(|e| e.to_string())? {
-        if let Some(prev) = previous.as_ref().filter(|_| packet.lost_before > 0 && spec.codec == Codec::Opus) {
+        if let Some(prev) = previous.as_ref().filter(|_| spec.codec == Codec::Opus) {
             pusher.signal_loss(prev, &packet);
         }
         if !pusher.push(packet.marker, packet.ticks, &packet.payload) {

@@ -153,8 +153,6 @@ impl AudioCursor {
                     Some(next) if ms_to_frames(next.span.start_ms) < until + AUDIO_AHEAD_FRAMES => {
                         self.active = Some(Active::start(&self.segments, self.next_segment)?);
                         self.expected_position = None;
-                        let step = next.clock.rate_ratio();
-                        self.resampler = DriftResampler::new(step, AUDIO_CHANNELS);
                         self.next_segment += 1;
                     }
                     _ => return Ok(()),
@@ -165,16 +163,16 @@ impl AudioCursor {
                 Some(Decoded::Audio(chunk)) => {
                     let at = active.call_ms(&self.segments, chunk.pts_ms);
                     let mut position = ms_to_frames(at);
-                    match self.expected_position {
-                        Some(expected) if position.abs_diff(expected) <= AUDIO_SNAP_FRAMES => position = expected,
-                        Some(_) => {
-                            // A discontinuity (DTX silence, a gap): restart the interpolation.
+                    match self.expected_position.filter(|e| position.abs_diff(*e) <= AUDIO_SNAP_FRAMES) {
+                        Some(expected) => position = expected,
+                        None => {
+                            // A new segment or a discontinuity (DTX silence, a gap): restart the
+                            // interpolation at the segment's drift ratio.
                             let step = self.segments.get(active.segment).map_or(1.0, |s| s.clock.rate_ratio());
                             self.resampler = DriftResampler::new(step, AUDIO_CHANNELS);
                         }
-                        None => {}
                     }
-                    let samples = self.resampler.process(&chunk.samples);
+                    let samples = self.resampler.process(chunk.samples);
                     let frames = (samples.len() / AUDIO_CHANNELS) as u64;
                     self.expected_position = Some(position + frames);
                     self.pending = Some((position, samples));

@@ -65,7 +65,7 @@ impl RenderPlan {
                     first_rtp: (meta.first_rtp_rtp_timestamp, meta.first_rtp_unix_timestamp),
                     rtcp_first: meta.rtcp_first(),
                     rtcp_last: meta.rtcp_last(),
-                    first_packet: (scan.first_timestamp, scan.first_ticks, scan.first_arrival_ms),
+                    first_packet: (scan.first_ticks, scan.first_arrival_ms),
                     last_packet: (scan.max_ticks, scan.last_arrival_ms),
                     discontinuous: scan.packets.ssrc_changes + scan.packets.discontinuities > 0,
                 });

@@ -190,7 +190,8 @@ impl Impairer {
         out
     }
 
-    /// Counters for the test report.
+    /// Counters for the tests.
+    #[cfg(test)]
     pub fn stats(&self) -> ImpairStats {
         self.s.stats
     }

@@ -27,7 +27,7 @@ pub struct TrackPackets {
     pub first_timestamp: u32,
     pub last_timestamp: u32,
     /// Arrival time of the last packet written, ms after the first.
-    pub last_pts_ms: u64,
+    pub last_arrival_ms: u64,
 }
 
 pub fn video_payload_type(codec: Codec) -> u8 {
@@ -108,7 +108,7 @@ fn run_track(
         packets: None,
         error: None,
         first_pts_ns: None,
-        impairer: Impairer::new(&options.impairments),
+        impairer: Some(Impairer::new(&options.impairments)).filter(|i| !i.is_identity()),
         clock_scale: 1.0 + options.drift_ppm * 1e-6,
         skip_before_ns: options.skip_before_ms * 1_000_000,
     }));
@@ -168,7 +168,8 @@ struct DumpSink {
     error: Option<String>,
     /// Some encoders shift PTS (x264enc by 1000 h): time counts from the first buffer.
     first_pts_ns: Option<u64>,
-    impairer: Impairer,
+    /// `None` when the network changes nothing.
+    impairer: Option<Impairer>,
     /// 1 + drift: media time / this = wall time.
     clock_scale: f64,
     skip_before_ns: u64,
@@ -176,36 +177,40 @@ struct DumpSink {
 
 impl DumpSink {
     fn write(&mut self, raw_pts_ns: u64, packet: &[u8]) -> Result<(), String> {
-        parse_rtp(packet).map_err(|e| format!("payloader produced a bad RTP packet: {e}"))?;
         let pts_ns = raw_pts_ns.saturating_sub(*self.first_pts_ns.get_or_insert(raw_pts_ns));
         if pts_ns < self.skip_before_ns {
             return Ok(());
         }
         let wall_ms = (pts_ns - self.skip_before_ns) as f64 / 1e6 / self.clock_scale;
         let arrival_ms = u32::try_from(wall_ms.round() as u64).unwrap_or(u32::MAX);
-        let out = self.impairer.push(arrival_ms, packet)?;
-        self.write_out(out)
+        match self.impairer.as_mut() {
+            Some(impairer) => {
+                let out = impairer.push(arrival_ms, packet)?;
+                self.write_out(out)
+            }
+            None => self.write_out(vec![(arrival_ms, packet.to_vec())]),
+        }
     }
 
     fn flush(&mut self) -> Result<(), String> {
-        let out = self.impairer.finish();
+        let out = self.impairer.as_mut().map(Impairer::finish).unwrap_or_default();
         self.write_out(out)
     }
 
     fn write_out(&mut self, packets: Vec<(u32, Vec<u8>)>) -> Result<(), String> {
         let writer = self.writer.as_mut().ok_or("writer already closed")?;
         for (arrival_ms, packet) in packets {
+            let info = parse_rtp(&packet).map_err(|e| format!("payloader produced a bad RTP packet: {e}"))?;
             writer.write_rtp(arrival_ms, &packet).map_err(|e| e.to_string())?;
-            let info = parse_rtp(&packet).map_err(|e| e.to_string())?;
             let p = self.packets.get_or_insert(TrackPackets {
                 packets: 0,
                 first_timestamp: info.timestamp,
                 last_timestamp: info.timestamp,
-                last_pts_ms: 0,
+                last_arrival_ms: 0,
             });
             p.packets += 1;
             p.last_timestamp = info.timestamp;
-            p.last_pts_ms = u64::from(arrival_ms);
+            p.last_arrival_ms = u64::from(arrival_ms);
         }
         Ok(())
     }

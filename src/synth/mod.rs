@@ -3,7 +3,7 @@
 //! participant is a solid colour that flashes white at scheduled call times, and a tone that
 //! beeps at the same times, so tests can check layout positions and audio/video sync.
 
-pub mod impair;
+mod impair;
 mod media;
 mod package;
 pub mod plan;
@@ -168,8 +168,7 @@ fn sdp(plan: &SynthPlan, kind: MediaKind, codec: Codec) -> String {
             if codec == Codec::H264 { &[("packetization-mode", "1"), ("profile-level-id", "42e01f")] } else { &[] };
         maps.push(RtpMap::new(video_payload_type(codec), codec.encoding_name(), 90_000, None, fmtp));
     }
-    let primary = maps.last().map_or(AUDIO_PT, |m| m.payload_type);
-    let primary = if kind == MediaKind::Audio { AUDIO_PT } else { primary };
+    let primary = if kind == MediaKind::Audio { AUDIO_PT } else { video_payload_type(codec) };
     if n.rtx_recover_pct.is_some() {
         // RED audio is retransmitted as RED: the RTX stream's apt names the RED payload type.
         let apt = if kind == MediaKind::Audio && n.red { RED_PT } else { primary }.to_string();
@@ -182,83 +181,131 @@ fn sdp(plan: &SynthPlan, kind: MediaKind, codec: Codec) -> String {
     write_sdp(kind, &maps)
 }
 
+/// What differs between a session's microphone and camera tracks.
+struct TrackSpec<'a> {
+    kind: MediaKind,
+    codec: Codec,
+    payload_type: u8,
+    clock_rate_hz: u32,
+    track_type: TrackType,
+    spans: &'a [(u64, u64)],
+    rtp_base: u32,
+    /// Sequence numbers of segment k start at `sequence_base + k * sequence_step`.
+    sequence_base: u16,
+    sequence_step: u16,
+    skip_before_ms: u64,
+    max_frame_dimension: Option<FrameDimension>,
+    first_key_frame_offset_ms: Option<i64>,
+}
+
 fn write_session(plan: &SynthPlan, p: &SynthParticipant, session: &SynthSession, dir: &Path) -> Result<(), SynthError> {
     let spec = &plan.spec;
-    let call_start = spec.call_start_unix_ms;
+    let audio = TrackSpec {
+        kind: MediaKind::Audio,
+        codec: Codec::Opus,
+        payload_type: AUDIO_PT,
+        clock_rate_hz: 48_000,
+        track_type: TrackType::Audio,
+        spans: &session.audio_segments,
+        rtp_base: p.audio_rtp_base,
+        sequence_base: 2000,
+        sequence_step: 1000,
+        skip_before_ms: 0,
+        max_frame_dimension: None,
+        first_key_frame_offset_ms: None,
+    };
+    let video = TrackSpec {
+        kind: MediaKind::Video,
+        codec: p.video_codec,
+        payload_type: video_payload_type(p.video_codec),
+        clock_rate_hz: 90_000,
+        track_type: TrackType::Video,
+        spans: &session.video_segments,
+        rtp_base: p.video_rtp_base,
+        sequence_base: 1000,
+        sequence_step: 5000,
+        skip_before_ms: if spec.start_mid_gop { 500 } else { 0 },
+        max_frame_dimension: Some(FrameDimension {
+            width: spec.width.max(spec.height),
+            height: spec.height.max(spec.width),
+        }),
+        first_key_frame_offset_ms: Some(if spec.start_mid_gop { MID_GOP_KEYFRAME_MS as i64 } else { 0 }),
+    };
     let session_short = session.user_session_id.get(..8).unwrap_or(&session.user_session_id);
-    let stem = |kind: &str, k: usize| format!("{}_{}_{}_{k}", p.participant_id, session_short, kind);
-    let scale = 1.0 + p.drift_ppm * 1e-6;
-    // RTP timestamps of a track continue across its segments (mute keeps the sender's clock).
-    let ticks_since = |first: u64, t: u64, rate: f64| ((t - first) as f64 * scale * rate) as u32;
-
-    let mut audio_segments = Vec::new();
-    let first_audio = session.audio_segments.first().map_or(0, |s| s.0);
-    for (k, &(from_ms, to_ms)) in session.audio_segments.iter().enumerate() {
-        let name = stem("audio", k);
-        write_file(&dir.join(format!("{name}.sdp")), sdp(plan, MediaKind::Audio, Codec::Opus).as_bytes())?;
-        let seed = track_seed(plan, p, 1, k);
-        let job = media::SegmentJob {
-            participant: p,
-            from_ms,
-            to_ms,
-            rtp_base: p.audio_rtp_base.wrapping_add(ticks_since(first_audio, from_ms, 48.0)),
-            sequence_base: (2000 + 1000 * k) as u16,
-            options: media::DumpOptions {
-                start_unix_ms: call_start + from_ms as i64,
-                drift_ppm: p.drift_ppm,
-                skip_before_ms: 0,
-                impairments: impairments(plan, seed, AUDIO_PT, true, from_ms),
-            },
-        };
-        let packets = media::write_audio(job, spec.dtx, &dir.join(format!("{name}.rtpdump")))?;
-        let track_id = format!("{session_short}:TRACK_TYPE_AUDIO:0");
-        let meta = SegmentFacts { base_filename: &name, codec: Codec::Opus, track_id, track_type: TrackType::Audio };
-        audio_segments.push(segment(plan, meta, 48_000, call_start + from_ms as i64, p.drift_ppm, &packets, None));
-    }
-
-    let mut video_segments = Vec::new();
-    let codec = p.video_codec;
-    let first_video = session.video_segments.first().map_or(0, |s| s.0);
-    let skip_ms = if spec.start_mid_gop { 500 } else { 0 };
-    for (k, &(from_ms, to_ms)) in session.video_segments.iter().enumerate() {
-        let name = stem("video", k);
-        write_file(&dir.join(format!("{name}.sdp")), sdp(plan, MediaKind::Video, codec).as_bytes())?;
-        let seed = track_seed(plan, p, 2, k);
-        let job = media::SegmentJob {
-            participant: p,
-            from_ms,
-            to_ms,
-            rtp_base: p.video_rtp_base.wrapping_add(ticks_since(first_video, from_ms, 90.0)),
-            sequence_base: (1000 + 5000 * k) as u16,
-            options: media::DumpOptions {
-                start_unix_ms: call_start + from_ms as i64,
-                drift_ppm: p.drift_ppm,
-                skip_before_ms: skip_ms,
-                impairments: impairments(plan, seed, video_payload_type(codec), false, from_ms),
-            },
-        };
-        let packets = media::write_video(job, spec.width, spec.height, spec.fps, &dir.join(format!("{name}.rtpdump")))?;
-        let track_id = format!("{session_short}:TRACK_TYPE_VIDEO:0");
-        let meta = SegmentFacts { base_filename: &name, codec, track_id, track_type: TrackType::Video };
-        let dimension =
-            Some(FrameDimension { width: spec.width.max(spec.height), height: spec.height.max(spec.width) });
-        let mut seg = segment(plan, meta, 90_000, call_start + from_ms as i64, p.drift_ppm, &packets, dimension);
-        seg.first_key_frame_offset_ms = Some(if spec.start_mid_gop { MID_GOP_KEYFRAME_MS as i64 } else { 0 });
-        video_segments.push(seg);
-    }
-
     let metadata = TimingMetadata {
         call_type: plan.call_type.clone(),
         call_id: plan.call_id.clone(),
         call_session_id: plan.call_session_id.clone(),
-        call_start_time: rfc3339(call_start),
+        call_start_time: rfc3339(spec.call_start_unix_ms),
         participant_id: p.participant_id.clone(),
         user_session_id: session.user_session_id.clone(),
-        segments: Segments { audio: audio_segments, video: video_segments },
+        segments: Segments {
+            audio: write_track(plan, p, session_short, &audio, dir)?,
+            video: write_track(plan, p, session_short, &video, dir)?,
+        },
     };
     let json = serde_json::to_vec_pretty(&metadata)
         .map_err(|e| SynthError::Write { path: dir.to_path_buf(), reason: e.to_string() })?;
     write_file(&dir.join(format!("{}_{}_timing_metadata.json", p.participant_id, session_short)), &json)
+}
+
+/// Writes every segment of one track (`.sdp` + `.rtpdump`) and returns their metadata.
+fn write_track(
+    plan: &SynthPlan,
+    p: &SynthParticipant,
+    session_short: &str,
+    track: &TrackSpec<'_>,
+    dir: &Path,
+) -> Result<Vec<SegmentMetadata>, SynthError> {
+    let spec = &plan.spec;
+    let audio = track.kind == MediaKind::Audio;
+    let kind_name = if audio { "audio" } else { "video" };
+    let scale = 1.0 + p.drift_ppm * 1e-6;
+    let first_ms = track.spans.first().map_or(0, |s| s.0);
+    let mut segments = Vec::with_capacity(track.spans.len());
+    for (k, &(from_ms, to_ms)) in track.spans.iter().enumerate() {
+        let name = format!("{}_{session_short}_{kind_name}_{k}", p.participant_id);
+        write_file(&dir.join(format!("{name}.sdp")), sdp(plan, track.kind, track.codec).as_bytes())?;
+        // RTP timestamps of a track continue across its segments (mute keeps the sender's clock).
+        let ticks_since_first =
+            ((from_ms - first_ms) as f64 * scale * (f64::from(track.clock_rate_hz) / 1000.0)) as u32;
+        let job = media::SegmentJob {
+            participant: p,
+            from_ms,
+            to_ms,
+            rtp_base: track.rtp_base.wrapping_add(ticks_since_first),
+            sequence_base: track.sequence_base.wrapping_add(track.sequence_step.wrapping_mul(k as u16)),
+            options: media::DumpOptions {
+                start_unix_ms: spec.call_start_unix_ms + from_ms as i64,
+                drift_ppm: p.drift_ppm,
+                skip_before_ms: track.skip_before_ms,
+                impairments: impairments(
+                    plan,
+                    track_seed(plan, p, if audio { 1 } else { 2 }, k),
+                    track.payload_type,
+                    audio,
+                    from_ms,
+                ),
+            },
+        };
+        let rtpdump = dir.join(format!("{name}.rtpdump"));
+        let packets = if audio {
+            media::write_audio(job, spec.dtx, &rtpdump)?
+        } else {
+            media::write_video(job, spec.width, spec.height, spec.fps, &rtpdump)?
+        };
+        let facts = SegmentFacts {
+            base_filename: &name,
+            codec: track.codec,
+            track_id: format!("{session_short}:{}:0", track.track_type.as_str()),
+            track_type: track.track_type.clone(),
+        };
+        let mut metadata = segment(plan, facts, track.clock_rate_hz, from_ms, p.drift_ppm, &packets);
+        metadata.max_frame_dimension = track.max_frame_dimension;
+        metadata.first_key_frame_offset_ms = track.first_key_frame_offset_ms;
+        segments.push(metadata);
+    }
+    Ok(segments)
 }
 
 /// The identity of a segment in the metadata.
@@ -269,41 +316,37 @@ struct SegmentFacts<'a> {
     track_type: TrackType,
 }
 
-/// Timing metadata for one segment. The sender reports (one second after the first packet
-/// and at the last packet) say what the media timestamps say, on the sender's own clock, as
-/// the spec's [`RtcpMode`] asks.
+/// Timing metadata for one segment starting at call time `from_ms`. The sender reports (one
+/// second after the first packet and at the last packet) say what the media timestamps say,
+/// on the sender's own clock, as the spec's [`RtcpMode`] asks.
 fn segment(
     plan: &SynthPlan,
     facts: SegmentFacts<'_>,
     clock_rate_hz: u32,
-    start_unix_ms: i64,
+    from_ms: u64,
     drift_ppm: f64,
     packets: &TrackPackets,
-    max_frame_dimension: Option<FrameDimension>,
 ) -> SegmentMetadata {
-    let ticks_per_ms = clock_rate_hz / 1000;
-    let last_unix = start_unix_ms + packets.last_pts_ms as i64;
-    let has_rtcp = packets.last_pts_ms >= 1000;
+    let start_unix_ms = plan.spec.call_start_unix_ms + from_ms as i64;
+    let last_unix = start_unix_ms + packets.last_arrival_ms as i64;
+    let has_rtcp = packets.last_arrival_ms >= 1000;
     // One second of the sender's media after the first packet arrives 1/(1+drift) s later.
     let report_unix = start_unix_ms + (1000.0 / (1.0 + drift_ppm * 1e-6)).round() as i64;
-    let (rtcp_rtp, rtcp_first, rtcp_last) = match plan.spec.rtcp {
-        RtcpMode::Absent => (None, None, None),
-        RtcpMode::Zero => (Some(0), Some(0), Some(0)),
-        _ if !has_rtcp => (None, None, None),
+    let report_rtp = packets.first_timestamp.wrapping_add(clock_rate_hz);
+    // (first rtp, first wall clock, last rtp, last wall clock)
+    let (first_rtcp_rtp, first_rtcp_ntp, last_rtcp_rtp, last_rtcp_ntp) = match plan.spec.rtcp {
+        RtcpMode::Absent => (None, None, None, None),
+        RtcpMode::Zero => (Some(0), Some(0), Some(0), Some(0)),
+        _ if !has_rtcp => (None, None, None, None),
         mode => {
             let shift = match mode {
                 RtcpMode::Inconsistent => 7000,
                 RtcpMode::NtpEpoch => 2_208_988_800_000,
                 _ => 0,
             };
-            (
-                Some(packets.first_timestamp.wrapping_add(1000 * ticks_per_ms)),
-                Some(report_unix + shift),
-                Some(last_unix + shift),
-            )
+            (Some(report_rtp), Some(report_unix + shift), Some(packets.last_timestamp), Some(last_unix + shift))
         }
     };
-    let zero = plan.spec.rtcp == RtcpMode::Zero;
     SegmentMetadata {
         base_filename: facts.base_filename.to_owned(),
         codec: facts.codec.mime_type().to_owned(),
@@ -313,12 +356,12 @@ fn segment(
         first_rtp_unix_timestamp: start_unix_ms,
         last_rtp_rtp_timestamp: Some(packets.last_timestamp),
         last_rtp_unix_timestamp: Some(last_unix),
-        first_rtcp_rtp_timestamp: rtcp_rtp,
-        first_rtcp_ntp_timestamp: rtcp_first,
-        last_rtcp_rtp_timestamp: if zero { Some(0) } else { rtcp_first.map(|_| packets.last_timestamp) },
-        last_rtcp_ntp_timestamp: rtcp_last,
-        first_key_frame_offset_ms: max_frame_dimension.map(|_| 0),
-        max_frame_dimension,
+        first_rtcp_rtp_timestamp: first_rtcp_rtp,
+        first_rtcp_ntp_timestamp: first_rtcp_ntp,
+        last_rtcp_rtp_timestamp: last_rtcp_rtp,
+        last_rtcp_ntp_timestamp: last_rtcp_ntp,
+        first_key_frame_offset_ms: None,
+        max_frame_dimension: None,
     }
 }
 

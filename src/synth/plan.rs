@@ -53,7 +53,7 @@ pub struct SynthSpec {
     pub events: Vec<SynthEvent>,
 }
 
-/// Network conditions applied to every track (see [`super::impair::Impairments`]).
+/// Network conditions applied to every track (turned into per-track impairments by `synth`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NetworkSpec {
     pub loss_pct: f64,
@@ -368,7 +368,7 @@ fn sessions(
     let grid = |t: u64| t.div_ceil(100) * 100;
     let mut video = vec![(video_start_ms, leave_ms)];
     let mut audio = vec![(audio_start_ms, leave_ms)];
-    let mut breaks = Vec::new();
+    let mut bounds = vec![(video_start_ms.min(audio_start_ms), leave_ms)];
     for action in events {
         match *action {
             SynthAction::MuteVideo { from_ms, to_ms } => video = cut(video, from_ms, grid(to_ms)),
@@ -376,15 +376,10 @@ fn sessions(
             SynthAction::Rejoin { leave_ms, rejoin_ms } => {
                 video = cut(video, leave_ms, grid(rejoin_ms));
                 audio = cut(audio, leave_ms, grid(rejoin_ms));
-                breaks.push((leave_ms, grid(rejoin_ms)));
+                bounds = cut(bounds, leave_ms, grid(rejoin_ms));
             }
             _ => {}
         }
-    }
-    breaks.sort_unstable();
-    let mut bounds = vec![(video_start_ms.min(audio_start_ms), leave_ms)];
-    for (from, to) in breaks {
-        bounds = cut(bounds, from, to);
     }
     bounds
         .into_iter()

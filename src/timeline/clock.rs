@@ -50,8 +50,9 @@ pub struct ClockInputs {
     /// First and last sender reports as (RTP timestamp, wall clock ms); `None` when absent or 0.
     pub rtcp_first: Option<(u32, i64)>,
     pub rtcp_last: Option<(u32, i64)>,
-    /// The first packet in sequence order: raw and extended timestamp, arrival ms in the dump.
-    pub first_packet: (u32, i64, u32),
+    /// The first packet in sequence order: extended timestamp (its low 32 bits are the raw
+    /// one), arrival ms in the dump.
+    pub first_packet: (i64, u32),
     /// The packet with the largest extended timestamp: extended timestamp, arrival ms.
     pub last_packet: (i64, u32),
     /// The packets had SSRC changes or timestamp jumps: the RTP fields of the last sender
@@ -77,7 +78,7 @@ pub struct SegmentClock {
 
 impl SegmentClock {
     /// A clock at the nominal rate with its anchor at the first packet's arrival.
-    pub fn nominal(clock_rate_hz: u32, anchor_ticks: i64, anchor_call_ms: f64) -> SegmentClock {
+    fn nominal(clock_rate_hz: u32, anchor_ticks: i64, anchor_call_ms: f64) -> SegmentClock {
         let clock_rate_hz = clock_rate_hz.max(1);
         SegmentClock {
             anchor_ticks,
@@ -94,8 +95,8 @@ impl SegmentClock {
     /// reference does (RTCP fields that are absent or 0 are not used) and further where the
     /// fields contradict each other.
     pub fn from_inputs(inputs: &ClockInputs) -> SegmentClock {
-        let (first_raw, first_ticks, first_arrival_ms) = inputs.first_packet;
-        let extend = |raw: u32| first_ticks + rtp_delta_ticks(first_raw, raw);
+        let (first_ticks, first_arrival_ms) = inputs.first_packet;
+        let extend = |raw: u32| first_ticks + rtp_delta_ticks(first_ticks as u32, raw);
         let (first_rtp_raw, first_rtp_unix_ms) = inputs.first_rtp;
         let mut clock = SegmentClock::nominal(
             inputs.clock_rate_hz,
@@ -151,11 +152,11 @@ impl SegmentClock {
         }
 
         // Then the anchor: the first sender report when it agrees with the arrival times.
-        match (inputs.rtcp_first, rtcp_first) {
-            (None, _) => clock.notes.push(
+        match rtcp_first {
+            None => clock.notes.push(
                 "first_rtcp_* absent or 0: anchored at the first packet's arrival (first_rtp_unix_timestamp)".into(),
             ),
-            (Some(_), Some((rtp, unix_ms))) => {
+            Some((rtp, unix_ms)) => {
                 let ticks = extend(rtp);
                 let report_call_ms = (unix_ms - inputs.call_start_unix_ms) as f64;
                 let implied_first_ms = report_call_ms + (clock.anchor_ticks - ticks) as f64 / clock.ticks_per_ms;
@@ -171,7 +172,6 @@ impl SegmentClock {
                     ));
                 }
             }
-            (Some(_), None) => {}
         }
         clock
     }
@@ -188,7 +188,7 @@ impl SegmentClock {
 
     /// The call time of an extended RTP timestamp.
     pub fn call_ms(&self, ticks: i64) -> f64 {
-        self.anchor_call_ms + (ticks - self.anchor_ticks) as f64 / self.ticks_per_ms
+        self.call_ms_f(ticks as f64)
     }
 
     /// The call time of a fractional extended timestamp.

@@ -27,7 +27,7 @@ fn inputs(rate_hz: u32, first_rtp: (u32, i64), rtcp_first: Option<(u32, i64)>) -
         first_rtp,
         rtcp_first,
         rtcp_last: None,
-        first_packet: (first_rtp.0, i64::from(first_rtp.0), 0),
+        first_packet: (i64::from(first_rtp.0), 0),
         last_packet: (i64::from(first_rtp.0) + i64::from(rate_hz), 1000),
         discontinuous: false,
     }
