@@ -173,13 +173,21 @@ pub struct SynthParticipant {
 
 impl SynthParticipant {
     pub fn flashing_at(&self, t_ms: f64) -> bool {
-        self.flashes_ms.iter().any(|&f| t_ms >= f as f64 && t_ms < (f + FLASH_MS) as f64)
+        self.near_flash(t_ms, 0.0, 0.0)
     }
 
     /// True when the participant talks at `t_ms` (always, unless the call uses DTX: then only
     /// from 400 ms before each beep to 300 ms after it).
     pub fn speaking_at(&self, t_ms: f64, dtx: bool) -> bool {
-        !dtx || self.flashes_ms.iter().any(|&f| t_ms >= f as f64 - 400.0 && t_ms < (f + FLASH_MS) as f64 + 300.0)
+        !dtx || self.near_flash(t_ms, 400.0, 300.0)
+    }
+
+    /// True when `t_ms` lies from `before_ms` before a flash to `after_ms` after its end. Called
+    /// for every sample of an hours-long call: a binary search in the sorted flash times.
+    fn near_flash(&self, t_ms: f64, before_ms: f64, after_ms: f64) -> bool {
+        let end = |f: u64| (f + FLASH_MS) as f64 + after_ms;
+        let next = self.flashes_ms.partition_point(|&f| end(f) <= t_ms);
+        self.flashes_ms.get(next).is_some_and(|&f| t_ms >= f as f64 - before_ms)
     }
 
     /// True when `t_ms` lies in one of the participant's sessions.
@@ -402,6 +410,18 @@ fn sessions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flash_lookup_matches_the_schedule() {
+        let plan = SynthPlan::new(&SynthSpec { participants: 2, duration_ms: 20_000, ..SynthSpec::default() });
+        let p = &plan.participants[1];
+        for t in (0..20_000).map(|t| t as f64 + 0.5) {
+            let flashing = p.flashes_ms.iter().any(|&f| t >= f as f64 && t < (f + FLASH_MS) as f64);
+            let speaking = p.flashes_ms.iter().any(|&f| t >= f as f64 - 400.0 && t < (f + FLASH_MS) as f64 + 300.0);
+            assert_eq!(p.flashing_at(t), flashing, "{t}");
+            assert_eq!(p.speaking_at(t, true), speaking, "{t}");
+        }
+    }
 
     #[test]
     fn plan_is_deterministic_and_flashes_are_staggered() {
