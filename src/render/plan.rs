@@ -5,6 +5,8 @@ use crate::ingest::{CallInfo, IngestError, PacketScan, Recording, TrackKind, sca
 use crate::media::decode::DecodeSpec;
 use crate::timeline::{CallTimeline, ClockInputs, ParticipantSpan, SegmentClock, SegmentSpan, TrackSpan};
 
+/// Sessions appearing within this much of each other are placed in participant-id order.
+const JOIN_ORDER_SLOT_MS: f64 = 100.0;
 /// Audio packets carry 20 ms in WebRTC; the last one ends that long after its timestamp.
 const AUDIO_TAIL_MS: f64 = 20.0;
 
@@ -42,7 +44,8 @@ pub struct Visual {
 pub struct RenderPlan {
     pub call: CallInfo,
     pub tracks: Vec<TrackPlan>,
-    /// In display order: by first appearance, then participant and session id.
+    /// In display order: by first appearance (to the nearest 100 ms), then participant and
+    /// session id.
     pub visuals: Vec<Visual>,
     pub timeline: CallTimeline,
     /// Distinct participant ids.
@@ -146,10 +149,12 @@ fn visuals(tracks: &[TrackPlan]) -> Vec<Visual> {
             }
         }
     }
+    // Arrivals within the same slot count as simultaneous: clock estimates put two senders that
+    // started together a fraction of a millisecond apart, either way round.
+    let slot = |v: &Visual| (v.span.start_ms / JOIN_ORDER_SLOT_MS).round() as i64;
     visuals.sort_by(|a, b| {
-        a.span
-            .start_ms
-            .total_cmp(&b.span.start_ms)
+        slot(a)
+            .cmp(&slot(b))
             .then_with(|| a.screenshare.cmp(&b.screenshare))
             .then_with(|| (&a.participant_id, &a.user_session_id).cmp(&(&b.participant_id, &b.user_session_id)))
     });
