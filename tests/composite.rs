@@ -162,11 +162,6 @@ fn zip_and_tar_gz_archives_render() {
     }
 }
 
-fn peak_rss_mib(stdout: &str) -> f64 {
-    let after = stdout.split("peak RSS ").nth(1).unwrap_or_else(|| panic!("no peak RSS in {stdout}"));
-    after.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad peak RSS in {stdout}"))
-}
-
 #[test]
 fn memory_does_not_grow_with_call_length() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -407,7 +407,7 @@ fn a_segment_starting_mid_gop_waits_for_its_first_keyframe() {
     // Through the command line: the options a user would type.
     synth_cli(
         &input,
-        &["--participants", "2", "--duration-s", "5", "--size", "320x180", "--codecs", "vp8", "--start-mid-gop"],
+        &["--participants", "2", "--duration-s", "5", "--size", "320x180", "--codecs", "h264,vp8", "--start-mid-gop"],
     );
     let out = dir.path().join("out");
     let mp4 = render_ok(&input, &out, &["--size", "640x360"]);
@@ -417,7 +417,7 @@ fn a_segment_starting_mid_gop_waits_for_its_first_keyframe() {
         duration_ms: 5000,
         width: 320,
         height: 180,
-        video_codecs: vec![Codec::Vp8],
+        video_codecs: vec![Codec::H264, Codec::Vp8],
         start_mid_gop: true,
         ..SynthSpec::default()
     });

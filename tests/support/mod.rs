@@ -72,10 +72,20 @@ pub struct Frames {
 
 impl Frames {
     pub fn decode(path: &Path, width: usize, height: usize) -> Frames {
+        Frames::decode_window(path, width, height, None)
+    }
+
+    /// The frames from `from_ms` for `len_ms`, or all of them. Give `from_ms` on a frame
+    /// boundary: the first frame is then the one starting there.
+    pub fn decode_window(path: &Path, width: usize, height: usize, window_ms: Option<(f64, f64)>) -> Frames {
         require_tool("ffmpeg");
         let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
+            .args(["-v", "error"])
+            .args(window_args(window_ms))
+            .arg("-i")
             .arg(path)
+            // A window's frames exactly as stored: no frame-rate conversion around the seek.
+            .args(if window_ms.is_some() { &["-fps_mode", "passthrough"][..] } else { &[] })
             .args(["-vf", &format!("scale={width}:{height}:flags=area"), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
             .output()
             .expect("run ffmpeg");
@@ -105,11 +115,25 @@ impl Frames {
     }
 }
 
+/// `-ss FROM -t LEN` for a window given in ms (input options: accurate seek).
+fn window_args(window_ms: Option<(f64, f64)>) -> Vec<String> {
+    window_ms.map_or_else(Vec::new, |(from, len)| {
+        vec!["-ss".into(), format!("{:.3}", from / 1000.0), "-t".into(), format!("{:.3}", len / 1000.0)]
+    })
+}
+
 /// Decoded audio, mono f32 at 48 kHz.
 pub fn decode_audio(path: &Path) -> Vec<f32> {
+    decode_audio_window(path, None)
+}
+
+/// Decoded audio from `from_ms` for `len_ms` (sample 0 is `from_ms`), or all of it.
+pub fn decode_audio_window(path: &Path, window_ms: Option<(f64, f64)>) -> Vec<f32> {
     require_tool("ffmpeg");
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
+        .args(["-v", "error"])
+        .args(window_args(window_ms))
+        .arg("-i")
         .arg(path)
         .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
         .output()
@@ -185,4 +209,10 @@ pub fn tone_at(samples: &[f32], freq_hz: f64, from_ms: f64, window_ms: f64) -> f
         return 0.0;
     }
     tone_amplitude(&samples[start..end], freq_hz, 48_000.0)
+}
+
+/// The peak RSS (MiB) from the composite command's summary line.
+pub fn peak_rss_mib(stdout: &str) -> f64 {
+    let after = stdout.split("peak RSS ").nth(1).unwrap_or_else(|| panic!("no peak RSS in {stdout}"));
+    after.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad peak RSS in {stdout}"))
 }
