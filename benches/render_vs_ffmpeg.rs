@@ -14,7 +14,8 @@ use tessera::ingest::sdp::Codec;
 use tessera::layout::Layout;
 use tessera::media::encode::EncodeSettings;
 use tessera::media::remux::remux_segment_to_mkv;
-use tessera::render::{CompositeRequest, RenderPlan, render_composite};
+use tessera::outputs::{OutputSet, TrackFilter};
+use tessera::render::{RenderPlan, RenderRequest, render};
 use tessera::synth::{SynthSpec, synth};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -49,21 +50,18 @@ fn main() -> anyhow::Result<()> {
     );
 
     // tessera
-    let request = CompositeRequest {
+    let mut encode = EncodeSettings::new(width, height, fps);
+    encode.quality.preset = preset.clone();
+    let request = RenderRequest {
         input: input.clone(),
         output_dir: dir.path().join("tessera"),
         layout: "grid".into(),
-        encode: EncodeSettings {
-            width,
-            height,
-            fps,
-            preset: preset.clone(),
-            bitrate_kbps: None,
-            audio_bitrate_kbps: 128,
-        },
+        encode,
+        outputs: OutputSet::composite(),
+        filter: TrackFilter::default(),
     };
     let started = Instant::now();
-    let summary = render_composite(&request, |_| {})?;
+    let summary = render(&request, |_| {})?;
     let ours_s = started.elapsed().as_secs_f64();
 
     // ffmpeg on the same tracks, remuxed.
@@ -145,8 +143,8 @@ fn main() -> anyhow::Result<()> {
     println!(
         "tessera: {ours_s:>7.2} s  {:>5.2}x real time  ({}, {})",
         media_s / ours_s,
-        summary.encoder,
-        summary.adapter
+        summary.encoder.as_deref().unwrap_or("?"),
+        summary.adapter.as_deref().unwrap_or("?")
     );
     println!("ffmpeg:  {ffmpeg_s:>7.2} s  {:>5.2}x real time  (xstack + amix + libx264)", media_s / ffmpeg_s);
     println!("ratio:   tessera takes {:.2}x the time ffmpeg takes (below 1 is faster)", ours_s / ffmpeg_s);

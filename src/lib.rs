@@ -10,6 +10,7 @@ pub mod gpu;
 pub mod ingest;
 pub mod layout;
 pub mod media;
+pub mod outputs;
 pub mod render;
 pub mod synth;
 pub mod telemetry;

@@ -1,5 +1,6 @@
 //! Decoding one segment: the packets of its `.rtpdump` go into
-//! `appsrc -> depayloader -> [parser] -> decoder -> convert -> appsink`.
+//! `appsrc -> depayloader -> [parser] -> decoder -> convert -> appsink`, or, to remux without
+//! decoding, `appsrc -> depayloader -> [parser] -> appsink` (whole encoded frames).
 //! A feeder thread streams the file into the pipeline, so memory does not grow with the
 //! segment's length: appsrc blocks when its queue is full, and appsink holds a few buffers.
 
@@ -59,10 +60,29 @@ pub struct AudioChunk {
     pub pts_ms: f64,
 }
 
+/// One encoded frame as sent (depayloaded, parsed), for remuxing.
+#[derive(Debug, Clone)]
+pub struct EncodedFrame {
+    pub buffer: gst::Buffer,
+    pub caps: gst::Caps,
+    /// Time since the segment's first packet.
+    pub pts_ms: f64,
+    pub duration_ms: Option<f64>,
+    pub keyframe: bool,
+}
+
 #[derive(Debug)]
 pub enum Decoded {
     Video(VideoFrame),
     Audio(AudioChunk),
+    Encoded(EncodedFrame),
+}
+
+/// How far a [`SegmentDecoder`] takes the media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Decode,
+    Depayload,
 }
 
 /// A running decoder for one segment.
@@ -72,6 +92,7 @@ pub struct SegmentDecoder {
     sink: gst_app::AppSink,
     feeder: Option<JoinHandle<Result<(), String>>>,
     media: MediaKind,
+    stage: Stage,
     done: bool,
     /// Extended RTP timestamp of the first packet pushed: decoded PTS count from it.
     first_ticks: Arc<OnceLock<i64>>,
@@ -90,10 +111,23 @@ fn decoder_chain(spec: &DecodeSpec) -> (&'static str, &'static [&'static str]) {
     }
 }
 
+/// The depayloader and parser that turn a codec's RTP into whole encoded frames, as Matroska
+/// and MP4 take them.
+pub fn depayload_chain(codec: Codec) -> (&'static str, &'static [&'static str]) {
+    match codec {
+        Codec::Opus => ("rtpopusdepay", &["rtpopusdepay"]),
+        Codec::Vp8 => ("rtpvp8depay", &["rtpvp8depay"]),
+        Codec::Vp9 => ("rtpvp9depay ! vp9parse", &["rtpvp9depay", "vp9parse"]),
+        Codec::H264 => {
+            ("rtph264depay ! h264parse ! video/x-h264,stream-format=avc,alignment=au", &["rtph264depay", "h264parse"])
+        }
+        Codec::Av1 => ("rtpav1depay ! av1parse", &["rtpav1depay", "av1parse"]),
+    }
+}
+
 impl SegmentDecoder {
-    /// Builds and starts the pipeline and its feeder thread.
+    /// Builds and starts a decoding pipeline and its feeder thread.
     pub fn start(spec: &DecodeSpec) -> Result<SegmentDecoder, MediaError> {
-        super::init()?;
         let media = spec.codec.media_kind();
         let (chain, elements) = decoder_chain(spec);
         require_elements(elements)?;
@@ -103,11 +137,28 @@ impl SegmentDecoder {
                 "audioconvert ! audioresample ! audio/x-raw,format=F32LE,rate=48000,channels=2,layout=interleaved"
             }
         };
+        Self::launch(
+            spec,
+            &format!("{chain} ! {convert}"),
+            Stage::Decode,
+            format!("decoding {}", spec.rtpdump_path.display()),
+        )
+    }
+
+    /// Builds and starts a pipeline that only depayloads: [`Decoded::Encoded`] frames come out.
+    pub fn depayload(spec: &DecodeSpec) -> Result<SegmentDecoder, MediaError> {
+        let (chain, elements) = depayload_chain(spec.codec);
+        require_elements(elements)?;
+        Self::launch(spec, chain, Stage::Depayload, format!("reading {}", spec.rtpdump_path.display()))
+    }
+
+    fn launch(spec: &DecodeSpec, chain: &str, stage: Stage, what: String) -> Result<SegmentDecoder, MediaError> {
+        super::init()?;
+        let media = spec.codec.media_kind();
         let description = format!(
             "appsrc name=src format=time is-live=false block=true max-bytes=1048576 \
-             ! {chain} ! {convert} ! appsink name=sink sync=false max-buffers=8 drop=false"
+             ! {chain} ! appsink name=sink sync=false max-buffers=8 drop=false"
         );
-        let what = format!("decoding {}", spec.rtpdump_path.display());
         let pipeline = OwnedPipeline::launch(&description, what)?;
         let src: gst_app::AppSrc = pipeline.element("src")?;
         let sink: gst_app::AppSink = pipeline.element("sink")?;
@@ -123,7 +174,7 @@ impl SegmentDecoder {
                 what: pipeline.what.clone(),
                 reason: format!("cannot start feeder thread: {e}"),
             })?;
-        Ok(SegmentDecoder { pipeline, sink, feeder: Some(feeder), media, done: false, first_ticks })
+        Ok(SegmentDecoder { pipeline, sink, feeder: Some(feeder), media, stage, done: false, first_ticks })
     }
 
     /// Extended RTP timestamp of the first packet fed to the decoder (the origin of decoded
@@ -176,6 +227,16 @@ impl SegmentDecoder {
             |reason: &str| MediaError::Data { what: self.pipeline.what.clone(), reason: reason.to_owned() };
         let buffer = sample.buffer().ok_or_else(|| data_error("sample without buffer"))?;
         let pts_ms = buffer.pts().map_or(0.0, |t| t.nseconds() as f64 / 1e6);
+        if self.stage == Stage::Depayload {
+            let caps = sample.caps().ok_or_else(|| data_error("encoded sample without caps"))?;
+            return Ok(Decoded::Encoded(EncodedFrame {
+                buffer: buffer.copy(),
+                caps: caps.to_owned(),
+                pts_ms,
+                duration_ms: buffer.duration().map(|d| d.nseconds() as f64 / 1e6),
+                keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            }));
+        }
         match self.media {
             MediaKind::Video => {
                 let caps = sample.caps().ok_or_else(|| data_error("video sample without caps"))?;

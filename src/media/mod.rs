@@ -3,6 +3,9 @@
 
 pub mod decode;
 pub mod encode;
+pub mod encoders;
+pub mod mux;
+pub mod opus_fill;
 pub mod pipeline;
 pub mod remux;
 mod rtp_feed;

@@ -1,6 +1,8 @@
 //! Shared GStreamer plumbing: initialisation, pipelines built from a description, bus errors,
 //! and shutting a pipeline down when its owner goes away.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
@@ -16,6 +18,8 @@ pub enum MediaError {
     Stream { what: String, element: String, message: String, debug: String },
     #[error("{what}: pipeline state change to {state} failed")]
     StateChange { what: String, state: &'static str },
+    #[error("no working {codec} encoder (hardware: {hardware}; tried: {tried})")]
+    NoEncoder { codec: &'static str, hardware: String, tried: String },
     #[error("{what}: {reason}")]
     Data { what: String, reason: String },
 }
@@ -41,6 +45,8 @@ pub fn require_elements(names: &[&str]) -> Result<(), MediaError> {
 pub struct OwnedPipeline {
     pub pipeline: gst::Pipeline,
     pub what: String,
+    /// End of stream was taken off the bus while looking for errors.
+    eos_seen: AtomicBool,
 }
 
 impl OwnedPipeline {
@@ -53,7 +59,7 @@ impl OwnedPipeline {
             description: description.to_owned(),
             reason: "the description did not produce a pipeline".to_owned(),
         })?;
-        Ok(OwnedPipeline { pipeline, what })
+        Ok(OwnedPipeline { pipeline, what, eos_seen: AtomicBool::new(false) })
     }
 
     /// The element called `name`, cast to `T`.
@@ -70,12 +76,14 @@ impl OwnedPipeline {
         })
     }
 
-    /// The first error message waiting on the bus, if any.
+    /// The first error message waiting on the bus, if any. Other messages are dropped, except
+    /// that an end of stream is remembered for [`OwnedPipeline::wait_eos`].
     pub fn first_error(&self) -> Option<MediaError> {
         let bus = self.pipeline.bus()?;
-        while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(err) = message.view() {
-                return Some(self.stream_error(err));
+        while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
+            match message.view() {
+                gst::MessageView::Error(err) => return Some(self.stream_error(err)),
+                _ => self.eos_seen.store(true, Ordering::SeqCst),
             }
         }
         None
@@ -83,6 +91,9 @@ impl OwnedPipeline {
 
     /// Waits for end of stream; returns the first error instead if one comes.
     pub fn wait_eos(&self, timeout: gst::ClockTime) -> Result<(), MediaError> {
+        if self.eos_seen.load(Ordering::SeqCst) {
+            return self.first_error().map_or(Ok(()), Err);
+        }
         let bus = self
             .pipeline
             .bus()

@@ -9,20 +9,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::decode::DecodeSpec;
+use super::decode::{DecodeSpec, depayload_chain};
 use super::pipeline::{MediaError, OwnedPipeline, require_elements};
 use super::rtp_feed::{feed, rtp_caps};
-use crate::ingest::sdp::Codec;
-
-fn depayload_chain(codec: Codec) -> (&'static str, &'static [&'static str]) {
-    match codec {
-        Codec::Opus => ("rtpopusdepay", &["rtpopusdepay"]),
-        Codec::Vp8 => ("rtpvp8depay", &["rtpvp8depay"]),
-        Codec::Vp9 => ("rtpvp9depay ! vp9parse", &["rtpvp9depay", "vp9parse"]),
-        Codec::H264 => ("rtph264depay ! h264parse", &["rtph264depay", "h264parse"]),
-        Codec::Av1 => ("rtpav1depay ! av1parse", &["rtpav1depay", "av1parse"]),
-    }
-}
 
 /// Writes the segment's media, as sent, into a Matroska file at `output`.
 pub fn remux_segment_to_mkv(spec: &DecodeSpec, output: &Path) -> Result<(), MediaError> {

@@ -30,13 +30,9 @@ impl Active {
         Ok(Active { decoder: SegmentDecoder::start(spec)?, segment })
     }
 
-    /// The call time of decoded PTS `pts_ms`: back to RTP ticks (PTS count at the nominal
-    /// rate from the first packet fed), then through the segment's drift-corrected clock.
+    /// The call time of decoded PTS `pts_ms`.
     fn call_ms(&self, segments: &[SegmentPlan], pts_ms: f64) -> f64 {
-        segments.get(self.segment).map_or(pts_ms, |plan| {
-            let first = self.decoder.first_ticks().unwrap_or(plan.scan.first_ticks);
-            plan.clock.call_ms_f(first as f64 + pts_ms * f64::from(plan.clock.clock_rate_hz) / 1000.0)
-        })
+        segments.get(self.segment).map_or(pts_ms, |plan| plan.call_ms_of_pts(self.decoder.first_ticks(), pts_ms))
     }
 }
 
@@ -76,7 +72,7 @@ impl VideoCursor {
                         let at = active.call_ms(&self.segments, frame.pts_ms);
                         self.pending = Some((at, frame, active.segment));
                     }
-                    Some(Decoded::Audio(_)) => {}
+                    Some(Decoded::Audio(_) | Decoded::Encoded(_)) => {}
                     None => self.active = None,
                 }
                 continue;
@@ -177,7 +173,7 @@ impl AudioCursor {
                     self.expected_position = Some(position + frames);
                     self.pending = Some((position, samples));
                 }
-                Some(Decoded::Video(_)) => {}
+                Some(Decoded::Video(_) | Decoded::Encoded(_)) => {}
                 None => self.active = None,
             }
         }

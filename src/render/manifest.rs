@@ -30,13 +30,58 @@ pub struct CallEntry {
     pub duration_ms: f64,
 }
 
-#[derive(Debug, Serialize)]
+/// One file the job wrote.
+#[derive(Debug, Clone, Serialize)]
 pub struct OutputEntry {
     pub file: String,
-    pub kind: &'static str,
+    /// `composite`, `composite_audio`, or an individual kind (`audio_only`, ...).
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_session_id: Option<String>,
+    pub streams: Vec<StreamEntry>,
+    /// The video encoder element, for encoded video.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<String>,
     /// Where the file's t=0 lies on the call clock.
     pub offset_ms: f64,
     pub duration_ms: f64,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
+/// One stream of an output file.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamEntry {
+    pub kind: &'static str,
+    /// As ffprobe names it (`h264`, `opus`, `aac`, ...).
+    pub codec: String,
+    /// The source track, for a stream copied from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<String>,
+    /// True when the media is the sender's own, remuxed; false when encoded here.
+    pub remuxed: bool,
+}
+
+/// Size and SHA-256 (lower-case hex) of a file.
+pub fn file_facts(path: &Path) -> std::io::Result<(u64, String)> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0_u8; 1 << 16];
+    let mut size = 0_u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buffer[..n]);
+    }
+    let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((size, hex))
 }
 
 #[derive(Debug, Serialize)]

@@ -1,27 +1,27 @@
-//! Rendering a composite: the job phases (ingest, plan, compose + mix + encode, finalize)
-//! wired together. Every stage streams: decoders, compositor and encoder run concurrently and
-//! hold a few frames each.
+//! Rendering a job: the phases (ingest, plan, composites, individual files, finalize) wired
+//! together. Every stage streams: decoders, compositor and encoders run concurrently and hold
+//! a few frames each. Every file appears under its final name only when it is complete.
 
+mod composite;
 mod cursors;
+pub mod individual;
 pub mod manifest;
 mod output;
 pub mod plan;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tracing::info_span;
 
-use crate::audio::{Limiter, MixBuffer};
-use crate::gpu::{self, Compositor, TileDraw};
-use crate::ingest::{IngestError, Recording, TrackKind};
-use crate::layout::{Layout, LayoutError, TileContent};
+use crate::gpu;
+use crate::ingest::{IngestError, Recording};
+use crate::layout::{Layout, LayoutError};
 use crate::media::MediaError;
-use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ, VideoFrame};
-use crate::media::encode::{CompositeEncoder, EncodeSettings, pick_h264_encoder};
-use crate::timeline::CallTimeline;
-use cursors::{AudioCursor, VideoCursor};
-use manifest::{MANIFEST_FILE_NAME, Manifest, OutputEntry};
+use crate::media::encode::EncodeSettings;
+use crate::outputs::individual::{IndividualFile, TrackRef, select};
+use crate::outputs::{OutputSet, TrackFilter, naming};
+use manifest::{MANIFEST_FILE_NAME, Manifest, OutputEntry, StreamEntry, file_facts};
 pub use output::PartialFile;
 pub use plan::RenderPlan;
 
@@ -43,51 +43,56 @@ pub enum RenderError {
     },
     #[error("invalid {field} `{value}`: {reason}")]
     InvalidArgument { field: &'static str, value: String, reason: String },
+    #[error("{} of {} individual files failed (the others were written):\n  {}", failed.len(), failed.len() + written, failed.join("\n  "))]
+    Incomplete { written: usize, failed: Vec<String> },
 }
 
 /// What to render.
 #[derive(Debug, Clone)]
-pub struct CompositeRequest {
+pub struct RenderRequest {
     /// A raw recording: directory, `.zip` or `.tar.gz`.
     pub input: PathBuf,
     pub output_dir: PathBuf,
     pub layout: String,
     pub encode: EncodeSettings,
+    pub outputs: OutputSet,
+    /// The tracks to work on.
+    pub filter: TrackFilter,
 }
 
-/// Progress of a render, reported once per output frame.
+/// Progress of a render phase.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
-    pub frames_done: u64,
-    pub frames_total: u64,
+    /// `composite` (frames) or `individual` (files).
+    pub phase: &'static str,
+    pub done: u64,
+    pub total: u64,
     pub media_done_ms: f64,
     pub media_total_ms: f64,
 }
 
 #[derive(Debug, Clone)]
-pub struct CompositeSummary {
-    pub output: PathBuf,
+pub struct RenderSummary {
+    pub output_dir: PathBuf,
+    /// Every file written, as in the manifest.
+    pub outputs: Vec<OutputEntry>,
     pub duration_ms: f64,
     pub participants: usize,
     pub frames: u64,
     pub elapsed_s: f64,
-    pub encoder: String,
-    pub adapter: String,
+    /// The video encoder element, when a composite video was written.
+    pub encoder: Option<String>,
+    pub adapter: Option<String>,
 }
 
-impl CompositeSummary {
+impl RenderSummary {
     /// Media seconds rendered per wall-clock second.
     pub fn speed(&self) -> f64 {
         if self.elapsed_s > 0.0 { self.duration_ms / 1000.0 / self.elapsed_s } else { 0.0 }
     }
 }
 
-/// `composite_{callType}_{callId}_{callStartMs}.mp4`, as Stream names its outputs.
-pub fn composite_file_name(plan: &RenderPlan) -> String {
-    format!("composite_{}_{}_{}.mp4", plan.call.call_type, plan.call.call_id, plan.call.call_start_unix_ms)
-}
-
-fn validate(request: &CompositeRequest) -> Result<(), RenderError> {
+fn validate(request: &RenderRequest) -> Result<(), RenderError> {
     let e = &request.encode;
     let invalid =
         |field, value: String, reason: &str| RenderError::InvalidArgument { field, value, reason: reason.to_owned() };
@@ -101,165 +106,232 @@ fn validate(request: &CompositeRequest) -> Result<(), RenderError> {
     if e.fps == 0 || e.fps > 120 {
         return Err(invalid("fps", e.fps.to_string(), "must be 1 to 120"));
     }
+    if e.quality.crf > 51 {
+        return Err(invalid("crf", e.quality.crf.to_string(), "must be 0 to 51"));
+    }
+    if e.quality.keyframe_interval_frames == 0 {
+        return Err(invalid("keyframe interval", "0".into(), "must be at least one frame"));
+    }
+    if request.outputs.is_empty() {
+        return Err(invalid("outputs", "none".into(), "ask for at least one output"));
+    }
     Ok(())
 }
 
-/// Renders the composite MP4 of a raw recording. The file appears under its final name only
-/// when it is complete.
-pub fn render_composite(
-    request: &CompositeRequest,
-    mut on_progress: impl FnMut(Progress),
-) -> Result<CompositeSummary, RenderError> {
-    let started = Instant::now();
-    validate(request)?;
-    let layout = Layout::builtin(&request.layout)?;
-    let recording =
-        info_span!("ingest", input = %request.input.display()).in_scope(|| Recording::open(&request.input))?;
-    let plan = info_span!("plan").in_scope(|| RenderPlan::build(&recording))?;
-    std::fs::create_dir_all(&request.output_dir)
-        .map_err(|source| RenderError::Io { path: request.output_dir.clone(), source })?;
-    let final_path = request.output_dir.join(composite_file_name(&plan));
-    let partial =
-        PartialFile::new(&final_path).map_err(|source| RenderError::Io { path: final_path.clone(), source })?;
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RenderError + '_ {
+    move |source| RenderError::Io { path: path.to_path_buf(), source }
+}
 
-    let (frames, encoder, adapter) =
-        info_span!("render", call_id = %plan.call.call_id).in_scope(|| -> Result<_, RenderError> {
-            let encoder = pick_h264_encoder()?;
-            let mut compositor = Compositor::new(request.encode.width, request.encode.height)?;
-            let adapter = compositor.adapter_summary();
-            let mut sink = CompositeEncoder::start(partial.path(), encoder.clone(), &request.encode)?;
-            let frames = render_frames(&plan, &layout, &request.encode, &mut compositor, &mut sink, &mut on_progress)?;
-            sink.finish()?;
-            Ok((frames, encoder, adapter))
-        })?;
-    let duration_ms = frames as f64 * 1000.0 / f64::from(request.encode.fps);
-    info_span!("finalize").in_scope(|| -> Result<(), RenderError> {
-        partial.commit().map_err(|source| RenderError::Io { path: final_path.clone(), source })?;
-        let file = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let outputs = vec![OutputEntry { file, kind: "composite", offset_ms: 0.0, duration_ms }];
-        Manifest::new(&plan, outputs)
-            .write(&request.output_dir)
-            .map_err(|source| RenderError::Io { path: request.output_dir.join(MANIFEST_FILE_NAME), source })
-    })?;
-    Ok(CompositeSummary {
-        output: final_path,
-        duration_ms,
-        participants: plan.participant_count,
-        frames,
-        elapsed_s: started.elapsed().as_secs_f64(),
-        encoder: encoder.element.to_owned(),
-        adapter,
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// A finished file's manifest entry.
+struct Finished {
+    kind: String,
+    session: Option<(String, String)>,
+    streams: Vec<StreamEntry>,
+    encoder: Option<String>,
+    offset_ms: f64,
+    duration_ms: f64,
+}
+
+/// Moves a complete file to its final name and describes it.
+fn commit(partial: PartialFile, path: &Path, finished: Finished) -> Result<OutputEntry, RenderError> {
+    partial.commit().map_err(io_error(path))?;
+    let (size_bytes, sha256) = file_facts(path).map_err(io_error(path))?;
+    let (participant_id, user_session_id) = finished.session.unzip();
+    Ok(OutputEntry {
+        file: file_name(path),
+        kind: finished.kind,
+        participant_id,
+        user_session_id,
+        streams: finished.streams,
+        encoder: finished.encoder,
+        offset_ms: finished.offset_ms,
+        duration_ms: finished.duration_ms,
+        size_bytes,
+        sha256,
     })
 }
 
-fn render_frames(
-    plan: &RenderPlan,
-    layout: &Layout,
-    settings: &EncodeSettings,
-    compositor: &mut Compositor,
-    sink: &mut CompositeEncoder,
-    on_progress: &mut impl FnMut(Progress),
-) -> Result<u64, RenderError> {
-    let mut video: Vec<Option<VideoCursor>> = plan
-        .tracks
-        .iter()
-        .map(|t| (t.kind == TrackKind::Video).then(|| VideoCursor::new(t.segments.clone())))
-        .collect();
-    let mut audio: Vec<AudioCursor> = plan
-        .tracks
-        .iter()
-        .filter(|t| t.kind == TrackKind::Audio)
-        .map(|t| AudioCursor::new(t.segments.clone()))
-        .collect();
-    let mut mix = MixBuffer::new(AUDIO_CHANNELS);
-    let mut limiter = Limiter::new(0.891, 80.0, AUDIO_RATE_HZ, AUDIO_CHANNELS);
-    let mut uploaded: Vec<Option<u64>> = vec![None; plan.visuals.len()];
-    let mut pcm = Vec::new();
-    let mut nv12 = Vec::new();
-    let frames_total = plan.timeline.frame_count(settings.fps);
-    let (width, height) = (settings.width, settings.height);
-    for n in 0..frames_total {
-        let t_ms = CallTimeline::frame_time_ms(n, settings.fps);
-        // Who is on screen, and with which picture.
-        let mut on_screen: Vec<(usize, Option<(u32, u32)>)> = Vec::new();
-        for (index, visual) in plan.visuals.iter().enumerate() {
-            if !visual.span.contains(t_ms) {
-                continue;
-            }
-            let mut shown_track = None;
-            for &track in &visual.video_tracks {
-                if let Some(cursor) = video.get_mut(track).and_then(Option::as_mut) {
-                    if cursor.advance(t_ms)? && shown_track.is_none() {
-                        shown_track = Some(track);
-                    }
-                }
-            }
-            let shown = shown_track.and_then(|t| video.get(t)?.as_ref()?.frame());
-            if let Some((frame, generation)) = shown {
-                if uploaded[index] != Some(generation) {
-                    compositor.upload(index as u64, &i420(frame))?;
-                    uploaded[index] = Some(generation);
-                }
-            }
-            on_screen.push((index, shown.map(|(f, _)| (f.width, f.height))));
-        }
-        let sizes: Vec<Option<(u32, u32)>> = on_screen.iter().map(|(_, size)| *size).collect();
-        let draws: Vec<TileDraw> = layout
-            .place(&sizes, width, height)
-            .into_iter()
-            .filter_map(|tile| {
-                let (visual, _) = on_screen.get(tile.participant_index)?;
-                Some(match tile.content {
-                    TileContent::Video { rect, uv_rect } => TileDraw {
-                        rect: gpu::RectPx { x: rect.x, y: rect.y, width: rect.width, height: rect.height },
-                        content: gpu::TileContent::Video { source_id: *visual as u64, uv_rect },
-                    },
-                    TileContent::Placeholder(rgb) => TileDraw {
-                        rect: gpu::RectPx {
-                            x: tile.cell.x,
-                            y: tile.cell.y,
-                            width: tile.cell.width,
-                            height: tile.cell.height,
-                        },
-                        content: gpu::TileContent::Solid { rgb: rgb.0 },
-                    },
-                })
-            })
-            .collect();
-        compositor.compose(&draws, layout.background.0, &mut nv12)?;
-        sink.push_video(std::mem::take(&mut nv12))?;
-
-        // The mix for this frame's interval.
-        let until = (n + 1) * u64::from(AUDIO_RATE_HZ) / u64::from(settings.fps);
-        for cursor in &mut audio {
-            cursor.fill(&mut mix, until)?;
-        }
-        let frames = usize::try_from(until - mix.read_position()).unwrap_or(0);
-        mix.take(frames, &mut pcm);
-        limiter.process(&mut pcm);
-        sink.push_audio(&pcm)?;
-
-        on_progress(Progress {
-            frames_done: n + 1,
-            frames_total,
-            media_done_ms: CallTimeline::frame_time_ms(n + 1, settings.fps),
-            media_total_ms: plan.timeline.duration_ms,
-        });
-    }
-    Ok(frames_total)
+/// Renders every output `request` asks for from one raw recording, then `manifest.json`.
+pub fn render(request: &RenderRequest, on_progress: impl FnMut(Progress)) -> Result<RenderSummary, RenderError> {
+    validate(request)?;
+    let recording =
+        info_span!("ingest", input = %request.input.display()).in_scope(|| Recording::open(&request.input))?;
+    render_recording(request, &recording, on_progress)
 }
 
-fn i420(frame: &VideoFrame) -> gpu::I420Frame<'_> {
-    let plane = |i: usize| frame.data.get(frame.plane_offsets[i]..).unwrap_or(&[]);
-    gpu::I420Frame {
-        width: frame.width,
-        height: frame.height,
-        y: plane(0),
-        y_stride: frame.plane_strides[0],
-        u: plane(1),
-        u_stride: frame.plane_strides[1],
-        v: plane(2),
-        v_stride: frame.plane_strides[2],
-        matrix: if frame.bt709 { gpu::ColorMatrix::Bt709 } else { gpu::ColorMatrix::Bt601 },
+/// [`render`] for a recording already opened (`request.input` is not read again).
+pub fn render_recording(
+    request: &RenderRequest,
+    recording: &Recording,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<RenderSummary, RenderError> {
+    let started = Instant::now();
+    validate(request)?;
+    let layout = Layout::builtin(&request.layout)?;
+    let plan = info_span!("plan").in_scope(|| RenderPlan::build_filtered(recording, &request.filter))?;
+    let dir = &request.output_dir;
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let wanted = &request.outputs;
+    let mut outputs = Vec::new();
+    let mut summary = RenderSummary {
+        output_dir: dir.clone(),
+        outputs: Vec::new(),
+        duration_ms: plan.timeline.duration_ms,
+        participants: plan.participant_count,
+        frames: 0,
+        elapsed_s: 0.0,
+        encoder: None,
+        adapter: None,
+    };
+
+    if wanted.composite_video.is_some() || !wanted.composite_audio.is_empty() {
+        let _span = info_span!("composite", call_id = %plan.call.call_id).entered();
+        let mut encode = request.encode.clone();
+        let video_path = wanted.composite_video.map(|codec| {
+            encode.codec = codec;
+            dir.join(naming::composite_video(&plan.call, codec))
+        });
+        let audio_paths: Vec<_> =
+            wanted.composite_audio.iter().map(|&f| (f, dir.join(naming::composite_audio(&plan.call, f)))).collect();
+        let video_partial = video_path.as_deref().map(|p| PartialFile::new(p).map_err(io_error(p))).transpose()?;
+        let audio_partials =
+            audio_paths.iter().map(|(_, p)| PartialFile::new(p).map_err(io_error(p))).collect::<Result<Vec<_>, _>>()?;
+        let audio_targets: Vec<_> =
+            audio_paths.iter().zip(&audio_partials).map(|((format, _), partial)| (*format, partial.path())).collect();
+        let request = RenderRequest { encode, ..request.clone() };
+        let result = composite::render(
+            &plan,
+            &layout,
+            &request,
+            video_partial.as_ref().map(PartialFile::path),
+            &audio_targets,
+            &mut on_progress,
+        )?;
+        let audio_codec = if request.encode.codec.webm() { "opus" } else { "aac" };
+        if let (Some(partial), Some(path)) = (video_partial, video_path.as_deref()) {
+            let streams = vec![
+                StreamEntry {
+                    kind: "video",
+                    codec: request.encode.codec.codec_name().into(),
+                    track_id: None,
+                    remuxed: false,
+                },
+                StreamEntry { kind: "audio", codec: audio_codec.into(), track_id: None, remuxed: false },
+            ];
+            let encoder = result.encoder.as_ref().map(|(element, _)| element.clone());
+            let finished = Finished {
+                kind: "composite".into(),
+                session: None,
+                streams,
+                encoder,
+                offset_ms: 0.0,
+                duration_ms: result.duration_ms,
+            };
+            outputs.push(commit(partial, path, finished)?);
+        }
+        for ((format, path), partial) in audio_paths.iter().zip(audio_partials) {
+            let streams =
+                vec![StreamEntry { kind: "audio", codec: format.codec_name().into(), track_id: None, remuxed: false }];
+            let finished = Finished {
+                kind: "composite_audio".into(),
+                session: None,
+                streams,
+                encoder: None,
+                offset_ms: 0.0,
+                duration_ms: result.duration_ms,
+            };
+            outputs.push(commit(partial, path, finished)?);
+        }
+        summary.frames = result.frames;
+        summary.duration_ms = result.duration_ms;
+        summary.encoder = result.encoder.map(|(element, _)| element);
+        summary.adapter = result.adapter;
     }
+
+    let mut failed = Vec::new();
+    if !wanted.individual.is_empty() {
+        let _span = info_span!("individual", call_id = %plan.call.call_id).entered();
+        let files = individual_files(&plan, &wanted.individual);
+        let total = files.len() as u64;
+        for (done, file) in files.iter().enumerate() {
+            match write_individual_file(&plan, file, wanted, dir) {
+                Ok(entry) => outputs.push(entry),
+                Err(err) => {
+                    let what = format!("{} of {} / {}", file.kind, file.participant_id, file.user_session_id);
+                    tracing::error!(%err, "{what} failed");
+                    failed.push(format!("{what}: {err}"));
+                }
+            }
+            on_progress(Progress {
+                phase: "individual",
+                done: done as u64 + 1,
+                total,
+                media_done_ms: plan.timeline.duration_ms,
+                media_total_ms: plan.timeline.duration_ms,
+            });
+        }
+    }
+
+    info_span!("finalize").in_scope(|| {
+        Manifest::new(&plan, outputs.clone()).write(dir).map_err(io_error(&dir.join(MANIFEST_FILE_NAME)))
+    })?;
+    if !failed.is_empty() {
+        return Err(RenderError::Incomplete { written: outputs.len(), failed });
+    }
+    summary.outputs = outputs;
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// The individual files of `kinds` for this plan.
+pub fn individual_files(plan: &RenderPlan, kinds: &[crate::outputs::IndividualKind]) -> Vec<IndividualFile> {
+    let refs: Vec<TrackRef<'_>> = plan
+        .tracks
+        .iter()
+        .map(|t| TrackRef {
+            participant_id: &t.participant_id,
+            user_session_id: &t.user_session_id,
+            track_id: &t.track_id,
+            kind: t.kind,
+            screenshare: t.screenshare,
+            start_ms: t.span.start_ms(),
+        })
+        .collect();
+    select(&refs, kinds)
+}
+
+/// Writes one individual file into `dir` under its Stream-compatible name.
+pub fn write_individual_file(
+    plan: &RenderPlan,
+    file: &IndividualFile,
+    outputs: &OutputSet,
+    dir: &Path,
+) -> Result<OutputEntry, RenderError> {
+    let name = naming::individual(&plan.call, &file.participant_id, &file.user_session_id, file.kind, file.n, "mkv");
+    let path = dir.join(name);
+    let partial = PartialFile::new(&path).map_err(io_error(&path))?;
+    let written = individual::write_individual(plan, file, outputs.align_to_call, outputs.gap_fill, partial.path())?;
+    let streams = written
+        .streams
+        .iter()
+        .map(|s| StreamEntry {
+            kind: s.kind.as_str(),
+            codec: s.codec.clone(),
+            track_id: Some(s.track_id.clone()),
+            remuxed: true,
+        })
+        .collect();
+    let finished = Finished {
+        kind: file.kind.as_str().into(),
+        session: Some((file.participant_id.clone(), file.user_session_id.clone())),
+        streams,
+        encoder: None,
+        offset_ms: written.offset_ms,
+        duration_ms: written.duration_ms,
+    };
+    commit(partial, &path, finished)
 }

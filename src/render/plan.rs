@@ -3,6 +3,7 @@
 
 use crate::ingest::{CallInfo, IngestError, PacketScan, Recording, TrackKind, scan_rtpdump};
 use crate::media::decode::DecodeSpec;
+use crate::outputs::TrackFilter;
 use crate::timeline::{CallTimeline, ClockInputs, ParticipantSpan, SegmentClock, SegmentSpan, TrackSpan};
 
 /// Sessions appearing within this much of each other are placed in participant-id order.
@@ -16,6 +17,16 @@ pub struct SegmentPlan {
     pub clock: SegmentClock,
     pub span: SegmentSpan,
     pub scan: PacketScan,
+}
+
+impl SegmentPlan {
+    /// The call time of a PTS from this segment's pipeline: back to RTP ticks (PTS count at
+    /// the nominal rate from `first_ticks`, the first packet fed), then through the segment's
+    /// drift-corrected clock.
+    pub fn call_ms_of_pts(&self, first_ticks: Option<i64>, pts_ms: f64) -> f64 {
+        let first = first_ticks.unwrap_or(self.scan.first_ticks);
+        self.clock.call_ms_f(first as f64 + pts_ms * f64::from(self.clock.clock_rate_hz) / 1000.0)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -55,9 +66,17 @@ pub struct RenderPlan {
 impl RenderPlan {
     /// Scans every segment of `recording` (validating each rtpdump completely) and places it.
     pub fn build(recording: &Recording) -> Result<RenderPlan, IngestError> {
+        RenderPlan::build_filtered(recording, &TrackFilter::default())
+    }
+
+    /// Like [`RenderPlan::build`], with only the tracks `filter` lets through.
+    pub fn build_filtered(recording: &Recording, filter: &TrackFilter) -> Result<RenderPlan, IngestError> {
         let call_start = recording.call.call_start_unix_ms;
         let mut tracks = Vec::new();
         for (session, track) in recording.tracks() {
+            if !filter.matches(&session.participant_id, &session.user_session_id, &track.track_id) {
+                continue;
+            }
             let mut segments = Vec::with_capacity(track.segments.len());
             for segment in &track.segments {
                 let scan = scan_rtpdump(segment)?;

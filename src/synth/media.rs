@@ -216,9 +216,23 @@ impl DumpSink {
     }
 }
 
+/// What a track shows or plays besides the participant's flashes: its camera and microphone,
+/// or its screenshare.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Look {
+    pub rgb: [u8; 3],
+    pub tone_hz: f64,
+    /// Frames turn portrait from this call time.
+    pub rotate_at_ms: Option<u64>,
+    /// Audio beeps during the participant's flashes.
+    pub beeps: bool,
+}
+
 /// One media segment of a track: its call-time span and how it reaches the dump.
 pub struct SegmentJob<'a> {
     pub participant: &'a SynthParticipant,
+    pub ssrc: u32,
+    pub look: Look,
     pub from_ms: u64,
     pub to_ms: u64,
     pub rtp_base: u32,
@@ -226,8 +240,8 @@ pub struct SegmentJob<'a> {
     pub options: DumpOptions,
 }
 
-/// Writes one segment of the participant's camera track: its colour with a moving dark bar in
-/// the top quarter (so a decoder fed broken references shows it), white during flashes,
+/// Writes one segment of a video track: its colour with a moving dark bar in the top quarter
+/// (so a decoder fed broken references shows it), white during the participant's flashes,
 /// portrait from its rotation on.
 pub fn write_video(
     job: SegmentJob<'_>,
@@ -245,7 +259,7 @@ pub fn write_video(
         &format!(
             "{payloader} name=pay pt={} ssrc={} timestamp-offset={} seqnum-offset={} mtu=1200",
             video_payload_type(p.video_codec),
-            p.video_ssrc,
+            job.ssrc,
             job.rtp_base,
             job.sequence_base
         ),
@@ -264,7 +278,7 @@ pub fn write_video(
     let skip_ms = job.options.skip_before_ms;
     // Media time covers the wall-clock span (plus any skipped lead) at the sender's clock.
     let frame_count = (((job.to_ms - job.from_ms) as f64 * scale + skip_ms as f64) * f64::from(fps) / 1000.0) as u64;
-    let (from_ms, rotate_at_ms, participant) = (job.from_ms, p.rotate_at_ms, p.clone());
+    let (from_ms, look, participant) = (job.from_ms, job.look, p.clone());
     let mut portrait_sent = false;
     run_track(
         &chain,
@@ -280,9 +294,9 @@ pub fn write_video(
             let next_ns = (n + 1) * 1_000_000_000 / u64::from(fps);
             let media_ms = pts_ns as f64 / 1e6 - skip_ms as f64;
             let t_ms = from_ms as f64 + media_ms / scale;
-            let portrait = rotate_at_ms.is_some_and(|r| t_ms >= r as f64);
+            let portrait = look.rotate_at_ms.is_some_and(|r| t_ms >= r as f64);
             let (w, h) = if portrait { (height, width) } else { (width, height) };
-            let rgb = if participant.flashing_at(t_ms) { FLASH_RGB } else { participant.rgb };
+            let rgb = if participant.flashing_at(t_ms) { FLASH_RGB } else { look.rgb };
             let mut frame = i420_solid(rgb, w, h);
             draw_bar(&mut frame, w, h, n, fps);
             let caps = (portrait && !portrait_sent).then(|| caps_for(w, h));
@@ -308,15 +322,15 @@ fn draw_bar(frame: &mut [u8], width: u32, height: u32, n: u64, fps: u32) {
     }
 }
 
-/// Writes one segment of the participant's microphone track: its tone (only while speaking
-/// when the call uses DTX), with a loud beep during flashes.
+/// Writes one segment of an audio track: its tone (only while the participant speaks when the
+/// call uses DTX), with a loud beep during flashes if the track beeps.
 pub fn write_audio(job: SegmentJob<'_>, dtx: bool, rtpdump_path: &Path) -> Result<TrackPackets, SynthError> {
     require_elements(&["opusenc", "rtpopuspay", "audioconvert"])?;
     let p = job.participant;
     let dtx_flag = if dtx { "true" } else { "false" };
     let chain = format!(
         "audioconvert ! opusenc frame-size={AUDIO_FRAME_MS} bitrate=64000 dtx={dtx_flag} inband-fec=true packet-loss-percentage=10 ! rtpopuspay name=pay pt={AUDIO_PT} ssrc={} timestamp-offset={} seqnum-offset={} dtx={dtx_flag}",
-        p.audio_ssrc, job.rtp_base, job.sequence_base
+        job.ssrc, job.rtp_base, job.sequence_base
     );
     let caps = gst::Caps::builder("audio/x-raw")
         .field("format", "F32LE")
@@ -328,7 +342,7 @@ pub fn write_audio(job: SegmentJob<'_>, dtx: bool, rtpdump_path: &Path) -> Resul
     let scale = 1.0 + job.options.drift_ppm * 1e-6;
     // Whole packets only, so the track ends exactly where its last packet does.
     let total = ((job.to_ms - job.from_ms) as f64 * scale) as u64 / AUDIO_FRAME_MS * chunk;
-    let (from_ms, participant) = (job.from_ms, p.clone());
+    let (from_ms, look, participant) = (job.from_ms, job.look, p.clone());
     run_track(&chain, caps, rtpdump_path, job.options, format!("synth audio {}", p.participant_id), move |n| {
         let first = n * chunk;
         if first >= total {
@@ -341,9 +355,9 @@ pub fn write_audio(job: SegmentJob<'_>, dtx: bool, rtpdump_path: &Path) -> Resul
             let t_ms = from_ms as f64 + t_s * 1000.0;
             let mut v = 0.0;
             if participant.speaking_at(t_ms, dtx) {
-                v = TONE_AMPLITUDE * (2.0 * std::f64::consts::PI * participant.tone_hz * t_s).sin() as f32;
+                v = TONE_AMPLITUDE * (2.0 * std::f64::consts::PI * look.tone_hz * t_s).sin() as f32;
             }
-            if participant.flashing_at(t_ms) {
+            if look.beeps && participant.flashing_at(t_ms) {
                 v += BEEP_AMPLITUDE * (2.0 * std::f64::consts::PI * BEEP_HZ * t_s).sin() as f32;
             }
             bytes.extend_from_slice(&v.to_le_bytes());

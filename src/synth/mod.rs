@@ -2,7 +2,9 @@
 //! rtptools `.rtpdump`) with known content, as a directory, `.tar.gz` or `.zip`. Each
 //! participant is a solid colour that flashes white at scheduled call times, and a tone that
 //! beeps at the same times, so tests can check layout positions and audio/video sync.
+//! Screenshares are a greyer colour and a higher tone (see [`plan::ScreenshareSender`]).
 
+mod events;
 mod impair;
 mod media;
 mod package;
@@ -10,14 +12,15 @@ pub mod plan;
 
 use std::path::{Path, PathBuf};
 
+pub use events::{SynthAction, SynthEvent};
 pub use package::OutputFormat;
-pub use plan::{NetworkSpec, SynthAction, SynthEvent, SynthParticipant, SynthPlan, SynthSpec};
+pub use plan::{NetworkSpec, SynthParticipant, SynthPlan, SynthSpec};
 
 use crate::ingest::metadata::{FrameDimension, SegmentMetadata, Segments, TimingMetadata, TrackType};
 use crate::ingest::sdp::{Codec, MediaKind, RtpMap, write_sdp};
 use crate::media::MediaError;
 use impair::Impairments;
-use media::{AUDIO_PT, TrackPackets, video_payload_type};
+use media::{AUDIO_PT, Look, TrackPackets, video_payload_type};
 use plan::{MID_GOP_KEYFRAME_MS, RtcpMode, SplitMix, SynthSession};
 
 /// Payload types of the auxiliary streams (RTX is the primary's + 1).
@@ -61,8 +64,8 @@ fn validate(spec: &SynthSpec) -> Result<(), SynthError> {
     }
     if spec.width < 16
         || spec.height < 16
-        || spec.width % 2 != 0
-        || spec.height % 2 != 0
+        || !spec.width.is_multiple_of(2)
+        || !spec.height.is_multiple_of(2)
         || spec.width > 3840
         || spec.height > 2160
     {
@@ -181,15 +184,21 @@ fn sdp(plan: &SynthPlan, kind: MediaKind, codec: Codec) -> String {
     write_sdp(kind, &maps)
 }
 
-/// What differs between a session's microphone and camera tracks.
+/// What differs between a session's microphone, camera, screenshare and screenshare audio tracks.
 struct TrackSpec<'a> {
     kind: MediaKind,
+    /// Files are `{participant}_{session}_{name}_{segment}.sdp` / `.rtpdump`.
+    name: &'static str,
+    /// Tells the tracks' network impairments apart.
+    seed_kind: u64,
     codec: Codec,
     payload_type: u8,
     clock_rate_hz: u32,
     track_type: TrackType,
     spans: &'a [(u64, u64)],
     rtp_base: u32,
+    ssrc: u32,
+    look: Look,
     /// Sequence numbers of segment k start at `sequence_base + k * sequence_step`.
     sequence_base: u16,
     sequence_step: u16,
@@ -200,14 +209,22 @@ struct TrackSpec<'a> {
 
 fn write_session(plan: &SynthPlan, p: &SynthParticipant, session: &SynthSession, dir: &Path) -> Result<(), SynthError> {
     let spec = &plan.spec;
+    let session_short = session.user_session_id.get(..8).unwrap_or(&session.user_session_id);
+    let camera = Look { rgb: p.rgb, tone_hz: p.tone_hz, rotate_at_ms: p.rotate_at_ms, beeps: true };
+    let share = &p.screenshare;
+    let screen = Look { rgb: share.rgb, tone_hz: share.tone_hz, rotate_at_ms: None, beeps: false };
     let audio = TrackSpec {
         kind: MediaKind::Audio,
+        name: "audio",
+        seed_kind: 1,
         codec: Codec::Opus,
         payload_type: AUDIO_PT,
         clock_rate_hz: 48_000,
         track_type: TrackType::Audio,
         spans: &session.audio_segments,
         rtp_base: p.audio_rtp_base,
+        ssrc: p.audio_ssrc,
+        look: camera,
         sequence_base: 2000,
         sequence_step: 1000,
         skip_before_ms: 0,
@@ -216,12 +233,16 @@ fn write_session(plan: &SynthPlan, p: &SynthParticipant, session: &SynthSession,
     };
     let video = TrackSpec {
         kind: MediaKind::Video,
+        name: "video",
+        seed_kind: 2,
         codec: p.video_codec,
         payload_type: video_payload_type(p.video_codec),
         clock_rate_hz: 90_000,
         track_type: TrackType::Video,
         spans: &session.video_segments,
         rtp_base: p.video_rtp_base,
+        ssrc: p.video_ssrc,
+        look: camera,
         sequence_base: 1000,
         sequence_step: 5000,
         skip_before_ms: if spec.start_mid_gop { 500 } else { 0 },
@@ -231,7 +252,40 @@ fn write_session(plan: &SynthPlan, p: &SynthParticipant, session: &SynthSession,
         }),
         first_key_frame_offset_ms: Some(if spec.start_mid_gop { MID_GOP_KEYFRAME_MS as i64 } else { 0 }),
     };
-    let session_short = session.user_session_id.get(..8).unwrap_or(&session.user_session_id);
+    // A screenshare starts with a keyframe and never rotates.
+    let screenshare = TrackSpec {
+        name: "screenshare",
+        seed_kind: 3,
+        track_type: TrackType::ScreenShare,
+        spans: &session.screenshare_segments,
+        rtp_base: share.video_rtp_base,
+        ssrc: share.video_ssrc,
+        look: screen,
+        sequence_base: 30_000,
+        skip_before_ms: 0,
+        max_frame_dimension: Some(FrameDimension { width: spec.width, height: spec.height }),
+        first_key_frame_offset_ms: Some(0),
+        ..video
+    };
+    let screenshare_audio = TrackSpec {
+        name: "screenshare_audio",
+        seed_kind: 4,
+        track_type: TrackType::ScreenShareAudio,
+        spans: &session.screenshare_segments,
+        rtp_base: share.audio_rtp_base,
+        ssrc: share.audio_ssrc,
+        look: screen,
+        sequence_base: 40_000,
+        ..audio
+    };
+    let mut segments = Segments::default();
+    for track in [&audio, &video, &screenshare, &screenshare_audio] {
+        let written = write_track(plan, p, session_short, track, dir)?;
+        match track.kind {
+            MediaKind::Audio => segments.audio.extend(written),
+            MediaKind::Video => segments.video.extend(written),
+        }
+    }
     let metadata = TimingMetadata {
         call_type: plan.call_type.clone(),
         call_id: plan.call_id.clone(),
@@ -239,10 +293,7 @@ fn write_session(plan: &SynthPlan, p: &SynthParticipant, session: &SynthSession,
         call_start_time: rfc3339(spec.call_start_unix_ms),
         participant_id: p.participant_id.clone(),
         user_session_id: session.user_session_id.clone(),
-        segments: Segments {
-            audio: write_track(plan, p, session_short, &audio, dir)?,
-            video: write_track(plan, p, session_short, &video, dir)?,
-        },
+        segments,
     };
     let json = serde_json::to_vec_pretty(&metadata)
         .map_err(|e| SynthError::Write { path: dir.to_path_buf(), reason: e.to_string() })?;
@@ -259,18 +310,19 @@ fn write_track(
 ) -> Result<Vec<SegmentMetadata>, SynthError> {
     let spec = &plan.spec;
     let audio = track.kind == MediaKind::Audio;
-    let kind_name = if audio { "audio" } else { "video" };
     let scale = 1.0 + p.drift_ppm * 1e-6;
     let first_ms = track.spans.first().map_or(0, |s| s.0);
     let mut segments = Vec::with_capacity(track.spans.len());
     for (k, &(from_ms, to_ms)) in track.spans.iter().enumerate() {
-        let name = format!("{}_{session_short}_{kind_name}_{k}", p.participant_id);
+        let name = format!("{}_{session_short}_{}_{k}", p.participant_id, track.name);
         write_file(&dir.join(format!("{name}.sdp")), sdp(plan, track.kind, track.codec).as_bytes())?;
         // RTP timestamps of a track continue across its segments (mute keeps the sender's clock).
         let ticks_since_first =
             ((from_ms - first_ms) as f64 * scale * (f64::from(track.clock_rate_hz) / 1000.0)) as u32;
         let job = media::SegmentJob {
             participant: p,
+            ssrc: track.ssrc,
+            look: track.look,
             from_ms,
             to_ms,
             rtp_base: track.rtp_base.wrapping_add(ticks_since_first),
@@ -281,7 +333,7 @@ fn write_track(
                 skip_before_ms: track.skip_before_ms,
                 impairments: impairments(
                     plan,
-                    track_seed(plan, p, if audio { 1 } else { 2 }, k),
+                    track_seed(plan, p, track.seed_kind, k),
                     track.payload_type,
                     audio,
                     from_ms,
@@ -376,3 +428,6 @@ fn rfc3339(unix_ms: i64) -> String {
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SynthError> {
     std::fs::write(path, bytes).map_err(|source| SynthError::Io { path: path.to_path_buf(), source })
 }
+
+#[cfg(test)]
+mod tests;

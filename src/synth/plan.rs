@@ -2,6 +2,7 @@
 //! when, their colour and tone, the codec of each track, RTP bases, and the call times of the
 //! flashes (video) and beeps (audio) a test can look for in the output.
 
+pub use super::events::{SynthAction, SynthEvent};
 use crate::ingest::sdp::Codec;
 
 /// Names for the first participants; later ones are `user{index}`.
@@ -49,7 +50,8 @@ pub struct SynthSpec {
     /// Video segments start 500 ms into a group of pictures: their first keyframe comes
     /// [`MID_GOP_KEYFRAME_MS`] after their first packet.
     pub start_mid_gop: bool,
-    /// Mutes, rejoins, early leaves, rotations and clock drift of named participants.
+    /// Mutes, rejoins, early leaves, rotations, clock drift, audio-only senders and screenshares
+    /// of named participants.
     pub events: Vec<SynthEvent>,
 }
 
@@ -88,29 +90,6 @@ pub enum RtcpMode {
     NtpEpoch,
 }
 
-/// Something that happens to one participant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SynthEvent {
-    pub participant: String,
-    pub action: SynthAction,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SynthAction {
-    /// Camera off from .. to (a new video segment after).
-    MuteVideo { from_ms: u64, to_ms: u64 },
-    /// Microphone off from .. to (a new audio segment after).
-    MuteAudio { from_ms: u64, to_ms: u64 },
-    /// Leaves at `leave_ms` and joins again, as a new session, at `rejoin_ms`.
-    Rejoin { leave_ms: u64, rejoin_ms: u64 },
-    /// Leaves for good.
-    Leave { at_ms: u64 },
-    /// The camera turns portrait (width and height swap).
-    Rotate { at_ms: u64 },
-    /// The sender's clock runs this many parts per million fast (negative: slow).
-    Drift { ppm: f64 },
-}
-
 /// A mid-GOP segment's first keyframe comes this long after its first packet.
 pub const MID_GOP_KEYFRAME_MS: u64 = 1500;
 
@@ -120,9 +99,12 @@ pub struct SynthSession {
     pub user_session_id: String,
     pub join_ms: u64,
     pub leave_ms: u64,
-    /// Call-time spans of the video and audio segments.
+    /// Call-time spans of the video and audio segments (no video segments when audio-only).
     pub video_segments: Vec<(u64, u64)>,
     pub audio_segments: Vec<(u64, u64)>,
+    /// Call-time spans of the screenshare: each is a segment of the screenshare video track and
+    /// one of the screenshare audio track.
+    pub screenshare_segments: Vec<(u64, u64)>,
 }
 
 impl Default for SynthSpec {
@@ -169,6 +151,24 @@ pub struct SynthParticipant {
     pub sessions: Vec<SynthSession>,
     pub drift_ppm: f64,
     pub rotate_at_ms: Option<u64>,
+    /// Sends no camera video: its sessions have no video segments.
+    pub audio_only: bool,
+    /// What the screenshare tracks (if any session has screenshare segments) look and sound
+    /// like, and their RTP identities.
+    pub screenshare: ScreenshareSender,
+}
+
+/// The screenshare tracks of a participant: its own colour desaturated towards grey (so it
+/// differs from every camera), white during the participant's flashes, and its tone an octave
+/// up, without beeps (the microphone beeps).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScreenshareSender {
+    pub rgb: [u8; 3],
+    pub tone_hz: f64,
+    pub video_rtp_base: u32,
+    pub audio_rtp_base: u32,
+    pub video_ssrc: u32,
+    pub audio_ssrc: u32,
 }
 
 impl SynthParticipant {
@@ -291,8 +291,13 @@ impl SynthPlan {
                     video_rtp_base = u32::MAX - 45_000;
                 }
                 let first_session = rng.uuid();
-                let sessions =
-                    sessions(&events, first_session.clone(), (video_start_ms, audio_start_ms, leave_ms), &mut rng);
+                let audio_only = events.contains(&SynthAction::AudioOnly);
+                let sessions = sessions(
+                    &events,
+                    first_session.clone(),
+                    (if audio_only { None } else { Some(video_start_ms) }, audio_start_ms, leave_ms),
+                    &mut rng,
+                );
                 let first = FIRST_FLASH_MS + i as u64 * stagger_ms;
                 let keyframe_wait = if spec.start_mid_gop { MID_GOP_KEYFRAME_MS } else { 0 };
                 let covered = |spans: &[(u64, u64)], t: u64, lead: u64| {
@@ -303,15 +308,17 @@ impl SynthPlan {
                     .take_while(|t| t + FLASH_MS + 100 <= leave_ms)
                     .filter(|&t| {
                         sessions.iter().any(|s| {
-                            covered(&s.video_segments, t, keyframe_wait.max(100)) && covered(&s.audio_segments, t, 100)
+                            (audio_only || covered(&s.video_segments, t, keyframe_wait.max(100)))
+                                && covered(&s.audio_segments, t, 100)
                         })
                     })
                     .collect();
+                let (rgb, tone_hz) = (colour(i), 220.0 + 55.0 * i as f64);
                 SynthParticipant {
                     participant_id,
                     user_session_id: first_session,
-                    rgb: colour(i),
-                    tone_hz: 220.0 + 55.0 * i as f64,
+                    rgb,
+                    tone_hz,
                     video_codec: spec
                         .video_codecs
                         .get(i % spec.video_codecs.len().max(1))
@@ -338,6 +345,8 @@ impl SynthPlan {
                         SynthAction::Rotate { at_ms } => Some(at_ms.div_ceil(100) * 100),
                         _ => None,
                     }),
+                    audio_only,
+                    screenshare: ScreenshareSender::new(spec.seed, i, rgb, tone_hz),
                 }
             })
             .collect();
@@ -347,6 +356,21 @@ impl SynthPlan {
             call_id: format!("synth-{}", spec.seed),
             call_session_id: rng.uuid(),
             participants,
+        }
+    }
+}
+
+impl ScreenshareSender {
+    /// Drawn from a random stream of its own, so plans without screenshares stay as they were.
+    fn new(seed: u64, index: usize, rgb: [u8; 3], tone_hz: f64) -> ScreenshareSender {
+        let mut rng = SplitMix::new(seed ^ 0x5C8E_E45A_0000_0000 ^ (index as u64) << 16);
+        ScreenshareSender {
+            rgb: rgb.map(|c| (128 + (i16::from(c) - 128) / 4) as u8),
+            tone_hz: tone_hz * 2.0,
+            video_rtp_base: rng.next_u32(),
+            audio_rtp_base: rng.next_u32(),
+            video_ssrc: rng.next_u32(),
+            audio_ssrc: rng.next_u32(),
         }
     }
 }
@@ -365,20 +389,26 @@ fn cut(spans: Vec<(u64, u64)>, from: u64, to: u64) -> Vec<(u64, u64)> {
     out
 }
 
+fn grid(t: u64) -> u64 {
+    t.div_ceil(100) * 100
+}
+
 /// The sessions of one participant: one from join to leave, split at each rejoin, with
-/// media segments split at each mute. Media restarts on the 100 ms grid after a gap.
+/// media segments split at each mute. Media restarts on the 100 ms grid after a gap. No video
+/// start: the participant is audio-only. Screenshares are clipped to each session.
 fn sessions(
     events: &[SynthAction],
     first_session: String,
-    (video_start_ms, audio_start_ms, leave_ms): (u64, u64, u64),
+    (video_start_ms, audio_start_ms, leave_ms): (Option<u64>, u64, u64),
     rng: &mut SplitMix,
 ) -> Vec<SynthSession> {
-    let grid = |t: u64| t.div_ceil(100) * 100;
-    let mut video = vec![(video_start_ms, leave_ms)];
+    let mut video: Vec<(u64, u64)> = video_start_ms.map(|v| (v, leave_ms)).into_iter().collect();
     let mut audio = vec![(audio_start_ms, leave_ms)];
-    let mut bounds = vec![(video_start_ms.min(audio_start_ms), leave_ms)];
+    let mut bounds = vec![(video_start_ms.map_or(audio_start_ms, |v| v.min(audio_start_ms)), leave_ms)];
+    let mut screenshares = Vec::new();
     for action in events {
         match *action {
+            SynthAction::Screenshare { from_ms, to_ms } => screenshares.push((from_ms, to_ms)),
             SynthAction::MuteVideo { from_ms, to_ms } => video = cut(video, from_ms, grid(to_ms)),
             SynthAction::MuteAudio { from_ms, to_ms } => audio = cut(audio, from_ms, grid(to_ms)),
             SynthAction::Rejoin { leave_ms, rejoin_ms } => {
@@ -402,9 +432,28 @@ fn sessions(
                 leave_ms,
                 video_segments: inside(&video),
                 audio_segments: inside(&audio),
+                screenshare_segments: clip_screenshares(&screenshares, join_ms, leave_ms),
             }
         })
         .collect()
+}
+
+/// Screenshare segments within a session `[join_ms, leave_ms)`: each span clipped to it and
+/// started on the 100 ms grid, overlapping or touching spans merged, and what is left shorter
+/// than 100 ms dropped (too short to carry media).
+fn clip_screenshares(spans: &[(u64, u64)], join_ms: u64, leave_ms: u64) -> Vec<(u64, u64)> {
+    let mut clipped: Vec<(u64, u64)> =
+        spans.iter().map(|&(a, b)| (grid(a.max(join_ms)), b.min(leave_ms))).filter(|&(a, b)| b > a).collect();
+    clipped.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (a, b) in clipped {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged.retain(|&(a, b)| b >= a + 100);
+    merged
 }
 
 #[cfg(test)]
@@ -440,12 +489,88 @@ mod tests {
         assert!(all.windows(2).all(|w| w[1] - w[0] >= 500), "beeps never overlap: {all:?}");
     }
 
+    fn event(participant: &str, action: SynthAction) -> SynthEvent {
+        SynthEvent { participant: participant.to_owned(), action }
+    }
+
+    #[test]
+    fn audio_only_sends_no_video_and_still_flashes() {
+        let spec = SynthSpec {
+            participants: 2,
+            start_mid_gop: true,
+            events: vec![
+                event("bob", SynthAction::AudioOnly),
+                event("bob", SynthAction::Rejoin { leave_ms: 4000, rejoin_ms: 5000 }),
+            ],
+            ..SynthSpec::default()
+        };
+        let plan = SynthPlan::new(&spec);
+        let (alice, bob) = (&plan.participants[0], &plan.participants[1]);
+        assert!(!alice.audio_only && bob.audio_only);
+        assert!(alice.sessions.iter().all(|s| !s.video_segments.is_empty()));
+        assert_eq!(bob.sessions.len(), 2);
+        assert!(bob.sessions.iter().all(|s| s.video_segments.is_empty() && !s.audio_segments.is_empty()));
+        assert_eq!(bob.sessions[0].join_ms, bob.audio_start_ms, "an audio-only session starts with its audio");
+        // A mid-GOP camera's first flash waits for its keyframe; audio needs no keyframe.
+        assert_eq!(alice.flashes_ms, vec![3000, 5000, 7000, 9000]);
+        assert_eq!(bob.flashes_ms, vec![2000, 6000, 8000]);
+        // The rest of the plan is as without the event.
+        let plain = SynthPlan::new(&SynthSpec { events: spec.events[1..].to_vec(), ..spec.clone() });
+        let plain_bob = &plain.participants[1];
+        assert_eq!(plain.participants[0], *alice);
+        assert_eq!((plain_bob.audio_ssrc, plain_bob.video_ssrc), (bob.audio_ssrc, bob.video_ssrc));
+        for (a, b) in plain_bob.sessions.iter().zip(&bob.sessions) {
+            assert_eq!((&a.user_session_id, &a.audio_segments), (&b.user_session_id, &b.audio_segments));
+        }
+    }
+
+    #[test]
+    fn screenshares_are_clipped_to_presence() {
+        let spec = SynthSpec {
+            participants: 3,
+            join_stagger_ms: 350,
+            events: vec![
+                event("alice", SynthAction::Screenshare { from_ms: 500, to_ms: 9000 }),
+                event("alice", SynthAction::Rejoin { leave_ms: 3000, rejoin_ms: 4950 }),
+                event("alice", SynthAction::Leave { at_ms: 8000 }),
+                event("bob", SynthAction::Screenshare { from_ms: 0, to_ms: 1000 }),
+                event("bob", SynthAction::Screenshare { from_ms: 900, to_ms: 1500 }),
+                event("bob", SynthAction::Screenshare { from_ms: 6010, to_ms: 7000 }),
+                event("bob", SynthAction::Screenshare { from_ms: 8000, to_ms: 12_000 }),
+                event("bob", SynthAction::Screenshare { from_ms: 3000, to_ms: 3090 }),
+                event("carol", SynthAction::Screenshare { from_ms: 100, to_ms: 700 }),
+            ],
+            ..SynthSpec::default()
+        };
+        let plan = SynthPlan::new(&spec);
+        let spans = |p: &SynthParticipant| -> Vec<Vec<(u64, u64)>> {
+            p.sessions.iter().map(|s| s.screenshare_segments.clone()).collect()
+        };
+        let [alice, bob, carol] = [0, 1, 2].map(|i| &plan.participants[i]);
+        assert_eq!(spans(alice), vec![vec![(500, 3000)], vec![(5000, 8000)]]);
+        // Bob joins at 350 (audio at 363): his screenshare starts on the grid after that;
+        // overlapping spans merge, the one past the end is cut there, and 90 ms is too short.
+        assert_eq!(spans(bob), vec![vec![(400, 1500), (6100, 7000), (8000, 10_000)]]);
+        // Carol joins at 700: nothing of her screenshare is left.
+        assert_eq!(spans(carol), vec![Vec::<(u64, u64)>::new()]);
+        for p in &plan.participants {
+            let s = &p.screenshare;
+            assert!(s.video_ssrc != p.video_ssrc && s.audio_ssrc != p.audio_ssrc && s.video_ssrc != s.audio_ssrc);
+            assert!(s.rgb != p.rgb && s.tone_hz == p.tone_hz * 2.0);
+            assert!(p.flashes_ms.iter().all(|f| f % 100 == 0), "screenshares move no flash");
+        }
+        assert!(plan.participants.iter().all(|p| !p.audio_only));
+    }
+
     #[test]
     fn colours_are_distinct_for_25() {
         let plan = SynthPlan::new(&SynthSpec { participants: 25, ..SynthSpec::default() });
         for (i, a) in plan.participants.iter().enumerate() {
             for b in &plan.participants[i + 1..] {
                 assert_ne!(a.rgb, b.rgb);
+                assert_ne!(a.screenshare.rgb, b.screenshare.rgb);
+                assert_ne!(a.rgb, b.screenshare.rgb);
+                assert_ne!(a.screenshare.rgb, b.rgb);
                 assert_ne!(a.participant_id, b.participant_id);
             }
         }

@@ -1,0 +1,71 @@
+//! The `tessera` command line, one module per command family.
+
+pub mod list_tracks;
+pub mod progress;
+pub mod render_cmd;
+pub mod stream;
+pub mod synth_cmd;
+
+use std::path::PathBuf;
+
+use clap::Args;
+use tessera::ingest::sdp::Codec;
+
+/// Where the raw recording comes from, as `stream-cli video raw-recording` takes it.
+#[derive(Args, Debug, Clone)]
+pub struct RawInput {
+    /// A raw recording archive (.zip or .tar.gz).
+    #[arg(long)]
+    pub input_file: Option<PathBuf>,
+    /// A raw recording extracted into a directory (never written to).
+    #[arg(long)]
+    pub input_dir: Option<PathBuf>,
+    /// An `s3://` or presigned HTTPS URL of the archive (not supported by this build).
+    #[arg(long)]
+    pub input_s3: Option<String>,
+    /// Download cache for --input-s3 (accepted for compatibility).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Debug logging on stderr.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+impl RawInput {
+    /// The one input given, checked as `stream-cli` checks it.
+    pub fn path(&self) -> anyhow::Result<PathBuf> {
+        let given = [self.input_file.is_some(), self.input_dir.is_some(), self.input_s3.is_some()];
+        match given.iter().filter(|g| **g).count() {
+            0 => anyhow::bail!("one of --input-file, --input-dir or --input-s3 is required"),
+            1 => {}
+            _ => anyhow::bail!("only one of --input-file, --input-dir or --input-s3 can be given"),
+        }
+        if let Some(url) = &self.input_s3 {
+            anyhow::bail!(
+                "--input-s3 `{url}`: downloading from object storage is not supported by this build; \
+                 download the archive and pass --input-file"
+            );
+        }
+        Ok(self.input_file.clone().or_else(|| self.input_dir.clone()).unwrap_or_default())
+    }
+
+    /// Turns on debug logging when --verbose was given.
+    pub fn init_logging(&self) {
+        tessera::telemetry::init(if self.verbose { "debug" } else { "warn" });
+    }
+}
+
+pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(|| format!("`{text}` is not WIDTHxHEIGHT"))?;
+    let parse = |s: &str| s.trim().parse::<u32>().map_err(|_| format!("`{text}` is not WIDTHxHEIGHT"));
+    Ok((parse(w)?, parse(h)?))
+}
+
+pub fn parse_codec(text: &str) -> Result<Codec, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "vp8" => Ok(Codec::Vp8),
+        "vp9" => Ok(Codec::Vp9),
+        "h264" => Ok(Codec::H264),
+        other => Err(format!("unknown video codec `{other}` (expected vp8, vp9 or h264)")),
+    }
+}

@@ -1,0 +1,225 @@
+//! Video encoders: which ones this node can really run (each candidate encodes a few frames
+//! before it is trusted, finding the element is not enough), chosen by codec and hardware
+//! preference, and their settings (bitrate or constant quality, speed preset, keyframe
+//! interval) in each element's own terms.
+
+use gstreamer as gst;
+
+use super::pipeline::{MediaError, OwnedPipeline};
+use crate::outputs::{HardwarePreference, VideoCodec};
+
+/// x264's speed presets, the scale every encoder's speed is given on.
+pub const PRESETS: &[&str] =
+    &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"];
+
+/// Hardware first (NVENC, VA-API, Quick Sync), then software.
+fn candidates(codec: VideoCodec) -> &'static [(&'static str, bool)] {
+    match codec {
+        VideoCodec::H264 => &[
+            ("nvh264enc", true),
+            ("nvcudah264enc", true),
+            ("vah264enc", true),
+            ("qsvh264enc", true),
+            ("x264enc", false),
+        ],
+        VideoCodec::H265 => &[
+            ("nvh265enc", true),
+            ("nvcudah265enc", true),
+            ("vah265enc", true),
+            ("qsvh265enc", true),
+            ("x265enc", false),
+        ],
+        VideoCodec::Av1 => &[("nvav1enc", true), ("vaav1enc", true), ("qsvav1enc", true), ("av1enc", false)],
+        VideoCodec::Vp8 => &[("vavp8enc", true), ("vp8enc", false)],
+        VideoCodec::Vp9 => &[("vavp9enc", true), ("qsvvp9enc", true), ("vp9enc", false)],
+    }
+}
+
+/// An encoder element this node has shown it can run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoEncoder {
+    pub element: &'static str,
+    pub hardware: bool,
+    pub codec: VideoCodec,
+}
+
+/// How the video is encoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoQuality {
+    /// Speed preset on x264's scale (`ultrafast` ... `veryslow`).
+    pub preset: String,
+    /// Target bitrate; `None` means constant quality `crf`.
+    pub bitrate_kbps: Option<u32>,
+    /// Constant quality on x264's 0-51 scale (lower is better); other encoders get the
+    /// equivalent on theirs.
+    pub crf: u32,
+    pub keyframe_interval_frames: u32,
+}
+
+/// Whether `element` encodes five frames here.
+fn works(element: &str) -> bool {
+    let description =
+        format!("videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=320,height=240 ! {element} ! fakesink");
+    let probe = OwnedPipeline::launch(&description, format!("probing {element}"))
+        .and_then(|p| p.play().map(|()| p))
+        .and_then(|p| p.wait_eos(gst::ClockTime::from_seconds(30)));
+    match probe {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::info!(element, %err, "encoder present but not usable");
+            false
+        }
+    }
+}
+
+/// Every candidate for `codec` that is installed, and whether it works, in preference order.
+pub fn probe(codec: VideoCodec) -> Result<Vec<(VideoEncoder, bool)>, MediaError> {
+    super::init()?;
+    Ok(candidates(codec)
+        .iter()
+        .filter(|(element, _)| gst::ElementFactory::find(element).is_some())
+        .map(|&(element, hardware)| (VideoEncoder { element, hardware, codec }, works(element)))
+        .collect())
+}
+
+/// The first working encoder for `codec` that `hardware` allows.
+pub fn pick_video_encoder(codec: VideoCodec, hardware: HardwarePreference) -> Result<VideoEncoder, MediaError> {
+    super::init()?;
+    for &(element, is_hardware) in candidates(codec) {
+        let allowed = match hardware {
+            HardwarePreference::Auto => true,
+            HardwarePreference::Require => is_hardware,
+            HardwarePreference::Off => !is_hardware,
+        };
+        if allowed && gst::ElementFactory::find(element).is_some() && works(element) {
+            return Ok(VideoEncoder { element, hardware: is_hardware, codec });
+        }
+    }
+    let names: Vec<&str> = candidates(codec)
+        .iter()
+        .filter(|(_, h)| match hardware {
+            HardwarePreference::Require => *h,
+            HardwarePreference::Off => !*h,
+            HardwarePreference::Auto => true,
+        })
+        .map(|(e, _)| *e)
+        .collect();
+    Err(MediaError::NoEncoder {
+        codec: codec.as_str(),
+        hardware: format!("{hardware:?}").to_lowercase(),
+        tried: names.join(", "),
+    })
+}
+
+fn preset_index(preset: &str) -> Result<usize, MediaError> {
+    PRESETS.iter().position(|p| *p == preset).ok_or_else(|| MediaError::Data {
+        what: "encoder settings".into(),
+        reason: format!("unknown preset `{preset}` (expected one of {})", PRESETS.join(", ")),
+    })
+}
+
+/// The encoder's element description with `quality` applied.
+pub fn encoder_description(encoder: &VideoEncoder, quality: &VideoQuality) -> Result<String, MediaError> {
+    let speed = preset_index(&quality.preset)?;
+    let key = quality.keyframe_interval_frames.max(1);
+    let crf = quality.crf.min(51);
+    // libvpx and libaom take quality on a 0-63 scale.
+    let cq_level = (crf * 63).div_ceil(51);
+    let element = encoder.element;
+    Ok(match (element, quality.bitrate_kbps) {
+        ("x264enc", Some(kbps)) => {
+            format!(
+                "x264enc speed-preset={} bitrate={kbps} key-int-max={key} ! video/x-h264,profile=high",
+                quality.preset
+            )
+        }
+        ("x264enc", None) => format!(
+            "x264enc speed-preset={} pass=qual quantizer={crf} key-int-max={key} ! video/x-h264,profile=high",
+            quality.preset
+        ),
+        ("x265enc", Some(kbps)) => format!("x265enc speed-preset={} bitrate={kbps} key-int-max={key}", quality.preset),
+        ("x265enc", None) => {
+            format!("x265enc speed-preset={} option-string=crf={crf} key-int-max={key}", quality.preset)
+        }
+        ("av1enc", bitrate) => {
+            // cpu-used 8 (fastest) for ultrafast down to 2 for veryslow.
+            let cpu_used = 8usize.saturating_sub(speed * 6 / (PRESETS.len() - 1));
+            let rate = match bitrate {
+                Some(kbps) => format!("end-usage=vbr target-bitrate={kbps}"),
+                // GStreamer's av1enc has no cq-level: pin the quantizer instead.
+                None => format!("end-usage=q min-quantizer={cq_level} max-quantizer={cq_level}"),
+            };
+            format!(
+                "av1enc usage-profile=realtime lag-in-frames=0 cpu-used={cpu_used} row-mt=true keyframe-max-dist={key} {rate}"
+            )
+        }
+        ("vp8enc" | "vp9enc", bitrate) => {
+            let cpu_used = 8usize.saturating_sub(speed * 8 / (PRESETS.len() - 1));
+            let rate = match bitrate {
+                Some(kbps) => format!("end-usage=vbr target-bitrate={}", u64::from(kbps) * 1000),
+                None => format!("end-usage=cq cq-level={cq_level} target-bitrate=50000000"),
+            };
+            let row_mt = if element == "vp9enc" { " row-mt=true" } else { "" };
+            format!("{element} deadline=1 cpu-used={cpu_used} threads=4 keyframe-max-dist={key} {rate}{row_mt}")
+        }
+        (hw, bitrate) => {
+            let gop = if hw.starts_with("va") { "key-int-max" } else { "gop-size" };
+            let rate = bitrate.map(|kbps| format!(" bitrate={kbps}")).unwrap_or_default();
+            format!("{hw} {gop}={key}{rate}")
+        }
+    })
+}
+
+/// The parser between encoder and MP4 muxer (WebM needs none).
+pub fn mp4_parser(codec: VideoCodec) -> Option<&'static str> {
+    match codec {
+        VideoCodec::H264 => Some("h264parse"),
+        VideoCodec::H265 => Some("h265parse"),
+        VideoCodec::Av1 => Some("av1parse"),
+        VideoCodec::Vp8 | VideoCodec::Vp9 => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quality(preset: &str, bitrate_kbps: Option<u32>) -> VideoQuality {
+        VideoQuality { preset: preset.into(), bitrate_kbps, crf: 23, keyframe_interval_frames: 60 }
+    }
+
+    fn software(codec: VideoCodec) -> VideoEncoder {
+        let element = candidates(codec).iter().find(|(_, h)| !h).map(|(e, _)| *e).expect("a software encoder");
+        VideoEncoder { element, hardware: false, codec }
+    }
+
+    #[test]
+    fn every_codec_has_a_software_encoder_with_settings() {
+        for codec in VideoCodec::ALL {
+            let cq = encoder_description(&software(codec), &quality("veryfast", None)).expect("cq");
+            let vbr = encoder_description(&software(codec), &quality("slow", Some(2500))).expect("vbr");
+            assert!(cq.contains("60") && vbr.contains("2500"), "{cq} / {vbr}");
+        }
+        let vp8 = encoder_description(&software(VideoCodec::Vp8), &quality("medium", Some(2500))).expect("vp8");
+        assert!(vp8.contains("target-bitrate=2500000"), "libvpx takes bits per second: {vp8}");
+        let av1 = encoder_description(&software(VideoCodec::Av1), &quality("ultrafast", None)).expect("av1");
+        assert!(av1.contains("cpu-used=8") && av1.contains("max-quantizer=29"), "{av1}");
+    }
+
+    #[test]
+    fn unknown_presets_are_refused() {
+        let err = encoder_description(&software(VideoCodec::H264), &quality("turbo", None)).unwrap_err();
+        assert!(err.to_string().contains("`turbo`"), "{err}");
+    }
+
+    #[test]
+    fn hardware_encoders_get_their_own_property_names() {
+        let nv = VideoEncoder { element: "nvh264enc", hardware: true, codec: VideoCodec::H264 };
+        assert_eq!(
+            encoder_description(&nv, &quality("fast", Some(4000))).expect("nv"),
+            "nvh264enc gop-size=60 bitrate=4000"
+        );
+        let va = VideoEncoder { element: "vah265enc", hardware: true, codec: VideoCodec::H265 };
+        assert_eq!(encoder_description(&va, &quality("fast", None)).expect("va"), "vah265enc key-int-max=60");
+    }
+}

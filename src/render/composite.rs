@@ -1,0 +1,206 @@
+//! The composite pass: one walk over the call clock that decodes every track once, composes
+//! each output frame on the GPU (when a composite video is asked for), mixes the audio and
+//! feeds the composite video and every audio-only composite from that one mix.
+
+use std::path::Path;
+
+use tracing::info_span;
+
+use super::plan::RenderPlan;
+use super::{Progress, RenderError, RenderRequest};
+use crate::audio::{Limiter, MixBuffer};
+use crate::gpu::{self, Compositor, TileDraw};
+use crate::ingest::TrackKind;
+use crate::layout::{Layout, TileContent};
+use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ, VideoFrame};
+use crate::media::encode::{AudioFileEncoder, CompositeEncoder, EncodeSettings};
+use crate::media::encoders::pick_video_encoder;
+use crate::outputs::AudioFormat;
+use crate::timeline::CallTimeline;
+
+use super::cursors::{AudioCursor, VideoCursor};
+
+/// What the composite pass wrote.
+#[derive(Debug, Clone)]
+pub struct CompositeResult {
+    pub frames: u64,
+    pub duration_ms: f64,
+    /// The video encoder element and whether it is hardware, when a video was written.
+    pub encoder: Option<(String, bool)>,
+    pub adapter: Option<String>,
+}
+
+/// The composite's sinks: the video (compositor + encoder), if any, and the audio files.
+struct Sinks {
+    video: Option<(Compositor, CompositeEncoder)>,
+    audio: Vec<AudioFileEncoder>,
+}
+
+/// Renders the composites into the given (partial) paths: `video` for the composite video,
+/// `audio` for each audio-only format.
+pub fn render(
+    plan: &RenderPlan,
+    layout: &Layout,
+    request: &RenderRequest,
+    video: Option<&Path>,
+    audio: &[(AudioFormat, &Path)],
+    on_progress: &mut impl FnMut(Progress),
+) -> Result<CompositeResult, RenderError> {
+    let settings = &request.encode;
+    let mut sinks = Sinks { video: None, audio: Vec::new() };
+    let mut encoder = None;
+    let mut adapter = None;
+    if let Some(path) = video {
+        let chosen = info_span!("probe_encoders").in_scope(|| pick_video_encoder(settings.codec, settings.hardware))?;
+        encoder = Some((chosen.element.to_owned(), chosen.hardware));
+        let compositor = Compositor::new(settings.width, settings.height)?;
+        adapter = Some(compositor.adapter_summary());
+        sinks.video = Some((compositor, CompositeEncoder::start(path, chosen, settings)?));
+    }
+    for (format, path) in audio {
+        sinks.audio.push(AudioFileEncoder::start(path, *format, settings.audio_bitrate_kbps)?);
+    }
+    let mix_screenshare = !request.outputs.mix_without_screenshare_audio;
+    let frames = render_frames(plan, layout, settings, mix_screenshare, &mut sinks, on_progress)?;
+    if let Some((_, sink)) = sinks.video {
+        sink.finish()?;
+    }
+    for sink in sinks.audio {
+        sink.finish()?;
+    }
+    Ok(CompositeResult { frames, duration_ms: frames as f64 * 1000.0 / f64::from(settings.fps), encoder, adapter })
+}
+
+fn render_frames(
+    plan: &RenderPlan,
+    layout: &Layout,
+    settings: &EncodeSettings,
+    mix_screenshare: bool,
+    sinks: &mut Sinks,
+    on_progress: &mut impl FnMut(Progress),
+) -> Result<u64, RenderError> {
+    let with_video = sinks.video.is_some();
+    let mut video: Vec<Option<VideoCursor>> = plan
+        .tracks
+        .iter()
+        .map(|t| (with_video && t.kind == TrackKind::Video).then(|| VideoCursor::new(t.segments.clone())))
+        .collect();
+    let mut audio: Vec<AudioCursor> = plan
+        .tracks
+        .iter()
+        .filter(|t| t.kind == TrackKind::Audio && (mix_screenshare || !t.screenshare))
+        .map(|t| AudioCursor::new(t.segments.clone()))
+        .collect();
+    let mut mix = MixBuffer::new(AUDIO_CHANNELS);
+    let mut limiter = Limiter::new(0.891, 80.0, AUDIO_RATE_HZ, AUDIO_CHANNELS);
+    let mut uploaded: Vec<Option<u64>> = vec![None; plan.visuals.len()];
+    let mut pcm = Vec::new();
+    let mut nv12 = Vec::new();
+    let frames_total = plan.timeline.frame_count(settings.fps);
+    let (width, height) = (settings.width, settings.height);
+    for n in 0..frames_total {
+        if let Some((compositor, encoder)) = sinks.video.as_mut() {
+            let t_ms = CallTimeline::frame_time_ms(n, settings.fps);
+            let draws = frame_draws(plan, layout, (width, height), t_ms, &mut video, &mut uploaded, compositor)?;
+            compositor.compose(&draws, layout.background.0, &mut nv12)?;
+            encoder.push_video(std::mem::take(&mut nv12))?;
+        }
+
+        // The mix for this frame's interval.
+        let until = (n + 1) * u64::from(AUDIO_RATE_HZ) / u64::from(settings.fps);
+        for cursor in &mut audio {
+            cursor.fill(&mut mix, until)?;
+        }
+        let frames = usize::try_from(until - mix.read_position()).unwrap_or(0);
+        mix.take(frames, &mut pcm);
+        limiter.process(&mut pcm);
+        if let Some((_, encoder)) = sinks.video.as_mut() {
+            encoder.push_audio(&pcm)?;
+        }
+        for sink in &mut sinks.audio {
+            sink.push_audio(&pcm)?;
+        }
+
+        on_progress(Progress {
+            phase: "composite",
+            done: n + 1,
+            total: frames_total,
+            media_done_ms: CallTimeline::frame_time_ms(n + 1, settings.fps),
+            media_total_ms: plan.timeline.duration_ms,
+        });
+    }
+    Ok(frames_total)
+}
+
+/// The tiles of the output frame at call time `t_ms`, with new pictures uploaded.
+fn frame_draws(
+    plan: &RenderPlan,
+    layout: &Layout,
+    (width, height): (u32, u32),
+    t_ms: f64,
+    video: &mut [Option<VideoCursor>],
+    uploaded: &mut [Option<u64>],
+    compositor: &mut Compositor,
+) -> Result<Vec<TileDraw>, RenderError> {
+    // Who is on screen, and with which picture.
+    let mut on_screen: Vec<(usize, Option<(u32, u32)>)> = Vec::new();
+    for (index, visual) in plan.visuals.iter().enumerate() {
+        if !visual.span.contains(t_ms) {
+            continue;
+        }
+        let mut shown_track = None;
+        for &track in &visual.video_tracks {
+            if let Some(cursor) = video.get_mut(track).and_then(Option::as_mut) {
+                if cursor.advance(t_ms)? && shown_track.is_none() {
+                    shown_track = Some(track);
+                }
+            }
+        }
+        let shown = shown_track.and_then(|t| video.get(t)?.as_ref()?.frame());
+        if let Some((frame, generation)) = shown {
+            if uploaded[index] != Some(generation) {
+                compositor.upload(index as u64, &i420(frame))?;
+                uploaded[index] = Some(generation);
+            }
+        }
+        on_screen.push((index, shown.map(|(f, _)| (f.width, f.height))));
+    }
+    let sizes: Vec<Option<(u32, u32)>> = on_screen.iter().map(|(_, size)| *size).collect();
+    Ok(layout
+        .place(&sizes, width, height)
+        .into_iter()
+        .filter_map(|tile| {
+            let (visual, _) = on_screen.get(tile.participant_index)?;
+            Some(match tile.content {
+                TileContent::Video { rect, uv_rect } => TileDraw {
+                    rect: gpu::RectPx { x: rect.x, y: rect.y, width: rect.width, height: rect.height },
+                    content: gpu::TileContent::Video { source_id: *visual as u64, uv_rect },
+                },
+                TileContent::Placeholder(rgb) => TileDraw {
+                    rect: gpu::RectPx {
+                        x: tile.cell.x,
+                        y: tile.cell.y,
+                        width: tile.cell.width,
+                        height: tile.cell.height,
+                    },
+                    content: gpu::TileContent::Solid { rgb: rgb.0 },
+                },
+            })
+        })
+        .collect())
+}
+
+fn i420(frame: &VideoFrame) -> gpu::I420Frame<'_> {
+    let plane = |i: usize| frame.data.get(frame.plane_offsets[i]..).unwrap_or(&[]);
+    gpu::I420Frame {
+        width: frame.width,
+        height: frame.height,
+        y: plane(0),
+        y_stride: frame.plane_strides[0],
+        u: plane(1),
+        u_stride: frame.plane_strides[1],
+        v: plane(2),
+        v_stride: frame.plane_strides[2],
+        matrix: if frame.bt709 { gpu::ColorMatrix::Bt709 } else { gpu::ColorMatrix::Bt601 },
+    }
+}

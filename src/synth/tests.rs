@@ -1,0 +1,82 @@
+//! `synth` end to end: what `Recording::open` sees in its output.
+
+use super::*;
+use crate::ingest::rtp::parse_rtp;
+use crate::ingest::rtpdump::RtpDumpReader;
+use crate::ingest::{Track, TrackKind};
+
+/// The SSRCs of the RTP packets of a segment's dump.
+fn ssrcs(path: &Path) -> Vec<u32> {
+    let file = std::fs::File::open(path).expect("open rtpdump");
+    let mut reader = RtpDumpReader::new(file).expect("rtpdump header");
+    let mut out = Vec::new();
+    while let Some(record) = reader.next_record().expect("rtpdump record") {
+        let ssrc = parse_rtp(&record.data).expect("rtp packet").ssrc;
+        if !out.contains(&ssrc) {
+            out.push(ssrc);
+        }
+    }
+    out
+}
+
+#[test]
+fn audio_only_and_screenshare_reach_the_recording() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = SynthSpec {
+        participants: 2,
+        duration_ms: 3000,
+        width: 160,
+        height: 90,
+        events: vec!["alice:audio-only".parse().expect("event"), "bob:screenshare:1000-2500".parse().expect("event")],
+        ..SynthSpec::default()
+    };
+    let out = synth(&spec, dir.path()).expect("synth");
+    let (alice, bob) = (&out.plan.participants[0], &out.plan.participants[1]);
+    assert!(alice.audio_only && !alice.flashes_ms.is_empty(), "an audio-only sender still beeps");
+    assert_eq!(bob.sessions[0].screenshare_segments, vec![(1000, 2500)]);
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("alice"))
+        .expect("alice's files")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains("video") && !n.contains("screenshare")), "{names:?}");
+
+    let recording = crate::ingest::Recording::open(dir.path()).expect("open");
+    assert_eq!(recording.participants.len(), 2);
+    let summary = |tracks: &[Track]| -> Vec<(TrackKind, bool, usize)> {
+        tracks.iter().map(|t| (t.kind, t.screenshare, t.segments.len())).collect()
+    };
+    let (a, b) = (&recording.participants[0], &recording.participants[1]);
+    assert_eq!((a.participant_id.as_str(), b.participant_id.as_str()), ("alice", "bob"));
+    assert_eq!(summary(&a.tracks), vec![(TrackKind::Audio, false, 1)]);
+    assert_eq!(
+        summary(&b.tracks),
+        vec![
+            (TrackKind::Audio, false, 1),
+            (TrackKind::Audio, true, 1),
+            (TrackKind::Video, false, 1),
+            (TrackKind::Video, true, 1)
+        ]
+    );
+    let short = &bob.user_session_id[..8];
+    let [mic, share_audio, camera, share] = [0, 1, 2, 3].map(|i| &b.tracks[i]);
+    assert_eq!(share.track_id, format!("{short}:TRACK_TYPE_SCREEN_SHARE:0"));
+    assert_eq!(share_audio.track_id, format!("{short}:TRACK_TYPE_SCREEN_SHARE_AUDIO:0"));
+    assert_eq!(share.segments[0].codec, camera.segments[0].codec);
+    assert_eq!(share_audio.segments[0].codec, mic.segments[0].codec);
+    assert_eq!(share.segments[0].meta.track_type, TrackType::ScreenShare);
+    assert_eq!(share_audio.segments[0].meta.track_type, TrackType::ScreenShareAudio);
+    assert!(share.segments[0].rtpdump_path.ends_with(format!("bob_{short}_screenshare_0.rtpdump")));
+    assert!(share_audio.segments[0].rtpdump_path.ends_with(format!("bob_{short}_screenshare_audio_0.rtpdump")));
+    let start = recording.call.call_start_unix_ms;
+    for track in [share, share_audio] {
+        let meta = &track.segments[0].meta;
+        assert_eq!(meta.first_rtp_unix_timestamp - start, 1000);
+        let last_ms = meta.last_rtp_unix_timestamp.expect("last packet") - start;
+        assert!((2400..2500).contains(&last_ms), "{} ends at {last_ms} ms", track.track_id);
+    }
+    let ssrc_of = |t: &Track| ssrcs(&t.segments[0].rtpdump_path);
+    assert_eq!(ssrc_of(share), vec![bob.screenshare.video_ssrc]);
+    assert_eq!(ssrc_of(share_audio), vec![bob.screenshare.audio_ssrc]);
+    assert_eq!(ssrc_of(camera), vec![bob.video_ssrc]);
+    assert_eq!(ssrc_of(mic), vec![bob.audio_ssrc]);
+}
