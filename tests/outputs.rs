@@ -305,6 +305,34 @@ fn composite_codecs_and_audio_only_formats() {
         assert!((duration_s(mp4) - CALL_MS as f64 / 1000.0).abs() < 0.2, "{codec}");
     }
 
+    // Individual files in another codec: re-encoded where the codec changes, remuxed where not.
+    let out = call.dir.path().join("transcoded");
+    let mut args = vec!["raw", "composite", "--input-dir", input, "--output", out.to_str().expect("utf-8")];
+    args.extend(small);
+    args.extend(["--no-video", "--individual", "audio_video", "--individual-codec", "h264"]);
+    args.extend(["--individual-audio-format", "m4a"]);
+    run_ok(&args);
+    let files = outputs(&out);
+    let named = |participant: &str, ext: &str| {
+        let stem = individual_name(&call, participant, "audio_video");
+        files.get(&stem.replace(".mkv", ext)).cloned().unwrap_or_else(|| panic!("{stem} as {ext}: {:?}", files.keys()))
+    };
+    let alice = named("alice", ".mp4");
+    assert_eq!(streams(&alice), vec![("video".into(), "h264".into()), ("audio".into(), "aac".into())]);
+    let probe = ffprobe(&alice);
+    assert_eq!(stream(&probe, "video")["width"].as_u64(), Some(320), "the sender's size");
+    let samples = decode_audio(&alice);
+    let flash = call.plan.participants[0].flashes_ms[0] as f64;
+    let onset = beep_onset_ms(&samples, BEEP_HZ, flash - 300.0, flash + 300.0).expect("alice's beep");
+    assert!((onset - flash).abs() < 25.0, "re-encoded beep at {flash} heard at {onset}");
+    assert_eq!(streams(&named("bob", ".mkv")), vec![("audio".into(), "opus".into()), ("video".into(), "h264".into())]);
+    assert_eq!(streams(&named("carol", ".m4a")), vec![("audio".to_owned(), "aac".to_owned())]);
+    let manifest = check_manifest(&out);
+    for entry in manifest["outputs"].as_array().expect("outputs") {
+        let remuxed = entry["file"].as_str().is_some_and(|f| f.ends_with(".mkv"));
+        assert!(entry["streams"].as_array().expect("streams").iter().all(|s| s["remuxed"] == remuxed), "{entry}");
+    }
+
     // `--hardware require` on a node without a working hardware encoder fails, naming them.
     let out = call.dir.path().join("hw");
     let mut args = vec!["raw", "composite", "--input-dir", input, "--output", out.to_str().expect("utf-8")];
@@ -312,7 +340,7 @@ fn composite_codecs_and_audio_only_formats() {
     args.extend(["--hardware", "require"]);
     let result = tessera(&args);
     if result.status.success() {
-        let manifest = manifest(&out);
+        let manifest = support::manifest(&out);
         let encoder = manifest["outputs"][0]["encoder"].as_str().unwrap_or("").to_owned();
         assert!(!encoder.starts_with("x264"), "require gave a software encoder: {encoder}");
     } else {

@@ -59,6 +59,14 @@ pub struct CompositeArgs {
     /// Individual files cover the whole call instead of the participant's time in it.
     #[arg(long)]
     align_to_call: bool,
+    /// Individual files with video re-encoded in this codec (h264, h265, av1: MP4; vp8, vp9:
+    /// WebM) where the sender used another; without it they are remuxed to Matroska.
+    #[arg(long)]
+    individual_codec: Option<VideoCodec>,
+    /// Individual files without video re-encoded in this format (mp3, m4a, ogg, ...); without
+    /// it they are remuxed (Opus in Matroska).
+    #[arg(long)]
+    individual_audio_format: Option<AudioFormat>,
     /// Skip the composite video (write only --audio-only and --individual outputs).
     #[arg(long)]
     no_video: bool,
@@ -85,6 +93,8 @@ pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
         composite_audio: args.audio_only,
         individual: args.individual,
         align_to_call: args.align_to_call,
+        individual_video_codec: args.individual_codec,
+        individual_audio_format: args.individual_audio_format,
         ..OutputSet::default()
     };
     let request = RenderRequest {

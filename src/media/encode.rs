@@ -120,17 +120,20 @@ const QUEUE_10S: &str = "queue max-size-time=10000000000 max-size-bytes=0 max-si
 pub struct CompositeEncoder {
     pipeline: OwnedPipeline,
     video: gst_app::AppSrc,
-    audio: PcmInput,
+    /// None for a file without sound.
+    audio: Option<PcmInput>,
     fps: u32,
     frames_pushed: u64,
     pub encoder: VideoEncoder,
 }
 
 impl CompositeEncoder {
+    /// Starts writing `path`; `with_audio` adds the audio stream.
     pub fn start(
         path: &Path,
         encoder: VideoEncoder,
         settings: &EncodeSettings,
+        with_audio: bool,
     ) -> Result<CompositeEncoder, MediaError> {
         super::init()?;
         let video_encoder = encoder_description(&encoder, &settings.quality)?;
@@ -144,24 +147,29 @@ impl CompositeEncoder {
         require_elements(&[muxer.split(' ').next().unwrap_or(muxer)])?;
         let (w, h, fps) = (settings.width, settings.height, settings.fps);
         let frame_bytes = u64::from(w) * u64::from(h) * 3 / 2;
-        let description = format!(
+        let mut description = format!(
             "appsrc name=video format=time is-live=false block=true max-bytes={max_video} \
                caps=video/x-raw,format=NV12,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1,colorimetry=bt709 \
              ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 \
-             ! {video_encoder} {parser}! {QUEUE_10S} ! {muxer} name=mux ! filesink name=out \
-             appsrc name=audio format=time is-live=false block=true max-bytes=4194304 caps={PCM_CAPS} \
-             ! {QUEUE_10S} ! audioconvert ! {audio_encoder} bitrate={abps} ! {QUEUE_10S} ! mux.",
+             ! {video_encoder} {parser}! {QUEUE_10S} ! {muxer} name=mux ! filesink name=out ",
             max_video = frame_bytes * 4,
-            abps = settings.audio_bitrate_kbps * 1000,
         );
+        if with_audio {
+            description.push_str(&format!(
+                "appsrc name=audio format=time is-live=false block=true max-bytes=4194304 caps={PCM_CAPS} \
+                 ! {QUEUE_10S} ! audioconvert ! {audio_encoder} bitrate={abps} ! {QUEUE_10S} ! mux.",
+                abps = settings.audio_bitrate_kbps * 1000,
+            ));
+        }
         let pipeline = OwnedPipeline::launch(&description, format!("encoding {}", path.display()))?;
         let sink: gst::Element = pipeline.element("out")?;
         sink.set_property("location", path.to_string_lossy().as_ref());
         let video = pipeline.element("video")?;
-        let audio = PcmInput {
-            src: pipeline.element("audio")?,
-            samples_pushed: 0,
-            priming_to_skip: priming_frames(&audio_encoder),
+        let audio = if with_audio {
+            let src = pipeline.element("audio")?;
+            Some(PcmInput { src, samples_pushed: 0, priming_to_skip: priming_frames(&audio_encoder) })
+        } else {
+            None
         };
         pipeline.play()?;
         Ok(CompositeEncoder { pipeline, video, audio, fps, frames_pushed: 0, encoder })
@@ -179,13 +187,18 @@ impl CompositeEncoder {
 
     /// Pushes the next interleaved stereo samples at 48 kHz, right after the previous ones.
     pub fn push_audio(&mut self, samples: &[f32]) -> Result<(), MediaError> {
-        self.audio.push(&self.pipeline, samples)
+        match self.audio.as_mut() {
+            Some(audio) => audio.push(&self.pipeline, samples),
+            None => Ok(()),
+        }
     }
 
     /// Ends both streams and waits until the file is complete.
     pub fn finish(self) -> Result<(), MediaError> {
         let _ = self.video.end_of_stream();
-        let _ = self.audio.src.end_of_stream();
+        if let Some(audio) = &self.audio {
+            let _ = audio.src.end_of_stream();
+        }
         self.pipeline.wait_eos(gst::ClockTime::from_seconds(600))
     }
 }

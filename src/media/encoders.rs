@@ -56,10 +56,21 @@ pub struct VideoQuality {
     pub keyframe_interval_frames: u32,
 }
 
+/// What goes between our NV12 frames and `element`: hardware encoders and x264 take NV12,
+/// libvpx, libaom and x265 want planar 4:2:0.
+fn input_conversion(element: &str) -> &'static str {
+    match element {
+        "vp8enc" | "vp9enc" | "av1enc" | "x265enc" => "videoconvert ! video/x-raw,format=I420 ! ",
+        _ => "",
+    }
+}
+
 /// Whether `element` encodes five frames here.
 fn works(element: &str) -> bool {
-    let description =
-        format!("videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=320,height=240 ! {element} ! fakesink");
+    let convert = input_conversion(element);
+    let description = format!(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=NV12,width=320,height=240 ! {convert}{element} ! fakesink"
+    );
     let probe = OwnedPipeline::launch(&description, format!("probing {element}"))
         .and_then(|p| p.play().map(|()| p))
         .and_then(|p| p.wait_eos(gst::ClockTime::from_seconds(30)));
@@ -126,7 +137,7 @@ pub fn encoder_description(encoder: &VideoEncoder, quality: &VideoQuality) -> Re
     // libvpx and libaom take quality on a 0-63 scale.
     let cq_level = (crf * 63).div_ceil(51);
     let element = encoder.element;
-    Ok(match (element, quality.bitrate_kbps) {
+    let encoder_part = match (element, quality.bitrate_kbps) {
         ("x264enc", Some(kbps)) => {
             format!(
                 "x264enc speed-preset={} bitrate={kbps} key-int-max={key} ! video/x-h264,profile=high",
@@ -167,7 +178,8 @@ pub fn encoder_description(encoder: &VideoEncoder, quality: &VideoQuality) -> Re
             let rate = bitrate.map(|kbps| format!(" bitrate={kbps}")).unwrap_or_default();
             format!("{hw} {gop}={key}{rate}")
         }
-    })
+    };
+    Ok(format!("{}{encoder_part}", input_conversion(element)))
 }
 
 /// The parser between encoder and MP4 muxer (WebM needs none).

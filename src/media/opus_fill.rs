@@ -114,14 +114,17 @@ mod tests {
         // Contiguous packets (with jitter of a few ms) get nothing.
         assert!(filler.before_packet(121.0, 20.0).silence_at_ms.is_empty());
         // One lost packet: one frame of silence.
-        assert_eq!(filler.before_packet(160.0, 20.0).silence_at_ms, vec![140.0]);
+        assert_eq!(filler.before_packet(161.0, 20.0).silence_at_ms, vec![141.0]);
         // A packet inside already-written time is dropped.
-        assert!(!filler.before_packet(161.0, 20.0).keep);
+        assert!(!filler.before_packet(162.0, 20.0).keep);
         // A DTX hole of 400 ms.
-        assert_eq!(filler.before_packet(580.0, 20.0).silence_at_ms.len(), 20);
+        assert_eq!(filler.before_packet(581.0, 20.0).silence_at_ms.len(), 20);
         // Trailing fill.
-        assert_eq!(filler.fill_to(660.0).len(), 3);
+        assert_eq!(filler.fill_to(661.0).len(), 3);
         assert_eq!(filler.silence_frames, 5 + 1 + 20 + 3);
-        assert!((filler.end_ms() - 660.0).abs() < 1e-9);
+        assert!((filler.end_ms() - 661.0).abs() < 1e-9);
+        // A hole left as a timestamp gap.
+        filler.skip_to(1000.0);
+        assert!(filler.before_packet(1000.0, 20.0).silence_at_ms.is_empty());
     }
 }

@@ -238,6 +238,11 @@ pub struct OutputSet {
     pub align_to_call: bool,
     /// How individual audio is filled (see [`GapFill`]).
     pub gap_fill: GapFill,
+    /// Individual files with video in this codec (re-encoded where the sender used another);
+    /// `None` keeps the sender's codec (remux, Matroska).
+    pub individual_video_codec: Option<VideoCodec>,
+    /// Individual files without video in this format (re-encoded); `None`: Opus remuxed.
+    pub individual_audio_format: Option<AudioFormat>,
     /// Leave screenshare audio out of the mix (`stream-cli`'s `process-all` does).
     pub mix_without_screenshare_audio: bool,
 }

@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn hostile_ids_stay_inside_the_directory() {
-        assert_eq!(safe_name_part("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_name_part("../../etc/passwd"), "_._.._etc_passwd");
         assert_eq!(safe_name_part(".hidden"), "_hidden");
         assert_eq!(safe_name_part(""), "_");
         assert_eq!(safe_name_part("user@example.com"), "user_example.com");

@@ -36,13 +36,15 @@ struct Sinks {
     audio: Vec<AudioFileEncoder>,
 }
 
-/// Renders the composites into the given (partial) paths: `video` for the composite video,
-/// `audio` for each audio-only format.
+/// Renders the call-clock window `window_ms` of `plan` into the given (partial) paths:
+/// `video` for the composite video (and whether it carries the mix), `audio` for each
+/// audio-only format.
 pub fn render(
     plan: &RenderPlan,
     layout: &Layout,
     request: &RenderRequest,
-    video: Option<&Path>,
+    window_ms: (f64, f64),
+    video: Option<(&Path, bool)>,
     audio: &[(AudioFormat, &Path)],
     on_progress: &mut impl FnMut(Progress),
 ) -> Result<CompositeResult, RenderError> {
@@ -50,18 +52,18 @@ pub fn render(
     let mut sinks = Sinks { video: None, audio: Vec::new() };
     let mut encoder = None;
     let mut adapter = None;
-    if let Some(path) = video {
+    if let Some((path, with_audio)) = video {
         let chosen = info_span!("probe_encoders").in_scope(|| pick_video_encoder(settings.codec, settings.hardware))?;
         encoder = Some((chosen.element.to_owned(), chosen.hardware));
         let compositor = Compositor::new(settings.width, settings.height)?;
         adapter = Some(compositor.adapter_summary());
-        sinks.video = Some((compositor, CompositeEncoder::start(path, chosen, settings)?));
+        sinks.video = Some((compositor, CompositeEncoder::start(path, chosen, settings, with_audio)?));
     }
     for (format, path) in audio {
         sinks.audio.push(AudioFileEncoder::start(path, *format, settings.audio_bitrate_kbps)?);
     }
     let mix_screenshare = !request.outputs.mix_without_screenshare_audio;
-    let frames = render_frames(plan, layout, settings, mix_screenshare, &mut sinks, on_progress)?;
+    let frames = render_frames(plan, layout, settings, window_ms, mix_screenshare, &mut sinks, on_progress)?;
     if let Some((_, sink)) = sinks.video {
         sink.finish()?;
     }
@@ -75,6 +77,7 @@ fn render_frames(
     plan: &RenderPlan,
     layout: &Layout,
     settings: &EncodeSettings,
+    (from_ms, to_ms): (f64, f64),
     mix_screenshare: bool,
     sinks: &mut Sinks,
     on_progress: &mut impl FnMut(Progress),
@@ -96,9 +99,18 @@ fn render_frames(
     let mut uploaded: Vec<Option<u64>> = vec![None; plan.visuals.len()];
     let mut pcm = Vec::new();
     let mut nv12 = Vec::new();
-    let frames_total = plan.timeline.frame_count(settings.fps);
+    let fps = f64::from(settings.fps);
+    let first_frame = (from_ms.max(0.0) * fps / 1000.0).floor() as u64;
+    let end_frame = ((to_ms * fps / 1000.0).round() as u64).max(first_frame + 1);
+    let frames_total = end_frame - first_frame;
+    // Audio before the window is mixed and dropped (no track of a windowed plan plays there).
+    let start_sample = first_frame * u64::from(AUDIO_RATE_HZ) / u64::from(settings.fps);
+    for cursor in &mut audio {
+        cursor.fill(&mut mix, start_sample)?;
+    }
+    mix.take(usize::try_from(start_sample - mix.read_position().min(start_sample)).unwrap_or(0), &mut pcm);
     let (width, height) = (settings.width, settings.height);
-    for n in 0..frames_total {
+    for n in first_frame..end_frame {
         if let Some((compositor, encoder)) = sinks.video.as_mut() {
             let t_ms = CallTimeline::frame_time_ms(n, settings.fps);
             let draws = frame_draws(plan, layout, (width, height), t_ms, &mut video, &mut uploaded, compositor)?;
@@ -123,10 +135,10 @@ fn render_frames(
 
         on_progress(Progress {
             phase: "composite",
-            done: n + 1,
+            done: n + 1 - first_frame,
             total: frames_total,
-            media_done_ms: CallTimeline::frame_time_ms(n + 1, settings.fps),
-            media_total_ms: plan.timeline.duration_ms,
+            media_done_ms: CallTimeline::frame_time_ms(n + 1, settings.fps) - from_ms,
+            media_total_ms: to_ms - from_ms,
         });
     }
     Ok(frames_total)

@@ -43,6 +43,8 @@ pub struct WrittenIndividual {
     pub offset_ms: f64,
     pub duration_ms: f64,
     pub streams: Vec<WrittenStream>,
+    /// The video encoder element, when the file was encoded here.
+    pub encoder: Option<String>,
 }
 
 /// The call-clock window a file covers.
@@ -121,7 +123,7 @@ pub fn write_individual(
     }
     muxer.finish()?;
     let duration_ms = streams.iter().map(|s| s.end_ms).fold(0.0, f64::max);
-    Ok(WrittenIndividual { offset_ms: from_ms, duration_ms, streams })
+    Ok(WrittenIndividual { offset_ms: from_ms, duration_ms, streams, encoder: None })
 }
 
 /// Pushes every frame of `track` (all segments, in order) into `input`, at file time

@@ -8,6 +8,7 @@ pub mod individual;
 pub mod manifest;
 mod output;
 pub mod plan;
+mod transcode;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -207,7 +208,8 @@ pub fn render_recording(
             &plan,
             &layout,
             &request,
-            video_partial.as_ref().map(PartialFile::path),
+            (0.0, plan.timeline.duration_ms),
+            video_partial.as_ref().map(|p| (p.path(), true)),
             &audio_targets,
             &mut on_progress,
         )?;
@@ -258,7 +260,7 @@ pub fn render_recording(
         let files = individual_files(&plan, &wanted.individual);
         let total = files.len() as u64;
         for (done, file) in files.iter().enumerate() {
-            match write_individual_file(&plan, file, wanted, dir) {
+            match write_individual_file(&plan, file, request, dir) {
                 Ok(entry) => outputs.push(entry),
                 Err(err) => {
                     let what = format!("{} of {} / {}", file.kind, file.participant_id, file.user_session_id);
@@ -308,13 +310,21 @@ pub fn individual_files(plan: &RenderPlan, kinds: &[crate::outputs::IndividualKi
 pub fn write_individual_file(
     plan: &RenderPlan,
     file: &IndividualFile,
-    outputs: &OutputSet,
+    request: &RenderRequest,
     dir: &Path,
 ) -> Result<OutputEntry, RenderError> {
-    let name = naming::individual(&plan.call, &file.participant_id, &file.user_session_id, file.kind, file.n, "mkv");
+    let outputs = &request.outputs;
+    let tracks: Vec<&plan::TrackPlan> = file.tracks.iter().filter_map(|&i| plan.tracks.get(i)).collect();
+    let how = transcode::choose(&tracks, outputs.individual_video_codec, outputs.individual_audio_format);
+    let extension = how.map_or("mkv", transcode::Transcode::extension);
+    let name =
+        naming::individual(&plan.call, &file.participant_id, &file.user_session_id, file.kind, file.n, extension);
     let path = dir.join(name);
     let partial = PartialFile::new(&path).map_err(io_error(&path))?;
-    let written = individual::write_individual(plan, file, outputs.align_to_call, outputs.gap_fill, partial.path())?;
+    let written = match how {
+        Some(how) => transcode::transcode_individual(plan, file, request, how, partial.path())?,
+        None => individual::write_individual(plan, file, outputs.align_to_call, outputs.gap_fill, partial.path())?,
+    };
     let streams = written
         .streams
         .iter()
@@ -322,14 +332,14 @@ pub fn write_individual_file(
             kind: s.kind.as_str(),
             codec: s.codec.clone(),
             track_id: Some(s.track_id.clone()),
-            remuxed: true,
+            remuxed: how.is_none(),
         })
         .collect();
     let finished = Finished {
         kind: file.kind.as_str().into(),
         session: Some((file.participant_id.clone(), file.user_session_id.clone())),
         streams,
-        encoder: None,
+        encoder: written.encoder,
         offset_ms: written.offset_ms,
         duration_ms: written.duration_ms,
     };

@@ -131,6 +131,23 @@ impl RenderPlan {
     }
 }
 
+impl RenderPlan {
+    /// The plan of some of this plan's tracks (by index), on the same call clock and timeline.
+    pub fn subset(&self, track_indices: &[usize]) -> RenderPlan {
+        let tracks: Vec<TrackPlan> = track_indices.iter().filter_map(|&i| self.tracks.get(i).cloned()).collect();
+        let mut ids: Vec<&str> = tracks.iter().map(|t| t.participant_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        RenderPlan {
+            call: self.call.clone(),
+            participant_count: ids.len(),
+            visuals: visuals(&tracks),
+            tracks,
+            timeline: self.timeline.clone(),
+        }
+    }
+}
+
 fn visuals(tracks: &[TrackPlan]) -> Vec<Visual> {
     let mut visuals: Vec<Visual> = Vec::new();
     // Cameras: one visual per session, spanning all of the session's tracks.
