@@ -349,3 +349,55 @@ fn composite_codecs_and_audio_only_formats() {
         assert!(outputs(&out).is_empty());
     }
 }
+
+#[test]
+fn remuxed_video_keeps_the_senders_orientation_when_it_turns_portrait() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("call");
+    let rotate =
+        |participant: &str| SynthEvent { participant: participant.into(), action: SynthAction::Rotate { at_ms: 2000 } };
+    let spec = SynthSpec {
+        participants: 2,
+        duration_ms: 4000,
+        width: 320,
+        height: 180,
+        fps: 15,
+        video_codecs: vec![Codec::H264, Codec::Vp8],
+        events: vec![rotate("alice"), rotate("bob")],
+        ..SynthSpec::default()
+    };
+    synth(&spec, &input).expect("synth");
+    let out = dir.path().join("out");
+    let args = [
+        "raw",
+        "extract-video",
+        "--input-dir",
+        input.to_str().expect("utf-8"),
+        "--output",
+        out.to_str().expect("utf-8"),
+    ];
+    run_ok(&args);
+    let files = outputs(&out);
+    assert_eq!(files.len(), 2);
+    for path in files.values() {
+        let probe = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v", "-show_entries", "frame=width,height", "-of", "csv=p=0"])
+            .arg(path)
+            .output()
+            .expect("ffprobe frames");
+        let sizes: Vec<String> = String::from_utf8_lossy(&probe.stdout)
+            .lines()
+            .map(|l| l.trim_end_matches(',').to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let landscape = sizes.iter().filter(|s| s.as_str() == "320,180").count();
+        let portrait = sizes.iter().filter(|s| s.as_str() == "180,320").count();
+        assert_eq!(landscape + portrait, sizes.len(), "{}: {sizes:?}", path.display());
+        assert!(
+            (25..=35).contains(&landscape) && (25..=35).contains(&portrait),
+            "{}: {landscape} + {portrait}",
+            path.display()
+        );
+    }
+    check_manifest(&out);
+}

@@ -118,9 +118,10 @@ pub fn depayload_chain(codec: Codec) -> (&'static str, &'static [&'static str]) 
         Codec::Opus => ("rtpopusdepay", &["rtpopusdepay"]),
         Codec::Vp8 => ("rtpvp8depay", &["rtpvp8depay"]),
         Codec::Vp9 => ("rtpvp9depay ! vp9parse", &["rtpvp9depay", "vp9parse"]),
-        Codec::H264 => {
-            ("rtph264depay ! h264parse ! video/x-h264,stream-format=avc,alignment=au", &["rtph264depay", "h264parse"])
-        }
+        Codec::H264 => (
+            "rtph264depay ! h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au",
+            &["rtph264depay", "h264parse"],
+        ),
         Codec::Av1 => ("rtpav1depay ! av1parse", &["rtpav1depay", "av1parse"]),
     }
 }

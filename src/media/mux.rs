@@ -111,9 +111,11 @@ impl MuxInput {
         self.push_buffer(buffer, pts_ms, duration_ms)
     }
 
-    /// Makes `caps` the stream's caps from the next frame on.
+    /// Sets the stream's caps from its first frame. Containers take them once: a later change
+    /// (a new resolution, new H.264 parameter sets) travels in-band, in the keyframes and the
+    /// parameter sets the parser repeats before them.
     pub fn use_caps(&mut self, caps: &gst::Caps) {
-        if self.caps.as_ref() != Some(caps) {
+        if self.caps.is_none() {
             self.src.set_caps(Some(caps));
             self.caps = Some(caps.clone());
         }
