@@ -17,7 +17,8 @@ use tessera::synth::{SynthAction, SynthEvent, SynthPlan, SynthSpec, synth};
 
 const CALL_MS: u64 = 6000;
 /// alice: camera (VP8) + microphone, a screenshare from 1 s to 4 s, her microphone muted
-/// from 2 s to 3 s. bob: camera (H.264) + microphone. carol: microphone only.
+/// from 2 s to 3 s. bob: camera (H.264) + microphone, camera off from 2 s to 3 s. carol:
+/// microphone only.
 fn spec() -> SynthSpec {
     let event = |participant: &str, action| SynthEvent { participant: participant.into(), action };
     SynthSpec {
@@ -30,6 +31,7 @@ fn spec() -> SynthSpec {
         events: vec![
             event("alice", SynthAction::Screenshare { from_ms: 1000, to_ms: 4000 }),
             event("alice", SynthAction::MuteAudio { from_ms: 2000, to_ms: 3000 }),
+            event("bob", SynthAction::MuteVideo { from_ms: 2000, to_ms: 3000 }),
             event("carol", SynthAction::AudioOnly),
         ],
         ..SynthSpec::default()
@@ -92,6 +94,19 @@ fn streams(path: &Path) -> Vec<(String, String)> {
 
 fn duration_s(path: &Path) -> f64 {
     f64_field(&ffprobe(path)["format"], "duration")
+}
+
+/// The video as 32x18 RGB frames at a constant 10 fps (frame k shows call time k x 100 ms of the
+/// file: a held picture is repeated).
+fn at_10_fps(path: &Path) -> Frames {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vf", "fps=10,scale=32:18:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(out.status.success(), "ffmpeg failed on {}", path.display());
+    Frames { width: 32, height: 18, data: out.stdout }
 }
 
 fn sha256(path: &Path) -> String {
@@ -177,6 +192,16 @@ fn process_all_writes_every_individual_kind_remuxed() {
     let talking = tone_at(&samples, alice.tone_hz, 4300.0 - offset_ms, 400.0);
     assert!(muted < talking * 0.05, "the mute is silence: {muted} vs {talking}");
 
+    // bob's camera was off for a second: black there, his colour around it (remuxed, only the
+    // black frame was encoded here).
+    let bob_video = at_10_fps(&files[&name("bob", "video_only")]);
+    let bob = &call.plan.participants[1];
+    for (t_ms, black) in [(1500.0, false), (2500.0, true), (3500.0, false)] {
+        let rgb = bob_video.mean_rgb((t_ms / 100.0) as usize, 4, 9, 2);
+        let dark = rgb.iter().all(|c| *c < 30.0);
+        assert_eq!(dark, black, "bob's video at {t_ms} ms is {rgb:?} (his colour {:?})", bob.rgb);
+    }
+
     // The screenshare files cover the screenshare, not the call.
     let shared = duration_s(&files[&name("alice", "shared_video_only")]);
     assert!((shared - 3.0).abs() < 0.25, "screenshare video lasts {shared} s");
@@ -199,6 +224,16 @@ fn stream_commands_filter_validate_and_align() {
     let samples = decode_audio(&files[&bob_audio]);
     assert!((samples.len() as f64 / 48.0 - CALL_MS as f64).abs() < 60.0, "aligned: {} ms", samples.len() / 48);
     check_manifest(&out);
+
+    // Aligned video: black from the call's start until the screenshare begins, to the call's end.
+    let out = call.dir.path().join("aligned-video");
+    stream_command("extract-video", &call, &out, &["--user-id", "alice", "--align-to-call"]);
+    let shared = outputs(&out).get(&individual_name(&call, "alice", "shared_video_only")).cloned().expect("shared");
+    assert!((duration_s(&shared) - CALL_MS as f64 / 1000.0).abs() < 0.1, "aligned: {} s", duration_s(&shared));
+    let frames = at_10_fps(&shared);
+    assert!(frames.mean_rgb(5, 16, 9, 2).iter().all(|c| *c < 30.0), "black before the screenshare");
+    assert!(frames.mean_rgb(20, 16, 9, 2).iter().any(|c| *c > 60.0), "the screenshare at 2 s");
+    assert!(frames.mean_rgb(50, 16, 9, 2).iter().all(|c| *c < 30.0), "black after the screenshare");
 
     // extract-video --fill-gaps=false is accepted; mux-av --media display pairs only the screenshare.
     let out = call.dir.path().join("display");

@@ -83,7 +83,7 @@ pub struct Common {
 /// `--fill-gaps[=true|false]`, default true, as cobra's boolean flags take it.
 #[derive(Args, Debug, Clone)]
 pub struct FillGaps {
-    /// Fill gaps between segments with silence (audio); video holds its last picture.
+    /// Fill gaps between segments: silence (audio), a black frame (video).
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     fill_gaps: bool,
 }

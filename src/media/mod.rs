@@ -1,6 +1,7 @@
 //! GStreamer: decoding RTP segments to raw frames and samples, encoding the composite.
 //! Knows nothing of layouts.
 
+pub mod black_frame;
 pub mod decode;
 pub mod encode;
 pub mod encoders;

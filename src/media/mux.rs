@@ -134,7 +134,13 @@ impl MuxInput {
         self.push_buffer(gst::Buffer::from_slice(bytes), pts_ms, duration_ms)
     }
 
-    fn push_buffer(&mut self, buffer: gst::Buffer, pts_ms: f64, duration_ms: Option<f64>) -> Result<(), MediaError> {
+    /// Pushes one frame with the stream's current caps.
+    pub fn push_buffer(
+        &mut self,
+        buffer: gst::Buffer,
+        pts_ms: f64,
+        duration_ms: Option<f64>,
+    ) -> Result<(), MediaError> {
         let mut pts_ns = (pts_ms.max(0.0) * 1e6).round() as u64;
         if let Some(last) = self.last_pts_ns {
             pts_ns = pts_ns.max(last + 1);

@@ -13,6 +13,7 @@ use super::plan::{RenderPlan, TrackPlan};
 use crate::ingest::TrackKind;
 use crate::ingest::sdp::MediaKind;
 use crate::media::MediaError;
+use crate::media::black_frame::BlackFiller;
 use crate::media::decode::{Decoded, SegmentDecoder};
 use crate::media::mux::{Container, FileMuxer, MuxInput};
 use crate::media::opus_fill::{OPUS_SILENCE_FRAME, OPUS_SILENCE_FRAME_MS, OpusGapFiller, opus_packet_duration_ms};
@@ -21,6 +22,8 @@ use crate::outputs::individual::IndividualFile;
 
 /// A video frame's assumed length when the stream does not say (the file's last frame).
 const DEFAULT_VIDEO_FRAME_MS: f64 = 33.3;
+/// Video holes between segments longer than this show black (shorter ones hold the picture).
+const MIN_BLACK_HOLE_MS: f64 = 150.0;
 
 /// One stream of a written individual file.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +140,7 @@ fn feed_track(
 ) -> Result<WrittenStream, MediaError> {
     let audio = track.kind == TrackKind::Audio;
     let mut filler = OpusGapFiller::new(0.0);
+    let mut black = BlackFiller::default();
     let mut has_caps = false;
     let mut frames = 0_u64;
     let mut end_ms = 0.0_f64;
@@ -148,6 +152,7 @@ fn feed_track(
         while let Some(decoded) = reader.next()? {
             let Decoded::Encoded(frame) = decoded else { continue };
             let at_ms = segment.call_ms_of_pts(reader.first_ticks(), frame.pts_ms) - from_ms;
+            input.use_caps(&frame.caps);
             if audio {
                 let duration_ms = frame
                     .buffer
@@ -160,27 +165,40 @@ fn feed_track(
                 if !fill_hole {
                     filler.skip_to(at_ms);
                 }
-                first_of_segment = false;
                 let step = filler.before_packet(at_ms, duration_ms);
-                input.use_caps(&frame.caps);
                 push_silence(&mut input, &step.silence_at_ms)?;
                 if !step.keep {
+                    first_of_segment = false;
                     continue;
                 }
-                input.push(frame.buffer, &frame.caps, at_ms, Some(duration_ms))?;
+                input.push_buffer(frame.buffer, at_ms, Some(duration_ms))?;
                 end_ms = filler.end_ms();
             } else {
-                input.push(frame.buffer, &frame.caps, at_ms, frame.duration_ms)?;
+                if first_of_segment && fill.between_segments && at_ms - end_ms > MIN_BLACK_HOLE_MS {
+                    let like = Some((segment.spec.codec, &frame.caps));
+                    black.push(&mut input, like, end_ms, DEFAULT_VIDEO_FRAME_MS)?;
+                }
+                input.push_buffer(frame.buffer, at_ms, frame.duration_ms)?;
                 end_ms = end_ms.max(at_ms + frame.duration_ms.unwrap_or(DEFAULT_VIDEO_FRAME_MS));
+                black.remember(segment.spec.codec, &frame.caps);
             }
+            first_of_segment = false;
             has_caps = true;
             frames += 1;
         }
     }
+    let file_end_ms = to_ms - from_ms;
     if audio && has_caps && fill.between_segments {
-        let silence = filler.fill_to(to_ms - from_ms);
+        let silence = filler.fill_to(file_end_ms);
         push_silence(&mut input, &silence)?;
         end_ms = filler.end_ms();
+    }
+    if !audio && fill.between_segments && file_end_ms - end_ms > MIN_BLACK_HOLE_MS {
+        // Black from the track's end to the file's: one frame at each end of the hole.
+        if black.push(&mut input, None, end_ms, DEFAULT_VIDEO_FRAME_MS)? {
+            black.push(&mut input, None, file_end_ms - DEFAULT_VIDEO_FRAME_MS, DEFAULT_VIDEO_FRAME_MS)?;
+            end_ms = file_end_ms;
+        }
     }
     Ok(WrittenStream {
         track_id: track.track_id.clone(),
