@@ -50,10 +50,10 @@ pub fn scan_rtpdump(segment: &Segment) -> Result<PacketScan, IngestError> {
             s.max_ticks = packet.ticks;
             s.last_arrival_ms = packet.arrival_ms;
         }
-        if let Some(previous) = previous_ticks.filter(|_| gate.is_none()) {
-            if let Some((_, missing)) = packet.missing_before(previous, max_concealed_ticks) {
-                s.concealed_ticks += missing;
-            }
+        if let Some(previous) = previous_ticks.filter(|_| gate.is_none())
+            && let Some((_, missing)) = packet.missing_before(previous, max_concealed_ticks)
+        {
+            s.concealed_ticks += missing;
         }
         previous_ticks = Some(packet.ticks);
         if let Some(gate) = gate.as_mut() {

@@ -162,18 +162,19 @@ fn frame_draws(
         }
         let mut shown_track = None;
         for &track in &visual.video_tracks {
-            if let Some(cursor) = video.get_mut(track).and_then(Option::as_mut) {
-                if cursor.advance(t_ms)? && shown_track.is_none() {
-                    shown_track = Some(track);
-                }
+            if let Some(cursor) = video.get_mut(track).and_then(Option::as_mut)
+                && cursor.advance(t_ms)?
+                && shown_track.is_none()
+            {
+                shown_track = Some(track);
             }
         }
         let shown = shown_track.and_then(|t| video.get(t)?.as_ref()?.frame());
-        if let Some((frame, generation)) = shown {
-            if uploaded[index] != Some(generation) {
-                compositor.upload(index as u64, &i420(frame))?;
-                uploaded[index] = Some(generation);
-            }
+        if let Some((frame, generation)) = shown
+            && uploaded[index] != Some(generation)
+        {
+            compositor.upload(index as u64, &i420(frame))?;
+            uploaded[index] = Some(generation);
         }
         on_screen.push((index, shown.map(|(f, _)| (f.width, f.height))));
     }

@@ -97,7 +97,13 @@ fn validate(request: &RenderRequest) -> Result<(), RenderError> {
     let e = &request.encode;
     let invalid =
         |field, value: String, reason: &str| RenderError::InvalidArgument { field, value, reason: reason.to_owned() };
-    if e.width < 16 || e.height < 16 || e.width > 7680 || e.height > 4320 || e.width % 2 != 0 || e.height % 2 != 0 {
+    if e.width < 16
+        || e.height < 16
+        || e.width > 7680
+        || e.height > 4320
+        || !e.width.is_multiple_of(2)
+        || !e.height.is_multiple_of(2)
+    {
         return Err(invalid(
             "size",
             format!("{}x{}", e.width, e.height),

@@ -173,16 +173,17 @@ fn visuals(tracks: &[TrackPlan]) -> Vec<Visual> {
     }
     // Screenshares: one visual per screenshare video track.
     for (index, track) in tracks.iter().enumerate() {
-        if track.screenshare && track.kind == TrackKind::Video {
-            if let Some(span) = ParticipantSpan::from_tracks([&track.span]) {
-                visuals.push(Visual {
-                    participant_id: track.participant_id.clone(),
-                    user_session_id: track.user_session_id.clone(),
-                    screenshare: true,
-                    span,
-                    video_tracks: vec![index],
-                });
-            }
+        if track.screenshare
+            && track.kind == TrackKind::Video
+            && let Some(span) = ParticipantSpan::from_tracks([&track.span])
+        {
+            visuals.push(Visual {
+                participant_id: track.participant_id.clone(),
+                user_session_id: track.user_session_id.clone(),
+                screenshare: true,
+                span,
+                video_tracks: vec![index],
+            });
         }
     }
     // Arrivals within the same slot count as simultaneous: clock estimates put two senders that

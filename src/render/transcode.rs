@@ -86,7 +86,7 @@ fn source_size(tracks: &[&TrackPlan]) -> (u32, u32) {
         })
     });
     let (w, h) = first_frame.unwrap_or(FALLBACK_SIZE);
-    ((w.max(16) + 1) / 2 * 2, (h.max(16) + 1) / 2 * 2)
+    (w.max(16).div_ceil(2) * 2, h.max(16).div_ceil(2) * 2)
 }
 
 /// Writes `file` to `path`, encoded as `how`.
