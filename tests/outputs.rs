@@ -436,3 +436,43 @@ fn remuxed_video_keeps_the_senders_orientation_when_it_turns_portrait() {
     }
     check_manifest(&out);
 }
+
+#[test]
+fn a_failed_track_fails_the_command_and_the_others_are_still_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("call");
+    let spec = SynthSpec {
+        participants: 2,
+        duration_ms: 2000,
+        width: 160,
+        height: 90,
+        video_codecs: vec![Codec::Vp8, Codec::H264],
+        ..SynthSpec::default()
+    };
+    synth(&spec, &input).expect("synth");
+    // bob's camera claims to be AV1, which this GStreamer cannot depayload.
+    for path in files_in(&input.join("bob")) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
+        if name.ends_with("_video_0.sdp") || name.ends_with("_timing_metadata.json") {
+            let text = std::fs::read_to_string(&path).expect("read");
+            std::fs::write(&path, text.replace("H264/90000", "AV1/90000").replace("video/H264", "video/AV1"))
+                .expect("write");
+        }
+    }
+    let out = dir.path().join("out");
+    let result = tessera(&[
+        "raw",
+        "extract-video",
+        "--input-dir",
+        input.to_str().expect("utf-8"),
+        "--output",
+        out.to_str().expect("utf-8"),
+    ]);
+    let message = text(&result);
+    assert!(!result.status.success(), "{message}");
+    assert!(message.contains("video_only of bob") && message.contains("rtpav1depay"), "{message}");
+    let files = outputs(&out);
+    assert_eq!(files.len(), 1, "alice's file is written: {:?}", files.keys());
+    assert!(files.keys().all(|f| f.contains("_alice_")));
+    check_manifest(&out);
+}

@@ -44,7 +44,7 @@ pub enum RenderError {
     },
     #[error("invalid {field} `{value}`: {reason}")]
     InvalidArgument { field: &'static str, value: String, reason: String },
-    #[error("{} of {} individual files failed (the others were written):\n  {}", failed.len(), failed.len() + written, failed.join("\n  "))]
+    #[error("{} output files failed ({written} written):\n  {}", failed.len(), failed.join("\n  "))]
     Incomplete { written: usize, failed: Vec<String> },
 }
 
@@ -197,63 +197,8 @@ pub fn render_recording(
 
     if wanted.composite_video.is_some() || !wanted.composite_audio.is_empty() {
         let _span = info_span!("composite", call_id = %plan.call.call_id).entered();
-        let mut encode = request.encode.clone();
-        let video_path = wanted.composite_video.map(|codec| {
-            encode.codec = codec;
-            dir.join(naming::composite_video(&plan.call, codec))
-        });
-        let audio_paths: Vec<_> =
-            wanted.composite_audio.iter().map(|&f| (f, dir.join(naming::composite_audio(&plan.call, f)))).collect();
-        let video_partial = video_path.as_deref().map(|p| PartialFile::new(p).map_err(io_error(p))).transpose()?;
-        let audio_partials =
-            audio_paths.iter().map(|(_, p)| PartialFile::new(p).map_err(io_error(p))).collect::<Result<Vec<_>, _>>()?;
-        let audio_targets: Vec<_> =
-            audio_paths.iter().zip(&audio_partials).map(|((format, _), partial)| (*format, partial.path())).collect();
-        let request = RenderRequest { encode, ..request.clone() };
-        let result = composite::render(
-            &plan,
-            &layout,
-            &request,
-            (0.0, plan.timeline.duration_ms),
-            video_partial.as_ref().map(|p| (p.path(), true)),
-            &audio_targets,
-            &mut on_progress,
-        )?;
-        let audio_codec = if request.encode.codec.webm() { "opus" } else { "aac" };
-        if let (Some(partial), Some(path)) = (video_partial, video_path.as_deref()) {
-            let streams = vec![
-                StreamEntry {
-                    kind: "video",
-                    codec: request.encode.codec.codec_name().into(),
-                    track_id: None,
-                    remuxed: false,
-                },
-                StreamEntry { kind: "audio", codec: audio_codec.into(), track_id: None, remuxed: false },
-            ];
-            let encoder = result.encoder.as_ref().map(|(element, _)| element.clone());
-            let finished = Finished {
-                kind: "composite".into(),
-                session: None,
-                streams,
-                encoder,
-                offset_ms: 0.0,
-                duration_ms: result.duration_ms,
-            };
-            outputs.push(commit(partial, path, finished)?);
-        }
-        for ((format, path), partial) in audio_paths.iter().zip(audio_partials) {
-            let streams =
-                vec![StreamEntry { kind: "audio", codec: format.codec_name().into(), track_id: None, remuxed: false }];
-            let finished = Finished {
-                kind: "composite_audio".into(),
-                session: None,
-                streams,
-                encoder: None,
-                offset_ms: 0.0,
-                duration_ms: result.duration_ms,
-            };
-            outputs.push(commit(partial, path, finished)?);
-        }
+        let (entries, result) = write_composites(&plan, &layout, request, &mut on_progress)?;
+        outputs.extend(entries);
         summary.frames = result.frames;
         summary.duration_ms = result.duration_ms;
         summary.encoder = result.encoder.map(|(element, _)| element);
@@ -293,6 +238,60 @@ pub fn render_recording(
     summary.outputs = outputs;
     summary.elapsed_s = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// The composite video and audio-only composites `request` asks for, from one pass.
+fn write_composites(
+    plan: &RenderPlan,
+    layout: &Layout,
+    request: &RenderRequest,
+    on_progress: &mut impl FnMut(Progress),
+) -> Result<(Vec<OutputEntry>, composite::CompositeResult), RenderError> {
+    let (dir, wanted) = (&request.output_dir, &request.outputs);
+    let mut encode = request.encode.clone();
+    let video_path = wanted.composite_video.map(|codec| {
+        encode.codec = codec;
+        dir.join(naming::composite_video(&plan.call, codec))
+    });
+    let audio_paths: Vec<_> =
+        wanted.composite_audio.iter().map(|&f| (f, dir.join(naming::composite_audio(&plan.call, f)))).collect();
+    let video_partial = video_path.as_deref().map(|p| PartialFile::new(p).map_err(io_error(p))).transpose()?;
+    let audio_partials =
+        audio_paths.iter().map(|(_, p)| PartialFile::new(p).map_err(io_error(p))).collect::<Result<Vec<_>, _>>()?;
+    let audio_targets: Vec<_> =
+        audio_paths.iter().zip(&audio_partials).map(|((format, _), partial)| (*format, partial.path())).collect();
+    let request = RenderRequest { encode, ..request.clone() };
+    let result = composite::render(
+        plan,
+        layout,
+        &request,
+        (0.0, plan.timeline.duration_ms),
+        video_partial.as_ref().map(|p| (p.path(), true)),
+        &audio_targets,
+        on_progress,
+    )?;
+    let stream = |kind, codec: &str| StreamEntry { kind, codec: codec.to_owned(), track_id: None, remuxed: false };
+    let finished = |kind: &str, streams, encoder| Finished {
+        kind: kind.to_owned(),
+        session: None,
+        streams,
+        encoder,
+        offset_ms: 0.0,
+        duration_ms: result.duration_ms,
+    };
+    let mut entries = Vec::new();
+    if let (Some(partial), Some(path)) = (video_partial, video_path.as_deref()) {
+        let codec = request.encode.codec;
+        let streams =
+            vec![stream("video", codec.codec_name()), stream("audio", if codec.webm() { "opus" } else { "aac" })];
+        let encoder = result.encoder.as_ref().map(|(element, _)| element.clone());
+        entries.push(commit(partial, path, finished("composite", streams, encoder))?);
+    }
+    for ((format, path), partial) in audio_paths.iter().zip(audio_partials) {
+        let streams = vec![stream("audio", format.codec_name())];
+        entries.push(commit(partial, path, finished("composite_audio", streams, None))?);
+    }
+    Ok((entries, result))
 }
 
 /// The individual files of `kinds` for this plan.
