@@ -158,6 +158,10 @@ fn process_all_writes_every_individual_kind_remuxed() {
     for (file, want) in &expected {
         let path = files.get(file).unwrap_or_else(|| panic!("{file} missing; have {:?}", files.keys()));
         assert_eq!(&streams(path), want, "{file}");
+        // Camera and microphone files last the call (6 s), screenshare files the screenshare (3 s).
+        let expected_s = if file.contains("_shared_") { 3.0 } else { CALL_MS as f64 / 1000.0 };
+        let duration = duration_s(path);
+        assert!((duration - expected_s).abs() < 0.15, "{file} lasts {duration} s, expected {expected_s} s");
     }
     let mix = format!(
         "composite_{}_{}_audio_{}.mkv",
