@@ -2,11 +2,12 @@
 //! Matroska with their call-clock times. No decode, no re-encode: original codec, resolution
 //! and orientation are kept. Audio holes (loss, DTX, mutes, and the stretch before the track
 //! starts or after it ends inside the file) are filled with Opus silence frames so a decoder
-//! plays the file at the right length; video keeps its last picture over a hole.
+//! plays the file at the right length; video shows one black keyframe over a hole between
+//! segments and holds the last whole picture over a loss.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::RenderError;
 use super::plan::{RenderPlan, TrackPlan};
@@ -73,16 +74,17 @@ pub fn write_individual(
     let kinds: Vec<MediaKind> =
         tracks.iter().map(|t| if t.kind == TrackKind::Audio { MediaKind::Audio } else { MediaKind::Video }).collect();
     let muxer = FileMuxer::start(path, Container::Matroska, &kinds)?;
-    let failed = Arc::new(AtomicBool::new(false));
+    // The stream that failed first: the others may then fail only because they were stopped.
+    let first_failed = Arc::new(AtomicUsize::new(usize::MAX));
     let mut feeders = Vec::with_capacity(tracks.len());
-    for (track, input) in tracks.into_iter().zip(muxer.inputs()) {
-        let failed = Arc::clone(&failed);
+    for (index, (track, input)) in tracks.into_iter().zip(muxer.inputs()).enumerate() {
+        let first_failed = Arc::clone(&first_failed);
         let feeder = std::thread::Builder::new()
             .name("tessera-remux".into())
             .spawn(move || {
                 let result = feed_track(&track, input.clone(), (from_ms, to_ms), fill);
                 if result.is_err() {
-                    failed.store(true, Ordering::SeqCst);
+                    let _ = first_failed.compare_exchange(usize::MAX, index, Ordering::SeqCst, Ordering::SeqCst);
                 }
                 input.end();
                 result
@@ -98,7 +100,7 @@ pub fn write_individual(
     let mut bus_error = None;
     while !feeders.iter().all(std::thread::JoinHandle::is_finished) {
         bus_error = muxer.error();
-        if bus_error.is_some() || failed.load(Ordering::SeqCst) {
+        if bus_error.is_some() || first_failed.load(Ordering::SeqCst) != usize::MAX {
             muxer.abort();
             break;
         }
@@ -106,12 +108,12 @@ pub fn write_individual(
     }
     let mut streams = Vec::with_capacity(feeders.len());
     let mut first_error = None;
-    for feeder in feeders {
+    let first_failed = first_failed.load(Ordering::SeqCst);
+    for (index, feeder) in feeders.into_iter().enumerate() {
         match feeder.join() {
             Ok(Ok(stream)) => streams.push(stream),
-            Ok(Err(err)) => {
-                first_error.get_or_insert(err);
-            }
+            Ok(Err(err)) if index == first_failed || first_error.is_none() => first_error = Some(err),
+            Ok(Err(_)) => {}
             Err(_) => {
                 first_error.get_or_insert(MediaError::Data {
                     what: format!("writing {}", path.display()),
