@@ -12,3 +12,6 @@ pub mod remux;
 mod rtp_feed;
 
 pub use pipeline::{MediaError, init};
+
+/// What a stream carries (codec, size, parameters), as GStreamer describes it.
+pub type Caps = gstreamer::Caps;

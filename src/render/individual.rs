@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::RenderError;
 use super::plan::{RenderPlan, TrackPlan};
 use crate::ingest::TrackKind;
+use crate::ingest::sdp::Codec;
 use crate::ingest::sdp::MediaKind;
-use crate::media::MediaError;
 use crate::media::black_frame::BlackFiller;
-use crate::media::decode::{Decoded, SegmentDecoder};
+use crate::media::decode::{Decoded, EncodedFrame, SegmentDecoder};
 use crate::media::mux::{Container, FileMuxer, MuxInput};
 use crate::media::opus_fill::{OPUS_SILENCE_FRAME, OPUS_SILENCE_FRAME_MS, OpusGapFiller, opus_packet_duration_ms};
+use crate::media::{Caps, MediaError};
 use crate::outputs::GapFill;
 use crate::outputs::individual::IndividualFile;
 
@@ -25,6 +26,8 @@ use crate::outputs::individual::IndividualFile;
 const DEFAULT_VIDEO_FRAME_MS: f64 = 33.3;
 /// Video holes between segments longer than this show black (shorter ones hold the picture).
 const MIN_BLACK_HOLE_MS: f64 = 150.0;
+/// A frame lasts until the next one, but no longer than this (a frozen sender, a loss).
+const MAX_FRAME_INTERVAL_MS: f64 = 1000.0;
 
 /// One stream of a written individual file.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,20 +135,16 @@ pub fn write_individual(
 }
 
 /// Pushes every frame of `track` (all segments, in order) into `input`, at file time
-/// `call time - from_ms`; audio holes in `[from_ms, to_ms)` are filled with silence as `fill`
-/// asks.
+/// `call time - from_ms`; holes in `[from_ms, to_ms)` are filled as `fill` asks.
 fn feed_track(
     track: &TrackPlan,
     mut input: MuxInput,
     (from_ms, to_ms): (f64, f64),
     fill: GapFill,
 ) -> Result<WrittenStream, MediaError> {
-    let audio = track.kind == TrackKind::Audio;
-    let mut filler = OpusGapFiller::new(0.0);
-    let mut black = BlackFiller::default();
-    let mut has_caps = false;
+    let mut audio = AudioStream { filler: OpusGapFiller::new(0.0), fill, started: false };
+    let mut video = VideoStream { black: BlackFiller::default(), pending: None, interval_ms: None, end_ms: 0.0, fill };
     let mut frames = 0_u64;
-    let mut end_ms = 0.0_f64;
     let mut codec = String::new();
     for segment in &track.segments {
         codec = segment.spec.codec.encoding_name().to_ascii_lowercase();
@@ -155,61 +154,161 @@ fn feed_track(
             let Decoded::Encoded(frame) = decoded else { continue };
             let at_ms = segment.call_ms_of_pts(reader.first_ticks(), frame.pts_ms) - from_ms;
             input.use_caps(&frame.caps);
-            if audio {
-                let duration_ms = frame
-                    .buffer
-                    .map_readable()
-                    .ok()
-                    .and_then(|map| opus_packet_duration_ms(map.as_slice()))
-                    .or(frame.duration_ms)
-                    .unwrap_or(OPUS_SILENCE_FRAME_MS);
-                let fill_hole = if first_of_segment { fill.between_segments } else { fill.inside_segments };
-                if !fill_hole {
-                    filler.skip_to(at_ms);
-                }
-                let step = filler.before_packet(at_ms, duration_ms);
-                push_silence(&mut input, &step.silence_at_ms)?;
-                if !step.keep {
-                    first_of_segment = false;
-                    continue;
-                }
-                input.push_buffer(frame.buffer, at_ms, Some(duration_ms))?;
-                end_ms = filler.end_ms();
-            } else {
-                if first_of_segment && fill.between_segments && at_ms - end_ms > MIN_BLACK_HOLE_MS {
-                    let like = Some((segment.spec.codec, &frame.caps));
-                    black.push(&mut input, like, end_ms, DEFAULT_VIDEO_FRAME_MS)?;
-                }
-                input.push_buffer(frame.buffer, at_ms, frame.duration_ms)?;
-                end_ms = end_ms.max(at_ms + frame.duration_ms.unwrap_or(DEFAULT_VIDEO_FRAME_MS));
-                black.remember(segment.spec.codec, &frame.caps);
+            match track.kind {
+                TrackKind::Audio => audio.frame(&mut input, frame, at_ms, first_of_segment)?,
+                TrackKind::Video => video.frame(&mut input, segment.spec.codec, frame, at_ms, first_of_segment)?,
             }
             first_of_segment = false;
-            has_caps = true;
             frames += 1;
         }
     }
-    let file_end_ms = to_ms - from_ms;
-    if audio && has_caps && fill.between_segments {
-        let silence = filler.fill_to(file_end_ms);
-        push_silence(&mut input, &silence)?;
-        end_ms = filler.end_ms();
-    }
-    if !audio && fill.between_segments && file_end_ms - end_ms > MIN_BLACK_HOLE_MS {
-        // Black from the track's end to the file's: one frame at each end of the hole.
-        if black.push(&mut input, None, end_ms, DEFAULT_VIDEO_FRAME_MS)? {
-            black.push(&mut input, None, file_end_ms - DEFAULT_VIDEO_FRAME_MS, DEFAULT_VIDEO_FRAME_MS)?;
-            end_ms = file_end_ms;
-        }
-    }
+    let end_ms = match track.kind {
+        TrackKind::Audio => audio.finish(&mut input, to_ms - from_ms)?,
+        TrackKind::Video => video.finish(&mut input, to_ms - from_ms)?,
+    };
     Ok(WrittenStream {
         track_id: track.track_id.clone(),
         kind: track.kind,
         codec,
         end_ms,
-        silence_frames: filler.silence_frames,
+        silence_frames: audio.filler.silence_frames,
         frames,
     })
+}
+
+/// An Opus track being written: holes filled with silence frames.
+struct AudioStream {
+    filler: OpusGapFiller,
+    fill: GapFill,
+    started: bool,
+}
+
+impl AudioStream {
+    fn frame(
+        &mut self,
+        input: &mut MuxInput,
+        frame: EncodedFrame,
+        at_ms: f64,
+        first_of_segment: bool,
+    ) -> Result<(), MediaError> {
+        let duration_ms = frame
+            .buffer
+            .map_readable()
+            .ok()
+            .and_then(|map| opus_packet_duration_ms(map.as_slice()))
+            .or(frame.duration_ms)
+            .unwrap_or(OPUS_SILENCE_FRAME_MS);
+        let fill_hole = if first_of_segment { self.fill.between_segments } else { self.fill.inside_segments };
+        if !fill_hole {
+            self.filler.skip_to(at_ms);
+        }
+        self.started = true;
+        let step = self.filler.before_packet(at_ms, duration_ms);
+        push_silence(input, &step.silence_at_ms)?;
+        if step.keep {
+            input.push_buffer(frame.buffer, at_ms, Some(duration_ms))?;
+        }
+        Ok(())
+    }
+
+    /// Fills to the file's end; returns where the audio ends.
+    fn finish(&mut self, input: &mut MuxInput, file_end_ms: f64) -> Result<f64, MediaError> {
+        if self.started && self.fill.between_segments {
+            let silence = self.filler.fill_to(file_end_ms);
+            push_silence(input, &silence)?;
+        }
+        Ok(self.filler.end_ms())
+    }
+}
+
+/// A video track being written: each frame lasts until the next one (so the file's length is
+/// right), and a hole between segments shows black.
+struct VideoStream {
+    black: BlackFiller,
+    /// The last frame, written when the next one says how long it lasts.
+    pending: Option<(EncodedFrame, f64)>,
+    interval_ms: Option<f64>,
+    end_ms: f64,
+    fill: GapFill,
+}
+
+impl VideoStream {
+    fn frame(
+        &mut self,
+        input: &mut MuxInput,
+        codec: Codec,
+        frame: EncodedFrame,
+        at_ms: f64,
+        first_of_segment: bool,
+    ) -> Result<(), MediaError> {
+        if first_of_segment {
+            self.flush(input)?;
+            if self.fill.between_segments && at_ms - self.end_ms > MIN_BLACK_HOLE_MS {
+                let start = self.end_ms;
+                self.push_black(input, Some((codec, &frame.caps)), start)?;
+            }
+        } else if let Some((previous, previous_at)) = self.pending.take() {
+            let gap = at_ms - previous_at;
+            if gap > 0.0 && gap <= MAX_FRAME_INTERVAL_MS {
+                self.interval_ms = Some(gap);
+            }
+            self.write(input, previous, previous_at, gap.clamp(1.0, MAX_FRAME_INTERVAL_MS))?;
+        }
+        self.black.remember(codec, &frame.caps);
+        self.pending = Some((frame, at_ms));
+        Ok(())
+    }
+
+    fn write(
+        &mut self,
+        input: &mut MuxInput,
+        frame: EncodedFrame,
+        at_ms: f64,
+        duration_ms: f64,
+    ) -> Result<(), MediaError> {
+        input.push_buffer(frame.buffer, at_ms, Some(duration_ms))?;
+        self.end_ms = self.end_ms.max(at_ms + duration_ms);
+        Ok(())
+    }
+
+    /// Writes the held frame, lasting one frame interval.
+    fn flush(&mut self, input: &mut MuxInput) -> Result<(), MediaError> {
+        match self.pending.take() {
+            Some((frame, at_ms)) => {
+                let duration_ms = frame.duration_ms.or(self.interval_ms).unwrap_or(DEFAULT_VIDEO_FRAME_MS);
+                self.write(input, frame, at_ms, duration_ms)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn push_black(
+        &mut self,
+        input: &mut MuxInput,
+        like: Option<(Codec, &Caps)>,
+        at_ms: f64,
+    ) -> Result<bool, MediaError> {
+        let duration_ms = self.interval_ms.unwrap_or(DEFAULT_VIDEO_FRAME_MS);
+        let pushed = self.black.push(input, like, at_ms, duration_ms)?;
+        if pushed {
+            self.end_ms = self.end_ms.max(at_ms + duration_ms);
+        }
+        Ok(pushed)
+    }
+
+    /// Writes the last frame and black to the file's end; returns where the video ends.
+    fn finish(&mut self, input: &mut MuxInput, file_end_ms: f64) -> Result<f64, MediaError> {
+        self.flush(input)?;
+        if self.fill.between_segments && file_end_ms - self.end_ms > MIN_BLACK_HOLE_MS {
+            // One black frame at each end of the hole.
+            let start = self.end_ms;
+            if self.push_black(input, None, start)? {
+                let last = file_end_ms - self.interval_ms.unwrap_or(DEFAULT_VIDEO_FRAME_MS);
+                self.push_black(input, None, last)?;
+            }
+        }
+        Ok(self.end_ms)
+    }
 }
 
 fn push_silence(input: &mut MuxInput, starts_ms: &[f64]) -> Result<(), MediaError> {
