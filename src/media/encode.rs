@@ -222,12 +222,14 @@ impl AudioFileEncoder {
                 let aac = aac_encoder()?;
                 (aac, format!("{aac} bitrate={} ! mp4mux faststart=true", bitrate_kbps * 1000))
             }
-            AudioFormat::Ogg => ("opusenc", format!("opusenc bitrate={} ! oggmux", bitrate_kbps * 1000)),
+            AudioFormat::Ogg => {
+                ("opusenc", format!("opusenc bitrate-type=vbr bitrate={} ! oggmux", bitrate_kbps * 1000))
+            }
             AudioFormat::Mkv | AudioFormat::Mka => {
-                ("opusenc", format!("opusenc bitrate={} ! matroskamux", bitrate_kbps * 1000))
+                ("opusenc", format!("opusenc bitrate-type=vbr bitrate={} ! matroskamux", bitrate_kbps * 1000))
             }
             AudioFormat::Webm | AudioFormat::Weba => {
-                ("opusenc", format!("opusenc bitrate={} ! webmmux", bitrate_kbps * 1000))
+                ("opusenc", format!("opusenc bitrate-type=vbr bitrate={} ! webmmux", bitrate_kbps * 1000))
             }
         };
         let elements: Vec<&str> = chain.split('!').filter_map(|part| part.split_whitespace().next()).collect();

@@ -61,8 +61,7 @@ impl FileMuxer {
                 MediaKind::Video => "video_%u",
             };
             description.push_str(&format!(
-                "appsrc name=s{i} format=time is-live=false block=true max-bytes=4194304 \
-                 ! queue max-size-time=30000000000 max-size-bytes=0 max-size-buffers=0 ! mux.{pad} "
+                "appsrc name=s{i} format=time is-live=false block=true max-bytes=4194304 ! mux.{pad} "
             ));
         }
         let pipeline = OwnedPipeline::launch(&description, format!("writing {}", path.display()))?;
