@@ -97,19 +97,6 @@ impl FileMuxer {
 }
 
 impl MuxInput {
-    /// Pushes one frame at `pts_ms` in the file. Timestamps never go backwards: a frame that
-    /// would is placed just after the previous one.
-    pub fn push(
-        &mut self,
-        buffer: gst::Buffer,
-        caps: &gst::Caps,
-        pts_ms: f64,
-        duration_ms: Option<f64>,
-    ) -> Result<(), MediaError> {
-        self.use_caps(caps);
-        self.push_buffer(buffer, pts_ms, duration_ms)
-    }
-
     /// Sets the stream's caps from its first frame. Containers take them once: a later change
     /// (a new resolution, new H.264 parameter sets) travels in-band, in the keyframes and the
     /// parameter sets the parser repeats before them.
@@ -127,19 +114,20 @@ impl MuxInput {
         pts_ms: f64,
         duration_ms: Option<f64>,
     ) -> Result<(), MediaError> {
-        if self.caps.is_none() {
-            return Err(MediaError::Data { what: self.what.clone(), reason: "frame pushed before any caps".into() });
-        }
         self.push_buffer(gst::Buffer::from_slice(bytes), pts_ms, duration_ms)
     }
 
-    /// Pushes one frame with the stream's current caps.
+    /// Pushes one frame at `pts_ms` in the file with the stream's current caps. Timestamps never
+    /// go backwards: a frame that would is placed just after the previous one.
     pub fn push_buffer(
         &mut self,
         buffer: gst::Buffer,
         pts_ms: f64,
         duration_ms: Option<f64>,
     ) -> Result<(), MediaError> {
+        if self.caps.is_none() {
+            return Err(MediaError::Data { what: self.what.clone(), reason: "frame pushed before any caps".into() });
+        }
         let mut pts_ns = (pts_ms.max(0.0) * 1e6).round() as u64;
         if let Some(last) = self.last_pts_ns {
             pts_ns = pts_ns.max(last + 1);
