@@ -1,4 +1,4 @@
-//! Build step: compiles the gRPC contract in `proto/` and validates every WGSL shader in
+//! Build step: compiles the gRPC contract in `proto/` (with its proto3 JSON mapping) and validates every WGSL shader in
 //! `shaders/` with naga, so a shader error fails the build on a machine without a GPU.
 
 use std::path::{Path, PathBuf};
@@ -15,9 +15,11 @@ fn compile_protos(out_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }
-    tonic_prost_build::configure()
-        .file_descriptor_set_path(out_dir.join("tessera_descriptor.bin"))
-        .compile_protos(&protos, &["proto"])?;
+    let descriptor_path = out_dir.join("tessera_descriptor.bin");
+    tonic_prost_build::configure().file_descriptor_set_path(&descriptor_path).compile_protos(&protos, &["proto"])?;
+    // The proto3 JSON mapping of every message (what grpcurl sends, what `tessera render` reads).
+    let descriptors = std::fs::read(&descriptor_path)?;
+    pbjson_build::Builder::new().register_descriptors(&descriptors)?.build(&[".tessera.v1"])?;
     Ok(())
 }
 

@@ -63,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         encode,
         outputs: OutputSet::composite(),
         filter: TrackFilter::default(),
+        background_rgb: None,
     };
     let started = Instant::now();
     let summary = render(&request, |_| {})?;

@@ -8,6 +8,7 @@ pub mod api;
 pub mod audio;
 pub mod gpu;
 pub mod ingest;
+pub mod job;
 pub mod layout;
 pub mod media;
 pub mod outputs;

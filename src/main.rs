@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use cli::job_cmd::{RenderArgs, render_job};
 use cli::list_tracks::{ListTracksArgs, list_tracks};
 use cli::render_cmd::{CompositeArgs, composite};
 use cli::stream::{
@@ -28,6 +29,8 @@ enum Command {
         #[command(subcommand)]
         command: RawCommand,
     },
+    /// Run a render job spec (a CreateRenderJobRequest in JSON) without a server.
+    Render(RenderArgs),
     /// Write a synthetic raw recording with known content (colours, flashes, tones, beeps).
     Synth(SynthArgs),
 }
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
             RawCommand::MixAudio(args) => mix_audio(args),
             RawCommand::ProcessAll(args) => process_all(args),
         },
+        Command::Render(args) => render_job(args),
         Command::Synth(args) => {
             tessera::telemetry::init("warn");
             run_synth(args)

@@ -2,7 +2,10 @@
 
 /// Generated types and service traits of `tessera.v1`.
 pub mod pb {
+    #![allow(clippy::all, reason = "generated code")]
     tonic::include_proto!("tessera.v1");
+    // serde for every message, following the proto3 JSON mapping.
+    include!(concat!(env!("OUT_DIR"), "/tessera.v1.serde.rs"));
 
     /// The encoded file descriptor set, for gRPC reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("tessera_descriptor");

@@ -1,5 +1,6 @@
 //! The `tessera` command line, one module per command family.
 
+pub mod job_cmd;
 pub mod list_tracks;
 pub mod progress;
 pub mod render_cmd;

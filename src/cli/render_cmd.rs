@@ -104,6 +104,7 @@ pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
         encode,
         outputs,
         filter: TrackFilter::default(),
+        background_rgb: None,
     };
     let summary = run(&request, None)?;
     let peak = peak_rss_mib().map(|m| format!(", peak RSS {m} MiB")).unwrap_or_default();

@@ -145,6 +145,7 @@ fn process(common: &Common, mut outputs: OutputSet) -> anyhow::Result<()> {
         encode: EncodeSettings::new(1280, 720, 30),
         outputs,
         filter,
+        background_rgb: None,
     };
     let summary = run(&request, Some(&recording))?;
     println!("wrote {} files to {}", summary.outputs.len(), summary.output_dir.display());

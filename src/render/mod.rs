@@ -59,6 +59,8 @@ pub struct RenderRequest {
     pub outputs: OutputSet,
     /// The tracks to work on.
     pub filter: TrackFilter,
+    /// Background of the composite instead of the layout's.
+    pub background_rgb: Option<[u8; 3]>,
 }
 
 /// Progress of a render phase.
@@ -178,7 +180,10 @@ pub fn render_recording(
 ) -> Result<RenderSummary, RenderError> {
     let started = Instant::now();
     validate(request)?;
-    let layout = Layout::builtin(&request.layout)?;
+    let mut layout = Layout::builtin(&request.layout)?;
+    if let Some(rgb) = request.background_rgb {
+        layout.background = crate::layout::Rgb(rgb);
+    }
     let plan = info_span!("plan").in_scope(|| RenderPlan::build_filtered(recording, &request.filter))?;
     let dir = &request.output_dir;
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;

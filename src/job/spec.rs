@@ -1,0 +1,296 @@
+//! A render job's spec (the contract's `RenderJobSpec`) checked field by field and turned into
+//! the request the renderer runs. Every problem is reported with its field path
+//! (`outputs[2].container`), all at once; secrets are never part of a message. Pure.
+
+use std::path::PathBuf;
+
+use crate::api::pb;
+use crate::layout::{Layout, Rgb};
+use crate::media::encode::EncodeSettings;
+use crate::media::encoders::PRESETS;
+use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
+use crate::render::RenderRequest;
+
+/// One invalid field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// Path in the spec, e.g. `video.width` or `outputs[1].kind`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for FieldViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// Every violation of a spec, in field order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid job: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct InvalidJob(pub Vec<FieldViolation>);
+
+const STORAGE_TYPES: &[&str] = &["local", "s3", "digitalocean", "azure", "gcs", "sftp"];
+const COMPOSITE: &str = "composite";
+const COMPOSITE_AUDIO: &str = "composite_audio";
+
+#[derive(Default)]
+struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(FieldViolation { field: field.into(), reason: reason.into() });
+    }
+}
+
+/// `value` or `default` when the proto left it at zero.
+fn or_default(value: u32, default: u32) -> u32 {
+    if value == 0 { default } else { value }
+}
+
+/// Checks `spec` and turns it into a render request.
+pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
+    let mut v = Violations::default();
+    let input = source(spec, &mut v);
+    let layout = if spec.layout.is_empty() { "grid".to_owned() } else { spec.layout.clone() };
+    if let Err(err) = Layout::builtin(&layout) {
+        v.add("layout", err.to_string());
+    }
+    let default_video = pb::VideoSettings::default();
+    let video = spec.video.as_ref().unwrap_or(&default_video);
+    let (encode, background_rgb) = video_settings(video, &mut v);
+    let mut encode = encode;
+    audio_settings(spec.audio.as_ref(), &mut encode, &mut v);
+    let outputs = outputs(spec, encode.codec, &mut v);
+    let output_dir = storage(spec.storage.as_ref(), &mut v);
+    if let Some(webhook) = &spec.webhook {
+        if !webhook.url.is_empty() {
+            v.add("webhook.url", "webhooks are delivered by `tessera serve`, which this build does not have yet");
+        }
+    }
+    if !v.0.is_empty() {
+        return Err(InvalidJob(v.0));
+    }
+    Ok(RenderRequest { input, output_dir, layout, encode, outputs, filter: TrackFilter::default(), background_rgb })
+}
+
+fn source(spec: &pb::RenderJobSpec, v: &mut Violations) -> PathBuf {
+    if spec.sources.len() != 1 {
+        v.add("sources", format!("exactly one source is needed, got {}", spec.sources.len()));
+        return PathBuf::new();
+    }
+    match spec.sources.first().and_then(|s| s.kind.as_ref()) {
+        Some(pb::source::Kind::RawArchive(path)) if path.is_empty() => {
+            v.add("sources[0].raw_archive", "empty");
+        }
+        Some(pb::source::Kind::RawArchive(path)) if path.contains("://") => {
+            v.add(
+                "sources[0].raw_archive",
+                "only local paths can be read by this build (no s3:// or https download yet)",
+            );
+        }
+        Some(pb::source::Kind::RawArchive(path)) => return PathBuf::from(path),
+        Some(pb::source::Kind::TrackFiles(_)) => {
+            v.add("sources[0].track_files", "track-file sources are not supported yet; give a raw archive");
+        }
+        None => v.add("sources[0]", "give raw_archive"),
+    }
+    PathBuf::new()
+}
+
+fn video_settings(video: &pb::VideoSettings, v: &mut Violations) -> (EncodeSettings, Option<[u8; 3]>) {
+    let (width, height, fps) =
+        (or_default(video.width, 1920), or_default(video.height, 1080), or_default(video.fps, 30));
+    let mut encode = EncodeSettings::new(width, height, fps);
+    for (field, value, max) in [("video.width", width, 7680), ("video.height", height, 4320)] {
+        if value < 16 || value > max || !value.is_multiple_of(2) {
+            v.add(field, format!("{value} is not an even number of pixels from 16 to {max}"));
+        }
+    }
+    if fps > 120 {
+        v.add("video.fps", format!("{fps} is over 120"));
+    }
+    if !video.codec.is_empty() {
+        match video.codec.parse::<VideoCodec>() {
+            Ok(codec) => encode.codec = codec,
+            Err(reason) => v.add("video.codec", reason),
+        }
+    }
+    if video.bitrate_kbps > 0 {
+        encode.quality.bitrate_kbps = Some(video.bitrate_kbps);
+    }
+    if !video.preset.is_empty() {
+        if PRESETS.contains(&video.preset.as_str()) {
+            encode.quality.preset = video.preset.clone();
+        } else {
+            v.add(
+                "video.preset",
+                format!("unknown preset `{}` (expected one of {})", video.preset, PRESETS.join(", ")),
+            );
+        }
+    }
+    encode.hardware = match pb::Hardware::try_from(video.hardware) {
+        Ok(pb::Hardware::Auto) => HardwarePreference::Auto,
+        Ok(pb::Hardware::Require) => HardwarePreference::Require,
+        Ok(pb::Hardware::Off) => HardwarePreference::Off,
+        Err(_) => {
+            v.add("video.hardware", format!("unknown value {}", video.hardware));
+            HardwarePreference::Auto
+        }
+    };
+    if let Some(crf) = video.crf {
+        if crf > 51 {
+            v.add("video.crf", format!("{crf} is over 51"));
+        }
+        encode.quality.crf = crf.min(51);
+    }
+    let keyframe_ms = or_default(video.keyframe_interval_ms, 2000);
+    encode.quality.keyframe_interval_frames = ((u64::from(keyframe_ms) * u64::from(fps)).div_ceil(1000)).max(1) as u32;
+    let background = if video.background_rgb.is_empty() {
+        None
+    } else {
+        let rgb = Rgb::parse(&video.background_rgb).map(|rgb| rgb.0);
+        if rgb.is_none() {
+            v.add("video.background_rgb", format!("`{}` is not #RRGGBB", video.background_rgb));
+        }
+        rgb
+    };
+    (encode, background)
+}
+
+fn audio_settings(audio: Option<&pb::AudioSettings>, encode: &mut EncodeSettings, v: &mut Violations) {
+    let Some(audio) = audio else { return };
+    if !matches!(audio.sample_rate_hz, 0 | 48_000) {
+        v.add("audio.sample_rate_hz", format!("{} Hz: outputs are 48000 Hz", audio.sample_rate_hz));
+    }
+    if !matches!(audio.channels, 0 | 2) {
+        v.add("audio.channels", format!("{}: outputs are stereo (2)", audio.channels));
+    }
+    let kbps = or_default(audio.bitrate_kbps, 128);
+    if !(16..=512).contains(&kbps) {
+        v.add("audio.bitrate_kbps", format!("{kbps} is not 16 to 512"));
+    }
+    encode.audio_bitrate_kbps = kbps;
+}
+
+fn outputs(spec: &pb::RenderJobSpec, composite_codec: VideoCodec, v: &mut Violations) -> OutputSet {
+    let mut set = OutputSet::default();
+    if spec.outputs.is_empty() {
+        v.add("outputs", "ask for at least one output");
+    }
+    // The individual outputs' shared settings, and the index of the output that set them.
+    let mut individual: Option<(usize, String, String, bool)> = None;
+    for (i, output) in spec.outputs.iter().enumerate() {
+        let field = |name: &str| format!("outputs[{i}].{name}");
+        match output.kind.as_str() {
+            COMPOSITE => {
+                if set.composite_video.is_some() {
+                    v.add(field("kind"), "one composite per job");
+                }
+                let codec = if output.codec.is_empty() {
+                    composite_codec
+                } else {
+                    output.codec.parse::<VideoCodec>().unwrap_or_else(|reason| {
+                        v.add(field("codec"), reason);
+                        composite_codec
+                    })
+                };
+                if !output.container.is_empty() && output.container != codec.extension() {
+                    v.add(
+                        field("container"),
+                        format!("{} goes into {}, not `{}`", codec.as_str(), codec.extension(), output.container),
+                    );
+                }
+                set.composite_video = Some(codec);
+            }
+            COMPOSITE_AUDIO => {
+                let container = if output.container.is_empty() { "mp3" } else { output.container.as_str() };
+                match container.parse::<AudioFormat>() {
+                    Ok(format) if set.composite_audio.contains(&format) => v.add(field("container"), "asked for twice"),
+                    Ok(format) => set.composite_audio.push(format),
+                    Err(reason) => v.add(field("container"), reason),
+                }
+            }
+            kind => match kind.parse::<IndividualKind>() {
+                Ok(kind) => {
+                    let settings = (output.codec.clone(), output.container.clone(), output.align_to_call);
+                    match &individual {
+                        Some((first, codec, container, align))
+                            if (codec, container, align) != (&settings.0, &settings.1, &settings.2) =>
+                        {
+                            v.add(field("codec"), format!("individual outputs share one codec, container and align_to_call (as outputs[{first}])"));
+                        }
+                        Some(_) => {}
+                        None => individual = Some((i, settings.0, settings.1, settings.2)),
+                    }
+                    if !set.individual.contains(&kind) {
+                        set.individual.push(kind);
+                    }
+                }
+                Err(_) => v.add(
+                    field("kind"),
+                    format!(
+                        "unknown output kind `{kind}` (expected {COMPOSITE}, {COMPOSITE_AUDIO}, {})",
+                        IndividualKind::ALL.map(IndividualKind::as_str).join(", ")
+                    ),
+                ),
+            },
+        }
+    }
+    if let Some((i, codec, container, align)) = individual {
+        set.align_to_call = align;
+        if !codec.is_empty() {
+            match codec.parse::<VideoCodec>() {
+                Ok(codec) => set.individual_video_codec = Some(codec),
+                Err(reason) => v.add(format!("outputs[{i}].codec"), reason),
+            }
+        }
+        if !container.is_empty() && container != "mkv" {
+            match container.parse::<AudioFormat>() {
+                Ok(format) => set.individual_audio_format = Some(format),
+                Err(reason) => v.add(format!("outputs[{i}].container"), reason),
+            }
+        }
+    }
+    set
+}
+
+fn storage(storage: Option<&pb::Storage>, v: &mut Violations) -> PathBuf {
+    let Some(storage) = storage else {
+        v.add("storage", "say where the outputs go (type `local` and path_prefix)");
+        return PathBuf::new();
+    };
+    match storage.r#type.as_str() {
+        "local" | "" if storage.path_prefix.is_empty() => {
+            v.add("storage.path_prefix", "the output directory is needed")
+        }
+        "local" | "" => return PathBuf::from(&storage.path_prefix),
+        kind if STORAGE_TYPES.contains(&kind) => {
+            v.add("storage.type", format!("`{kind}` uploads are not supported by this build yet (local only)"));
+        }
+        kind => v.add(
+            "storage.type",
+            format!("unknown storage type `{kind}` (expected one of {})", STORAGE_TYPES.join(", ")),
+        ),
+    }
+    PathBuf::new()
+}
+
+/// `spec` with every write-only field (keys, secrets, passwords, private keys, the webhook's
+/// signing secret) emptied: what may be returned or logged.
+pub fn redacted(spec: &pb::RenderJobSpec) -> pb::RenderJobSpec {
+    let mut spec = spec.clone();
+    if let Some(storage) = spec.storage.as_mut() {
+        for secret in [&mut storage.access_key, &mut storage.secret, &mut storage.password, &mut storage.private_key] {
+            if !secret.is_empty() {
+                *secret = "(redacted)".into();
+            }
+        }
+    }
+    if let Some(webhook) = spec.webhook.as_mut() {
+        if !webhook.signing_secret.is_empty() {
+            webhook.signing_secret = "(redacted)".into();
+        }
+    }
+    spec
+}

@@ -1,0 +1,129 @@
+use super::parse_job;
+use super::spec::{redacted, validate};
+use crate::api::pb;
+use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, VideoCodec};
+
+const GOOD: &str = r##"{
+  "requestId": "call-42",
+  "spec": {
+    "sources": [{"rawArchive": "/data/call.zip"}],
+    "video": {"width": 1280, "height": 720, "fps": 25, "codec": "vp9", "hardware": "HARDWARE_OFF",
+              "crf": 30, "keyframe_interval_ms": 1000, "backgroundRgb": "#203040"},
+    "audio": {"bitrateKbps": 96},
+    "outputs": [
+      {"kind": "composite"},
+      {"kind": "composite_audio", "container": "m4a"},
+      {"kind": "audio_video", "codec": "h264", "alignToCall": true},
+      {"kind": "screenshare_video_only", "codec": "h264", "alignToCall": true}
+    ],
+    "storage": {"type": "local", "pathPrefix": "/out", "secret": "hunter2"}
+  }
+}"##;
+
+fn spec(json: &str) -> pb::RenderJobSpec {
+    parse_job(json.as_bytes()).expect("parses").spec.expect("a spec")
+}
+
+#[test]
+fn a_full_job_becomes_a_render_request() {
+    let job = parse_job(GOOD.as_bytes()).expect("parses");
+    assert_eq!(job.request_id, "call-42");
+    let request = validate(job.spec.as_ref().expect("spec")).expect("valid");
+    assert_eq!(request.input.to_str(), Some("/data/call.zip"));
+    assert_eq!(request.output_dir.to_str(), Some("/out"));
+    assert_eq!((request.encode.width, request.encode.height, request.encode.fps), (1280, 720, 25));
+    assert_eq!(request.encode.hardware, HardwarePreference::Off);
+    assert_eq!(request.encode.quality.crf, 30);
+    assert_eq!(request.encode.quality.keyframe_interval_frames, 25);
+    assert_eq!(request.encode.audio_bitrate_kbps, 96);
+    assert_eq!(request.background_rgb, Some([0x20, 0x30, 0x40]));
+    let outputs = &request.outputs;
+    assert_eq!(outputs.composite_video, Some(VideoCodec::Vp9));
+    assert_eq!(outputs.composite_audio, vec![AudioFormat::M4a]);
+    assert_eq!(outputs.individual, vec![IndividualKind::AudioVideo, IndividualKind::ScreenshareVideoOnly]);
+    assert_eq!(outputs.individual_video_codec, Some(VideoCodec::H264));
+    assert!(outputs.align_to_call);
+}
+
+#[test]
+fn defaults_fill_what_the_spec_leaves_out() {
+    let request = validate(&spec(
+        r#"{"spec": {"sources": [{"raw_archive": "call"}], "outputs": [{"kind": "composite"}],
+            "storage": {"path_prefix": "out"}}}"#,
+    ))
+    .expect("valid");
+    assert_eq!((request.encode.width, request.encode.height, request.encode.fps), (1920, 1080, 30));
+    assert_eq!(request.encode.codec, VideoCodec::H264);
+    assert_eq!(request.encode.quality.preset, "veryfast");
+    assert_eq!(request.encode.quality.crf, 23);
+    assert_eq!(request.encode.quality.keyframe_interval_frames, 60);
+    assert_eq!(request.layout, "grid");
+}
+
+#[test]
+fn every_bad_field_is_reported_with_its_path() {
+    let err = validate(&spec(
+        r#"{"spec": {
+            "sources": [{"rawArchive": "s3://bucket/call.zip"}],
+            "layout": "mosaic",
+            "video": {"width": 1001, "fps": 500, "codec": "h266", "preset": "warp", "crf": 60,
+                      "backgroundRgb": "blue"},
+            "audio": {"sampleRateHz": 44100, "channels": 6},
+            "outputs": [{"kind": "composite", "container": "mkv"}, {"kind": "composite_audio", "container": "wav"},
+                        {"kind": "everything"}, {"kind": "audio_only", "codec": "vp8"},
+                        {"kind": "video_only", "codec": "h264"}],
+            "storage": {"type": "s3", "secret": "hunter2"},
+            "webhook": {"url": "https://example.invalid/hook", "signingSecret": "s3cret"}
+        }}"#,
+    ))
+    .expect_err("invalid");
+    let fields: Vec<&str> = err.0.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        vec![
+            "sources[0].raw_archive",
+            "layout",
+            "video.width",
+            "video.fps",
+            "video.codec",
+            "video.preset",
+            "video.crf",
+            "video.background_rgb",
+            "audio.sample_rate_hz",
+            "audio.channels",
+            "outputs[0].container",
+            "outputs[1].container",
+            "outputs[2].kind",
+            "outputs[4].codec",
+            "storage.type",
+            "webhook.url",
+        ]
+    );
+    let message = err.to_string();
+    assert!(message.contains("`wav`") && message.contains("h266") && message.contains("1001"), "{message}");
+    assert!(!message.contains("hunter2") && !message.contains("s3cret"), "secrets never appear: {message}");
+}
+
+#[test]
+fn missing_sources_outputs_and_storage_are_reported() {
+    let err = validate(&spec(r#"{"spec": {}}"#)).expect_err("invalid");
+    let fields: Vec<&str> = err.0.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, vec!["sources", "outputs", "storage"]);
+}
+
+#[test]
+fn unknown_json_fields_are_refused_with_their_path() {
+    let (field, reason) = parse_job(br#"{"spec": {"video": {"widht": 640}}}"#).expect_err("unknown field");
+    assert_eq!(field, "spec.video.widht");
+    assert!(reason.contains("widht"), "{reason}");
+    let (field, _) = parse_job(br#"{"spec": {"outputs": [{"kind": 3}]}}"#).expect_err("wrong type");
+    assert_eq!(field, "spec.outputs[0].kind");
+}
+
+#[test]
+fn secrets_are_redacted() {
+    let spec = spec(GOOD);
+    let shown = serde_json::to_string(&redacted(&spec)).expect("json");
+    assert!(!shown.contains("hunter2") && shown.contains("(redacted)"), "{shown}");
+    assert!(serde_json::to_string(&spec).expect("json").contains("hunter2"), "the original is untouched");
+}
