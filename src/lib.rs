@@ -13,6 +13,7 @@ pub mod layout;
 pub mod media;
 pub mod outputs;
 pub mod render;
+pub mod service;
 pub mod synth;
 pub mod telemetry;
 pub mod timeline;

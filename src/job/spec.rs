@@ -63,10 +63,10 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
     audio_settings(spec.audio.as_ref(), &mut encode, &mut v);
     let outputs = outputs(spec, encode.codec, &mut v);
     let output_dir = storage(spec.storage.as_ref(), &mut v);
-    if let Some(webhook) = &spec.webhook {
-        if !webhook.url.is_empty() {
-            v.add("webhook.url", "webhooks are delivered by `tessera serve`, which this build does not have yet");
-        }
+    if let Some(webhook) = &spec.webhook
+        && !webhook.url.is_empty()
+    {
+        v.add("webhook.url", "webhooks are delivered by `tessera serve`, which this build does not have yet");
     }
     if !v.0.is_empty() {
         return Err(InvalidJob(v.0));
@@ -287,10 +287,10 @@ pub fn redacted(spec: &pb::RenderJobSpec) -> pb::RenderJobSpec {
             }
         }
     }
-    if let Some(webhook) = spec.webhook.as_mut() {
-        if !webhook.signing_secret.is_empty() {
-            webhook.signing_secret = "(redacted)".into();
-        }
+    if let Some(webhook) = spec.webhook.as_mut()
+        && !webhook.signing_secret.is_empty()
+    {
+        webhook.signing_secret = "(redacted)".into();
     }
     spec
 }

@@ -1,0 +1,74 @@
+//! The life of a render job: QUEUED -> RUNNING -> UPLOADING -> COMPLETED | FAILED | CANCELLED,
+//! and back to QUEUED when the node that ran it died. Pure.
+
+use crate::api::pb::JobState;
+
+/// Whether a job may go from `from` to `to`.
+pub fn can_move(from: JobState, to: JobState) -> bool {
+    use JobState::{Cancelled, Completed, Failed, Queued, Running, Uploading};
+    matches!(
+        (from, to),
+        (Queued, Running)
+            | (Running, Uploading)
+            | (Uploading, Completed)
+            | (Queued | Running | Uploading, Failed | Cancelled)
+            // A job that was running when its node died runs again.
+            | (Running | Uploading, Queued)
+    )
+}
+
+/// True once nothing more will happen to the job.
+pub fn is_final(state: JobState) -> bool {
+    matches!(state, JobState::Completed | JobState::Failed | JobState::Cancelled)
+}
+
+/// The lower-case name used in messages and metrics (`queued`, `running`, ...).
+pub fn state_name(state: JobState) -> &'static str {
+    match state {
+        JobState::Unspecified => "unspecified",
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Uploading => "uploading",
+        JobState::Completed => "completed",
+        JobState::Failed => "failed",
+        JobState::Cancelled => "cancelled",
+        JobState::Paused => "paused",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [JobState; 8] = [
+        JobState::Unspecified,
+        JobState::Queued,
+        JobState::Running,
+        JobState::Uploading,
+        JobState::Completed,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::Paused,
+    ];
+
+    #[test]
+    fn the_happy_path_and_its_exits() {
+        assert!(can_move(JobState::Queued, JobState::Running));
+        assert!(can_move(JobState::Running, JobState::Uploading));
+        assert!(can_move(JobState::Uploading, JobState::Completed));
+        assert!(can_move(JobState::Queued, JobState::Cancelled));
+        assert!(can_move(JobState::Running, JobState::Failed));
+        assert!(can_move(JobState::Running, JobState::Queued), "re-queued after a crash");
+        assert!(!can_move(JobState::Queued, JobState::Completed), "no skipping the work");
+        assert!(!can_move(JobState::Running, JobState::Completed), "outputs are uploaded first");
+    }
+
+    #[test]
+    fn final_states_never_move() {
+        for from in ALL.into_iter().filter(|s| is_final(*s)) {
+            for to in ALL {
+                assert!(!can_move(from, to), "{} -> {}", state_name(from), state_name(to));
+            }
+        }
+    }
+}

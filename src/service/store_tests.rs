@@ -1,0 +1,85 @@
+use super::store::{JobStore, StoreError};
+use crate::api::pb::{self, JobState};
+
+fn spec(archive: &str) -> pb::RenderJobSpec {
+    pb::RenderJobSpec {
+        sources: vec![pb::Source { kind: Some(pb::source::Kind::RawArchive(archive.into())) }],
+        ..pb::RenderJobSpec::default()
+    }
+}
+
+fn store() -> (tempfile::TempDir, JobStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = JobStore::open(&dir.path().join("jobs.sqlite")).expect("open");
+    (dir, store)
+}
+
+#[test]
+fn the_same_request_id_gives_the_same_job() {
+    let (_dir, store) = store();
+    let (first, created) = store.create("req-1", &spec("a.zip"), 1000).expect("create");
+    assert!(created);
+    assert_eq!(first.state(), JobState::Queued);
+    assert_eq!(first.invoked_at_unix_ms, 1000);
+    let (again, created) = store.create("req-1", &spec("other.zip"), 2000).expect("create again");
+    assert!(!created);
+    assert_eq!(again, first, "the first job, unchanged");
+    // Without a request id every submission is a new job.
+    let (a, _) = store.create("", &spec("a.zip"), 3000).expect("a");
+    let (b, _) = store.create("", &spec("a.zip"), 3000).expect("b");
+    assert_ne!(a.id, b.id);
+}
+
+#[test]
+fn jobs_move_through_their_life_and_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("jobs.sqlite");
+    let id = {
+        let store = JobStore::open(&path).expect("open");
+        let (job, _) = store.create("req", &spec("a.zip"), 10).expect("create");
+        let running = store.transition(&job.id, JobState::Running, 20).expect("run");
+        assert_eq!(running.started_at_unix_ms, 20);
+        let err = store.transition(&job.id, JobState::Completed, 30).expect_err("must upload first");
+        assert!(matches!(err, StoreError::BadTransition { from: "running", to: "completed", .. }), "{err}");
+        store
+            .update(&job.id, |j| {
+                j.outputs.push(pb::OutputFile { kind: "composite".into(), ..pb::OutputFile::default() });
+                Ok(())
+            })
+            .expect("output");
+        job.id
+    };
+    // The server died while running: on the next start the job is queued again, from scratch.
+    let store = JobStore::open(&path).expect("reopen");
+    assert_eq!(store.get(&id).expect("get").state(), JobState::Running);
+    assert_eq!(store.requeue_interrupted().expect("requeue"), vec![id.clone()]);
+    let job = store.get(&id).expect("get");
+    assert_eq!(job.state(), JobState::Queued);
+    assert!(job.outputs.is_empty());
+    assert_eq!(store.next_queued().expect("next").map(|j| j.id), Some(id.clone()));
+    store.transition(&id, JobState::Running, 40).expect("run");
+    store.transition(&id, JobState::Uploading, 50).expect("upload");
+    let done = store.transition(&id, JobState::Completed, 60).expect("complete");
+    assert_eq!(done.stopped_at_unix_ms, 60);
+    assert!(store.transition(&id, JobState::Cancelled, 70).is_err(), "a final state is final");
+    assert!(matches!(store.get("job-nope"), Err(StoreError::NotFound { .. })));
+}
+
+#[test]
+fn listings_page_in_submission_order_and_filter_by_state() {
+    let (_dir, store) = store();
+    let ids: Vec<String> =
+        (0..7).map(|i| store.create(&format!("r{i}"), &spec("a.zip"), i).expect("create").0.id).collect();
+    store.transition(&ids[2], JobState::Cancelled, 100).expect("cancel");
+    let first = store.list(None, 3, "").expect("page 1");
+    assert_eq!(first.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), ids[..3].to_vec());
+    let second = store.list(None, 3, &first.next_page_token).expect("page 2");
+    let third = store.list(None, 3, &second.next_page_token).expect("page 3");
+    assert_eq!(third.jobs.len(), 1);
+    assert!(third.next_page_token.is_empty());
+    let queued = store.list(Some(JobState::Queued), 0, "").expect("queued");
+    assert_eq!(queued.jobs.len(), 6);
+    assert!(matches!(store.list(None, 3, "abc"), Err(StoreError::BadPageToken { .. })));
+    let counts = store.counts().expect("counts");
+    assert_eq!(counts, vec![(JobState::Queued, 6), (JobState::Cancelled, 1)]);
+}
