@@ -3,6 +3,8 @@
 //! preference, and their settings (bitrate or constant quality, speed preset, keyframe
 //! interval) in each element's own terms.
 
+use std::sync::Mutex;
+
 use gstreamer as gst;
 
 use super::pipeline::{MediaError, OwnedPipeline};
@@ -93,8 +95,23 @@ pub fn probe(codec: VideoCodec) -> Result<Vec<(VideoEncoder, bool)>, MediaError>
         .collect())
 }
 
-/// The first working encoder for `codec` that `hardware` allows.
+/// Encoders chosen so far in this process: a node's encoders do not change while it runs.
+static CHOSEN: Mutex<Vec<(VideoCodec, HardwarePreference, VideoEncoder)>> = Mutex::new(Vec::new());
+
+/// The first working encoder for `codec` that `hardware` allows (probed once per process).
 pub fn pick_video_encoder(codec: VideoCodec, hardware: HardwarePreference) -> Result<VideoEncoder, MediaError> {
+    let cached = |list: &[(VideoCodec, HardwarePreference, VideoEncoder)]| {
+        list.iter().find(|(c, h, _)| *c == codec && *h == hardware).map(|(_, _, e)| e.clone())
+    };
+    if let Some(encoder) = cached(&CHOSEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)) {
+        return Ok(encoder);
+    }
+    let encoder = probe_for(codec, hardware)?;
+    CHOSEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((codec, hardware, encoder.clone()));
+    Ok(encoder)
+}
+
+fn probe_for(codec: VideoCodec, hardware: HardwarePreference) -> Result<VideoEncoder, MediaError> {
     super::init()?;
     for &(element, is_hardware) in candidates(codec) {
         let allowed = match hardware {
