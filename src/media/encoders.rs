@@ -85,16 +85,6 @@ fn works(element: &str) -> bool {
     }
 }
 
-/// Every candidate for `codec` that is installed, and whether it works, in preference order.
-pub fn probe(codec: VideoCodec) -> Result<Vec<(VideoEncoder, bool)>, MediaError> {
-    super::init()?;
-    Ok(candidates(codec)
-        .iter()
-        .filter(|(element, _)| gst::ElementFactory::find(element).is_some())
-        .map(|&(element, hardware)| (VideoEncoder { element, hardware, codec }, works(element)))
-        .collect())
-}
-
 /// Encoders chosen so far in this process: a node's encoders do not change while it runs.
 static CHOSEN: Mutex<Vec<(VideoCodec, HardwarePreference, VideoEncoder)>> = Mutex::new(Vec::new());
 
@@ -111,27 +101,24 @@ pub fn pick_video_encoder(codec: VideoCodec, hardware: HardwarePreference) -> Re
     Ok(encoder)
 }
 
+/// Whether `hardware` lets an encoder of this kind be used.
+fn allowed(hardware: HardwarePreference, is_hardware: bool) -> bool {
+    match hardware {
+        HardwarePreference::Auto => true,
+        HardwarePreference::Require => is_hardware,
+        HardwarePreference::Off => !is_hardware,
+    }
+}
+
 fn probe_for(codec: VideoCodec, hardware: HardwarePreference) -> Result<VideoEncoder, MediaError> {
     super::init()?;
     for &(element, is_hardware) in candidates(codec) {
-        let allowed = match hardware {
-            HardwarePreference::Auto => true,
-            HardwarePreference::Require => is_hardware,
-            HardwarePreference::Off => !is_hardware,
-        };
-        if allowed && gst::ElementFactory::find(element).is_some() && works(element) {
+        if allowed(hardware, is_hardware) && gst::ElementFactory::find(element).is_some() && works(element) {
             return Ok(VideoEncoder { element, hardware: is_hardware, codec });
         }
     }
-    let names: Vec<&str> = candidates(codec)
-        .iter()
-        .filter(|(_, h)| match hardware {
-            HardwarePreference::Require => *h,
-            HardwarePreference::Off => !*h,
-            HardwarePreference::Auto => true,
-        })
-        .map(|(e, _)| *e)
-        .collect();
+    let names: Vec<&str> =
+        candidates(codec).iter().filter(|(_, is_hardware)| allowed(hardware, *is_hardware)).map(|(e, _)| *e).collect();
     Err(MediaError::NoEncoder {
         codec: codec.as_str(),
         hardware: format!("{hardware:?}").to_lowercase(),

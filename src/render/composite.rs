@@ -25,8 +25,8 @@ use super::cursors::{AudioCursor, VideoCursor};
 pub struct CompositeResult {
     pub frames: u64,
     pub duration_ms: f64,
-    /// The video encoder element and whether it is hardware, when a video was written.
-    pub encoder: Option<(String, bool)>,
+    /// The video encoder element, when a video was written.
+    pub encoder: Option<String>,
     pub adapter: Option<String>,
 }
 
@@ -54,7 +54,7 @@ pub fn render(
     let mut adapter = None;
     if let Some((path, with_audio)) = video {
         let chosen = info_span!("probe_encoders").in_scope(|| pick_video_encoder(settings.codec, settings.hardware))?;
-        encoder = Some((chosen.element.to_owned(), chosen.hardware));
+        encoder = Some(chosen.element.to_owned());
         let compositor = Compositor::new(settings.width, settings.height)?;
         adapter = Some(compositor.adapter_summary());
         sinks.video = Some((compositor, CompositeEncoder::start(path, chosen, settings, with_audio)?));

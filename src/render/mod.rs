@@ -206,7 +206,7 @@ pub fn render_recording(
         outputs.extend(entries);
         summary.frames = result.frames;
         summary.duration_ms = result.duration_ms;
-        summary.encoder = result.encoder.map(|(element, _)| element);
+        summary.encoder = result.encoder;
         summary.adapter = result.adapter;
     }
 
@@ -289,7 +289,7 @@ fn write_composites(
         let codec = request.encode.codec;
         let streams =
             vec![stream("video", codec.codec_name()), stream("audio", if codec.webm() { "opus" } else { "aac" })];
-        let encoder = result.encoder.as_ref().map(|(element, _)| element.clone());
+        let encoder = result.encoder.clone();
         entries.push(commit(partial, path, finished("composite", streams, encoder))?);
     }
     for ((format, path), partial) in audio_paths.iter().zip(audio_partials) {

@@ -135,6 +135,6 @@ pub fn transcode_individual(
         offset_ms: (from_ms * f64::from(request.encode.fps) / 1000.0).floor() * 1000.0 / f64::from(request.encode.fps),
         duration_ms: result.duration_ms,
         streams,
-        encoder: result.encoder.map(|(element, _)| element),
+        encoder: result.encoder,
     })
 }
