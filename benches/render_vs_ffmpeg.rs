@@ -16,7 +16,7 @@ use tessera::layout::Layout;
 use tessera::media::encode::EncodeSettings;
 use tessera::media::remux::remux_segment_to_mkv;
 use tessera::outputs::{OutputSet, TrackFilter};
-use tessera::render::{RenderPlan, RenderRequest, render};
+use tessera::render::{CancelFlag, RenderPlan, RenderRequest, render};
 use tessera::synth::{SynthSpec, synth};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -64,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         outputs: OutputSet::composite(),
         filter: TrackFilter::default(),
         background_rgb: None,
+        cancel: CancelFlag::default(),
     };
     let started = Instant::now();
     let summary = render(&request, |_| {})?;

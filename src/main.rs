@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use cli::job_cmd::{RenderArgs, render_job};
 use cli::list_tracks::{ListTracksArgs, list_tracks};
 use cli::render_cmd::{CompositeArgs, composite};
+use cli::serve_cmd::{ServeArgs, serve};
 use cli::stream::{
     ExtractAudioArgs, ExtractVideoArgs, MixAudioArgs, MuxAvArgs, ProcessAllArgs, extract_audio, extract_video,
     mix_audio, mux_av, process_all,
@@ -31,6 +32,8 @@ enum Command {
     },
     /// Run a render job spec (a CreateRenderJobRequest in JSON) without a server.
     Render(RenderArgs),
+    /// Run the gRPC render service (RenderService, health, reflection, metrics).
+    Serve(ServeArgs),
     /// Write a synthetic raw recording with known content (colours, flashes, tones, beeps).
     Synth(SynthArgs),
 }
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
             RawCommand::ProcessAll(args) => process_all(args),
         },
         Command::Render(args) => render_job(args),
+        Command::Serve(args) => serve(args),
         Command::Synth(args) => {
             tessera::telemetry::init("warn");
             run_synth(args)

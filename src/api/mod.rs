@@ -1,4 +1,8 @@
-//! The gRPC contract compiled from `proto/tessera/v1/` (see the README for what is served).
+//! The gRPC side: the contract compiled from `proto/tessera/v1/`, the RenderService front and
+//! its authentication (see the README for what is served).
+
+pub mod auth;
+pub mod service;
 
 /// Generated types and service traits of `tessera.v1`.
 pub mod pb {

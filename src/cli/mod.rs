@@ -4,6 +4,7 @@ pub mod job_cmd;
 pub mod list_tracks;
 pub mod progress;
 pub mod render_cmd;
+pub mod serve_cmd;
 pub mod stream;
 pub mod synth_cmd;
 

@@ -7,7 +7,7 @@ use clap::Args;
 use tessera::ingest::Recording;
 use tessera::media::encode::EncodeSettings;
 use tessera::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
-use tessera::render::{RenderRequest, RenderSummary, render, render_recording};
+use tessera::render::{CancelFlag, RenderRequest, RenderSummary, render, render_recording};
 
 use super::parse_size;
 use super::progress::{ProgressReporter, peak_rss_mib};
@@ -105,6 +105,7 @@ pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
         outputs,
         filter: TrackFilter::default(),
         background_rgb: None,
+        cancel: CancelFlag::default(),
     };
     let summary = run(&request, None)?;
     let peak = peak_rss_mib().map(|m| format!(", peak RSS {m} MiB")).unwrap_or_default();

@@ -12,7 +12,7 @@ use clap::{ArgAction, Args};
 use tessera::ingest::Recording;
 use tessera::media::encode::EncodeSettings;
 use tessera::outputs::{AudioFormat, GapFill, IndividualKind, OutputSet, TrackFilter};
-use tessera::render::RenderRequest;
+use tessera::render::{CancelFlag, RenderRequest};
 
 use super::RawInput;
 use super::render_cmd::{print_files, run};
@@ -146,6 +146,7 @@ fn process(common: &Common, mut outputs: OutputSet) -> anyhow::Result<()> {
         outputs,
         filter,
         background_rgb: None,
+        cancel: CancelFlag::default(),
     };
     let summary = run(&request, Some(&recording))?;
     println!("wrote {} files to {}", summary.outputs.len(), summary.output_dir.display());

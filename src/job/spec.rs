@@ -9,7 +9,7 @@ use crate::layout::{Layout, Rgb};
 use crate::media::encode::EncodeSettings;
 use crate::media::encoders::PRESETS;
 use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
-use crate::render::RenderRequest;
+use crate::render::{CancelFlag, RenderRequest};
 
 /// One invalid field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,15 +63,22 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
     audio_settings(spec.audio.as_ref(), &mut encode, &mut v);
     let outputs = outputs(spec, encode.codec, &mut v);
     let output_dir = storage(spec.storage.as_ref(), &mut v);
-    if let Some(webhook) = &spec.webhook
-        && !webhook.url.is_empty()
-    {
-        v.add("webhook.url", "webhooks are delivered by `tessera serve`, which this build does not have yet");
+    if let Some(webhook) = &spec.webhook {
+        webhook_settings(webhook, &mut v);
     }
     if !v.0.is_empty() {
         return Err(InvalidJob(v.0));
     }
-    Ok(RenderRequest { input, output_dir, layout, encode, outputs, filter: TrackFilter::default(), background_rgb })
+    Ok(RenderRequest {
+        input,
+        output_dir,
+        layout,
+        encode,
+        outputs,
+        filter: TrackFilter::default(),
+        background_rgb,
+        cancel: CancelFlag::default(),
+    })
 }
 
 fn source(spec: &pb::RenderJobSpec, v: &mut Violations) -> PathBuf {
@@ -253,6 +260,22 @@ fn outputs(spec: &pb::RenderJobSpec, composite_codec: VideoCodec, v: &mut Violat
         }
     }
     set
+}
+
+fn webhook_settings(webhook: &pb::Webhook, v: &mut Violations) {
+    if webhook.url.is_empty() {
+        if !webhook.signing_secret.is_empty() {
+            v.add("webhook.url", "a signing secret without a URL");
+        }
+        return;
+    }
+    match webhook.url.parse::<http::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {}
+        _ => v.add("webhook.url", format!("`{}` is not an http:// or https:// URL", webhook.url)),
+    }
+    if webhook.signing_secret.len() < 16 {
+        v.add("webhook.signing_secret", "events are signed: give a secret of at least 16 bytes");
+    }
 }
 
 fn storage(storage: Option<&pb::Storage>, v: &mut Violations) -> PathBuf {

@@ -73,7 +73,7 @@ fn every_bad_field_is_reported_with_its_path() {
                         {"kind": "everything"}, {"kind": "audio_only", "codec": "vp8"},
                         {"kind": "video_only", "codec": "h264"}],
             "storage": {"type": "s3", "secret": "hunter2"},
-            "webhook": {"url": "https://example.invalid/hook", "signingSecret": "s3cret"}
+            "webhook": {"url": "ftp://example.invalid/hook", "signingSecret": "s3cret"}
         }}"#,
     ))
     .expect_err("invalid");
@@ -97,6 +97,7 @@ fn every_bad_field_is_reported_with_its_path() {
             "outputs[4].codec",
             "storage.type",
             "webhook.url",
+            "webhook.signing_secret",
         ]
     );
     let message = err.to_string();

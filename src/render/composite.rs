@@ -7,7 +7,7 @@ use std::path::Path;
 use tracing::info_span;
 
 use super::plan::RenderPlan;
-use super::{Progress, RenderError, RenderRequest};
+use super::{CancelFlag, Progress, RenderError, RenderRequest};
 use crate::audio::{Limiter, MixBuffer};
 use crate::gpu::{self, Compositor, TileDraw};
 use crate::ingest::TrackKind;
@@ -63,7 +63,8 @@ pub fn render(
         sinks.audio.push(AudioFileEncoder::start(path, *format, settings.audio_bitrate_kbps)?);
     }
     let mix_screenshare = !request.outputs.mix_without_screenshare_audio;
-    let frames = render_frames(plan, layout, settings, window_ms, mix_screenshare, &mut sinks, on_progress)?;
+    let frames =
+        render_frames(plan, layout, settings, window_ms, mix_screenshare, &mut sinks, &request.cancel, on_progress)?;
     if let Some((_, sink)) = sinks.video {
         sink.finish()?;
     }
@@ -80,6 +81,7 @@ fn render_frames(
     (from_ms, to_ms): (f64, f64),
     mix_screenshare: bool,
     sinks: &mut Sinks,
+    cancel: &CancelFlag,
     on_progress: &mut impl FnMut(Progress),
 ) -> Result<u64, RenderError> {
     let with_video = sinks.video.is_some();
@@ -111,6 +113,7 @@ fn render_frames(
     mix.take(usize::try_from(start_sample - mix.read_position().min(start_sample)).unwrap_or(0), &mut pcm);
     let (width, height) = (settings.width, settings.height);
     for n in first_frame..end_frame {
+        cancel.check()?;
         if let Some((compositor, encoder)) = sinks.video.as_mut() {
             let t_ms = CallTimeline::frame_time_ms(n, settings.fps);
             let draws = frame_draws(plan, layout, (width, height), t_ms, &mut video, &mut uploaded, compositor)?;

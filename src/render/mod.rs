@@ -11,6 +11,8 @@ pub mod plan;
 mod transcode;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tracing::info_span;
@@ -46,6 +48,28 @@ pub enum RenderError {
     InvalidArgument { field: &'static str, value: String, reason: String },
     #[error("{} output files failed ({written} written):\n  {}", failed.len(), failed.join("\n  "))]
     Incomplete { written: usize, failed: Vec<String> },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Stops a render between two frames (or two individual files) when set; the files of the
+/// interrupted step are removed, complete ones stay.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// `Err(Cancelled)` once cancelled.
+    pub fn check(&self) -> Result<(), RenderError> {
+        if self.is_cancelled() { Err(RenderError::Cancelled) } else { Ok(()) }
+    }
 }
 
 /// What to render.
@@ -61,6 +85,8 @@ pub struct RenderRequest {
     pub filter: TrackFilter,
     /// Background of the composite instead of the layout's.
     pub background_rgb: Option<[u8; 3]>,
+    /// Set from elsewhere to stop the render.
+    pub cancel: CancelFlag,
 }
 
 /// Progress of a render phase.
@@ -216,6 +242,7 @@ pub fn render_recording(
         let files = individual_files(&plan, &wanted.individual);
         let total = files.len() as u64;
         for (done, file) in files.iter().enumerate() {
+            request.cancel.check()?;
             match write_individual_file(&plan, file, request, dir) {
                 Ok(entry) => outputs.push(entry),
                 Err(err) => {

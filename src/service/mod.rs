@@ -1,8 +1,16 @@
-//! The render service's core: the life of a job and the store that keeps jobs across
-//! restarts. (The gRPC front, scheduler and events build on these.)
+//! The render service behind `tessera serve`: the life of a job, the store that keeps jobs
+//! and their events across restarts, the scheduler and runner, webhooks, metrics and the
+//! node's configuration. (The gRPC front is `api/`.)
 
+pub mod config;
+pub mod events;
+pub mod metrics;
+pub mod publish;
+pub mod runner;
+pub mod scheduler;
 pub mod state;
 pub mod store;
+pub mod webhook;
 
 #[cfg(test)]
 mod store_tests;

@@ -58,6 +58,12 @@ const SCHEMA: &str = "
     );
     CREATE UNIQUE INDEX IF NOT EXISTS jobs_request_id ON jobs (request_id) WHERE request_id IS NOT NULL;
     CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
+    CREATE TABLE IF NOT EXISTS events (
+        job_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event BLOB NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    );
 ";
 
 impl JobStore {
@@ -236,9 +242,94 @@ impl JobStore {
         Ok(interrupted)
     }
 
-    /// The oldest queued job.
-    pub fn next_queued(&self) -> Result<Option<RenderJob>, StoreError> {
-        Ok(self.list(Some(JobState::Queued), 1, "")?.jobs.into_iter().next())
+    /// Takes the oldest queued job: it is RUNNING, started now, when this returns.
+    pub fn claim_next(&self, now_unix_ms: i64) -> Result<Option<RenderJob>, StoreError> {
+        let next: Option<String> = self.with_conn(|conn| {
+            conn.query_row("SELECT id FROM jobs WHERE state = ?1 ORDER BY seq LIMIT 1", params![JobState::Queued as i32], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.sqlite())
+        })?;
+        match next {
+            // Only this process moves jobs out of QUEUED, one claim at a time (the scheduler's lock).
+            Some(id) => self.transition(&id, JobState::Running, now_unix_ms).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Appends an event to a job's history, numbering it (1, 2, 3, ... per job); returns it
+    /// as stored.
+    pub fn append_event(&self, mut event: pb::RenderJobEvent) -> Result<pb::RenderJobEvent, StoreError> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction().map_err(self.sqlite())?;
+            let last: i64 = tx
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = ?1", params![event.job_id], |r| {
+                    r.get(0)
+                })
+                .map_err(self.sqlite())?;
+            event.seq = last.unsigned_abs() + 1;
+            tx.execute(
+                "INSERT INTO events (job_id, seq, event) VALUES (?1, ?2, ?3)",
+                params![event.job_id, event.seq as i64, event.encode_to_vec()],
+            )
+            .map_err(self.sqlite())?;
+            tx.commit().map_err(self.sqlite())?;
+            Ok(event)
+        })
+    }
+
+    /// A job's events after `after_seq`, oldest first, at most `limit`.
+    pub fn events_after(&self, job_id: &str, after_seq: u64, limit: u32) -> Result<Vec<pb::RenderJobEvent>, StoreError> {
+        self.with_conn(|conn| {
+            let mut statement = conn
+                .prepare("SELECT event FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
+                .map_err(self.sqlite())?;
+            let rows = statement
+                .query_map(params![job_id, after_seq as i64, limit], |r| r.get::<_, Vec<u8>>(0))
+                .map_err(self.sqlite())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(self.sqlite())?;
+            rows.iter()
+                .map(|bytes| {
+                    pb::RenderJobEvent::decode(bytes.as_slice())
+                        .map_err(|e| StoreError::Corrupt { id: job_id.to_owned(), reason: e.to_string() })
+                })
+                .collect()
+        })
+    }
+
+    /// The number of a job's last event (0: none yet).
+    pub fn last_event_seq(&self, job_id: &str) -> Result<u64, StoreError> {
+        self.with_conn(|conn| {
+            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = ?1", params![job_id], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(i64::unsigned_abs)
+            .map_err(self.sqlite())
+        })
+    }
+
+    /// Ids of the jobs with a webhook whose events are not all dealt with yet (after a restart).
+    pub fn jobs_with_undelivered_events(&self) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<String> = self.with_conn(|conn| {
+            let mut statement = conn.prepare("SELECT DISTINCT job_id FROM events").map_err(self.sqlite())?;
+            statement
+                .query_map([], |r| r.get(0))
+                .map_err(self.sqlite())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(self.sqlite())
+        })?;
+        let mut pending = Vec::new();
+        for id in ids {
+            let job = self.get(&id)?;
+            let has_webhook = job.spec.as_ref().and_then(|s| s.webhook.as_ref()).is_some_and(|w| !w.url.is_empty());
+            let dealt_with = job.webhook.as_ref().map_or(0, |w| w.last_event_seq);
+            if has_webhook && dealt_with < self.last_event_seq(&id)? {
+                pending.push(id);
+            }
+        }
+        Ok(pending)
     }
 
     /// How many jobs are in each state.

@@ -1,0 +1,289 @@
+//! `tessera serve`'s configuration: a TOML file (every key optional, unknown keys refused with
+//! their path), then environment overrides `TESSERA__SECTION__KEY=value` (the value read as a
+//! TOML value when it is one, as a string otherwise). `config.example.toml` lists every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Prefix of the environment overrides.
+pub const ENV_PREFIX: &str = "TESSERA__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    pub server: ServerConfig,
+    pub jobs: JobsConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub tls: TlsConfig,
+    pub webhooks: WebhookConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// gRPC address; port 0 picks a free one (printed at start).
+    pub listen: SocketAddr,
+    /// Prometheus metrics (`/metrics`) address; empty: no metrics endpoint.
+    pub metrics_listen: String,
+    /// The job store and the jobs' working files live here.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Jobs rendered at once; the rest wait in the queue.
+    pub max_concurrent: u32,
+    /// On SIGTERM/SIGINT, running jobs get this long to finish before they are stopped and
+    /// queued again for the next start.
+    pub shutdown_grace_s: u64,
+    /// Progress events and stored progress at most this often.
+    pub progress_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// When set, local outputs (`storage.path_prefix`) must lie under this directory; a
+    /// relative path_prefix is taken relative to it.
+    pub local_root: Option<PathBuf>,
+    /// When not empty, local raw archives must lie under one of these directories.
+    pub source_roots: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Accepted bearer tokens (`authorization: Bearer <token>`); empty: no authentication.
+    pub bearer_tokens: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain and private key; both or neither.
+    pub cert_path: Option<PathBuf>,
+    pub key_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Attempts per event, the first included.
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Per attempt.
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `json` (one object per line, with the job id of every line inside a job) or `text`.
+    pub format: String,
+    /// A `tracing` filter (`info`, `tessera=debug,info`); RUST_LOG wins when set.
+    pub level: String,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            server: ServerConfig::default(),
+            jobs: JobsConfig::default(),
+            storage: StorageConfig::default(),
+            auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
+            webhooks: WebhookConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            metrics_listen: "127.0.0.1:9464".into(),
+            data_dir: PathBuf::from("tessera-data"),
+        }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> JobsConfig {
+        JobsConfig { max_concurrent: 2, shutdown_grace_s: 30, progress_interval_ms: 1000 }
+    }
+}
+
+impl Default for WebhookConfig {
+    fn default() -> WebhookConfig {
+        WebhookConfig { max_attempts: 6, initial_backoff_ms: 500, max_backoff_ms: 30_000, timeout_ms: 10_000 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig { format: "json".into(), level: "info".into() }
+    }
+}
+
+impl ServeConfig {
+    /// Reads `path` (or starts from the defaults), then applies the `TESSERA__*` variables of
+    /// `env`.
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<ServeConfig, ConfigError> {
+        let (origin, text) = match path {
+            Some(path) => {
+                let shown = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: shown.clone(), source })?;
+                (shown, text)
+            }
+            None => ("(defaults)".to_owned(), String::new()),
+        };
+        let mut table: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid { origin: origin.clone(), message: e.to_string() })?;
+        let mut overridden = Vec::new();
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            set_path(&mut table, &key.to_ascii_lowercase(), &value)
+                .map_err(|message| ConfigError::Invalid { origin: name.clone(), message })?;
+            overridden.push(name);
+        }
+        let origin = if overridden.is_empty() { origin } else { format!("{origin} with {}", overridden.join(", ")) };
+        let config: ServeConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+            ConfigError::Invalid { origin: origin.clone(), message: format!("`{}`: {}", err.path(), err.inner()) }
+        })?;
+        config.check().map_err(|message| ConfigError::Invalid { origin, message })?;
+        Ok(config)
+    }
+
+    /// The metrics endpoint's address, if there is one.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {
+        let text = self.server.metrics_listen.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse()
+            .map(Some)
+            .map_err(|_| format!("`server.metrics_listen` is `{text}`: expected HOST:PORT or empty"))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.metrics_addr()?;
+        if self.jobs.max_concurrent == 0 {
+            return Err("`jobs.max_concurrent` must be at least 1".into());
+        }
+        if self.tls.cert_path.is_some() != self.tls.key_path.is_some() {
+            return Err("`tls.cert_path` and `tls.key_path` go together".into());
+        }
+        if self.webhooks.max_attempts == 0 {
+            return Err("`webhooks.max_attempts` must be at least 1".into());
+        }
+        if !matches!(self.log.format.as_str(), "json" | "text") {
+            return Err(format!("`log.format` is `{}`: expected json or text", self.log.format));
+        }
+        if self.auth.bearer_tokens.iter().any(|t| t.len() < 16) {
+            return Err("`auth.bearer_tokens`: tokens must be at least 16 characters".into());
+        }
+        Ok(())
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.server.data_dir.join("jobs.sqlite")
+    }
+
+    /// Where a job's files are rendered before they are published.
+    pub fn work_dir(&self, job_id: &str) -> PathBuf {
+        self.server.data_dir.join("work").join(job_id)
+    }
+}
+
+/// Sets `section__key` (as lower-cased from the variable name) in `table`.
+fn set_path(table: &mut toml::Table, key: &str, value: &str) -> Result<(), String> {
+    let parts: Vec<&str> = key.split("__").collect();
+    let (last, sections) = parts.split_last().ok_or("empty key")?;
+    let mut current = table;
+    for section in sections {
+        current = current
+            .entry((*section).to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("`{section}` is not a section"))?;
+    }
+    // `4`, `true`, `["a", "b"]` are TOML values; anything else is a string.
+    let parsed = format!("v = {value}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v"));
+    current.insert((*last).to_owned(), parsed.unwrap_or_else(|| toml::Value::String(value.to_owned())));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_says_what_the_defaults_are() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let example = ServeConfig::load(Some(&path), env(&[])).expect("config.example.toml");
+        let mut expected = ServeConfig::default();
+        expected.server.data_dir = PathBuf::from("/var/lib/tessera");
+        assert_eq!(example, expected, "config.example.toml shows the defaults (data_dir aside)");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[jobs]\nmax_concurent = 4\n").expect("write");
+        let err = ServeConfig::load(Some(&path), env(&[])).expect_err("typo");
+        let message = err.to_string();
+        assert!(message.contains("c.toml") && message.contains("max_concurent"), "{message}");
+        std::fs::write(&path, "[job]\nmax_concurrent = 4\n").expect("write");
+        let message = ServeConfig::load(Some(&path), env(&[])).expect_err("unknown section").to_string();
+        assert!(message.contains("job"), "{message}");
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[jobs]\nmax_concurrent = 4\n[server]\nlisten = \"0.0.0.0:1\"\n").expect("write");
+        let config = ServeConfig::load(
+            Some(&path),
+            env(&[
+                ("TESSERA__JOBS__MAX_CONCURRENT", "8"),
+                ("TESSERA__SERVER__DATA_DIR", "/srv/tessera"),
+                ("TESSERA__AUTH__BEARER_TOKENS", r#"["0123456789abcdef"]"#),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(config.jobs.max_concurrent, 8);
+        assert_eq!(config.server.data_dir, PathBuf::from("/srv/tessera"));
+        assert_eq!(config.server.listen, "0.0.0.0:1".parse().expect("addr"), "from the file");
+        assert_eq!(config.auth.bearer_tokens, vec!["0123456789abcdef".to_owned()]);
+        let err = ServeConfig::load(None, env(&[("TESSERA__JOBS__MAX_CONCURRENT", "many")])).expect_err("not a number");
+        assert!(err.to_string().contains("TESSERA__JOBS__MAX_CONCURRENT"), "{err}");
+        let err = ServeConfig::load(None, env(&[("TESSERA__JOBS__MAX_CONCURRENT", "0")])).expect_err("zero");
+        assert!(err.to_string().contains("max_concurrent"), "{err}");
+    }
+}

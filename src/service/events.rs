@@ -1,0 +1,121 @@
+//! A job's events: each one is numbered and stored before anyone sees it, so a watcher that
+//! comes late, reconnects (`after_seq`) or outlives a restart misses nothing. Watchers and the
+//! webhook sender are woken by a counter that moves on every new event.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use super::state::is_final;
+use super::store::{JobStore, StoreError};
+use crate::api::pb::{self, JobState, render_job_event::Event};
+
+/// How many stored events a watcher reads at a time.
+const BATCH: u32 = 256;
+
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    store: Arc<JobStore>,
+    tick: Arc<watch::Sender<u64>>,
+    /// Jobs whose events should go to their webhook: the sender is told the job id.
+    webhook: Option<mpsc::UnboundedSender<String>>,
+}
+
+pub fn now_unix_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// True for the event after which a job's stream ends.
+pub fn is_last(event: &pb::RenderJobEvent) -> bool {
+    matches!(event.event, Some(Event::StateChanged(state)) if JobState::try_from(state).is_ok_and(is_final))
+}
+
+/// The event's name in webhooks and delivery records.
+pub fn event_name(event: &pb::RenderJobEvent) -> &'static str {
+    match event.event {
+        Some(Event::StateChanged(_)) => "state_changed",
+        Some(Event::Progress(_)) => "progress",
+        Some(Event::OutputReady(_)) => "output_ready",
+        Some(Event::Failed(_)) => "failed",
+        None => "unknown",
+    }
+}
+
+impl EventLog {
+    pub fn new(store: Arc<JobStore>, webhook: Option<mpsc::UnboundedSender<String>>) -> EventLog {
+        EventLog { store, tick: Arc::new(watch::Sender::new(0)), webhook }
+    }
+
+    pub fn store(&self) -> &Arc<JobStore> {
+        &self.store
+    }
+
+    /// Stores `event` for `job_id` and wakes everyone following the job.
+    pub fn publish(&self, job_id: &str, event: Event) -> Result<pb::RenderJobEvent, StoreError> {
+        let stored = self.store.append_event(pb::RenderJobEvent {
+            job_id: job_id.to_owned(),
+            at_unix_ms: now_unix_ms(),
+            seq: 0,
+            event: Some(event),
+        })?;
+        self.tick.send_modify(|n| *n += 1);
+        if let Some(webhook) = &self.webhook {
+            let _ = webhook.send(job_id.to_owned());
+        }
+        Ok(stored)
+    }
+
+    /// Moves a job to `to` and tells its followers.
+    pub fn transition(&self, job_id: &str, to: JobState) -> Result<pb::RenderJob, StoreError> {
+        let job = self.store.transition(job_id, to, now_unix_ms())?;
+        self.publish(job_id, Event::StateChanged(to as i32))?;
+        Ok(job)
+    }
+
+    /// Something that wakes whenever any job has a new event.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.tick.subscribe()
+    }
+
+    /// Sends `job_id`'s events after `after_seq` to `out` until the job's last event, the
+    /// receiver goes away, or `stop` turns true (the server is shutting down).
+    pub async fn follow(
+        &self,
+        job_id: &str,
+        mut after_seq: u64,
+        out: mpsc::Sender<Result<pb::RenderJobEvent, tonic::Status>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut tick = self.subscribe();
+        loop {
+            tick.mark_unchanged();
+            let batch = match self.store.events_after(job_id, after_seq, BATCH) {
+                Ok(batch) => batch,
+                Err(err) => {
+                    let _ = out.send(Err(tonic::Status::internal(err.to_string()))).await;
+                    return;
+                }
+            };
+            let full = batch.len() == BATCH as usize;
+            for event in batch {
+                after_seq = event.seq;
+                let last = is_last(&event);
+                if out.send(Ok(event)).await.is_err() || last {
+                    return;
+                }
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                changed = tick.changed() => if changed.is_err() { return },
+                _ = async { stop.wait_for(|stopping| *stopping).await.map(|_| ()) } => {
+                    let _ = out.send(Err(tonic::Status::unavailable("the server is shutting down; watch again with after_seq"))).await;
+                    return;
+                }
+                () = out.closed() => return,
+            }
+        }
+    }
+}

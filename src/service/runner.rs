@@ -1,0 +1,224 @@
+//! Runs one claimed job (already RUNNING in the store) to its end: render into the job's
+//! working directory with progress events, then UPLOADING: publish every file (one
+//! `output_ready` event each, only once the file is verified in place), then COMPLETED. Or
+//! FAILED with a cause that keeps the caller's fault apart from ours, CANCELLED, or (on
+//! shutdown) back to QUEUED for the next start.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use super::config::ServeConfig;
+use super::events::EventLog;
+use super::metrics::Metrics;
+use super::publish::{Destination, output_file};
+use super::store::StoreError;
+use crate::api::pb::{self, JobState, failure::Cause, render_job_event::Event};
+use crate::job::spec::validate;
+use crate::media::MediaError;
+use crate::outputs::HardwarePreference;
+use crate::render::manifest::MANIFEST_FILE_NAME;
+use crate::render::{CancelFlag, Progress, RenderError, RenderSummary, render};
+
+/// What a job needs from the node.
+#[derive(Clone)]
+pub struct JobContext {
+    pub config: Arc<ServeConfig>,
+    pub events: EventLog,
+    pub metrics: Arc<Metrics>,
+}
+
+/// How a running job is stopped from outside.
+#[derive(Debug, Clone, Default)]
+pub struct JobHandle {
+    pub cancel: CancelFlag,
+    /// Set with `cancel` when the server shuts down: the job goes back to the queue.
+    pub requeue: Arc<AtomicBool>,
+}
+
+/// Why a render failed, as the caller sees it.
+pub fn failure(err: &RenderError, hardware: HardwarePreference) -> pb::Failure {
+    use Cause::{BadInput, Internal};
+    let (cause, code) = match err {
+        RenderError::Ingest(_) => (BadInput, "bad_input"),
+        RenderError::InvalidArgument { .. } | RenderError::Layout(_) => (BadInput, "invalid_argument"),
+        RenderError::Media(MediaError::Data { .. }) => (BadInput, "undecodable_media"),
+        RenderError::Media(MediaError::NoEncoder { .. }) if hardware == HardwarePreference::Require => {
+            (BadInput, "hardware_unavailable")
+        }
+        RenderError::Media(_) => (Internal, "media"),
+        RenderError::Gpu(_) => (Internal, "gpu"),
+        RenderError::Io { .. } => (Internal, "io"),
+        RenderError::Incomplete { .. } => (Internal, "incomplete"),
+        RenderError::Cancelled => (Internal, "cancelled"),
+    };
+    pb::Failure { cause: cause as i32, code: code.to_owned(), message: err.to_string() }
+}
+
+/// Runs `job` (blocking: call from a blocking thread).
+pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<(), StoreError> {
+    let events = &ctx.events;
+    events.publish(&job.id, Event::StateChanged(JobState::Running as i32))?;
+    let spec = job.spec.clone().unwrap_or_default();
+    let mut request = match validate(&spec) {
+        Ok(request) => request,
+        Err(invalid) => {
+            let failure = pb::Failure { cause: Cause::BadInput as i32, code: "invalid_spec".into(), message: invalid.to_string() };
+            return fail(events, &job.id, failure);
+        }
+    };
+    let destination = Destination::Local(request.output_dir.clone());
+    let work_dir = ctx.config.work_dir(&job.id);
+    // A run after a crash starts from nothing.
+    let _ = std::fs::remove_dir_all(&work_dir);
+    request.output_dir = work_dir.clone();
+    request.cancel = handle.cancel.clone();
+    let hardware = request.encode.hardware;
+    let started = Instant::now();
+    let phases = u32::from(request.outputs.composite_video.is_some() || !request.outputs.composite_audio.is_empty())
+        + u32::from(!request.outputs.individual.is_empty());
+    let mut reporter = ProgressReporter::new(ctx, &job.id, phases.max(1));
+    let result = render(&request, |p| reporter.report(p));
+    if let Some(err) = reporter.error.take() {
+        tracing::error!(%err, "progress could not be stored");
+    }
+    match result {
+        Ok(summary) => {
+            ctx.metrics.rendered(
+                summary.duration_ms,
+                started.elapsed().as_secs_f64() * 1000.0,
+                summary.encoder.as_deref(),
+                summary.adapter.as_deref(),
+            );
+            tracing::info!(
+                duration_ms = summary.duration_ms,
+                elapsed_s = summary.elapsed_s,
+                speed = summary.speed(),
+                encoder = summary.encoder.as_deref().unwrap_or(""),
+                files = summary.outputs.len(),
+                "rendered"
+            );
+            upload(ctx, job, &summary, &destination)
+        }
+        Err(RenderError::Cancelled) if handle.requeue.load(Ordering::SeqCst) => {
+            let _ = std::fs::remove_dir_all(&work_dir);
+            events.store().update(&job.id, |job| {
+                job.set_state(JobState::Queued);
+                job.progress = None;
+                job.outputs.clear();
+                Ok(())
+            })?;
+            tracing::info!("stopped by shutdown; queued again");
+            events.publish(&job.id, Event::StateChanged(JobState::Queued as i32)).map(|_| ())
+        }
+        Err(RenderError::Cancelled) => {
+            let _ = std::fs::remove_dir_all(&work_dir);
+            tracing::info!("cancelled");
+            events.transition(&job.id, JobState::Cancelled).map(|_| ())
+        }
+        Err(err) => {
+            tracing::error!(%err, "render failed");
+            let _ = std::fs::remove_dir_all(&work_dir);
+            fail(events, &job.id, failure(&err, hardware))
+        }
+    }
+}
+
+fn fail(events: &EventLog, job_id: &str, failure: pb::Failure) -> Result<(), StoreError> {
+    events.store().update(job_id, |job| {
+        job.failure = Some(failure.clone());
+        Ok(())
+    })?;
+    events.publish(job_id, Event::Failed(failure))?;
+    events.transition(job_id, JobState::Failed).map(|_| ())
+}
+
+/// UPLOADING: every file to the destination, an event per file, the manifest last.
+fn upload(ctx: &JobContext, job: &pb::RenderJob, summary: &RenderSummary, destination: &Destination) -> Result<(), StoreError> {
+    let events = &ctx.events;
+    events.transition(&job.id, JobState::Uploading)?;
+    events.store().update(&job.id, |stored| {
+        stored.encoder = summary.encoder.clone().unwrap_or_default();
+        Ok(())
+    })?;
+    for entry in &summary.outputs {
+        let staged = summary.output_dir.join(&entry.file);
+        match destination.publish(&staged, &entry.file, &job.id, Some((entry.size_bytes, &entry.sha256))) {
+            Ok(url) => {
+                let file = output_file(entry, url);
+                events.store().update(&job.id, |stored| {
+                    stored.outputs.push(file.clone());
+                    Ok(())
+                })?;
+                events.publish(&job.id, Event::OutputReady(file))?;
+                let _ = std::fs::remove_file(&staged);
+            }
+            Err(err) => {
+                tracing::error!(%err, "upload failed");
+                let failure = pb::Failure { cause: Cause::Internal as i32, code: "upload_failed".into(), message: err.to_string() };
+                return fail(events, &job.id, failure);
+            }
+        }
+    }
+    let manifest = summary.output_dir.join(MANIFEST_FILE_NAME);
+    if let Err(err) = destination.publish(&manifest, MANIFEST_FILE_NAME, &job.id, None) {
+        let failure = pb::Failure { cause: Cause::Internal as i32, code: "upload_failed".into(), message: err.to_string() };
+        return fail(events, &job.id, failure);
+    }
+    let _ = std::fs::remove_dir_all(&summary.output_dir);
+    events.transition(&job.id, JobState::Completed)?;
+    tracing::info!("completed");
+    Ok(())
+}
+
+/// Turns the renderer's per-phase progress into the job's, stored and published at most once
+/// per interval.
+struct ProgressReporter<'a> {
+    ctx: &'a JobContext,
+    job_id: &'a str,
+    phases: u32,
+    started: Instant,
+    last: Option<Instant>,
+    /// The first error storing progress (reported once the render ends).
+    error: Option<StoreError>,
+    /// Phases finished so far, and the name of the one under way.
+    phase: (u32, &'static str),
+}
+
+impl<'a> ProgressReporter<'a> {
+    fn new(ctx: &'a JobContext, job_id: &'a str, phases: u32) -> Self {
+        ProgressReporter { ctx, job_id, phases, started: Instant::now(), last: None, error: None, phase: (0, "") }
+    }
+
+    fn report(&mut self, p: Progress) {
+        if self.phase.1 != p.phase {
+            if !self.phase.1.is_empty() {
+                self.phase.0 += 1;
+            }
+            self.phase.1 = p.phase;
+        }
+        let interval = std::time::Duration::from_millis(self.ctx.config.jobs.progress_interval_ms);
+        if self.last.is_some_and(|last| last.elapsed() < interval) || self.error.is_some() {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let within = if p.total > 0 { p.done as f64 / p.total as f64 } else { 0.0 };
+        let fraction = ((f64::from(self.phase.0) + within) / f64::from(self.phases)).clamp(0.0, 1.0);
+        let elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let eta_ms = if fraction > 0.0 { elapsed_ms * (1.0 - fraction) / fraction } else { 0.0 };
+        let progress = pb::Progress {
+            fraction,
+            media_time_done_ms: p.media_done_ms.round() as i64,
+            eta_ms: eta_ms.round() as i64,
+            phase: p.phase.to_owned(),
+            speed: if elapsed_ms > 0.0 { p.media_done_ms / elapsed_ms } else { 0.0 },
+        };
+        let stored = self.ctx.events.store().update(self.job_id, |job| {
+            job.progress = Some(progress.clone());
+            Ok(())
+        });
+        if let Err(err) = stored.and_then(|_| self.ctx.events.publish(self.job_id, Event::Progress(progress))) {
+            self.error = Some(err);
+        }
+    }
+}

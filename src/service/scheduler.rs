@@ -1,0 +1,176 @@
+//! Runs queued jobs, oldest first, at most `jobs.max_concurrent` at a time, each on a blocking
+//! thread inside a `job` span (so every log line of a job carries its id). Cancels, and on
+//! shutdown stops taking jobs, lets the running ones finish within the grace period and
+//! queues the rest again.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, watch};
+
+use super::events::now_unix_ms;
+use super::runner::{self, JobContext, JobHandle};
+use super::state::is_final;
+use super::store::StoreError;
+use crate::api::pb::{JobState, RenderJob};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("job `{0}` is uploading its outputs and can no longer be cancelled")]
+    Uploading(String),
+}
+
+pub struct Scheduler {
+    ctx: JobContext,
+    running: Mutex<HashMap<String, JobHandle>>,
+    wake: Notify,
+    stopping: watch::Sender<bool>,
+    closed: watch::Sender<bool>,
+}
+
+impl Scheduler {
+    pub fn new(ctx: JobContext) -> Arc<Scheduler> {
+        Arc::new(Scheduler { ctx, running: Mutex::default(), wake: Notify::new(), stopping: watch::Sender::new(false), closed: watch::Sender::new(false) })
+    }
+
+    pub fn context(&self) -> &JobContext {
+        &self.ctx
+    }
+
+    /// Turns true when the server starts shutting down.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// Turns true when the server is about to stop serving: watch streams end.
+    pub fn closed(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+
+    pub fn close_streams(&self) {
+        self.closed.send_replace(true);
+    }
+
+    pub fn accepting(&self) -> bool {
+        !*self.stopping.borrow()
+    }
+
+    /// A job was queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<String, JobHandle>> {
+        self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues again the jobs that were running when the server last stopped, then claims and
+    /// runs jobs until shutdown.
+    pub async fn run(self: Arc<Self>) {
+        let events = &self.ctx.events;
+        match events.store().requeue_interrupted() {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::warn!(job_id = %id, "was running when the server stopped; queued again");
+                    if let Err(err) = events.publish(&id, crate::api::pb::render_job_event::Event::StateChanged(JobState::Queued as i32)) {
+                        tracing::error!(%err, "cannot record the re-queue");
+                    }
+                }
+            }
+            Err(err) => tracing::error!(%err, "cannot re-queue interrupted jobs"),
+        }
+        let slots = Arc::new(Semaphore::new(self.ctx.config.jobs.max_concurrent as usize));
+        let mut stopping = self.stopping();
+        loop {
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+                _ = stopping.wait_for(|s| *s) => return,
+            };
+            let job = loop {
+                if !self.accepting() {
+                    return;
+                }
+                match events.store().claim_next(now_unix_ms()) {
+                    Ok(Some(job)) => break job,
+                    Ok(None) => {}
+                    Err(err) => tracing::error!(%err, "cannot take the next job"),
+                }
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stopping.wait_for(|s| *s) => return,
+                }
+            };
+            let handle = JobHandle::default();
+            self.handles().insert(job.id.clone(), handle.clone());
+            self.ctx.metrics.job_started();
+            let scheduler = self.clone();
+            tokio::task::spawn_blocking(move || {
+                let span = tracing::info_span!("job", job_id = %job.id);
+                let _entered = span.enter();
+                tracing::info!(request_id = %job.request_id, "started");
+                if let Err(err) = runner::run(&scheduler.ctx, &job, &handle) {
+                    tracing::error!(%err, "the job store failed while running the job");
+                }
+                scheduler.handles().remove(&job.id);
+                scheduler.ctx.metrics.job_stopped();
+                drop(permit);
+            });
+        }
+    }
+
+    /// Cancels a queued or running job; a finished job is returned as it is.
+    pub fn cancel(&self, id: &str) -> Result<RenderJob, CancelError> {
+        let events = &self.ctx.events;
+        let mut waits = 0;
+        loop {
+            let job = events.store().get(id)?;
+            match job.state() {
+                state if is_final(state) => return Ok(job),
+                JobState::Queued => match events.transition(id, JobState::Cancelled) {
+                    Ok(job) => return Ok(job),
+                    // Claimed meanwhile: cancel it as a running job.
+                    Err(StoreError::BadTransition { .. }) => continue,
+                    Err(err) => return Err(err.into()),
+                },
+                JobState::Uploading => return Err(CancelError::Uploading(id.to_owned())),
+                _ => {
+                    if let Some(handle) = self.handles().get(id) {
+                        handle.cancel.cancel();
+                        return Ok(job);
+                    }
+                    // Claimed a moment ago: its handle is being put in place.
+                    waits += 1;
+                    if waits > 100 {
+                        return Ok(job);
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    /// Stops taking jobs; waits up to `grace` for the running ones, then stops them (they are
+    /// queued again) and waits for them to let go.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stopping.send_replace(true);
+        self.ctx.metrics.set_accepting(false);
+        let deadline = tokio::time::Instant::now() + grace;
+        while !self.handles().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let left: Vec<(String, JobHandle)> = self.handles().iter().map(|(id, h)| (id.clone(), h.clone())).collect();
+        for (id, handle) in &left {
+            tracing::warn!(job_id = %id, "still running at shutdown: stopping it; it runs again on the next start");
+            handle.requeue.store(true, Ordering::SeqCst);
+            handle.cancel.cancel();
+        }
+        while !self.handles().is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
