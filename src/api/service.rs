@@ -75,7 +75,10 @@ fn confine(spec: &mut pb::RenderJobSpec, limits: &StorageConfig) -> Vec<FieldVio
     if !limits.source_roots.is_empty() {
         for (i, source) in spec.sources.iter().enumerate() {
             if let Some(pb::source::Kind::RawArchive(path)) = &source.kind
-                && !limits.source_roots.iter().any(|root| Path::new(path).is_absolute() && under_root(root, Path::new(path)).is_some())
+                && !limits
+                    .source_roots
+                    .iter()
+                    .any(|root| Path::new(path).is_absolute() && under_root(root, Path::new(path)).is_some())
             {
                 violations.push(FieldViolation {
                     field: format!("sources[{i}].raw_archive"),
@@ -91,12 +94,17 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::RenderJobEvent, Status>>
 
 #[tonic::async_trait]
 impl RenderService for RenderApi {
-    async fn create_render_job(&self, request: Request<pb::CreateRenderJobRequest>) -> Result<Response<pb::RenderJob>, Status> {
+    async fn create_render_job(
+        &self,
+        request: Request<pb::CreateRenderJobRequest>,
+    ) -> Result<Response<pb::RenderJob>, Status> {
         let request = request.into_inner();
         if !self.scheduler.accepting() {
             return Err(Status::unavailable("the node is shutting down and takes no new jobs"));
         }
-        let mut spec = request.spec.ok_or_else(|| invalid(&[FieldViolation { field: "spec".into(), reason: "missing".into() }]))?;
+        let mut spec = request
+            .spec
+            .ok_or_else(|| invalid(&[FieldViolation { field: "spec".into(), reason: "missing".into() }]))?;
         let ctx = self.scheduler.context();
         let mut violations = confine(&mut spec, &ctx.config.storage);
         if let Err(InvalidJob(more)) = validate(&spec) {
@@ -105,7 +113,8 @@ impl RenderService for RenderApi {
         if !violations.is_empty() {
             return Err(invalid(&violations));
         }
-        let (job, created) = ctx.events.store().create(&request.request_id, &spec, now_unix_ms()).map_err(store_status)?;
+        let (job, created) =
+            ctx.events.store().create(&request.request_id, &spec, now_unix_ms()).map_err(store_status)?;
         if created {
             ctx.events
                 .publish(&job.id, pb::render_job_event::Event::StateChanged(JobState::Queued as i32))
@@ -116,7 +125,10 @@ impl RenderService for RenderApi {
         Ok(Response::new(shown(job)))
     }
 
-    async fn get_render_job(&self, request: Request<pb::GetRenderJobRequest>) -> Result<Response<pb::RenderJob>, Status> {
+    async fn get_render_job(
+        &self,
+        request: Request<pb::GetRenderJobRequest>,
+    ) -> Result<Response<pb::RenderJob>, Status> {
         let job = self.scheduler.context().events.store().get(&request.into_inner().id).map_err(store_status)?;
         Ok(Response::new(shown(job)))
     }
@@ -144,7 +156,10 @@ impl RenderService for RenderApi {
         }))
     }
 
-    async fn cancel_render_job(&self, request: Request<pb::CancelRenderJobRequest>) -> Result<Response<pb::RenderJob>, Status> {
+    async fn cancel_render_job(
+        &self,
+        request: Request<pb::CancelRenderJobRequest>,
+    ) -> Result<Response<pb::RenderJob>, Status> {
         let id = request.into_inner().id;
         let scheduler = self.scheduler.clone();
         let result = tokio::task::spawn_blocking(move || scheduler.cancel(&id))
@@ -172,7 +187,10 @@ impl RenderService for RenderApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn get_node_status(&self, _request: Request<pb::GetNodeStatusRequest>) -> Result<Response<pb::NodeStatus>, Status> {
+    async fn get_node_status(
+        &self,
+        _request: Request<pb::GetNodeStatusRequest>,
+    ) -> Result<Response<pb::NodeStatus>, Status> {
         let ctx = self.scheduler.context();
         let counts = ctx.events.store().counts().map_err(store_status)?;
         let queued = counts.iter().find(|(s, _)| *s == JobState::Queued).map_or(0, |(_, n)| *n);
@@ -203,14 +221,20 @@ mod tests {
         let limits = StorageConfig { local_root: Some("/srv/out".into()), source_roots: vec!["/srv/in".into()] };
         let mut spec = pb::RenderJobSpec {
             sources: vec![pb::Source { kind: Some(pb::source::Kind::RawArchive("/srv/in/call.zip".into())) }],
-            storage: Some(pb::Storage { r#type: "local".into(), path_prefix: "acme/call-1".into(), ..Default::default() }),
+            storage: Some(pb::Storage {
+                r#type: "local".into(),
+                path_prefix: "acme/call-1".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         assert!(confine(&mut spec, &limits).is_empty());
         assert_eq!(spec.storage.as_ref().map(|s| s.path_prefix.as_str()), Some("/srv/out/acme/call-1"));
         for (prefix, archive) in [("../etc", "/srv/in/../etc/passwd"), ("/tmp/x", "/etc/passwd")] {
             let mut bad = spec.clone();
-            bad.storage.as_mut().map(|s| s.path_prefix = prefix.into());
+            if let Some(storage) = bad.storage.as_mut() {
+                storage.path_prefix = prefix.into();
+            }
             bad.sources[0].kind = Some(pb::source::Kind::RawArchive(archive.into()));
             let fields: Vec<String> = confine(&mut bad, &limits).into_iter().map(|v| v.field).collect();
             assert_eq!(fields, vec!["storage.path_prefix", "sources[0].raw_archive"], "{prefix} {archive}");

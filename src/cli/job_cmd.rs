@@ -31,6 +31,12 @@ pub fn render_job(args: RenderArgs) -> anyhow::Result<()> {
         storage.r#type = "local".into();
         storage.path_prefix = dir.display().to_string();
     }
+    if spec.webhook.as_ref().is_some_and(|w| !w.url.is_empty()) {
+        anyhow::bail!(
+            "{}: spec.webhook: webhooks are delivered by `tessera serve`; `tessera render` has none",
+            args.job.display()
+        );
+    }
     let request = validate(&spec).map_err(|invalid| {
         let lines: Vec<String> = invalid.0.iter().map(|v| format!("  {v}")).collect();
         anyhow::anyhow!("{} is not a valid job:\n{}", args.job.display(), lines.join("\n"))

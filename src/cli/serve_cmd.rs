@@ -1,5 +1,5 @@
-//! `tessera serve`: the render service. gRPC (RenderService behind bearer auth, the standard
-//! health service, reflection v1 and v1alpha) on `server.listen`, over TLS when configured;
+//! `tessera serve`: the render service. gRPC (RenderService behind bearer auth; the standard
+//! health service and reflection v1 and v1alpha open) on `server.listen`, over TLS when configured;
 //! Prometheus metrics on `server.metrics_listen`; jobs in `data_dir/jobs.sqlite`. SIGTERM or
 //! SIGINT: stop taking jobs, let the running ones finish within the grace period (the rest
 //! are queued again), end the watch streams, exit.
@@ -22,7 +22,6 @@ use tessera::service::store::JobStore;
 use tessera::service::webhook::WebhookSender;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 #[derive(Args)]
@@ -105,9 +104,10 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     );
     let router = server
         .add_service(health_service)
-        .add_service(RenderServiceServer::with_interceptor(RenderApi::new(scheduler.clone()), check.clone()))
-        .add_service(InterceptedService::new(reflection_v1, check.clone()))
-        .add_service(InterceptedService::new(reflection_v1alpha, check));
+        .add_service(RenderServiceServer::with_interceptor(RenderApi::new(scheduler.clone()), check))
+        // The schema is public (proto/), and grpcurl needs it for every call.
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
 
     let signals = {
         let scheduler = scheduler.clone();

@@ -78,7 +78,7 @@ fn cover_crops_a_wide_frame() {
 
 #[test]
 fn incomplete_last_row_is_centred() {
-    let tiles = grid().place(&vec![Some((1280, 720)); 3], 1920, 1080);
+    let tiles = grid().place(&[Some((1280, 720)); 3], 1920, 1080);
     let last = &tiles[2].cell;
     assert!((last.center().0 - 960.0).abs() < 0.5, "{last:?}");
 }

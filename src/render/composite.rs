@@ -7,13 +7,13 @@ use std::path::Path;
 use tracing::info_span;
 
 use super::plan::RenderPlan;
-use super::{CancelFlag, Progress, RenderError, RenderRequest};
+use super::{Progress, RenderError, RenderRequest};
 use crate::audio::{Limiter, MixBuffer};
 use crate::gpu::{self, Compositor, TileDraw};
 use crate::ingest::TrackKind;
 use crate::layout::{Layout, TileContent};
 use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ, VideoFrame};
-use crate::media::encode::{AudioFileEncoder, CompositeEncoder, EncodeSettings};
+use crate::media::encode::{AudioFileEncoder, CompositeEncoder};
 use crate::media::encoders::pick_video_encoder;
 use crate::outputs::AudioFormat;
 use crate::timeline::CallTimeline;
@@ -62,9 +62,7 @@ pub fn render(
     for (format, path) in audio {
         sinks.audio.push(AudioFileEncoder::start(path, *format, settings.audio_bitrate_kbps)?);
     }
-    let mix_screenshare = !request.outputs.mix_without_screenshare_audio;
-    let frames =
-        render_frames(plan, layout, settings, window_ms, mix_screenshare, &mut sinks, &request.cancel, on_progress)?;
+    let frames = render_frames(plan, layout, request, window_ms, &mut sinks, on_progress)?;
     if let Some((_, sink)) = sinks.video {
         sink.finish()?;
     }
@@ -77,13 +75,13 @@ pub fn render(
 fn render_frames(
     plan: &RenderPlan,
     layout: &Layout,
-    settings: &EncodeSettings,
+    request: &RenderRequest,
     (from_ms, to_ms): (f64, f64),
-    mix_screenshare: bool,
     sinks: &mut Sinks,
-    cancel: &CancelFlag,
     on_progress: &mut impl FnMut(Progress),
 ) -> Result<u64, RenderError> {
+    let settings = &request.encode;
+    let mix_screenshare = !request.outputs.mix_without_screenshare_audio;
     let with_video = sinks.video.is_some();
     let mut video: Vec<Option<VideoCursor>> = plan
         .tracks
@@ -113,7 +111,7 @@ fn render_frames(
     mix.take(usize::try_from(start_sample - mix.read_position().min(start_sample)).unwrap_or(0), &mut pcm);
     let (width, height) = (settings.width, settings.height);
     for n in first_frame..end_frame {
-        cancel.check()?;
+        request.cancel.check()?;
         if let Some((compositor, encoder)) = sinks.video.as_mut() {
             let t_ms = CallTimeline::frame_time_ms(n, settings.fps);
             let draws = frame_draws(plan, layout, (width, height), t_ms, &mut video, &mut uploaded, compositor)?;

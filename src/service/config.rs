@@ -22,7 +22,7 @@ pub enum ConfigError {
     Invalid { origin: String, message: String },
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
     pub server: ServerConfig,
@@ -102,20 +102,6 @@ pub struct LogConfig {
     pub level: String,
 }
 
-impl Default for ServeConfig {
-    fn default() -> ServeConfig {
-        ServeConfig {
-            server: ServerConfig::default(),
-            jobs: JobsConfig::default(),
-            storage: StorageConfig::default(),
-            auth: AuthConfig::default(),
-            tls: TlsConfig::default(),
-            webhooks: WebhookConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
-}
-
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
@@ -147,17 +133,22 @@ impl Default for LogConfig {
 impl ServeConfig {
     /// Reads `path` (or starts from the defaults), then applies the `TESSERA__*` variables of
     /// `env`.
-    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<ServeConfig, ConfigError> {
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<ServeConfig, ConfigError> {
         let (origin, text) = match path {
             Some(path) => {
                 let shown = path.display().to_string();
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: shown.clone(), source })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: shown.clone(), source })?;
                 (shown, text)
             }
             None => ("(defaults)".to_owned(), String::new()),
         };
-        let mut table: toml::Table =
-            text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid { origin: origin.clone(), message: e.to_string() })?;
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid { origin: origin.clone(), message: e.to_string() })?;
         let mut overridden = Vec::new();
         for (name, value) in env {
             let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
@@ -179,9 +170,7 @@ impl ServeConfig {
         if text.is_empty() {
             return Ok(None);
         }
-        text.parse()
-            .map(Some)
-            .map_err(|_| format!("`server.metrics_listen` is `{text}`: expected HOST:PORT or empty"))
+        text.parse().map(Some).map_err(|_| format!("`server.metrics_listen` is `{text}`: expected HOST:PORT or empty"))
     }
 
     fn check(&self) -> Result<(), String> {

@@ -62,11 +62,7 @@ impl Metrics {
         let speed = if wall_ms > 0.0 { media_ms / wall_ms } else { 0.0 };
         let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (old_encoder, old_adapter) = last.take().map(|(e, a, _)| (e, a)).unwrap_or_default();
-        *last = Some((
-            encoder.map_or(old_encoder, str::to_owned),
-            adapter.map_or(old_adapter, str::to_owned),
-            speed,
-        ));
+        *last = Some((encoder.map_or(old_encoder, str::to_owned), adapter.map_or(old_adapter, str::to_owned), speed));
     }
 
     /// The encoder and adapter of the last render ("" before the first).
@@ -107,9 +103,19 @@ impl Metrics {
             let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
         };
         gauge(&mut text, "tessera_queue_depth", "Jobs waiting for a slot.", queued.to_string());
-        gauge(&mut text, "tessera_jobs_running", "Jobs rendering or uploading on this node.", self.running().to_string());
+        gauge(
+            &mut text,
+            "tessera_jobs_running",
+            "Jobs rendering or uploading on this node.",
+            self.running().to_string(),
+        );
         gauge(&mut text, "tessera_max_concurrent_jobs", "Jobs this node runs at once.", self.capacity().to_string());
-        gauge(&mut text, "tessera_accepting_jobs", "1 while the node takes new jobs.", u64::from(self.accepting()).to_string());
+        gauge(
+            &mut text,
+            "tessera_accepting_jobs",
+            "1 while the node takes new jobs.",
+            u64::from(self.accepting()).to_string(),
+        );
         let media_s = self.finished_media_ms.load(Ordering::Relaxed) as f64 / 1000.0;
         let wall_s = self.finished_wall_ms.load(Ordering::Relaxed) as f64 / 1000.0;
         let _ = writeln!(
@@ -121,7 +127,12 @@ impl Metrics {
         );
         let last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         if let Some((encoder, adapter, speed)) = last {
-            gauge(&mut text, "tessera_last_render_speed_ratio", "Call seconds per wall-clock second of the last render.", speed.to_string());
+            gauge(
+                &mut text,
+                "tessera_last_render_speed_ratio",
+                "Call seconds per wall-clock second of the last render.",
+                speed.to_string(),
+            );
             let _ = writeln!(
                 text,
                 "# HELP tessera_encoder_info The video encoder and GPU adapter of the last render.\n\
@@ -130,7 +141,12 @@ impl Metrics {
                 label(&adapter)
             );
         }
-        counter(&mut text, "tessera_webhook_attempts_total", "Webhook POSTs made.", self.webhook_attempts.load(Ordering::Relaxed));
+        counter(
+            &mut text,
+            "tessera_webhook_attempts_total",
+            "Webhook POSTs made.",
+            self.webhook_attempts.load(Ordering::Relaxed),
+        );
         let _ = writeln!(
             text,
             "# HELP tessera_webhook_deliveries_total Webhook events by outcome.\n\
@@ -171,4 +187,3 @@ pub async fn serve(
     );
     axum::serve(listener, app).with_graceful_shutdown(stop).await
 }
-

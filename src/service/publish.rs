@@ -17,7 +17,9 @@ const FIRST_RETRY_MS: u64 = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    #[error("publishing {file} to {destination} failed after {attempts} attempts: {reason} (the rendered file is kept at {kept})")]
+    #[error(
+        "publishing {file} to {destination} failed after {attempts} attempts: {reason} (the rendered file is kept at {kept})"
+    )]
     Failed { file: String, destination: String, attempts: u32, reason: String, kept: String },
 }
 
@@ -94,7 +96,9 @@ fn publish_local(
             ));
         }
     }
-    std::fs::File::open(&temporary).and_then(|f| f.sync_all()).map_err(|e| format!("syncing {}: {e}", temporary.display()))?;
+    std::fs::File::open(&temporary)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| format!("syncing {}: {e}", temporary.display()))?;
     std::fs::rename(&temporary, &target).map_err(|e| format!("renaming to {}: {e}", target.display()))?;
     let absolute = std::path::absolute(&target).unwrap_or(target);
     Ok(format!("file://{}", absolute.display()))

@@ -63,7 +63,11 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     let mut request = match validate(&spec) {
         Ok(request) => request,
         Err(invalid) => {
-            let failure = pb::Failure { cause: Cause::BadInput as i32, code: "invalid_spec".into(), message: invalid.to_string() };
+            let failure = pb::Failure {
+                cause: Cause::BadInput as i32,
+                code: "invalid_spec".into(),
+                message: invalid.to_string(),
+            };
             return fail(events, &job.id, failure);
         }
     };
@@ -134,11 +138,24 @@ fn fail(events: &EventLog, job_id: &str, failure: pb::Failure) -> Result<(), Sto
 }
 
 /// UPLOADING: every file to the destination, an event per file, the manifest last.
-fn upload(ctx: &JobContext, job: &pb::RenderJob, summary: &RenderSummary, destination: &Destination) -> Result<(), StoreError> {
+fn upload(
+    ctx: &JobContext,
+    job: &pb::RenderJob,
+    summary: &RenderSummary,
+    destination: &Destination,
+) -> Result<(), StoreError> {
     let events = &ctx.events;
     events.transition(&job.id, JobState::Uploading)?;
     events.store().update(&job.id, |stored| {
         stored.encoder = summary.encoder.clone().unwrap_or_default();
+        let elapsed_ms = summary.elapsed_s * 1000.0;
+        stored.progress = Some(pb::Progress {
+            fraction: 1.0,
+            media_time_done_ms: summary.duration_ms.round() as i64,
+            eta_ms: 0,
+            phase: "upload".into(),
+            speed: if elapsed_ms > 0.0 { summary.duration_ms / elapsed_ms } else { 0.0 },
+        });
         Ok(())
     })?;
     for entry in &summary.outputs {
@@ -155,14 +172,19 @@ fn upload(ctx: &JobContext, job: &pb::RenderJob, summary: &RenderSummary, destin
             }
             Err(err) => {
                 tracing::error!(%err, "upload failed");
-                let failure = pb::Failure { cause: Cause::Internal as i32, code: "upload_failed".into(), message: err.to_string() };
+                let failure = pb::Failure {
+                    cause: Cause::Internal as i32,
+                    code: "upload_failed".into(),
+                    message: err.to_string(),
+                };
                 return fail(events, &job.id, failure);
             }
         }
     }
     let manifest = summary.output_dir.join(MANIFEST_FILE_NAME);
     if let Err(err) = destination.publish(&manifest, MANIFEST_FILE_NAME, &job.id, None) {
-        let failure = pb::Failure { cause: Cause::Internal as i32, code: "upload_failed".into(), message: err.to_string() };
+        let failure =
+            pb::Failure { cause: Cause::Internal as i32, code: "upload_failed".into(), message: err.to_string() };
         return fail(events, &job.id, failure);
     }
     let _ = std::fs::remove_dir_all(&summary.output_dir);

@@ -34,7 +34,13 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(ctx: JobContext) -> Arc<Scheduler> {
-        Arc::new(Scheduler { ctx, running: Mutex::default(), wake: Notify::new(), stopping: watch::Sender::new(false), closed: watch::Sender::new(false) })
+        Arc::new(Scheduler {
+            ctx,
+            running: Mutex::default(),
+            wake: Notify::new(),
+            stopping: watch::Sender::new(false),
+            closed: watch::Sender::new(false),
+        })
     }
 
     pub fn context(&self) -> &JobContext {
@@ -76,7 +82,9 @@ impl Scheduler {
             Ok(ids) => {
                 for id in ids {
                     tracing::warn!(job_id = %id, "was running when the server stopped; queued again");
-                    if let Err(err) = events.publish(&id, crate::api::pb::render_job_event::Event::StateChanged(JobState::Queued as i32)) {
+                    if let Err(err) = events
+                        .publish(&id, crate::api::pb::render_job_event::Event::StateChanged(JobState::Queued as i32))
+                    {
                         tracing::error!(%err, "cannot record the re-queue");
                     }
                 }

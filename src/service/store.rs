@@ -245,9 +245,11 @@ impl JobStore {
     /// Takes the oldest queued job: it is RUNNING, started now, when this returns.
     pub fn claim_next(&self, now_unix_ms: i64) -> Result<Option<RenderJob>, StoreError> {
         let next: Option<String> = self.with_conn(|conn| {
-            conn.query_row("SELECT id FROM jobs WHERE state = ?1 ORDER BY seq LIMIT 1", params![JobState::Queued as i32], |r| {
-                r.get(0)
-            })
+            conn.query_row(
+                "SELECT id FROM jobs WHERE state = ?1 ORDER BY seq LIMIT 1",
+                params![JobState::Queued as i32],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(self.sqlite())
         })?;
@@ -280,7 +282,12 @@ impl JobStore {
     }
 
     /// A job's events after `after_seq`, oldest first, at most `limit`.
-    pub fn events_after(&self, job_id: &str, after_seq: u64, limit: u32) -> Result<Vec<pb::RenderJobEvent>, StoreError> {
+    pub fn events_after(
+        &self,
+        job_id: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<pb::RenderJobEvent>, StoreError> {
         self.with_conn(|conn| {
             let mut statement = conn
                 .prepare("SELECT event FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")

@@ -56,8 +56,12 @@ fn jobs_move_through_their_life_and_survive_a_restart() {
     let job = store.get(&id).expect("get");
     assert_eq!(job.state(), JobState::Queued);
     assert!(job.outputs.is_empty());
-    assert_eq!(store.next_queued().expect("next").map(|j| j.id), Some(id.clone()));
-    store.transition(&id, JobState::Running, 40).expect("run");
+    let claimed = store.claim_next(40).expect("claim").expect("the queued job");
+    assert_eq!(
+        (claimed.id.as_str(), claimed.state(), claimed.started_at_unix_ms),
+        (id.as_str(), JobState::Running, 40)
+    );
+    assert!(store.claim_next(41).expect("claim").is_none(), "nothing else queued");
     store.transition(&id, JobState::Uploading, 50).expect("upload");
     let done = store.transition(&id, JobState::Completed, 60).expect("complete");
     assert_eq!(done.stopped_at_unix_ms, 60);
@@ -82,4 +86,25 @@ fn listings_page_in_submission_order_and_filter_by_state() {
     assert!(matches!(store.list(None, 3, "abc"), Err(StoreError::BadPageToken { .. })));
     let counts = store.counts().expect("counts");
     assert_eq!(counts, vec![(JobState::Queued, 6), (JobState::Cancelled, 1)]);
+}
+
+#[test]
+fn events_are_numbered_per_job_and_read_back_in_order() {
+    let (_dir, store) = store();
+    let (a, _) = store.create("a", &spec("a.zip"), 1).expect("a");
+    let (b, _) = store.create("b", &spec("b.zip"), 1).expect("b");
+    let event = |job: &str, state: JobState| pb::RenderJobEvent {
+        job_id: job.into(),
+        at_unix_ms: 5,
+        seq: 0,
+        event: Some(pb::render_job_event::Event::StateChanged(state as i32)),
+    };
+    for (job, state) in [(&a.id, JobState::Queued), (&b.id, JobState::Queued), (&a.id, JobState::Running)] {
+        store.append_event(event(job, state)).expect("append");
+    }
+    let a_events = store.events_after(&a.id, 0, 10).expect("a events");
+    assert_eq!(a_events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(store.events_after(&a.id, 1, 10).expect("after 1").len(), 1);
+    assert_eq!(store.last_event_seq(&b.id).expect("b"), 1);
+    assert_eq!(store.last_event_seq("job-none").expect("none"), 0);
 }

@@ -2,6 +2,8 @@
 //! ffprobe, decode them with ffmpeg, and measure colours, flashes and beeps.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -105,8 +107,8 @@ impl Frames {
         for yy in y.saturating_sub(r)..=(y + r).min(self.height - 1) {
             for xx in x.saturating_sub(r)..=(x + r).min(self.width - 1) {
                 let p = base + (yy * self.width + xx) * 3;
-                for c in 0..3 {
-                    sum[c] += f64::from(self.data[p + c]);
+                for (total, value) in sum.iter_mut().zip(&self.data[p..p + 3]) {
+                    *total += f64::from(*value);
                 }
                 n += 1.0;
             }
