@@ -289,7 +289,13 @@ fn a_python_client_over_tls_with_a_bearer_token() {
     assert!(!ok && err.contains("Unauthenticated"), "{err}");
     let auth = format!("authorization: Bearer {token}");
 
-    // A job whose archive is missing fails as the caller's fault.
+    // A missing archive is refused before the job exists; a broken one fails the job as the
+    // caller's fault.
+    let grpc = |args: &[&str]| {
+        let mut all = vec!["-cacert", cacert, "-H", auth.as_str()];
+        all.extend_from_slice(args);
+        grpcurl(&all)
+    };
     let missing = job_json(
         "py-missing",
         &dir.path().join("nope.zip"),
@@ -297,33 +303,30 @@ fn a_python_client_over_tls_with_a_bearer_token() {
         (320, 180),
         serde_json::json!([{"kind": "composite"}]),
     );
-    let (ok, created, err) = grpcurl(&[
-        "-cacert",
-        cacert,
-        "-H",
-        &auth,
-        "-d",
-        &missing.to_string(),
-        &target,
-        "tessera.v1.RenderService/CreateRenderJob",
-    ]);
+    let (ok, _, err) = grpc(&["-d", &missing.to_string(), &target, "tessera.v1.RenderService/CreateRenderJob"]);
+    assert!(
+        !ok && err.contains("InvalidArgument") && err.contains("sources[0].raw_archive") && err.contains("nope.zip"),
+        "{err}"
+    );
+    let broken_zip = dir.path().join("broken.zip");
+    std::fs::write(&broken_zip, b"PK\x03\x04 this is not really a zip").expect("write");
+    let broken = job_json(
+        "py-broken",
+        &broken_zip,
+        &dir.path().join("out2"),
+        (320, 180),
+        serde_json::json!([{"kind": "composite"}]),
+    );
+    let (ok, created, err) = grpc(&["-d", &broken.to_string(), &target, "tessera.v1.RenderService/CreateRenderJob"]);
     assert!(ok, "{err}");
     let id = json_objects(&created)[0]["id"].as_str().expect("id").to_owned();
-    let (ok, watched, err) = grpcurl(&[
-        "-cacert",
-        cacert,
-        "-H",
-        &auth,
-        "-d",
-        &format!(r#"{{"id": "{id}"}}"#),
-        &target,
-        "tessera.v1.RenderService/WatchRenderJob",
-    ]);
+    let (ok, watched, err) =
+        grpc(&["-d", &format!(r#"{{"id": "{id}"}}"#), &target, "tessera.v1.RenderService/WatchRenderJob"]);
     assert!(ok, "{err}");
     let events = json_objects(&watched);
     let failed = events.iter().find_map(|e| e.get("failed")).unwrap_or_else(|| panic!("a failed event: {watched}"));
     assert_eq!(failed["cause"], "CAUSE_BAD_INPUT", "{failed}");
-    assert!(failed["message"].as_str().is_some_and(|m| m.contains("nope.zip")), "{failed}");
+    assert!(failed["message"].as_str().is_some_and(|m| m.contains("broken.zip")), "{failed}");
     assert_eq!(events.last().and_then(state_of), Some("JOB_STATE_FAILED"));
 }
 
@@ -568,4 +571,62 @@ fn fifty_jobs_on_two_slots_complete_and_no_event_is_lost() {
     let delivered = server.metric("tessera_webhook_deliveries_total{outcome=\"delivered\"}");
     assert_eq!(delivered, expected as f64);
     assert!(server.metric("tessera_webhook_attempts_total") > delivered, "some deliveries were retried");
+}
+
+/// Serves `archive` at `/call.zip?sig=s3cr3t` (403 without the signature), a redirect to it at
+/// `/moved.zip`, 404 elsewhere.
+async fn archive_server(archive: PathBuf) -> String {
+    use axum::http::{StatusCode, Uri, header};
+    use axum::response::IntoResponse;
+    let bytes = axum::body::Bytes::from(std::fs::read(&archive).expect("archive"));
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let bytes = bytes.clone();
+        async move {
+            match (uri.path(), uri.query()) {
+                ("/call.zip", Some("sig=s3cr3t")) => (StatusCode::OK, bytes).into_response(),
+                ("/call.zip", _) => StatusCode::FORBIDDEN.into_response(),
+                ("/moved.zip", _) => (StatusCode::FOUND, [(header::LOCATION, "/call.zip?sig=s3cr3t")]).into_response(),
+                _ => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("archive server") });
+    format!("http://{addr}")
+}
+
+#[test]
+fn an_http_source_is_fetched_and_its_signed_url_never_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = call(dir.path(), "call", 2, 1000);
+    let server = Server::start(&dir.path().join("server"), &ServerOptions::default());
+    let rt = runtime();
+    let base = rt.block_on(archive_server(archive));
+    let outputs = serde_json::json!([{"kind": "composite"}]);
+    let run = |name: &str, url: String| {
+        let mut json = job_json(name, Path::new("/unused"), &dir.path().join(name), (160, 90), outputs.clone());
+        json["spec"]["sources"][0]["rawArchive"] = url.into();
+        rt.block_on(async {
+            let mut api = client(&server.addr).await;
+            let id = api.create_render_job(create_request(&json)).await.expect("create").into_inner().id;
+            watch(&server.addr, &id, 0, |_| false).await;
+            api.get_render_job(pb::GetRenderJobRequest { id }).await.expect("get").into_inner()
+        })
+    };
+    let direct = run("direct", format!("{base}/call.zip?sig=s3cr3t"));
+    assert_eq!(direct.state(), pb::JobState::Completed, "{direct:?}");
+    assert_eq!(names_in(&dir.path().join("direct")).len(), 2, "composite + manifest");
+    let shown = &direct.spec.as_ref().expect("spec").sources[0];
+    assert_eq!(shown.kind, Some(pb::source::Kind::RawArchive(format!("{base}/call.zip?(redacted)"))));
+    let moved = run("moved", format!("{base}/moved.zip"));
+    assert_eq!(moved.state(), pb::JobState::Completed, "a redirect is followed: {moved:?}");
+    let missing = run("missing", format!("{base}/missing.zip?sig=s3cr3t"));
+    let failure = missing.failure.clone().expect("failure");
+    assert_eq!((missing.state(), failure.cause()), (pb::JobState::Failed, pb::failure::Cause::BadInput), "{missing:?}");
+    assert!(failure.message.contains("HTTP 404") && failure.code == "source_unavailable", "{failure:?}");
+    assert!(
+        !format!("{missing:?}{direct:?}").contains("s3cr3t") && !server.logs().contains("s3cr3t"),
+        "the signature never shows"
+    );
 }

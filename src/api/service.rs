@@ -72,20 +72,24 @@ fn confine(spec: &mut pb::RenderJobSpec, limits: &StorageConfig) -> Vec<FieldVio
             }),
         }
     }
-    if !limits.source_roots.is_empty() {
-        for (i, source) in spec.sources.iter().enumerate() {
-            if let Some(pb::source::Kind::RawArchive(path)) = &source.kind
-                && !limits
-                    .source_roots
-                    .iter()
-                    .any(|root| Path::new(path).is_absolute() && under_root(root, Path::new(path)).is_some())
-            {
-                violations.push(FieldViolation {
-                    field: format!("sources[{i}].raw_archive"),
-                    reason: format!("`{path}` is not under one of this node's source roots"),
-                });
-            }
+    for (i, source) in spec.sources.iter().enumerate() {
+        let Some(pb::source::Kind::RawArchive(path)) = &source.kind else { continue };
+        if path.is_empty() || path.contains("://") {
+            continue;
         }
+        let allowed = limits.source_roots.is_empty()
+            || limits
+                .source_roots
+                .iter()
+                .any(|root| Path::new(path).is_absolute() && under_root(root, Path::new(path)).is_some());
+        let reason = if !allowed {
+            format!("`{path}` is not under one of this node's source roots")
+        } else if !Path::new(path).exists() {
+            format!("`{path}` does not exist on this node")
+        } else {
+            continue;
+        };
+        violations.push(FieldViolation { field: format!("sources[{i}].raw_archive"), reason });
     }
     violations
 }
@@ -218,9 +222,18 @@ mod tests {
 
     #[test]
     fn outputs_and_sources_stay_under_the_node_roots() {
-        let limits = StorageConfig { local_root: Some("/srv/out".into()), source_roots: vec!["/srv/in".into()] };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (inputs, outputs) = (dir.path().join("in"), dir.path().join("out"));
+        std::fs::create_dir_all(&inputs).expect("mkdir");
+        let archive = inputs.join("call.zip");
+        std::fs::write(&archive, b"zip").expect("write");
+        let limits = StorageConfig {
+            local_root: Some(outputs.clone()),
+            source_roots: vec![inputs.clone()],
+            ..StorageConfig::default()
+        };
         let mut spec = pb::RenderJobSpec {
-            sources: vec![pb::Source { kind: Some(pb::source::Kind::RawArchive("/srv/in/call.zip".into())) }],
+            sources: vec![pb::Source { kind: Some(pb::source::Kind::RawArchive(archive.display().to_string())) }],
             storage: Some(pb::Storage {
                 r#type: "local".into(),
                 path_prefix: "acme/call-1".into(),
@@ -229,8 +242,10 @@ mod tests {
             ..Default::default()
         };
         assert!(confine(&mut spec, &limits).is_empty());
-        assert_eq!(spec.storage.as_ref().map(|s| s.path_prefix.as_str()), Some("/srv/out/acme/call-1"));
-        for (prefix, archive) in [("../etc", "/srv/in/../etc/passwd"), ("/tmp/x", "/etc/passwd")] {
+        let expected = outputs.join("acme/call-1").display().to_string();
+        assert_eq!(spec.storage.as_ref().map(|s| s.path_prefix.clone()), Some(expected));
+        let escape = format!("{}/../../etc/passwd", inputs.display());
+        for (prefix, archive) in [("../etc", escape.as_str()), ("/tmp/x", "/etc/passwd")] {
             let mut bad = spec.clone();
             if let Some(storage) = bad.storage.as_mut() {
                 storage.path_prefix = prefix.into();
@@ -239,5 +254,10 @@ mod tests {
             let fields: Vec<String> = confine(&mut bad, &limits).into_iter().map(|v| v.field).collect();
             assert_eq!(fields, vec!["storage.path_prefix", "sources[0].raw_archive"], "{prefix} {archive}");
         }
+        let mut missing = spec.clone();
+        missing.sources[0].kind = Some(pb::source::Kind::RawArchive(inputs.join("nope.zip").display().to_string()));
+        let violations = confine(&mut missing, &StorageConfig::default());
+        assert_eq!(violations.len(), 1);
+        assert!(violations[0].reason.contains("does not exist"), "{:?}", violations[0]);
     }
 }

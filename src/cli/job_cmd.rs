@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use tessera::job::read_job_file;
-use tessera::job::spec::validate;
+use tessera::job::spec::{remote_source, shown_url, validate};
+use tessera::render::CancelFlag;
+use tessera::service::fetch::fetch_blocking;
 
 use super::progress::peak_rss_mib;
 use super::render_cmd::{print_files, run};
@@ -37,10 +39,18 @@ pub fn render_job(args: RenderArgs) -> anyhow::Result<()> {
             args.job.display()
         );
     }
-    let request = validate(&spec).map_err(|invalid| {
+    let mut request = validate(&spec).map_err(|invalid| {
         let lines: Vec<String> = invalid.0.iter().map(|v| format!("  {v}")).collect();
         anyhow::anyhow!("{} is not a valid job:\n{}", args.job.display(), lines.join("\n"))
     })?;
+    // A remote source is downloaded first, into a directory removed at the end.
+    let download_dir = tempfile::Builder::new().prefix("tessera-source-").tempdir()?;
+    if let Some(url) = remote_source(&spec) {
+        let archive = download_dir.path().join("source.archive");
+        let bytes = fetch_blocking(url, &archive, u64::MAX, &CancelFlag::default())?;
+        eprintln!("fetched {} ({bytes} bytes)", shown_url(url));
+        request.input = archive;
+    }
     let span = tracing::info_span!("job", request_id = %job.request_id);
     let summary = span.in_scope(|| run(&request, None))?;
     let peak = peak_rss_mib().map(|m| format!(", peak RSS {m} MiB")).unwrap_or_default();

@@ -90,12 +90,21 @@ fn source(spec: &pb::RenderJobSpec, v: &mut Violations) -> PathBuf {
         Some(pb::source::Kind::RawArchive(path)) if path.is_empty() => {
             v.add("sources[0].raw_archive", "empty");
         }
-        Some(pb::source::Kind::RawArchive(path)) if path.contains("://") => {
+        Some(pb::source::Kind::RawArchive(url)) if url.starts_with("s3://") => {
             v.add(
                 "sources[0].raw_archive",
-                "only local paths can be read by this build (no s3:// or https download yet)",
+                "s3:// sources come with the S3 storage backend; give an https URL (e.g. a presigned one)",
             );
         }
+        Some(pb::source::Kind::RawArchive(url)) if url.contains("://") => match url.parse::<http::Uri>() {
+            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+                return PathBuf::from(url);
+            }
+            _ => v.add(
+                "sources[0].raw_archive",
+                format!("`{}` is not a local path or an http:// or https:// URL", shown_url(url)),
+            ),
+        },
         Some(pb::source::Kind::RawArchive(path)) => return PathBuf::from(path),
         Some(pb::source::Kind::TrackFiles(_)) => {
             v.add("sources[0].track_files", "track-file sources are not supported yet; give a raw archive");
@@ -299,10 +308,33 @@ fn storage(storage: Option<&pb::Storage>, v: &mut Violations) -> PathBuf {
     PathBuf::new()
 }
 
+/// The source's URL when the job's raw archive is to be downloaded (http:// or https://).
+pub fn remote_source(spec: &pb::RenderJobSpec) -> Option<&str> {
+    match spec.sources.first()?.kind.as_ref()? {
+        pb::source::Kind::RawArchive(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url),
+        _ => None,
+    }
+}
+
+/// `url` without its query and fragment (presigned URLs carry credentials there), for
+/// messages, logs and returned specs.
+pub fn shown_url(url: &str) -> String {
+    match url.split_once(['?', '#']) {
+        Some((base, _)) if url.contains("://") => format!("{base}?(redacted)"),
+        _ => url.to_owned(),
+    }
+}
+
 /// `spec` with every write-only field (keys, secrets, passwords, private keys, the webhook's
-/// signing secret) emptied: what may be returned or logged.
+/// signing secret) replaced and source URLs without their query: what may be returned or
+/// logged.
 pub fn redacted(spec: &pb::RenderJobSpec) -> pb::RenderJobSpec {
     let mut spec = spec.clone();
+    for source in &mut spec.sources {
+        if let Some(pb::source::Kind::RawArchive(url)) = source.kind.as_mut() {
+            *url = shown_url(url);
+        }
+    }
     if let Some(storage) = spec.storage.as_mut() {
         for secret in [&mut storage.access_key, &mut storage.secret, &mut storage.password, &mut storage.private_key] {
             if !secret.is_empty() {

@@ -1,5 +1,5 @@
 use super::parse_job;
-use super::spec::{redacted, validate};
+use super::spec::{redacted, remote_source, validate};
 use crate::api::pb;
 use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, VideoCodec};
 
@@ -127,4 +127,20 @@ fn secrets_are_redacted() {
     let shown = serde_json::to_string(&redacted(&spec)).expect("json");
     assert!(!shown.contains("hunter2") && shown.contains("(redacted)"), "{shown}");
     assert!(serde_json::to_string(&spec).expect("json").contains("hunter2"), "the original is untouched");
+}
+
+#[test]
+fn http_sources_are_taken_and_their_query_is_never_shown() {
+    let mut job = spec(GOOD);
+    job.sources[0].kind =
+        Some(pb::source::Kind::RawArchive("https://bucket.example/call.zip?X-Amz-Signature=abc".into()));
+    validate(&job).expect("an https source is valid");
+    assert_eq!(remote_source(&job), Some("https://bucket.example/call.zip?X-Amz-Signature=abc"));
+    let shown = serde_json::to_string(&redacted(&job)).expect("json");
+    assert!(!shown.contains("abc") && shown.contains("call.zip?(redacted)"), "{shown}");
+    job.sources[0].kind = Some(pb::source::Kind::RawArchive("ftp://bucket.example/call.zip".into()));
+    let err = validate(&job).expect_err("ftp");
+    assert_eq!(err.0[0].field, "sources[0].raw_archive");
+    job.sources[0].kind = Some(pb::source::Kind::RawArchive("/data/call.zip".into()));
+    assert_eq!(remote_source(&job), None);
 }

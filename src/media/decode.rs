@@ -168,9 +168,11 @@ impl SegmentDecoder {
         let feed_spec = spec.clone();
         let first_ticks = Arc::new(OnceLock::new());
         let first = Arc::clone(&first_ticks);
+        // The feeder logs inside the caller's span (a job's lines keep its id).
+        let span = tracing::Span::current();
         let feeder = std::thread::Builder::new()
             .name("tessera-feed".into())
-            .spawn(move || feed(&feed_spec, &src, &first))
+            .spawn(move || span.in_scope(|| feed(&feed_spec, &src, &first)))
             .map_err(|e| MediaError::Data {
                 what: pipeline.what.clone(),
                 reason: format!("cannot start feeder thread: {e}"),

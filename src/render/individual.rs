@@ -82,9 +82,11 @@ pub fn write_individual(
     let mut feeders = Vec::with_capacity(tracks.len());
     for (index, (track, input)) in tracks.into_iter().zip(muxer.inputs()).enumerate() {
         let first_failed = Arc::clone(&first_failed);
+        let span = tracing::Span::current();
         let feeder = std::thread::Builder::new()
             .name("tessera-remux".into())
             .spawn(move || {
+                let _entered = span.enter();
                 let result = feed_track(&track, input.clone(), (from_ms, to_ms), fill);
                 if result.is_err() {
                     let _ = first_failed.compare_exchange(usize::MAX, index, Ordering::SeqCst, Ordering::SeqCst);

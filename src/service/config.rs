@@ -57,7 +57,7 @@ pub struct JobsConfig {
     pub progress_interval_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// When set, local outputs (`storage.path_prefix`) must lie under this directory; a
@@ -65,6 +65,8 @@ pub struct StorageConfig {
     pub local_root: Option<PathBuf>,
     /// When not empty, local raw archives must lie under one of these directories.
     pub source_roots: Vec<PathBuf>,
+    /// Largest raw archive downloaded from an http(s) source.
+    pub max_download_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -115,6 +117,12 @@ impl Default for ServerConfig {
 impl Default for JobsConfig {
     fn default() -> JobsConfig {
         JobsConfig { max_concurrent: 2, shutdown_grace_s: 30, progress_interval_ms: 1000 }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> StorageConfig {
+        StorageConfig { local_root: None, source_roots: Vec::new(), max_download_bytes: 64 << 30 }
     }
 }
 

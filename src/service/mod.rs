@@ -4,6 +4,8 @@
 
 pub mod config;
 pub mod events;
+pub mod fetch;
+pub mod http;
 pub mod metrics;
 pub mod publish;
 pub mod runner;

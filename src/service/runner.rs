@@ -4,17 +4,19 @@
 //! FAILED with a cause that keeps the caller's fault apart from ours, CANCELLED, or (on
 //! shutdown) back to QUEUED for the next start.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::config::ServeConfig;
 use super::events::EventLog;
+use super::fetch::{FetchError, fetch_blocking};
 use super::metrics::Metrics;
 use super::publish::{Destination, output_file};
 use super::store::StoreError;
 use crate::api::pb::{self, JobState, failure::Cause, render_job_event::Event};
-use crate::job::spec::validate;
+use crate::job::spec::{remote_source, shown_url, validate};
 use crate::media::MediaError;
 use crate::outputs::HardwarePreference;
 use crate::render::manifest::MANIFEST_FILE_NAME;
@@ -75,8 +77,26 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     let work_dir = ctx.config.work_dir(&job.id);
     // A run after a crash starts from nothing.
     let _ = std::fs::remove_dir_all(&work_dir);
-    request.output_dir = work_dir.clone();
+    request.output_dir = work_dir.join("out");
     request.cancel = handle.cancel.clone();
+    if let Some(url) = remote_source(&spec) {
+        let archive = work_dir.join("source.archive");
+        let fetched = std::fs::create_dir_all(&work_dir)
+            .map_err(|source| FetchError::Io { path: work_dir.clone(), source })
+            .and_then(|()| fetch_blocking(url, &archive, ctx.config.storage.max_download_bytes, &handle.cancel));
+        match fetched {
+            Ok(bytes) => tracing::info!(url = %shown_url(url), bytes, "source fetched"),
+            Err(FetchError::Cancelled) => return stopped(ctx, &job.id, handle, &work_dir),
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&work_dir);
+                let cause = if err.is_callers_fault() { Cause::BadInput } else { Cause::Internal };
+                let failure =
+                    pb::Failure { cause: cause as i32, code: "source_unavailable".into(), message: err.to_string() };
+                return fail(events, &job.id, failure);
+            }
+        }
+        request.input = archive;
+    }
     let hardware = request.encode.hardware;
     let started = Instant::now();
     let phases = u32::from(request.outputs.composite_video.is_some() || !request.outputs.composite_audio.is_empty())
@@ -104,27 +124,31 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
             );
             upload(ctx, job, &summary, &destination)
         }
-        Err(RenderError::Cancelled) if handle.requeue.load(Ordering::SeqCst) => {
-            let _ = std::fs::remove_dir_all(&work_dir);
-            events.store().update(&job.id, |job| {
-                job.set_state(JobState::Queued);
-                job.progress = None;
-                job.outputs.clear();
-                Ok(())
-            })?;
-            tracing::info!("stopped by shutdown; queued again");
-            events.publish(&job.id, Event::StateChanged(JobState::Queued as i32)).map(|_| ())
-        }
-        Err(RenderError::Cancelled) => {
-            let _ = std::fs::remove_dir_all(&work_dir);
-            tracing::info!("cancelled");
-            events.transition(&job.id, JobState::Cancelled).map(|_| ())
-        }
+        Err(RenderError::Cancelled) => stopped(ctx, &job.id, handle, &work_dir),
         Err(err) => {
             tracing::error!(%err, "render failed");
             let _ = std::fs::remove_dir_all(&work_dir);
             fail(events, &job.id, failure(&err, hardware))
         }
+    }
+}
+
+/// The job was stopped from outside: cancelled, or (shutdown) queued again.
+fn stopped(ctx: &JobContext, job_id: &str, handle: &JobHandle, work_dir: &Path) -> Result<(), StoreError> {
+    let _ = std::fs::remove_dir_all(work_dir);
+    let events = &ctx.events;
+    if handle.requeue.load(Ordering::SeqCst) {
+        events.store().update(job_id, |job| {
+            job.set_state(JobState::Queued);
+            job.progress = None;
+            job.outputs.clear();
+            Ok(())
+        })?;
+        tracing::info!("stopped by shutdown; queued again");
+        events.publish(job_id, Event::StateChanged(JobState::Queued as i32)).map(|_| ())
+    } else {
+        tracing::info!("cancelled");
+        events.transition(job_id, JobState::Cancelled).map(|_| ())
     }
 }
 
@@ -187,7 +211,9 @@ fn upload(
             pb::Failure { cause: Cause::Internal as i32, code: "upload_failed".into(), message: err.to_string() };
         return fail(events, &job.id, failure);
     }
-    let _ = std::fs::remove_dir_all(&summary.output_dir);
+    if let Some(work_dir) = summary.output_dir.parent() {
+        let _ = std::fs::remove_dir_all(work_dir);
+    }
     events.transition(&job.id, JobState::Completed)?;
     tracing::info!("completed");
     Ok(())

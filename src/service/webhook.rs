@@ -12,22 +12,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use hmac::{KeyInit, Mac};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
 
 use super::config::WebhookConfig;
 use super::events::{event_name, is_last, now_unix_ms};
+use super::http::HttpsClient;
 use super::metrics::Metrics;
 use super::store::{JobStore, StoreError};
 use crate::api::pb;
 
 /// Failed deliveries kept in a job's record.
 const FAILURES_KEPT: usize = 20;
-
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// `v1=` and the hex HMAC-SHA256 of `"{timestamp}.{body}"` under `secret`.
 pub fn signature(secret: &[u8], timestamp_s: i64, body: &[u8]) -> String {
@@ -66,13 +62,7 @@ impl WebhookSender {
         config: WebhookConfig,
         metrics: Arc<Metrics>,
     ) -> Result<WebhookSender, rustls::Error> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(WebhookSender { store, config, client, metrics, active: Arc::default() })
+        Ok(WebhookSender { store, config, client: super::http::client()?, metrics, active: Arc::default() })
     }
 
     /// Delivers the events of every job named on `jobs` (and, first, of every job whose
