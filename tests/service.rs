@@ -407,6 +407,15 @@ fn a_crash_mid_job_and_a_shutdown_mid_job_still_complete_without_duplicates() {
         use pb::JobState::*;
         assert_eq!(states, [Queued, Running, Uploading, Completed].map(|s| s as i32), "{case}: {after:?}");
         assert_eq!(after.first().map(|e| e.seq), Some(after_seq + 1), "{case}: numbering goes on");
+        // Watching a finished job from its last event ends at once; from 0 it replays it all.
+        let last_seq = after.last().map_or(0, |e| e.seq);
+        let rest = rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), watch(&server.addr, &id, last_seq, |_| false))
+                .await
+        });
+        assert_eq!(rest.expect("the stream ends").len(), 0, "{case}");
+        let replay = rt.block_on(watch(&server.addr, &id, 0, |_| false));
+        assert_eq!(replay.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=last_seq).collect::<Vec<_>>(), "{case}");
 
         let job = rt.block_on(async {
             client(&server.addr)

@@ -189,6 +189,9 @@ impl ServeConfig {
         if self.tls.cert_path.is_some() != self.tls.key_path.is_some() {
             return Err("`tls.cert_path` and `tls.key_path` go together".into());
         }
+        if self.jobs.progress_interval_ms < 100 {
+            return Err("`jobs.progress_interval_ms` must be at least 100".into());
+        }
         if self.webhooks.max_attempts == 0 {
             return Err("`webhooks.max_attempts` must be at least 1".into());
         }

@@ -108,6 +108,12 @@ impl EventLog {
             if full {
                 continue;
             }
+            // Resumed after the job's last event: nothing more will come.
+            let ended = self.store.get(job_id).map(|job| is_final(job.state())).unwrap_or(true)
+                && self.store.last_event_seq(job_id).unwrap_or(0) <= after_seq;
+            if ended {
+                return;
+            }
             tokio::select! {
                 changed = tick.changed() => if changed.is_err() { return },
                 _ = async { stop.wait_for(|stopping| *stopping).await.map(|_| ()) } => {

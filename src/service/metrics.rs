@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::state::state_name;
+use super::state::{RENDER_STATES, state_name};
 use super::store::{JobStore, StoreError};
 use crate::api::pb::JobState;
 
@@ -84,14 +84,7 @@ impl Metrics {
     pub fn render(&self, store: &JobStore) -> Result<String, StoreError> {
         let counts = store.counts()?;
         let mut text = String::from("# HELP tessera_jobs Jobs in the store by state.\n# TYPE tessera_jobs gauge\n");
-        for state in [
-            JobState::Queued,
-            JobState::Running,
-            JobState::Uploading,
-            JobState::Completed,
-            JobState::Failed,
-            JobState::Cancelled,
-        ] {
+        for state in RENDER_STATES {
             let n = counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
             let _ = writeln!(text, "tessera_jobs{{state=\"{}\"}} {n}", state_name(state));
         }

@@ -30,6 +30,8 @@ pub struct Scheduler {
     wake: Notify,
     stopping: watch::Sender<bool>,
     closed: watch::Sender<bool>,
+    /// Held from claiming a job until its handle is in `running`, so shutdown sees every job.
+    claiming: Mutex<()>,
 }
 
 impl Scheduler {
@@ -40,6 +42,7 @@ impl Scheduler {
             wake: Notify::new(),
             stopping: watch::Sender::new(false),
             closed: watch::Sender::new(false),
+            claiming: Mutex::new(()),
         })
     }
 
@@ -98,14 +101,12 @@ impl Scheduler {
                 permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
                 _ = stopping.wait_for(|s| *s) => return,
             };
-            let job = loop {
+            let (job, handle) = loop {
+                if let Some(claimed) = self.claim() {
+                    break claimed;
+                }
                 if !self.accepting() {
                     return;
-                }
-                match events.store().claim_next(now_unix_ms()) {
-                    Ok(Some(job)) => break job,
-                    Ok(None) => {}
-                    Err(err) => tracing::error!(%err, "cannot take the next job"),
                 }
                 tokio::select! {
                     () = self.wake.notified() => {}
@@ -113,8 +114,6 @@ impl Scheduler {
                     _ = stopping.wait_for(|s| *s) => return,
                 }
             };
-            let handle = JobHandle::default();
-            self.handles().insert(job.id.clone(), handle.clone());
             self.ctx.metrics.job_started();
             let scheduler = self.clone();
             tokio::task::spawn_blocking(move || {
@@ -128,6 +127,26 @@ impl Scheduler {
                 scheduler.ctx.metrics.job_stopped();
                 drop(permit);
             });
+        }
+    }
+
+    /// The next queued job, RUNNING now, with its handle in place; none while shutting down.
+    fn claim(&self) -> Option<(RenderJob, JobHandle)> {
+        let _claiming = self.claiming.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !self.accepting() {
+            return None;
+        }
+        match self.ctx.events.store().claim_next(now_unix_ms()) {
+            Ok(Some(job)) => {
+                let handle = JobHandle::default();
+                self.handles().insert(job.id.clone(), handle.clone());
+                Some((job, handle))
+            }
+            Ok(None) => None,
+            Err(err) => {
+                tracing::error!(%err, "cannot take the next job");
+                None
+            }
         }
     }
 
@@ -167,6 +186,8 @@ impl Scheduler {
     pub async fn shutdown(&self, grace: Duration) {
         self.stopping.send_replace(true);
         self.ctx.metrics.set_accepting(false);
+        // A claim under way finishes putting its handle in place.
+        drop(self.claiming.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let deadline = tokio::time::Instant::now() + grace;
         while !self.handles().is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -3,6 +3,16 @@
 
 use crate::api::pb::JobState;
 
+/// The states a render job passes through (PAUSED belongs to live jobs).
+pub const RENDER_STATES: [JobState; 6] = [
+    JobState::Queued,
+    JobState::Running,
+    JobState::Uploading,
+    JobState::Completed,
+    JobState::Failed,
+    JobState::Cancelled,
+];
+
 /// Whether a job may go from `from` to `to`.
 pub fn can_move(from: JobState, to: JobState) -> bool {
     use JobState::{Cancelled, Completed, Failed, Queued, Running, Uploading};

@@ -242,22 +242,31 @@ impl JobStore {
         Ok(interrupted)
     }
 
-    /// Takes the oldest queued job: it is RUNNING, started now, when this returns.
+    /// Takes the oldest queued job, in one transaction: it is RUNNING, started now, when this
+    /// returns.
     pub fn claim_next(&self, now_unix_ms: i64) -> Result<Option<RenderJob>, StoreError> {
-        let next: Option<String> = self.with_conn(|conn| {
-            conn.query_row(
-                "SELECT id FROM jobs WHERE state = ?1 ORDER BY seq LIMIT 1",
-                params![JobState::Queued as i32],
-                |r| r.get(0),
+        self.with_conn(|conn| {
+            let tx = conn.transaction().map_err(self.sqlite())?;
+            let next: Option<(String, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT id, job FROM jobs WHERE state = ?1 ORDER BY seq LIMIT 1",
+                    params![JobState::Queued as i32],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(self.sqlite())?;
+            let Some((id, bytes)) = next else { return Ok(None) };
+            let mut job = decode(&id, &bytes)?;
+            job.set_state(JobState::Running);
+            job.started_at_unix_ms = now_unix_ms;
+            tx.execute(
+                "UPDATE jobs SET state = ?2, job = ?3 WHERE id = ?1",
+                params![id, job.state, job.encode_to_vec()],
             )
-            .optional()
-            .map_err(self.sqlite())
-        })?;
-        match next {
-            // Only this process moves jobs out of QUEUED, one claim at a time (the scheduler's lock).
-            Some(id) => self.transition(&id, JobState::Running, now_unix_ms).map(Some),
-            None => Ok(None),
-        }
+            .map_err(self.sqlite())?;
+            tx.commit().map_err(self.sqlite())?;
+            Ok(Some(job))
+        })
     }
 
     /// Appends an event to a job's history, numbering it (1, 2, 3, ... per job); returns it
