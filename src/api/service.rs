@@ -8,6 +8,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
+// The store is SQLite behind a lock: its calls leave the async worker to other tasks.
+use tokio::task::block_in_place;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -117,12 +119,10 @@ impl RenderService for RenderApi {
         if !violations.is_empty() {
             return Err(invalid(&violations));
         }
-        let (job, created) =
-            ctx.events.store().create(&request.request_id, &spec, now_unix_ms()).map_err(store_status)?;
+        let (job, created) = block_in_place(|| ctx.events.store().create(&request.request_id, &spec, now_unix_ms()))
+            .map_err(store_status)?;
         if created {
-            ctx.events
-                .publish(&job.id, pb::render_job_event::Event::StateChanged(JobState::Queued as i32))
-                .map_err(store_status)?;
+            ctx.events.notify(&job.id);
             tracing::info!(job_id = %job.id, request_id = %job.request_id, "queued");
             self.scheduler.wake();
         }
@@ -133,7 +133,8 @@ impl RenderService for RenderApi {
         &self,
         request: Request<pb::GetRenderJobRequest>,
     ) -> Result<Response<pb::RenderJob>, Status> {
-        let job = self.scheduler.context().events.store().get(&request.into_inner().id).map_err(store_status)?;
+        let id = request.into_inner().id;
+        let job = block_in_place(|| self.scheduler.context().events.store().get(&id)).map_err(store_status)?;
         Ok(Response::new(shown(job)))
     }
 
@@ -147,13 +148,9 @@ impl RenderService for RenderApi {
             Ok(state) => Some(state),
             Err(_) => return Err(Status::invalid_argument(format!("state: unknown value {}", request.state))),
         };
-        let page = self
-            .scheduler
-            .context()
-            .events
-            .store()
-            .list(state, request.page_size, &request.page_token)
-            .map_err(store_status)?;
+        let store = self.scheduler.context().events.store();
+        let page =
+            block_in_place(|| store.list(state, request.page_size, &request.page_token)).map_err(store_status)?;
         Ok(Response::new(pb::ListRenderJobsResponse {
             jobs: page.jobs.into_iter().map(shown).collect(),
             next_page_token: page.next_page_token,
@@ -184,7 +181,7 @@ impl RenderService for RenderApi {
     ) -> Result<Response<Self::WatchRenderJobStream>, Status> {
         let request = request.into_inner();
         let events = self.scheduler.context().events.clone();
-        events.store().get(&request.id).map_err(store_status)?;
+        block_in_place(|| events.store().get(&request.id)).map_err(store_status)?;
         let (tx, rx) = mpsc::channel(64);
         let stop = self.scheduler.closed();
         tokio::spawn(async move { events.follow(&request.id, request.after_seq, tx, stop).await });
@@ -196,7 +193,7 @@ impl RenderService for RenderApi {
         _request: Request<pb::GetNodeStatusRequest>,
     ) -> Result<Response<pb::NodeStatus>, Status> {
         let ctx = self.scheduler.context();
-        let counts = ctx.events.store().counts().map_err(store_status)?;
+        let counts = block_in_place(|| ctx.events.store().counts()).map_err(store_status)?;
         let queued = counts.iter().find(|(s, _)| *s == JobState::Queued).map_or(0, |(_, n)| *n);
         let (video_encoder, gpu_adapter) = ctx.metrics.engine();
         Ok(Response::new(pb::NodeStatus {

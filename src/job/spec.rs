@@ -280,7 +280,7 @@ fn webhook_settings(webhook: &pb::Webhook, v: &mut Violations) {
     }
     match webhook.url.parse::<http::Uri>() {
         Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {}
-        _ => v.add("webhook.url", format!("`{}` is not an http:// or https:// URL", webhook.url)),
+        _ => v.add("webhook.url", format!("`{}` is not an http:// or https:// URL", shown_url(&webhook.url))),
     }
     if webhook.signing_secret.len() < 16 {
         v.add("webhook.signing_secret", "events are signed: give a secret of at least 16 bytes");
@@ -319,9 +319,16 @@ pub fn remote_source(spec: &pb::RenderJobSpec) -> Option<&str> {
 /// `url` without its query and fragment (presigned URLs carry credentials there), for
 /// messages, logs and returned specs.
 pub fn shown_url(url: &str) -> String {
-    match url.split_once(['?', '#']) {
-        Some((base, _)) if url.contains("://") => format!("{base}?(redacted)"),
-        _ => url.to_owned(),
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    // user:password@ goes too.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("(redacted)@{host}{}", &rest[authority_end..]),
+        None => rest.to_owned(),
+    };
+    match rest.split_once(['?', '#']) {
+        Some((base, _)) => format!("{scheme}://{base}?(redacted)"),
+        None => format!("{scheme}://{rest}"),
     }
 }
 
@@ -342,10 +349,11 @@ pub fn redacted(spec: &pb::RenderJobSpec) -> pb::RenderJobSpec {
             }
         }
     }
-    if let Some(webhook) = spec.webhook.as_mut()
-        && !webhook.signing_secret.is_empty()
-    {
-        webhook.signing_secret = "(redacted)".into();
+    if let Some(webhook) = spec.webhook.as_mut() {
+        webhook.url = shown_url(&webhook.url);
+        if !webhook.signing_secret.is_empty() {
+            webhook.signing_secret = "(redacted)".into();
+        }
     }
     spec
 }

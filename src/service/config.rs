@@ -53,7 +53,7 @@ pub struct JobsConfig {
     /// On SIGTERM/SIGINT, running jobs get this long to finish before they are stopped and
     /// queued again for the next start.
     pub shutdown_grace_s: u64,
-    /// Progress events and stored progress at most this often.
+    /// Progress events and stored progress at most this often (at least 1000).
     pub progress_interval_ms: u64,
 }
 
@@ -154,9 +154,11 @@ impl ServeConfig {
             }
             None => ("(defaults)".to_owned(), String::new()),
         };
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid { origin: origin.clone(), message: e.to_string() })?;
+        // The error's position and reason, not the line itself (it may hold a token).
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e.span().map_or(0, |span| text[..span.start.min(text.len())].lines().count().max(1));
+            ConfigError::Invalid { origin: origin.clone(), message: format!("line {line}: {}", e.message()) }
+        })?;
         let mut overridden = Vec::new();
         for (name, value) in env {
             let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
@@ -166,7 +168,14 @@ impl ServeConfig {
         }
         let origin = if overridden.is_empty() { origin } else { format!("{origin} with {}", overridden.join(", ")) };
         let config: ServeConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
-            ConfigError::Invalid { origin: origin.clone(), message: format!("`{}`: {}", err.path(), err.inner()) }
+            let path = err.path().to_string();
+            // Serde repeats the bad value; a token must not end up in a log.
+            let reason = if path.starts_with("auth") {
+                "invalid value (not shown); expected a list of strings".to_owned()
+            } else {
+                err.inner().to_string()
+            };
+            ConfigError::Invalid { origin: origin.clone(), message: format!("`{path}`: {reason}") }
         })?;
         config.check().map_err(|message| ConfigError::Invalid { origin, message })?;
         Ok(config)
@@ -189,8 +198,8 @@ impl ServeConfig {
         if self.tls.cert_path.is_some() != self.tls.key_path.is_some() {
             return Err("`tls.cert_path` and `tls.key_path` go together".into());
         }
-        if self.jobs.progress_interval_ms < 100 {
-            return Err("`jobs.progress_interval_ms` must be at least 100".into());
+        if self.jobs.progress_interval_ms < 1000 {
+            return Err("`jobs.progress_interval_ms` must be at least 1000 (progress at most once a second)".into());
         }
         if self.webhooks.max_attempts == 0 {
             return Err("`webhooks.max_attempts` must be at least 1".into());
@@ -283,6 +292,12 @@ mod tests {
         assert_eq!(config.auth.bearer_tokens, vec!["0123456789abcdef".to_owned()]);
         let err = ServeConfig::load(None, env(&[("TESSERA__JOBS__MAX_CONCURRENT", "many")])).expect_err("not a number");
         assert!(err.to_string().contains("TESSERA__JOBS__MAX_CONCURRENT"), "{err}");
+        let err = ServeConfig::load(None, env(&[("TESSERA__AUTH__BEARER_TOKENS", "secret-token-value")]))
+            .expect_err("not a list");
+        assert!(
+            err.to_string().contains("auth.bearer_tokens") && !err.to_string().contains("secret-token-value"),
+            "{err}"
+        );
         let err = ServeConfig::load(None, env(&[("TESSERA__JOBS__MAX_CONCURRENT", "0")])).expect_err("zero");
         assert!(err.to_string().contains("max_concurrent"), "{err}");
     }

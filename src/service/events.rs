@@ -51,25 +51,32 @@ impl EventLog {
         &self.store
     }
 
-    /// Stores `event` for `job_id` and wakes everyone following the job.
-    pub fn publish(&self, job_id: &str, event: Event) -> Result<pb::RenderJobEvent, StoreError> {
-        let stored = self.store.append_event(pb::RenderJobEvent {
-            job_id: job_id.to_owned(),
-            at_unix_ms: now_unix_ms(),
-            seq: 0,
-            event: Some(event),
-        })?;
+    /// Wakes everyone following `job_id`: it has new events in the store.
+    pub fn notify(&self, job_id: &str) {
         self.tick.send_modify(|n| *n += 1);
         if let Some(webhook) = &self.webhook {
             let _ = webhook.send(job_id.to_owned());
         }
+    }
+
+    /// Stores `event` for `job_id` and wakes everyone following the job.
+    pub fn publish(&self, job_id: &str, event: Event) -> Result<pb::RenderJobEvent, StoreError> {
+        let stored = self.store.append_event(job_id, now_unix_ms(), event)?;
+        self.notify(job_id);
         Ok(stored)
     }
 
-    /// Moves a job to `to` and tells its followers.
+    /// Moves a job to `to` (the state change is its event) and tells its followers.
     pub fn transition(&self, job_id: &str, to: JobState) -> Result<pb::RenderJob, StoreError> {
         let job = self.store.transition(job_id, to, now_unix_ms())?;
-        self.publish(job_id, Event::StateChanged(to as i32))?;
+        self.notify(job_id);
+        Ok(job)
+    }
+
+    /// Queues a running job again (its run was stopped) and tells its followers.
+    pub fn requeue(&self, job_id: &str) -> Result<pb::RenderJob, StoreError> {
+        let job = self.store.requeue(job_id, now_unix_ms())?;
+        self.notify(job_id);
         Ok(job)
     }
 
@@ -90,7 +97,7 @@ impl EventLog {
         let mut tick = self.subscribe();
         loop {
             tick.mark_unchanged();
-            let batch = match self.store.events_after(job_id, after_seq, BATCH) {
+            let batch = match tokio::task::block_in_place(|| self.store.events_after(job_id, after_seq, BATCH)) {
                 Ok(batch) => batch,
                 Err(err) => {
                     let _ = out.send(Err(tonic::Status::internal(err.to_string()))).await;
@@ -101,7 +108,12 @@ impl EventLog {
             for event in batch {
                 after_seq = event.seq;
                 let last = is_last(&event);
-                if out.send(Ok(event)).await.is_err() || last {
+                let sent = tokio::select! {
+                    sent = out.send(Ok(event)) => sent.is_ok(),
+                    // A client that stopped reading does not hold up the shutdown.
+                    _ = async { stop.wait_for(|stopping| *stopping).await.map(|_| ()) } => false,
+                };
+                if !sent || last {
                     return;
                 }
             }
@@ -109,8 +121,10 @@ impl EventLog {
                 continue;
             }
             // Resumed after the job's last event: nothing more will come.
-            let ended = self.store.get(job_id).map(|job| is_final(job.state())).unwrap_or(true)
-                && self.store.last_event_seq(job_id).unwrap_or(0) <= after_seq;
+            let ended = tokio::task::block_in_place(|| {
+                self.store.get(job_id).map(|job| is_final(job.state())).unwrap_or(true)
+                    && self.store.last_event_seq(job_id).unwrap_or(0) <= after_seq
+            });
             if ended {
                 return;
             }

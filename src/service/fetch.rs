@@ -199,5 +199,8 @@ mod tests {
             "https://b.example/call.zip?(redacted)"
         );
         assert_eq!(shown_url("https://b.example/call.zip"), "https://b.example/call.zip");
+        assert_eq!(shown_url("https://u:pw@b.example/c.zip?s=1"), "https://(redacted)@b.example/c.zip?(redacted)");
+        assert_eq!(shown_url("https://u:pw@b.example"), "https://(redacted)@b.example");
+        assert_eq!(shown_url("/data/call.zip"), "/data/call.zip");
     }
 }

@@ -171,7 +171,7 @@ pub async fn serve(
         axum::routing::get(move || {
             let (metrics, store) = (metrics.clone(), store.clone());
             async move {
-                match metrics.render(&store) {
+                match tokio::task::block_in_place(|| metrics.render(&store)) {
                     Ok(text) => (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], text),
                     Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, [("content-type", "text/plain")], err.to_string()),
                 }

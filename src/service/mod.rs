@@ -12,6 +12,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod state;
 pub mod store;
+mod store_events;
 pub mod webhook;
 
 #[cfg(test)]

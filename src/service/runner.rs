@@ -60,7 +60,6 @@ pub fn failure(err: &RenderError, hardware: HardwarePreference) -> pb::Failure {
 /// Runs `job` (blocking: call from a blocking thread).
 pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<(), StoreError> {
     let events = &ctx.events;
-    events.publish(&job.id, Event::StateChanged(JobState::Running as i32))?;
     let spec = job.spec.clone().unwrap_or_default();
     let mut request = match validate(&spec) {
         Ok(request) => request,
@@ -106,6 +105,8 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     if let Some(err) = reporter.error.take() {
         tracing::error!(%err, "progress could not be stored");
     }
+    // A cancel that came as the render finished still counts.
+    let result = result.and_then(|summary| handle.cancel.check().map(|()| summary));
     match result {
         Ok(summary) => {
             ctx.metrics.rendered(
@@ -138,21 +139,16 @@ fn stopped(ctx: &JobContext, job_id: &str, handle: &JobHandle, work_dir: &Path) 
     let _ = std::fs::remove_dir_all(work_dir);
     let events = &ctx.events;
     if handle.requeue.load(Ordering::SeqCst) {
-        events.store().update(job_id, |job| {
-            job.set_state(JobState::Queued);
-            job.progress = None;
-            job.outputs.clear();
-            Ok(())
-        })?;
         tracing::info!("stopped by shutdown; queued again");
-        events.publish(job_id, Event::StateChanged(JobState::Queued as i32)).map(|_| ())
+        events.requeue(job_id).map(|_| ())
     } else {
         tracing::info!("cancelled");
         events.transition(job_id, JobState::Cancelled).map(|_| ())
     }
 }
 
-fn fail(events: &EventLog, job_id: &str, failure: pb::Failure) -> Result<(), StoreError> {
+/// Records `failure` and ends the job FAILED.
+pub fn fail(events: &EventLog, job_id: &str, failure: pb::Failure) -> Result<(), StoreError> {
     events.store().update(job_id, |job| {
         job.failure = Some(failure.clone());
         Ok(())

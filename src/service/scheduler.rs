@@ -8,13 +8,15 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, watch};
+use std::panic::AssertUnwindSafe;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
 use super::events::now_unix_ms;
 use super::runner::{self, JobContext, JobHandle};
 use super::state::is_final;
 use super::store::StoreError;
-use crate::api::pb::{JobState, RenderJob};
+use crate::api::pb::{self, JobState, RenderJob};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CancelError {
@@ -22,6 +24,20 @@ pub enum CancelError {
     Store(#[from] StoreError),
     #[error("job `{0}` is uploading its outputs and can no longer be cancelled")]
     Uploading(String),
+}
+
+/// Frees a job's slot and handle when its thread is done with it, however it ends.
+struct Release {
+    scheduler: Arc<Scheduler>,
+    job_id: String,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.scheduler.handles().remove(&self.job_id);
+        self.scheduler.ctx.metrics.job_stopped();
+    }
 }
 
 pub struct Scheduler {
@@ -81,15 +97,11 @@ impl Scheduler {
     /// runs jobs until shutdown.
     pub async fn run(self: Arc<Self>) {
         let events = &self.ctx.events;
-        match events.store().requeue_interrupted() {
+        match events.store().requeue_interrupted(now_unix_ms()) {
             Ok(ids) => {
                 for id in ids {
                     tracing::warn!(job_id = %id, "was running when the server stopped; queued again");
-                    if let Err(err) = events
-                        .publish(&id, crate::api::pb::render_job_event::Event::StateChanged(JobState::Queued as i32))
-                    {
-                        tracing::error!(%err, "cannot record the re-queue");
-                    }
+                    events.notify(&id);
                 }
             }
             Err(err) => tracing::error!(%err, "cannot re-queue interrupted jobs"),
@@ -119,13 +131,26 @@ impl Scheduler {
             tokio::task::spawn_blocking(move || {
                 let span = tracing::info_span!("job", job_id = %job.id);
                 let _entered = span.enter();
+                // Whatever happens below, the slot and the handle are given back.
+                let _release = Release { scheduler: scheduler.clone(), job_id: job.id.clone(), _permit: permit };
                 tracing::info!(request_id = %job.request_id, "started");
-                if let Err(err) = runner::run(&scheduler.ctx, &job, &handle) {
-                    tracing::error!(%err, "the job store failed while running the job");
+                let ctx = &scheduler.ctx;
+                match std::panic::catch_unwind(AssertUnwindSafe(|| runner::run(ctx, &job, &handle))) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => tracing::error!(%err, "the job store failed while running the job"),
+                    Err(_) => {
+                        tracing::error!("the render panicked");
+                        let _ = std::fs::remove_dir_all(ctx.config.work_dir(&job.id));
+                        let failure = pb::Failure {
+                            cause: pb::failure::Cause::Internal as i32,
+                            code: "internal".into(),
+                            message: "the render stopped on an internal error (a bug); it is logged".into(),
+                        };
+                        if let Err(err) = runner::fail(&ctx.events, &job.id, failure) {
+                            tracing::error!(%err, "cannot record the failure");
+                        }
+                    }
                 }
-                scheduler.handles().remove(&job.id);
-                scheduler.ctx.metrics.job_stopped();
-                drop(permit);
             });
         }
     }
@@ -140,6 +165,7 @@ impl Scheduler {
             Ok(Some(job)) => {
                 let handle = JobHandle::default();
                 self.handles().insert(job.id.clone(), handle.clone());
+                self.ctx.events.notify(&job.id);
                 Some((job, handle))
             }
             Ok(None) => None,
@@ -194,6 +220,9 @@ impl Scheduler {
         }
         let left: Vec<(String, JobHandle)> = self.handles().iter().map(|(id, h)| (id.clone(), h.clone())).collect();
         for (id, handle) in &left {
+            if handle.cancel.is_cancelled() {
+                continue; // Cancelled by its owner: it ends as CANCELLED.
+            }
             tracing::warn!(job_id = %id, "still running at shutdown: stopping it; it runs again on the next start");
             handle.requeue.store(true, Ordering::SeqCst);
             handle.cancel.cancel();

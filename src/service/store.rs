@@ -10,7 +10,7 @@ use prost::Message;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::state::{can_move, is_final, state_name};
-use crate::api::pb::{self, JobState, RenderJob};
+use crate::api::pb::{self, JobState, RenderJob, render_job_event::Event};
 
 /// Listing pages hold at most this many jobs, and this many when the caller says nothing.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -77,11 +77,14 @@ impl JobStore {
         Ok(JobStore { path: path.to_path_buf(), conn: Mutex::new(conn) })
     }
 
-    fn sqlite(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(super) fn sqlite(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         |source| StoreError::Sqlite { path: self.path.clone(), source }
     }
 
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(super) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut conn)
     }
@@ -121,6 +124,7 @@ impl JobStore {
                 params![job.id, request, job.state, job.encode_to_vec()],
             )
             .map_err(self.sqlite())?;
+            self.insert_event(&tx, &job.id, now_unix_ms, Event::StateChanged(JobState::Queued as i32))?;
             tx.commit().map_err(self.sqlite())?;
             Ok((job, true))
         })
@@ -178,6 +182,16 @@ impl JobStore {
         id: &str,
         change: impl FnOnce(&mut RenderJob) -> Result<(), StoreError>,
     ) -> Result<RenderJob, StoreError> {
+        self.update_with_event(id, 0, |job| change(job).map(|()| None)).map(|(job, _)| job)
+    }
+
+    /// Changes a job and records the event `change` returns (if any), in one transaction.
+    pub fn update_with_event(
+        &self,
+        id: &str,
+        now_unix_ms: i64,
+        change: impl FnOnce(&mut RenderJob) -> Result<Option<Event>, StoreError>,
+    ) -> Result<(RenderJob, Option<pb::RenderJobEvent>), StoreError> {
         self.with_conn(|conn| {
             let tx = conn.transaction().map_err(self.sqlite())?;
             let bytes: Option<Vec<u8>> = tx
@@ -185,20 +199,22 @@ impl JobStore {
                 .optional()
                 .map_err(self.sqlite())?;
             let mut job = decode(id, &bytes.ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?)?;
-            change(&mut job)?;
+            let event = change(&mut job)?;
             tx.execute(
                 "UPDATE jobs SET state = ?2, job = ?3 WHERE id = ?1",
                 params![id, job.state, job.encode_to_vec()],
             )
             .map_err(self.sqlite())?;
+            let event = event.map(|event| self.insert_event(&tx, id, now_unix_ms, event)).transpose()?;
             tx.commit().map_err(self.sqlite())?;
-            Ok(job)
+            Ok((job, event))
         })
     }
 
-    /// Moves a job to `to`, if its life allows it, stamping the start and stop times.
+    /// Moves a job to `to`, if its life allows it, stamping the start and stop times, and
+    /// records the state change as the job's next event.
     pub fn transition(&self, id: &str, to: JobState, now_unix_ms: i64) -> Result<RenderJob, StoreError> {
-        self.update(id, |job| {
+        let (job, _) = self.update_with_event(id, now_unix_ms, |job| {
             let from = job.state();
             if !can_move(from, to) {
                 return Err(StoreError::BadTransition {
@@ -214,17 +230,33 @@ impl JobStore {
             if is_final(to) {
                 job.stopped_at_unix_ms = now_unix_ms;
             }
-            Ok(())
-        })
+            Ok(Some(Event::StateChanged(to as i32)))
+        })?;
+        Ok(job)
+    }
+
+    /// Queues a running job again from scratch (its node stopped): outputs and progress
+    /// cleared, the change recorded as an event.
+    pub fn requeue(&self, id: &str, now_unix_ms: i64) -> Result<RenderJob, StoreError> {
+        let (job, _) = self.update_with_event(id, now_unix_ms, |job| {
+            let from = job.state();
+            if !can_move(from, JobState::Queued) {
+                return Err(StoreError::BadTransition { id: id.to_owned(), from: state_name(from), to: "queued" });
+            }
+            job.set_state(JobState::Queued);
+            job.outputs.clear();
+            job.progress = None;
+            Ok(Some(Event::StateChanged(JobState::Queued as i32)))
+        })?;
+        Ok(job)
     }
 
     /// Queues again every job that was running or uploading (after the server stopped);
-    /// returns their ids. Their outputs are cleared: the run starts over.
-    pub fn requeue_interrupted(&self) -> Result<Vec<String>, StoreError> {
+    /// returns their ids.
+    pub fn requeue_interrupted(&self, now_unix_ms: i64) -> Result<Vec<String>, StoreError> {
         let interrupted: Vec<String> = self.with_conn(|conn| {
             let mut statement =
                 conn.prepare("SELECT id FROM jobs WHERE state IN (?1, ?2) ORDER BY seq").map_err(self.sqlite())?;
-
             statement
                 .query_map(params![JobState::Running as i32, JobState::Uploading as i32], |r| r.get(0))
                 .map_err(self.sqlite())?
@@ -232,12 +264,7 @@ impl JobStore {
                 .map_err(self.sqlite())
         })?;
         for id in &interrupted {
-            self.update(id, |job| {
-                job.set_state(JobState::Queued);
-                job.outputs.clear();
-                job.progress = None;
-                Ok(())
-            })?;
+            self.requeue(id, now_unix_ms)?;
         }
         Ok(interrupted)
     }
@@ -264,88 +291,10 @@ impl JobStore {
                 params![id, job.state, job.encode_to_vec()],
             )
             .map_err(self.sqlite())?;
+            self.insert_event(&tx, &id, now_unix_ms, Event::StateChanged(JobState::Running as i32))?;
             tx.commit().map_err(self.sqlite())?;
             Ok(Some(job))
         })
-    }
-
-    /// Appends an event to a job's history, numbering it (1, 2, 3, ... per job); returns it
-    /// as stored.
-    pub fn append_event(&self, mut event: pb::RenderJobEvent) -> Result<pb::RenderJobEvent, StoreError> {
-        self.with_conn(|conn| {
-            let tx = conn.transaction().map_err(self.sqlite())?;
-            let last: i64 = tx
-                .query_row("SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = ?1", params![event.job_id], |r| {
-                    r.get(0)
-                })
-                .map_err(self.sqlite())?;
-            event.seq = last.unsigned_abs() + 1;
-            tx.execute(
-                "INSERT INTO events (job_id, seq, event) VALUES (?1, ?2, ?3)",
-                params![event.job_id, event.seq as i64, event.encode_to_vec()],
-            )
-            .map_err(self.sqlite())?;
-            tx.commit().map_err(self.sqlite())?;
-            Ok(event)
-        })
-    }
-
-    /// A job's events after `after_seq`, oldest first, at most `limit`.
-    pub fn events_after(
-        &self,
-        job_id: &str,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<pb::RenderJobEvent>, StoreError> {
-        self.with_conn(|conn| {
-            let mut statement = conn
-                .prepare("SELECT event FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
-                .map_err(self.sqlite())?;
-            let rows = statement
-                .query_map(params![job_id, after_seq as i64, limit], |r| r.get::<_, Vec<u8>>(0))
-                .map_err(self.sqlite())?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(self.sqlite())?;
-            rows.iter()
-                .map(|bytes| {
-                    pb::RenderJobEvent::decode(bytes.as_slice())
-                        .map_err(|e| StoreError::Corrupt { id: job_id.to_owned(), reason: e.to_string() })
-                })
-                .collect()
-        })
-    }
-
-    /// The number of a job's last event (0: none yet).
-    pub fn last_event_seq(&self, job_id: &str) -> Result<u64, StoreError> {
-        self.with_conn(|conn| {
-            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = ?1", params![job_id], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(i64::unsigned_abs)
-            .map_err(self.sqlite())
-        })
-    }
-
-    /// Ids of the jobs with a webhook whose events are not all dealt with yet (after a restart).
-    pub fn jobs_with_undelivered_events(&self) -> Result<Vec<String>, StoreError> {
-        let ids: Vec<String> = self.with_conn(|conn| {
-            let mut statement = conn.prepare("SELECT DISTINCT job_id FROM events").map_err(self.sqlite())?;
-            statement
-                .query_map([], |r| r.get(0))
-                .map_err(self.sqlite())?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(self.sqlite())
-        })?;
-        let mut pending = Vec::new();
-        for id in ids {
-            let job = self.get(&id)?;
-            let has_webhook = job.spec.as_ref().and_then(|s| s.webhook.as_ref()).is_some_and(|w| !w.url.is_empty());
-            let dealt_with = job.webhook.as_ref().map_or(0, |w| w.last_event_seq);
-            if has_webhook && dealt_with < self.last_event_seq(&id)? {
-                pending.push(id);
-            }
-        }
-        Ok(pending)
     }
 
     /// How many jobs are in each state.
@@ -367,6 +316,6 @@ impl JobStore {
     }
 }
 
-fn decode(id: &str, bytes: &[u8]) -> Result<RenderJob, StoreError> {
+pub(super) fn decode(id: &str, bytes: &[u8]) -> Result<RenderJob, StoreError> {
     RenderJob::decode(bytes).map_err(|e| StoreError::Corrupt { id: id.to_owned(), reason: e.to_string() })
 }

@@ -52,7 +52,7 @@ fn jobs_move_through_their_life_and_survive_a_restart() {
     // The server died while running: on the next start the job is queued again, from scratch.
     let store = JobStore::open(&path).expect("reopen");
     assert_eq!(store.get(&id).expect("get").state(), JobState::Running);
-    assert_eq!(store.requeue_interrupted().expect("requeue"), vec![id.clone()]);
+    assert_eq!(store.requeue_interrupted(35).expect("requeue"), vec![id.clone()]);
     let job = store.get(&id).expect("get");
     assert_eq!(job.state(), JobState::Queued);
     assert!(job.outputs.is_empty());
@@ -89,22 +89,41 @@ fn listings_page_in_submission_order_and_filter_by_state() {
 }
 
 #[test]
-fn events_are_numbered_per_job_and_read_back_in_order() {
+fn every_state_change_is_an_event_numbered_per_job() {
     let (_dir, store) = store();
     let (a, _) = store.create("a", &spec("a.zip"), 1).expect("a");
     let (b, _) = store.create("b", &spec("b.zip"), 1).expect("b");
-    let event = |job: &str, state: JobState| pb::RenderJobEvent {
-        job_id: job.into(),
-        at_unix_ms: 5,
-        seq: 0,
-        event: Some(pb::render_job_event::Event::StateChanged(state as i32)),
+    let claimed = store.claim_next(2).expect("claim").expect("a is first");
+    assert_eq!(claimed.id, a.id);
+    store
+        .append_event(
+            &a.id,
+            3,
+            pb::render_job_event::Event::Progress(pb::Progress { fraction: 0.5, ..Default::default() }),
+        )
+        .expect("progress");
+    store.requeue(&a.id, 4).expect("requeue");
+    let states = |id: &str| -> Vec<(u64, Option<i32>)> {
+        store
+            .events_after(id, 0, 10)
+            .expect("events")
+            .into_iter()
+            .map(|e| {
+                (
+                    e.seq,
+                    match e.event {
+                        Some(pb::render_job_event::Event::StateChanged(s)) => Some(s),
+                        _ => None,
+                    },
+                )
+            })
+            .collect()
     };
-    for (job, state) in [(&a.id, JobState::Queued), (&b.id, JobState::Queued), (&a.id, JobState::Running)] {
-        store.append_event(event(job, state)).expect("append");
-    }
-    let a_events = store.events_after(&a.id, 0, 10).expect("a events");
-    assert_eq!(a_events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
-    assert_eq!(store.events_after(&a.id, 1, 10).expect("after 1").len(), 1);
-    assert_eq!(store.last_event_seq(&b.id).expect("b"), 1);
+    let (queued, running) = (Some(JobState::Queued as i32), Some(JobState::Running as i32));
+    assert_eq!(states(&a.id), vec![(1, queued), (2, running), (3, None), (4, queued)]);
+    assert_eq!(states(&b.id), vec![(1, queued)]);
+    assert_eq!(store.events_after(&a.id, 2, 10).expect("after 2").len(), 2);
+    assert_eq!(store.events_after(&a.id, u64::MAX, 10).expect("after the end").len(), 0);
+    assert_eq!(store.last_event_seq(&a.id).expect("a"), 4);
     assert_eq!(store.last_event_seq("job-none").expect("none"), 0);
 }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use hmac::{KeyInit, Mac};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::{Notify, mpsc};
+use tokio::task::block_in_place;
 use tracing::Instrument;
 
 use super::config::WebhookConfig;
@@ -68,7 +69,7 @@ impl WebhookSender {
     /// Delivers the events of every job named on `jobs` (and, first, of every job whose
     /// events were not all dealt with before the server last stopped).
     pub async fn run(self, mut jobs: mpsc::UnboundedReceiver<String>) {
-        match self.store.jobs_with_undelivered_events() {
+        match block_in_place(|| self.store.jobs_with_undelivered_events()) {
             Ok(pending) => pending.into_iter().for_each(|id| self.wake(id)),
             Err(err) => tracing::error!(%err, "cannot resume webhook deliveries"),
         }
@@ -101,12 +102,12 @@ impl WebhookSender {
     /// Delivers the job's events in order until its last one.
     async fn deliver_job(&self, job_id: &str, notify: &Notify) -> Result<(), StoreError> {
         loop {
-            let job = self.store.get(job_id)?;
+            let job = block_in_place(|| self.store.get(job_id))?;
             let Some(hook) = job.spec.as_ref().and_then(|s| s.webhook.clone()).filter(|w| !w.url.is_empty()) else {
                 return Ok(());
             };
             let done = job.webhook.as_ref().map_or(0, |w| w.last_event_seq);
-            let events = self.store.events_after(job_id, done, 64)?;
+            let events = block_in_place(|| self.store.events_after(job_id, done, 64))?;
             if events.is_empty() {
                 if job.webhook.as_ref().and_then(|w| w.last.as_ref()).is_some() && super::state::is_final(job.state()) {
                     return Ok(());
@@ -117,25 +118,30 @@ impl WebhookSender {
             for event in events {
                 let record = self.deliver(&hook, &event).await;
                 let last = is_last(&event);
-                self.store.update(job_id, |job| {
-                    let status = job.webhook.get_or_insert_with(Default::default);
-                    if record.delivered {
-                        status.delivered += 1;
-                    } else {
-                        status.failed += 1;
-                        status.failures.push(record.clone());
-                        let excess = status.failures.len().saturating_sub(FAILURES_KEPT);
-                        status.failures.drain(..excess);
-                    }
-                    status.last_event_seq = record.event_seq;
-                    status.last = Some(record.clone());
-                    Ok(())
-                })?;
+                block_in_place(|| self.record(job_id, &record))?;
                 if last {
                     return Ok(());
                 }
             }
         }
+    }
+
+    /// Counts a delivered or failed event in the job's webhook status.
+    fn record(&self, job_id: &str, record: &pb::WebhookDelivery) -> Result<pb::RenderJob, StoreError> {
+        self.store.update(job_id, |job| {
+            let status = job.webhook.get_or_insert_with(Default::default);
+            if record.delivered {
+                status.delivered += 1;
+            } else {
+                status.failed += 1;
+                status.failures.push(record.clone());
+                let excess = status.failures.len().saturating_sub(FAILURES_KEPT);
+                status.failures.drain(..excess);
+            }
+            status.last_event_seq = record.event_seq;
+            status.last = Some(record.clone());
+            Ok(())
+        })
     }
 
     /// Delivers one event, retrying as configured.

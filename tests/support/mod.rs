@@ -2,6 +2,7 @@
 //! ffprobe, decode them with ffmpeg, and measure colours, flashes and beeps.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod grpc;
 pub mod server;
 
 use std::path::{Path, PathBuf};

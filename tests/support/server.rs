@@ -60,7 +60,7 @@ impl Server {
         });
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\
-             [jobs]\nmax_concurrent = {}\nshutdown_grace_s = {}\nprogress_interval_ms = 200\n\
+             [jobs]\nmax_concurrent = {}\nshutdown_grace_s = {}\n\
              [auth]\nbearer_tokens = [{}]\n[tls]\n{tls}\
              [webhooks]\ninitial_backoff_ms = {}\nmax_backoff_ms = 1000\ntimeout_ms = 5000\n\
              [log]\nformat = \"json\"\nlevel = \"info\"\n",
