@@ -19,7 +19,7 @@ use crate::job::spec::{FieldViolation, InvalidJob, redacted, validate};
 use crate::service::config::StorageConfig;
 use crate::service::events::now_unix_ms;
 use crate::service::scheduler::{CancelError, Scheduler};
-use crate::service::store::StoreError;
+use crate::service::store::{StoreError, count_of};
 
 pub struct RenderApi {
     scheduler: Arc<Scheduler>,
@@ -194,7 +194,7 @@ impl RenderService for RenderApi {
     ) -> Result<Response<pb::NodeStatus>, Status> {
         let ctx = self.scheduler.context();
         let counts = block_in_place(|| ctx.events.store().counts()).map_err(store_status)?;
-        let queued = counts.iter().find(|(s, _)| *s == JobState::Queued).map_or(0, |(_, n)| *n);
+        let queued = count_of(&counts, JobState::Queued);
         let (video_encoder, gpu_adapter) = ctx.metrics.engine();
         Ok(Response::new(pb::NodeStatus {
             node: hostname(),

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::state::{RENDER_STATES, state_name};
-use super::store::{JobStore, StoreError};
+use super::store::{JobStore, StoreError, count_of};
 use crate::api::pb::JobState;
 
 #[derive(Debug, Default)]
@@ -85,10 +85,10 @@ impl Metrics {
         let counts = store.counts()?;
         let mut text = String::from("# HELP tessera_jobs Jobs in the store by state.\n# TYPE tessera_jobs gauge\n");
         for state in RENDER_STATES {
-            let n = counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
+            let n = count_of(&counts, state);
             let _ = writeln!(text, "tessera_jobs{{state=\"{}\"}} {n}", state_name(state));
         }
-        let queued = counts.iter().find(|(s, _)| *s == JobState::Queued).map_or(0, |(_, n)| *n);
+        let queued = count_of(&counts, JobState::Queued);
         let gauge = |text: &mut String, name: &str, help: &str, value: String| {
             let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         };

@@ -316,6 +316,11 @@ impl JobStore {
     }
 }
 
+/// The number of jobs in `state` in a [`JobStore::counts`] answer.
+pub fn count_of(counts: &[(JobState, u64)], state: JobState) -> u64 {
+    counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n)
+}
+
 pub(super) fn decode(id: &str, bytes: &[u8]) -> Result<RenderJob, StoreError> {
     RenderJob::decode(bytes).map_err(|e| StoreError::Corrupt { id: id.to_owned(), reason: e.to_string() })
 }
