@@ -44,9 +44,10 @@ pub fn render_job(args: RenderArgs) -> anyhow::Result<()> {
         anyhow::anyhow!("{} is not a valid job:\n{}", args.job.display(), lines.join("\n"))
     })?;
     // A remote source is downloaded first, into a directory removed at the end.
-    let download_dir = tempfile::Builder::new().prefix("tessera-source-").tempdir()?;
+    let mut download_dir = None;
     if let Some(url) = remote_source(&spec) {
-        let archive = download_dir.path().join("source.archive");
+        let dir = download_dir.insert(tempfile::Builder::new().prefix("tessera-source-").tempdir()?);
+        let archive = dir.path().join("source.archive");
         let bytes = fetch_blocking(url, &archive, u64::MAX, &CancelFlag::default())?;
         eprintln!("fetched {} ({bytes} bytes)", shown_url(url));
         request.input = archive;

@@ -94,6 +94,15 @@ impl EventLog {
         out: mpsc::Sender<Result<pb::RenderJobEvent, tonic::Status>>,
         mut stop: watch::Receiver<bool>,
     ) {
+        // Resumed after a finished job's last event: nothing more will come. (Otherwise the
+        // job's final event, when it comes, ends the stream.)
+        let ended = tokio::task::block_in_place(|| {
+            self.store.get(job_id).map(|job| is_final(job.state())).unwrap_or(true)
+                && self.store.last_event_seq(job_id).unwrap_or(0) <= after_seq
+        });
+        if ended {
+            return;
+        }
         let mut tick = self.subscribe();
         loop {
             tick.mark_unchanged();
@@ -119,14 +128,6 @@ impl EventLog {
             }
             if full {
                 continue;
-            }
-            // Resumed after the job's last event: nothing more will come.
-            let ended = tokio::task::block_in_place(|| {
-                self.store.get(job_id).map(|job| is_final(job.state())).unwrap_or(true)
-                    && self.store.last_event_seq(job_id).unwrap_or(0) <= after_seq
-            });
-            if ended {
-                return;
             }
             tokio::select! {
                 changed = tick.changed() => if changed.is_err() { return },

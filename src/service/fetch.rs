@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-use super::http::{HttpsClient, shown_url};
+use super::http::HttpsClient;
+use crate::job::spec::shown_url;
 use crate::render::CancelFlag;
 
 const ATTEMPTS: u32 = 3;

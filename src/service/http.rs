@@ -17,5 +17,3 @@ pub fn client() -> Result<HttpsClient, rustls::Error> {
         .build();
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
-
-pub use crate::job::spec::shown_url;

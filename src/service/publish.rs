@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::api::pb;
+use crate::render::PartialFile;
 use crate::render::manifest::{OutputEntry, file_facts};
 
 /// Attempts per file, and the first wait between them (doubling).
@@ -38,18 +39,12 @@ impl Destination {
     }
 
     /// Publishes `staged` (a file of `size_bytes` and `sha256`) as `name`; returns its URL.
-    pub fn publish(
-        &self,
-        staged: &Path,
-        name: &str,
-        job_id: &str,
-        expected: Option<(u64, &str)>,
-    ) -> Result<String, PublishError> {
+    pub fn publish(&self, staged: &Path, name: &str, expected: Option<(u64, &str)>) -> Result<String, PublishError> {
         let mut wait_ms = FIRST_RETRY_MS;
         let mut attempt = 1;
         loop {
             let result = match self {
-                Destination::Local(dir) => publish_local(staged, dir, name, job_id, expected),
+                Destination::Local(dir) => publish_local(staged, dir, name, expected),
             };
             match result {
                 Ok(url) => return Ok(url),
@@ -73,33 +68,25 @@ impl Destination {
     }
 }
 
-fn publish_local(
-    staged: &Path,
-    dir: &Path,
-    name: &str,
-    job_id: &str,
-    expected: Option<(u64, &str)>,
-) -> Result<String, String> {
+fn publish_local(staged: &Path, dir: &Path, name: &str, expected: Option<(u64, &str)>) -> Result<String, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let target = dir.join(name);
-    let temporary = dir.join(format!(".{name}.{job_id}.partial"));
+    // The render's own partial-file rule: complete under the final name or not there at all.
+    let partial = PartialFile::new(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+    let temporary = partial.path();
     // Copy rather than move: the working copy stays until the file is verified in place.
-    std::fs::copy(staged, &temporary).map_err(|e| format!("copying to {}: {e}", temporary.display()))?;
+    std::fs::copy(staged, temporary).map_err(|e| format!("copying to {}: {e}", temporary.display()))?;
     if let Some((size_bytes, sha256)) = expected {
         let (got_size, got_sha) =
-            file_facts(&temporary).map_err(|e| format!("reading back {}: {e}", temporary.display()))?;
+            file_facts(temporary).map_err(|e| format!("reading back {}: {e}", temporary.display()))?;
         if got_size != size_bytes || got_sha != sha256 {
-            let _ = std::fs::remove_file(&temporary);
             return Err(format!(
                 "{} does not match what was rendered ({got_size} bytes, sha256 {got_sha}; expected {size_bytes}, {sha256})",
                 temporary.display()
             ));
         }
     }
-    std::fs::File::open(&temporary)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| format!("syncing {}: {e}", temporary.display()))?;
-    std::fs::rename(&temporary, &target).map_err(|e| format!("renaming to {}: {e}", target.display()))?;
+    partial.commit().map_err(|e| format!("moving into place as {}: {e}", target.display()))?;
     let absolute = std::path::absolute(&target).unwrap_or(target);
     Ok(format!("file://{}", absolute.display()))
 }
@@ -132,7 +119,7 @@ mod tests {
         let destination = Destination::Local(out.clone());
         std::fs::create_dir_all(&out).expect("mkdir");
         std::fs::write(out.join("a.mp4"), b"from a run that crashed").expect("old");
-        let url = destination.publish(&staged, "a.mp4", "job-1", Some((size, &sha))).expect("publish");
+        let url = destination.publish(&staged, "a.mp4", Some((size, &sha))).expect("publish");
         assert!(url.starts_with("file:///") && url.ends_with("/out/a.mp4"), "{url}");
         assert_eq!(std::fs::read(out.join("a.mp4")).expect("read"), b"rendered");
         let names: Vec<_> = std::fs::read_dir(&out).expect("ls").map(|e| e.expect("entry").file_name()).collect();
@@ -146,7 +133,7 @@ mod tests {
         let staged = dir.path().join("a.mp4");
         std::fs::write(&staged, b"rendered").expect("write");
         let destination = Destination::Local(dir.path().join("out"));
-        let err = destination.publish(&staged, "a.mp4", "job-1", Some((8, "not-the-hash"))).expect_err("mismatch");
+        let err = destination.publish(&staged, "a.mp4", Some((8, "not-the-hash"))).expect_err("mismatch");
         let message = err.to_string();
         assert!(message.contains("after 3 attempts") && message.contains("kept at"), "{message}");
         assert!(!dir.path().join("out/a.mp4").exists(), "nothing under the final name");

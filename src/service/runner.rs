@@ -180,7 +180,7 @@ fn upload(
     })?;
     for entry in &summary.outputs {
         let staged = summary.output_dir.join(&entry.file);
-        match destination.publish(&staged, &entry.file, &job.id, Some((entry.size_bytes, &entry.sha256))) {
+        match destination.publish(&staged, &entry.file, Some((entry.size_bytes, &entry.sha256))) {
             Ok(url) => {
                 let file = output_file(entry, url);
                 events.store().update(&job.id, |stored| {
@@ -202,7 +202,7 @@ fn upload(
         }
     }
     let manifest = summary.output_dir.join(MANIFEST_FILE_NAME);
-    if let Err(err) = destination.publish(&manifest, MANIFEST_FILE_NAME, &job.id, None) {
+    if let Err(err) = destination.publish(&manifest, MANIFEST_FILE_NAME, None) {
         let failure =
             pb::Failure { cause: Cause::Internal as i32, code: "upload_failed".into(), message: err.to_string() };
         return fail(events, &job.id, failure);

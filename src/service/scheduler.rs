@@ -179,7 +179,6 @@ impl Scheduler {
     /// Cancels a queued or running job; a finished job is returned as it is.
     pub fn cancel(&self, id: &str) -> Result<RenderJob, CancelError> {
         let events = &self.ctx.events;
-        let mut waits = 0;
         loop {
             let job = events.store().get(id)?;
             match job.state() {
@@ -192,16 +191,17 @@ impl Scheduler {
                 },
                 JobState::Uploading => return Err(CancelError::Uploading(id.to_owned())),
                 _ => {
+                    // A claim puts the job's handle in place under this lock.
+                    let _claiming = self.claiming.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     if let Some(handle) = self.handles().get(id) {
                         handle.cancel.cancel();
                         return Ok(job);
                     }
-                    // Claimed a moment ago: its handle is being put in place.
-                    waits += 1;
-                    if waits > 100 {
-                        return Ok(job);
+                    let now = events.store().get(id)?;
+                    if now.state() == job.state() {
+                        return Ok(now); // Not running in this process (its run ended with the store failing).
                     }
-                    std::thread::sleep(Duration::from_millis(10));
+                    // It finished meanwhile: answer from its new state.
                 }
             }
         }
