@@ -79,7 +79,7 @@ fn main() -> anyhow::Result<()> {
     for (index, track) in plan.tracks.iter().enumerate() {
         let segment = track.segments.first().ok_or_else(|| anyhow::anyhow!("track without segments"))?;
         let mkv = dir.path().join(format!("track{index}.mkv"));
-        remux_segment_to_mkv(&segment.spec, &mkv)?;
+        remux_segment_to_mkv(&segment.spec, segment.packets()?.as_mut(), &mkv)?;
         args.extend([
             "-itsoffset".into(),
             format!("{:.3}", segment.span.start_ms / 1000.0),

@@ -6,14 +6,16 @@
 
 pub mod api;
 pub mod audio;
+pub mod error;
 pub mod gpu;
 pub mod ingest;
 pub mod job;
 pub mod layout;
 pub mod media;
 pub mod outputs;
+pub mod proto;
 pub mod render;
-pub mod service;
+pub mod storage;
 pub mod synth;
 pub mod telemetry;
 pub mod timeline;

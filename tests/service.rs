@@ -14,7 +14,7 @@ use std::sync::Arc;
 use support::grpc::*;
 use support::server::*;
 use support::*;
-use tessera::api::pb::{self, render_job_event::Event};
+use tessera::proto::{self as pb, render_job_event::Event};
 use tessera::synth::{SynthSpec, synth};
 
 fn call(dir: &Path, name: &str, participants: usize, duration_ms: u64) -> PathBuf {

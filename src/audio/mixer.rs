@@ -59,6 +59,17 @@ impl MixBuffer {
         out.resize(n, 0.0);
         self.read_position += frames as u64;
     }
+
+    /// Drops everything before sample frame `position` and reads on from there.
+    pub fn skip_to(&mut self, position: u64) {
+        if position <= self.read_position {
+            return;
+        }
+        let frames = usize::try_from(position - self.read_position).unwrap_or(usize::MAX);
+        let n = frames.saturating_mul(self.channels).min(self.pending.len());
+        self.pending.drain(..n);
+        self.read_position = position;
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +96,20 @@ mod tests {
         assert_eq!(mix.late_frames(), 2);
         mix.take(2, &mut out);
         assert_eq!(out, vec![1.0, 1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn skipping_drops_what_lies_before_and_keeps_what_follows() {
+        let mut mix = MixBuffer::new(2);
+        mix.add(1, &[1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
+        mix.skip_to(2);
+        let mut out = Vec::new();
+        mix.take(3, &mut out);
+        assert_eq!(out, vec![2.0, 2.0, 3.0, 3.0, 0.0, 0.0]);
+        mix.skip_to(1_000_000);
+        assert_eq!(mix.read_position(), 1_000_000);
+        mix.take(1, &mut out);
+        assert_eq!(out, vec![0.0, 0.0]);
     }
 
     #[test]

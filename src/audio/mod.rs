@@ -1,5 +1,6 @@
-//! Audio: the call mix. Pure code, no GStreamer.
+//! Audio: the call mix and each participant's level before it. Pure code, no GStreamer.
 
+pub mod level;
 mod limiter;
 mod mixer;
 mod resample;

@@ -7,7 +7,7 @@ use clap::Args;
 use tessera::job::read_job_file;
 use tessera::job::spec::{remote_source, shown_url, validate};
 use tessera::render::CancelFlag;
-use tessera::service::fetch::fetch_blocking;
+use tessera::storage::fetch::fetch_blocking;
 
 use super::progress::peak_rss_mib;
 use super::render_cmd::{print_files, run};

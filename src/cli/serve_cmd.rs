@@ -11,15 +11,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use tessera::api::auth::BearerAuth;
-use tessera::api::pb::{self, render_service_server::RenderServiceServer};
 use tessera::api::service::RenderApi;
-use tessera::service::config::ServeConfig;
-use tessera::service::events::EventLog;
-use tessera::service::metrics::{self, Metrics};
-use tessera::service::runner::JobContext;
-use tessera::service::scheduler::Scheduler;
-use tessera::service::store::JobStore;
-use tessera::service::webhook::WebhookSender;
+use tessera::job::config::ServeConfig;
+use tessera::job::events::EventLog;
+use tessera::job::metrics::{self, Metrics};
+use tessera::job::runner::JobContext;
+use tessera::job::scheduler::Scheduler;
+use tessera::job::sqlite::SqliteStore;
+use tessera::job::store::JobStore;
+use tessera::job::webhook::WebhookSender;
+use tessera::proto::{self as pb, render_service_server::RenderServiceServer};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -47,10 +48,11 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("creating the data dir {}", config.server.data_dir.display()))?;
     let config = Arc::new(config);
-    let store = Arc::new(JobStore::open(&config.store_path())?);
+    let store: Arc<dyn JobStore> = SqliteStore::open(&config.store_path())?;
+    let node_id = config.node_id()?;
     let metrics = Arc::new(Metrics::new(config.jobs.max_concurrent));
     let (webhook_tx, webhook_rx) = tokio::sync::mpsc::unbounded_channel();
-    let events = EventLog::new(store.clone(), Some(webhook_tx));
+    let events = EventLog::new(store.clone(), node_id.clone(), Some(webhook_tx));
     let sender = WebhookSender::new(store.clone(), config.webhooks.clone(), metrics.clone())
         .map_err(|e| anyhow::anyhow!("webhook TLS set-up: {e}"))?;
     tokio::spawn(sender.run(webhook_rx));
@@ -97,7 +99,7 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         _ => false,
     };
     println!(
-        "tessera serve: listening on {grpc_addr} ({}), {} jobs at once, data in {}",
+        "tessera serve: node {node_id} listening on {grpc_addr} ({}), {} jobs at once, data in {}",
         if tls { "TLS" } else { "plaintext" },
         config.jobs.max_concurrent,
         config.server.data_dir.display()

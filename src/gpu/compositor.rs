@@ -1,4 +1,4 @@
-//! The compositor: owns the device, the per-source plane textures, the NV12 targets and the
+//! The compositor: uses the process's shared device; owns the per-source plane textures, the NV12 targets and the
 //! tile pipelines, and turns a list of tiles into one NV12 frame.
 //!
 //! Tiles are drawn straight into the NV12 planes: one render pass into the full-size luma
@@ -19,7 +19,7 @@ const INITIAL_TILE_CAPACITY: usize = 16;
 
 /// Composes tiles of uploaded I420 frames into NV12 output frames of a fixed size.
 pub struct Compositor {
-    gpu: GpuContext,
+    gpu: std::sync::Arc<GpuContext>,
     width: u32,
     height: u32,
     sources: HashMap<u64, SourceTextures>,
@@ -49,12 +49,13 @@ struct TilePipelines {
 }
 
 impl Compositor {
-    /// Opens the GPU and creates everything needed for `width x height` output (both even).
+    /// Creates, on the process's shared GPU device, everything needed for `width x height`
+    /// output (both even).
     pub fn new(width: u32, height: u32) -> Result<Self, GpuError> {
         if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
             return Err(GpuError::OddSize { width, height });
         }
-        let gpu = GpuContext::new()?;
+        let gpu = GpuContext::shared()?;
         let device = &gpu.device;
         let max = device.limits().max_texture_dimension_2d;
         if width > max || height > max {
@@ -177,7 +178,7 @@ impl Compositor {
     /// Uploads the latest frame of `source_id`, (re)creating its plane textures when the
     /// frame size changes. Strides may exceed the plane widths.
     pub fn upload(&mut self, source_id: u64, frame: &I420Frame<'_>) -> Result<(), GpuError> {
-        let GpuContext { device, queue, .. } = &self.gpu;
+        let GpuContext { device, queue, .. } = &*self.gpu;
         let scopes = ErrorScopes::push(device);
         let result = match self.sources.get_mut(&source_id) {
             Some(source) if source.width == frame.width && source.height == frame.height => {

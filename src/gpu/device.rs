@@ -1,9 +1,12 @@
 //! Adapter and device acquisition, plus error-scope helpers that turn wgpu validation
 //! errors into [`GpuError`] values instead of the default panic.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::GpuError;
+
+/// The process's one device, opened by the first compositor and shared by every later one.
+static SHARED: Mutex<Option<Arc<GpuContext>>> = Mutex::new(None);
 
 /// The opened GPU: adapter, device and queue.
 pub(crate) struct GpuContext {
@@ -39,6 +42,18 @@ impl GpuContext {
         }));
         tracing::debug!(adapter = %summary(&adapter_info), "opened GPU device");
         Ok(Self { adapter_info, device, queue })
+    }
+
+    /// The process's device: opened on first use (a failure is returned and tried again next
+    /// time), then shared by every compositor.
+    pub(crate) fn shared() -> Result<Arc<Self>, GpuError> {
+        let mut shared = SHARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(gpu) = shared.as_ref() {
+            return Ok(Arc::clone(gpu));
+        }
+        let gpu = Arc::new(Self::new()?);
+        *shared = Some(Arc::clone(&gpu));
+        Ok(gpu)
     }
 
     pub(crate) fn adapter_summary(&self) -> String {

@@ -8,6 +8,12 @@ mod compositor;
 mod device;
 mod readback;
 mod source;
+impl crate::error::Classify for GpuError {
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::Internal("gpu")
+    }
+}
+
 #[cfg(test)]
 mod tests;
 

@@ -67,3 +67,10 @@ pub enum IngestError {
     #[error("{path}: contains no RTP packet with payload type {payload_type} (the SDP's {codec})")]
     NoMediaPackets { path: PathBuf, payload_type: u8, codec: &'static str },
 }
+
+/// A recording that cannot be read is the caller's: whatever is wrong, it is in the archive.
+impl crate::error::Classify for IngestError {
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::BadInput("bad_input")
+    }
+}

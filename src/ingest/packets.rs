@@ -207,6 +207,19 @@ impl Rebaser {
     }
 }
 
+/// One segment's media packets in sequence order, wherever they come from (an rtpdump read
+/// by [`MediaPackets`], or anything else a decoder feed can be given).
+pub trait PacketSource: Send {
+    /// The next media packet; `Ok(None)` at the end.
+    fn next_packet(&mut self) -> Result<Option<MediaPacket>, IngestError>;
+}
+
+impl PacketSource for MediaPackets {
+    fn next_packet(&mut self) -> Result<Option<MediaPacket>, IngestError> {
+        MediaPackets::next_packet(self)
+    }
+}
+
 pub struct MediaPackets {
     path: PathBuf,
     payload_type: u8,

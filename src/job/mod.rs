@@ -1,11 +1,24 @@
-//! Render jobs: the spec a control plane sends (over gRPC, or as a JSON file to `tessera
-//! render`), validated into what the renderer runs.
+//! Render jobs, all of their system in one place: the spec a control plane sends (over gRPC,
+//! or as a JSON file to `tessera render`) validated into what the renderer runs, the life of a
+//! job (a pure state machine), the store that keeps jobs, events and leases ([`store::JobStore`],
+//! SQLite behind it), events and webhooks, the scheduler and the runner, metrics and the node's
+//! configuration. The gRPC front (`api/`) only converts and delegates here.
 
+pub mod admission;
+pub mod config;
+pub mod events;
+pub mod metrics;
+pub mod runner;
+pub mod scheduler;
 pub mod spec;
+pub mod sqlite;
+pub mod state;
+pub mod store;
+pub mod webhook;
 
 use std::path::Path;
 
-use crate::api::pb;
+use crate::proto as pb;
 
 /// Reading a job file failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,5 +50,7 @@ pub fn parse_job(bytes: &[u8]) -> Result<pb::CreateRenderJobRequest, (String, St
     })
 }
 
+#[cfg(test)]
+mod store_tests;
 #[cfg(test)]
 mod tests;

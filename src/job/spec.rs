@@ -4,12 +4,13 @@
 
 use std::path::PathBuf;
 
-use crate::api::pb;
 use crate::layout::{Layout, Rgb};
 use crate::media::encode::EncodeSettings;
 use crate::media::encoders::PRESETS;
 use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
+use crate::proto as pb;
 use crate::render::{CancelFlag, RenderRequest};
+pub use crate::storage::fetch::shown_url;
 
 /// One invalid field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,12 @@ impl std::fmt::Display for FieldViolation {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid job: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
 pub struct InvalidJob(pub Vec<FieldViolation>);
+
+impl crate::error::Classify for InvalidJob {
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::BadInput("invalid_spec")
+    }
+}
 
 const STORAGE_TYPES: &[&str] = &["local", "s3", "digitalocean", "azure", "gcs", "sftp"];
 const COMPOSITE: &str = "composite";
@@ -313,22 +320,6 @@ pub fn remote_source(spec: &pb::RenderJobSpec) -> Option<&str> {
     match spec.sources.first()?.kind.as_ref()? {
         pb::source::Kind::RawArchive(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url),
         _ => None,
-    }
-}
-
-/// `url` without its query and fragment (presigned URLs carry credentials there), for
-/// messages, logs and returned specs.
-pub fn shown_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    // user:password@ goes too.
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let rest = match rest[..authority_end].rsplit_once('@') {
-        Some((_, host)) => format!("(redacted)@{host}{}", &rest[authority_end..]),
-        None => rest.to_owned(),
-    };
-    match rest.split_once(['?', '#']) {
-        Some((base, _)) => format!("{scheme}://{base}?(redacted)"),
-        None => format!("{scheme}://{rest}"),
     }
 }
 

@@ -1,7 +1,7 @@
 use super::parse_job;
 use super::spec::{redacted, remote_source, validate};
-use crate::api::pb;
 use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, VideoCodec};
+use crate::proto as pb;
 
 const GOOD: &str = r##"{
   "requestId": "call-42",

@@ -2,10 +2,12 @@
 //! (layout, participants visible at time t, canvas size) into tiles. No GPU here.
 
 mod grid;
+mod scene;
 
 use serde::Deserialize;
 
 pub use grid::{GridShape, grid_shape};
+pub use scene::{OnStage, Scene, display_order};
 
 /// Built-in layouts, compiled in from `layouts/`.
 const BUILTIN: &[(&str, &str)] = &[("grid", include_str!("../../layouts/grid.toml"))];
@@ -180,8 +182,8 @@ impl Layout {
         Ok(Layout { name: file.name, background, regions })
     }
 
-    /// Places the visible participants on a canvas of `canvas_width` x `canvas_height` pixels.
-    /// `participants` is in display order; each entry carries the size of the participant's
+    /// Places participants already in display order on a canvas of `canvas_width` x
+    /// `canvas_height` pixels (the geometry under [`Layout::arrange`]); each entry carries the size of the participant's
     /// current video frame, or `None` when it has no video at that moment (placeholder tile).
     pub fn place(&self, participants: &[Option<(u32, u32)>], canvas_width: u32, canvas_height: u32) -> Vec<Tile> {
         let mut tiles = Vec::new();
@@ -271,6 +273,12 @@ pub fn fit_frame(cell: RectF, frame_width: u32, frame_height: u32, fit: Fit) -> 
             };
             TileContent::Video { rect: cell, uv_rect }
         }
+    }
+}
+
+impl crate::error::Classify for LayoutError {
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::BadInput("invalid_argument")
     }
 }
 

@@ -47,7 +47,7 @@ pub fn black_keyframe(codec: Codec, width: u32, height: u32) -> Result<Option<Bl
     let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(20));
     let frame = sample.and_then(|s| Some(BlackFrame { buffer: s.buffer()?.copy(), caps: s.caps()?.to_owned() }));
     if frame.is_none() {
-        return Err(pipeline.first_error().unwrap_or_else(|| MediaError::Data {
+        return Err(pipeline.first_error().unwrap_or_else(|| MediaError::Internal {
             what: pipeline.what.clone(),
             reason: "the encoder produced no frame".into(),
         }));

@@ -1,8 +1,11 @@
 //! Decoding one segment: the packets of its `.rtpdump` go into
 //! `appsrc -> depayloader -> [parser] -> decoder -> convert -> appsink`, or, to remux without
 //! decoding, `appsrc -> depayloader -> [parser] -> appsink` (whole encoded frames).
-//! A feeder thread streams the file into the pipeline, so memory does not grow with the
-//! segment's length: appsrc blocks when its queue is full, and appsink holds a few buffers.
+//! A feeder thread streams the packets it is given (see [`PacketSource`]) into the pipeline,
+//! so memory does not grow with the segment's length: appsrc blocks when its queue is full,
+//! and appsink holds a few buffers. A feed that cannot read its packets is the recording's
+//! fault ([`MediaError::Data`]) unless the failure is ours (an I/O error, a panic:
+//! [`MediaError::Internal`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -16,6 +19,8 @@ use gstreamer_video as gst_video;
 
 use super::pipeline::{MediaError, OwnedPipeline, require_elements};
 use super::rtp_feed::{feed, rtp_caps, uses_inband_fec};
+use crate::ingest::IngestError;
+use crate::ingest::packets::PacketSource;
 use crate::ingest::redundancy::AuxiliaryPayloads;
 use crate::ingest::sdp::{Codec, MediaKind};
 
@@ -90,7 +95,7 @@ enum Stage {
 pub struct SegmentDecoder {
     pipeline: OwnedPipeline,
     sink: gst_app::AppSink,
-    feeder: Option<JoinHandle<Result<(), String>>>,
+    feeder: Option<JoinHandle<Result<(), IngestError>>>,
     media: MediaKind,
     stage: Stage,
     done: bool,
@@ -127,8 +132,8 @@ pub fn depayload_chain(codec: Codec) -> (&'static str, &'static [&'static str]) 
 }
 
 impl SegmentDecoder {
-    /// Builds and starts a decoding pipeline and its feeder thread.
-    pub fn start(spec: &DecodeSpec) -> Result<SegmentDecoder, MediaError> {
+    /// Builds and starts a decoding pipeline and its feeder thread, which streams `packets`.
+    pub fn start(spec: &DecodeSpec, packets: Box<dyn PacketSource>) -> Result<SegmentDecoder, MediaError> {
         let media = spec.codec.media_kind();
         let (chain, elements) = decoder_chain(spec);
         require_elements(elements)?;
@@ -140,6 +145,7 @@ impl SegmentDecoder {
         };
         Self::launch(
             spec,
+            packets,
             &format!("{chain} ! {convert}"),
             Stage::Decode,
             format!("decoding {}", spec.rtpdump_path.display()),
@@ -147,13 +153,19 @@ impl SegmentDecoder {
     }
 
     /// Builds and starts a pipeline that only depayloads: [`Decoded::Encoded`] frames come out.
-    pub fn depayload(spec: &DecodeSpec) -> Result<SegmentDecoder, MediaError> {
+    pub fn depayload(spec: &DecodeSpec, packets: Box<dyn PacketSource>) -> Result<SegmentDecoder, MediaError> {
         let (chain, elements) = depayload_chain(spec.codec);
         require_elements(elements)?;
-        Self::launch(spec, chain, Stage::Depayload, format!("reading {}", spec.rtpdump_path.display()))
+        Self::launch(spec, packets, chain, Stage::Depayload, format!("reading {}", spec.rtpdump_path.display()))
     }
 
-    fn launch(spec: &DecodeSpec, chain: &str, stage: Stage, what: String) -> Result<SegmentDecoder, MediaError> {
+    fn launch(
+        spec: &DecodeSpec,
+        mut packets: Box<dyn PacketSource>,
+        chain: &str,
+        stage: Stage,
+        what: String,
+    ) -> Result<SegmentDecoder, MediaError> {
         super::init()?;
         let media = spec.codec.media_kind();
         let description = format!(
@@ -172,8 +184,8 @@ impl SegmentDecoder {
         let span = tracing::Span::current();
         let feeder = std::thread::Builder::new()
             .name("tessera-feed".into())
-            .spawn(move || span.in_scope(|| feed(&feed_spec, &src, &first)))
-            .map_err(|e| MediaError::Data {
+            .spawn(move || span.in_scope(|| feed(&feed_spec, packets.as_mut(), &src, &first)))
+            .map_err(|e| MediaError::Internal {
                 what: pipeline.what.clone(),
                 reason: format!("cannot start feeder thread: {e}"),
             })?;
@@ -206,7 +218,7 @@ impl SegmentDecoder {
             }
             if started.elapsed() > STALL_TIMEOUT {
                 self.done = true;
-                return Err(MediaError::Data {
+                return Err(MediaError::Internal {
                     what: self.pipeline.what.clone(),
                     reason: format!("no output for {} s", STALL_TIMEOUT.as_secs()),
                 });
@@ -218,9 +230,9 @@ impl SegmentDecoder {
         let Some(handle) = self.feeder.take() else { return Ok(()) };
         match handle.join() {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(MediaError::Data { what: self.pipeline.what.clone(), reason }),
+            Ok(Err(err)) => Err(feed_error(self.pipeline.what.clone(), err)),
             Err(_) => {
-                Err(MediaError::Data { what: self.pipeline.what.clone(), reason: "feeder thread panicked".into() })
+                Err(MediaError::Internal { what: self.pipeline.what.clone(), reason: "feeder thread panicked".into() })
             }
         }
     }
@@ -272,6 +284,14 @@ impl SegmentDecoder {
                 Ok(Decoded::Audio(AudioChunk { samples, pts_ms }))
             }
         }
+    }
+}
+
+/// A feed that failed: reading the packets failed on our side (I/O) or the recording is bad.
+pub fn feed_error(what: String, err: IngestError) -> MediaError {
+    match err {
+        IngestError::Io { .. } => MediaError::Internal { what, reason: err.to_string() },
+        _ => MediaError::Data { what, reason: err.to_string() },
     }
 }
 

@@ -106,7 +106,7 @@ fn push(
         b.set_duration(gst::ClockTime::from_nseconds(duration_ns));
     }
     src.push_buffer(buffer).map(|_| ()).map_err(|flow| {
-        pipeline.first_error().unwrap_or_else(|| MediaError::Data {
+        pipeline.first_error().unwrap_or_else(|| MediaError::Internal {
             what: pipeline.what.clone(),
             reason: format!("encoder refused data: {flow:?}"),
         })

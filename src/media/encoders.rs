@@ -123,12 +123,14 @@ fn probe_for(codec: VideoCodec, hardware: HardwarePreference) -> Result<VideoEnc
         codec: codec.as_str(),
         hardware: format!("{hardware:?}").to_lowercase(),
         tried: names.join(", "),
+        hardware_required: hardware == HardwarePreference::Require,
     })
 }
 
 fn preset_index(preset: &str) -> Result<usize, MediaError> {
-    PRESETS.iter().position(|p| *p == preset).ok_or_else(|| MediaError::Data {
-        what: "encoder settings".into(),
+    PRESETS.iter().position(|p| *p == preset).ok_or_else(|| MediaError::InvalidSetting {
+        field: "preset",
+        value: preset.to_owned(),
         reason: format!("unknown preset `{preset}` (expected one of {})", PRESETS.join(", ")),
     })
 }

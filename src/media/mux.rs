@@ -126,7 +126,10 @@ impl MuxInput {
         duration_ms: Option<f64>,
     ) -> Result<(), MediaError> {
         if self.caps.is_none() {
-            return Err(MediaError::Data { what: self.what.clone(), reason: "frame pushed before any caps".into() });
+            return Err(MediaError::Internal {
+                what: self.what.clone(),
+                reason: "frame pushed before any caps".into(),
+            });
         }
         let mut pts_ns = (pts_ms.max(0.0) * 1e6).round() as u64;
         if let Some(last) = self.last_pts_ns {

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+use crate::error::{Classify, Fault};
+
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     #[error("GStreamer could not start: {0}")]
@@ -19,9 +21,39 @@ pub enum MediaError {
     #[error("{what}: pipeline state change to {state} failed")]
     StateChange { what: String, state: &'static str },
     #[error("no working {codec} encoder (hardware: {hardware}; tried: {tried})")]
-    NoEncoder { codec: &'static str, hardware: String, tried: String },
+    NoEncoder {
+        codec: &'static str,
+        hardware: String,
+        tried: String,
+        /// The job required a hardware encoder (its choice, not our failure).
+        hardware_required: bool,
+    },
+    #[error("invalid {field} `{value}`: {reason}")]
+    InvalidSetting { field: &'static str, value: String, reason: String },
+    /// The media itself cannot be read or decoded: the recording's fault.
     #[error("{what}: {reason}")]
     Data { what: String, reason: String },
+    /// Something of ours failed around the media: a thread that could not start or panicked,
+    /// an I/O error, a pipeline that misbehaves.
+    #[error("{what}: {reason}")]
+    Internal { what: String, reason: String },
+}
+
+impl Classify for MediaError {
+    fn fault(&self) -> Fault {
+        match self {
+            MediaError::Data { .. } => Fault::BadInput("undecodable_media"),
+            MediaError::InvalidSetting { .. } => Fault::BadInput("invalid_argument"),
+            MediaError::NoEncoder { hardware_required: true, .. } => Fault::BadInput("hardware_unavailable"),
+            MediaError::Init(_)
+            | MediaError::MissingElement { .. }
+            | MediaError::Build { .. }
+            | MediaError::Stream { .. }
+            | MediaError::StateChange { .. }
+            | MediaError::NoEncoder { .. }
+            | MediaError::Internal { .. } => Fault::Internal("media"),
+        }
+    }
 }
 
 /// Initialises GStreamer once; later calls are cheap.
@@ -94,13 +126,13 @@ impl OwnedPipeline {
         if self.eos_seen.load(Ordering::SeqCst) {
             return self.first_error().map_or(Ok(()), Err);
         }
-        let bus = self
-            .pipeline
-            .bus()
-            .ok_or_else(|| MediaError::Data { what: self.what.clone(), reason: "pipeline has no bus".to_owned() })?;
+        let bus = self.pipeline.bus().ok_or_else(|| MediaError::Internal {
+            what: self.what.clone(),
+            reason: "pipeline has no bus".to_owned(),
+        })?;
         let message =
             bus.timed_pop_filtered(timeout, &[gst::MessageType::Eos, gst::MessageType::Error]).ok_or_else(|| {
-                MediaError::Data {
+                MediaError::Internal {
                     what: self.what.clone(),
                     reason: format!("no end of stream after {} s", timeout.seconds()),
                 }

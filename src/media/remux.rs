@@ -9,12 +9,17 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::decode::{DecodeSpec, depayload_chain};
+use super::decode::{DecodeSpec, depayload_chain, feed_error};
 use super::pipeline::{MediaError, OwnedPipeline, require_elements};
 use super::rtp_feed::{feed, rtp_caps};
+use crate::ingest::packets::PacketSource;
 
-/// Writes the segment's media, as sent, into a Matroska file at `output`.
-pub fn remux_segment_to_mkv(spec: &DecodeSpec, output: &Path) -> Result<(), MediaError> {
+/// Writes the segment's media (`packets`), as sent, into a Matroska file at `output`.
+pub fn remux_segment_to_mkv(
+    spec: &DecodeSpec,
+    packets: &mut dyn PacketSource,
+    output: &Path,
+) -> Result<(), MediaError> {
     let (chain, elements) = depayload_chain(spec.codec);
     require_elements(elements)?;
     require_elements(&["matroskamux", "filesink"])?;
@@ -29,7 +34,7 @@ pub fn remux_segment_to_mkv(spec: &DecodeSpec, output: &Path) -> Result<(), Medi
     src.set_caps(Some(&rtp_caps(spec)));
     pipeline.play()?;
     let first = OnceLock::new();
-    let fed = feed(spec, &src, &first);
+    let fed = feed(spec, packets, &src, &first);
     pipeline.wait_eos(gst::ClockTime::from_seconds(600))?;
-    fed.map_err(|reason| MediaError::Data { what: pipeline.what.clone(), reason })
+    fed.map_err(|err| feed_error(pipeline.what.clone(), err))
 }

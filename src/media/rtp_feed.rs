@@ -12,8 +12,9 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::decode::DecodeSpec;
+use crate::ingest::IngestError;
 use crate::ingest::frames::FrameGate;
-use crate::ingest::packets::{MAX_CONCEALED_MS, MediaPacket, MediaPackets};
+use crate::ingest::packets::{MAX_CONCEALED_MS, MediaPacket, PacketSource};
 use crate::ingest::rtp::build_rtp;
 use crate::ingest::sdp::{Codec, MediaKind};
 
@@ -40,10 +41,15 @@ pub fn rtp_caps(spec: &DecodeSpec) -> gst::Caps {
     builder.build()
 }
 
-/// Streams the segment's packets into `src` and ends the stream. `first` receives the
+/// Streams the segment's `packets` into `src` and ends the stream. `first` receives the
 /// extended RTP timestamp of the first packet pushed: buffer PTS count from it.
-pub fn feed(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<i64>) -> Result<(), String> {
-    let result = feed_packets(spec, src, first);
+pub fn feed(
+    spec: &DecodeSpec,
+    packets: &mut dyn PacketSource,
+    src: &gst_app::AppSrc,
+    first: &OnceLock<i64>,
+) -> Result<(), IngestError> {
+    let result = feed_packets(spec, packets, src, first);
     let _ = src.end_of_stream();
     result
 }
@@ -92,13 +98,16 @@ impl Pusher<'_> {
     }
 }
 
-fn feed_packets(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<i64>) -> Result<(), String> {
-    let mut packets = MediaPackets::open(&spec.rtpdump_path, spec.payload_type, spec.clock_rate_hz, spec.aux.clone())
-        .map_err(|e| e.to_string())?;
+fn feed_packets(
+    spec: &DecodeSpec,
+    packets: &mut dyn PacketSource,
+    src: &gst_app::AppSrc,
+    first: &OnceLock<i64>,
+) -> Result<(), IngestError> {
     let mut pusher = Pusher { spec, src, first, next_sequence: 1, base_ticks: None };
     if spec.codec.media_kind() == MediaKind::Video {
         let mut gate = FrameGate::new(spec.codec);
-        while let Some(packet) = packets.next_packet().map_err(|e| e.to_string())? {
+        while let Some(packet) = packets.next_packet()? {
             for frame in gate.push(packet) {
                 if !frame.iter().all(|p| pusher.push(p.marker, p.ticks, &p.payload)) {
                     return Ok(());
@@ -108,7 +117,7 @@ fn feed_packets(spec: &DecodeSpec, src: &gst_app::AppSrc, first: &OnceLock<i64>)
         return Ok(());
     }
     let mut previous: Option<MediaPacket> = None;
-    while let Some(packet) = packets.next_packet().map_err(|e| e.to_string())? {
+    while let Some(packet) = packets.next_packet()? {
         if let Some(prev) = previous.as_ref().filter(|_| spec.codec == Codec::Opus) {
             pusher.signal_loss(prev, &packet);
         }

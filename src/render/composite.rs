@@ -7,18 +7,18 @@ use std::path::Path;
 use tracing::info_span;
 
 use super::plan::RenderPlan;
+use super::rtpdump_source::{RtpdumpAudio, RtpdumpVideo};
+use super::source::{AudioFeed, VideoFeed};
 use super::{Progress, RenderError, RenderRequest};
-use crate::audio::{Limiter, MixBuffer};
+use crate::audio::{Limiter, MixBuffer, level};
 use crate::gpu::{self, Compositor, TileDraw};
 use crate::ingest::TrackKind;
-use crate::layout::{Layout, TileContent};
+use crate::layout::{Layout, OnStage, Scene, TileContent};
 use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ, VideoFrame};
 use crate::media::encode::{AudioFileEncoder, CompositeEncoder};
 use crate::media::encoders::pick_video_encoder;
 use crate::outputs::AudioFormat;
 use crate::timeline::CallTimeline;
-
-use super::cursors::{AudioCursor, VideoCursor};
 
 /// What the composite pass wrote.
 #[derive(Debug, Clone)]
@@ -83,51 +83,61 @@ fn render_frames(
     let settings = &request.encode;
     let mix_screenshare = !request.outputs.mix_without_screenshare_audio;
     let with_video = sinks.video.is_some();
-    let mut video: Vec<Option<VideoCursor>> = plan
+    let mut video: Vec<Option<VideoFeed>> = plan
         .tracks
         .iter()
-        .map(|t| (with_video && t.kind == TrackKind::Video).then(|| VideoCursor::new(t.segments.clone())))
+        .map(|t| {
+            (with_video && t.kind == TrackKind::Video)
+                .then(|| VideoFeed::new(Box::new(RtpdumpVideo::new(t.segments.clone()))))
+        })
         .collect();
-    let mut audio: Vec<AudioCursor> = plan
+    let mut audio: Vec<Option<AudioFeed>> = plan
         .tracks
         .iter()
-        .filter(|t| t.kind == TrackKind::Audio && (mix_screenshare || !t.screenshare))
-        .map(|t| AudioCursor::new(t.segments.clone()))
+        .map(|t| {
+            (t.kind == TrackKind::Audio && (mix_screenshare || !t.screenshare))
+                .then(|| AudioFeed::new(Box::new(RtpdumpAudio::new(t.segments.clone())), AUDIO_CHANNELS))
+        })
         .collect();
     let mut mix = MixBuffer::new(AUDIO_CHANNELS);
     let mut limiter = Limiter::new(0.891, 80.0, AUDIO_RATE_HZ, AUDIO_CHANNELS);
     let mut uploaded: Vec<Option<u64>> = vec![None; plan.visuals.len()];
+    let mut levels = vec![0.0_f32; plan.tracks.len()];
     let mut pcm = Vec::new();
+    let mut track_pcm = Vec::new();
     let mut nv12 = Vec::new();
     let fps = f64::from(settings.fps);
     let first_frame = (from_ms.max(0.0) * fps / 1000.0).floor() as u64;
     let end_frame = ((to_ms * fps / 1000.0).round() as u64).max(first_frame + 1);
     let frames_total = end_frame - first_frame;
-    // Audio before the window is mixed and dropped (no track of a windowed plan plays there).
+    // Audio before the window is dropped (no track of a windowed plan plays there).
     let start_sample = first_frame * u64::from(AUDIO_RATE_HZ) / u64::from(settings.fps);
-    for cursor in &mut audio {
-        cursor.fill(&mut mix, start_sample)?;
+    for feed in audio.iter_mut().flatten() {
+        feed.skip_to(start_sample)?;
     }
-    mix.take(usize::try_from(start_sample - mix.read_position().min(start_sample)).unwrap_or(0), &mut pcm);
+    mix.skip_to(start_sample);
     let (width, height) = (settings.width, settings.height);
     for n in first_frame..end_frame {
         request.cancel.check()?;
-        if let Some((compositor, encoder)) = sinks.video.as_mut() {
-            let t_ms = CallTimeline::frame_time_ms(n, settings.fps);
-            let draws = frame_draws(plan, layout, (width, height), t_ms, &mut video, &mut uploaded, compositor)?;
-            compositor.compose(&draws, layout.background.0, &mut nv12)?;
-            encoder.push_video(std::mem::take(&mut nv12))?;
-        }
-
-        // The mix for this frame's interval.
+        // The mix for this frame's interval, and each track's level in it.
+        let from = mix.read_position();
         let until = (n + 1) * u64::from(AUDIO_RATE_HZ) / u64::from(settings.fps);
-        for cursor in &mut audio {
-            cursor.fill(&mut mix, until)?;
+        for (index, feed) in audio.iter_mut().enumerate() {
+            let Some(feed) = feed else { continue };
+            feed.take_until(until, &mut track_pcm)?;
+            levels[index] = level::rms(&track_pcm);
+            mix.add(from, &track_pcm);
         }
         let frames = usize::try_from(until - mix.read_position()).unwrap_or(0);
         mix.take(frames, &mut pcm);
         limiter.process(&mut pcm);
-        if let Some((_, encoder)) = sinks.video.as_mut() {
+
+        if let Some((compositor, encoder)) = sinks.video.as_mut() {
+            let t_ms = CallTimeline::frame_time_ms(n, settings.fps);
+            let stage = Stage { plan, layout, canvas: (width, height), levels: &levels };
+            let draws = stage.frame_draws(t_ms, &mut video, &mut uploaded, compositor)?;
+            compositor.compose(&draws, layout.background.0, &mut nv12)?;
+            encoder.push_video(std::mem::take(&mut nv12))?;
             encoder.push_audio(&pcm)?;
         }
         for sink in &mut sinks.audio {
@@ -145,63 +155,84 @@ fn render_frames(
     Ok(frames_total)
 }
 
-/// The tiles of the output frame at call time `t_ms`, with new pictures uploaded.
-fn frame_draws(
-    plan: &RenderPlan,
-    layout: &Layout,
-    (width, height): (u32, u32),
-    t_ms: f64,
-    video: &mut [Option<VideoCursor>],
-    uploaded: &mut [Option<u64>],
-    compositor: &mut Compositor,
-) -> Result<Vec<TileDraw>, RenderError> {
-    // Who is on screen, and with which picture.
-    let mut on_screen: Vec<(usize, Option<(u32, u32)>)> = Vec::new();
-    for (index, visual) in plan.visuals.iter().enumerate() {
-        if !visual.span.contains(t_ms) {
-            continue;
-        }
-        let mut shown_track = None;
-        for &track in &visual.video_tracks {
-            if let Some(cursor) = video.get_mut(track).and_then(Option::as_mut)
-                && cursor.advance(t_ms)?
-                && shown_track.is_none()
-            {
-                shown_track = Some(track);
+/// What the layout is given to place one output frame.
+struct Stage<'a> {
+    plan: &'a RenderPlan,
+    layout: &'a Layout,
+    canvas: (u32, u32),
+    /// Each track's level in this frame's interval (0 for tracks that are not mixed).
+    levels: &'a [f32],
+}
+
+impl Stage<'_> {
+    /// The tiles of the output frame at call time `t_ms`, with new pictures uploaded.
+    fn frame_draws(
+        &self,
+        t_ms: f64,
+        video: &mut [Option<VideoFeed>],
+        uploaded: &mut [Option<u64>],
+        compositor: &mut Compositor,
+    ) -> Result<Vec<TileDraw>, RenderError> {
+        // Who is on stage, with which picture, how loud.
+        let mut scene = Scene::default();
+        let mut visual_of = Vec::new();
+        for (index, visual) in self.plan.visuals.iter().enumerate() {
+            if !visual.span.contains(t_ms) {
+                continue;
             }
+            let mut shown_track = None;
+            for &track in &visual.video_tracks {
+                if let Some(feed) = video.get_mut(track).and_then(Option::as_mut)
+                    && feed.advance(t_ms)?
+                    && shown_track.is_none()
+                {
+                    shown_track = Some(track);
+                }
+            }
+            let shown = shown_track.and_then(|t| video.get(t)?.as_ref()?.frame());
+            if let Some((frame, generation)) = shown
+                && uploaded[index] != Some(generation)
+            {
+                compositor.upload(index as u64, &i420(frame))?;
+                uploaded[index] = Some(generation);
+            }
+            let speaking_level =
+                visual.audio_tracks.iter().filter_map(|&t| self.levels.get(t)).copied().fold(0.0, f32::max);
+            scene.on_stage.push(OnStage {
+                participant_id: &visual.participant_id,
+                display_name: &visual.participant_id,
+                screenshare: visual.screenshare,
+                picture: shown.map(|(f, _)| (f.width, f.height)),
+                speaking_level,
+                join_order: index,
+            });
+            visual_of.push(index);
         }
-        let shown = shown_track.and_then(|t| video.get(t)?.as_ref()?.frame());
-        if let Some((frame, generation)) = shown
-            && uploaded[index] != Some(generation)
-        {
-            compositor.upload(index as u64, &i420(frame))?;
-            uploaded[index] = Some(generation);
-        }
-        on_screen.push((index, shown.map(|(f, _)| (f.width, f.height))));
-    }
-    let sizes: Vec<Option<(u32, u32)>> = on_screen.iter().map(|(_, size)| *size).collect();
-    Ok(layout
-        .place(&sizes, width, height)
-        .into_iter()
-        .filter_map(|tile| {
-            let (visual, _) = on_screen.get(tile.participant_index)?;
-            Some(match tile.content {
-                TileContent::Video { rect, uv_rect } => TileDraw {
-                    rect: gpu::RectPx { x: rect.x, y: rect.y, width: rect.width, height: rect.height },
-                    content: gpu::TileContent::Video { source_id: *visual as u64, uv_rect },
-                },
-                TileContent::Placeholder(rgb) => TileDraw {
-                    rect: gpu::RectPx {
-                        x: tile.cell.x,
-                        y: tile.cell.y,
-                        width: tile.cell.width,
-                        height: tile.cell.height,
+        let (width, height) = self.canvas;
+        Ok(self
+            .layout
+            .arrange(&scene, width, height)
+            .into_iter()
+            .filter_map(|tile| {
+                let visual = visual_of.get(tile.participant_index)?;
+                Some(match tile.content {
+                    TileContent::Video { rect, uv_rect } => TileDraw {
+                        rect: gpu::RectPx { x: rect.x, y: rect.y, width: rect.width, height: rect.height },
+                        content: gpu::TileContent::Video { source_id: *visual as u64, uv_rect },
                     },
-                    content: gpu::TileContent::Solid { rgb: rgb.0 },
-                },
+                    TileContent::Placeholder(rgb) => TileDraw {
+                        rect: gpu::RectPx {
+                            x: tile.cell.x,
+                            y: tile.cell.y,
+                            width: tile.cell.width,
+                            height: tile.cell.height,
+                        },
+                        content: gpu::TileContent::Solid { rgb: rgb.0 },
+                    },
+                })
             })
-        })
-        .collect())
+            .collect())
+    }
 }
 
 fn i420(frame: &VideoFrame) -> gpu::I420Frame<'_> {

@@ -94,7 +94,7 @@ pub fn write_individual(
                 input.end();
                 result
             })
-            .map_err(|e| MediaError::Data {
+            .map_err(|e| MediaError::Internal {
                 what: format!("writing {}", path.display()),
                 reason: format!("cannot start a feeder thread: {e}"),
             })?;
@@ -120,7 +120,7 @@ pub fn write_individual(
             Ok(Err(err)) if index == first_failed || first_error.is_none() => first_error = Some(err),
             Ok(Err(_)) => {}
             Err(_) => {
-                first_error.get_or_insert(MediaError::Data {
+                first_error.get_or_insert(MediaError::Internal {
                     what: format!("writing {}", path.display()),
                     reason: "a feeder thread panicked".into(),
                 });
@@ -150,7 +150,7 @@ fn feed_track(
     let mut codec = String::new();
     for segment in &track.segments {
         codec = segment.spec.codec.encoding_name().to_ascii_lowercase();
-        let mut reader = SegmentDecoder::depayload(&segment.spec)?;
+        let mut reader = SegmentDecoder::depayload(&segment.spec, segment.packets()?)?;
         let mut first_of_segment = true;
         while let Some(decoded) = reader.next()? {
             let Decoded::Encoded(frame) = decoded else { continue };

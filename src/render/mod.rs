@@ -3,11 +3,12 @@
 //! a few frames each. Every file appears under its final name only when it is complete.
 
 mod composite;
-mod cursors;
 pub mod individual;
 pub mod manifest;
 mod output;
 pub mod plan;
+mod rtpdump_source;
+pub mod source;
 mod transcode;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::time::Instant;
 
 use tracing::info_span;
 
+use crate::error::{Classify, Fault};
 use crate::gpu;
 use crate::ingest::{IngestError, Recording};
 use crate::layout::{Layout, LayoutError};
@@ -50,6 +52,21 @@ pub enum RenderError {
     Incomplete { written: usize, failed: Vec<String> },
     #[error("cancelled")]
     Cancelled,
+}
+
+impl Classify for RenderError {
+    fn fault(&self) -> Fault {
+        match self {
+            RenderError::Ingest(err) => err.fault(),
+            RenderError::Media(err) => err.fault(),
+            RenderError::Gpu(err) => err.fault(),
+            RenderError::Layout(err) => err.fault(),
+            RenderError::InvalidArgument { .. } => Fault::BadInput("invalid_argument"),
+            RenderError::Io { .. } => Fault::Internal("io"),
+            RenderError::Incomplete { .. } => Fault::Internal("incomplete"),
+            RenderError::Cancelled => Fault::Internal("cancelled"),
+        }
+    }
 }
 
 /// Stops a render between two frames (or two individual files) when set; the files of the

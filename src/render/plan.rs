@@ -1,8 +1,10 @@
 //! The render plan: every segment scanned and placed on the call clock, tracks grouped into
 //! the visuals a layout arranges (one per participant session camera, one per screenshare).
 
+use crate::ingest::packets::{MediaPackets, PacketSource};
 use crate::ingest::{CallInfo, IngestError, PacketScan, Recording, TrackKind, scan_rtpdump};
-use crate::media::decode::DecodeSpec;
+use crate::media::MediaError;
+use crate::media::decode::{DecodeSpec, feed_error};
 use crate::outputs::TrackFilter;
 use crate::timeline::{CallTimeline, ClockInputs, ParticipantSpan, SegmentClock, SegmentSpan, TrackSpan};
 
@@ -20,6 +22,15 @@ pub struct SegmentPlan {
 }
 
 impl SegmentPlan {
+    /// The segment's media packets, read from its rtpdump again (the scan of the plan kept
+    /// only what it learned, not the packets).
+    pub fn packets(&self) -> Result<Box<dyn PacketSource>, MediaError> {
+        let spec = &self.spec;
+        let packets = MediaPackets::open(&spec.rtpdump_path, spec.payload_type, spec.clock_rate_hz, spec.aux.clone())
+            .map_err(|err| feed_error(format!("reading {}", spec.rtpdump_path.display()), err))?;
+        Ok(Box::new(packets))
+    }
+
     /// The call time of a PTS from this segment's pipeline: back to RTP ticks (PTS count at
     /// the nominal rate from `first_ticks`, the first packet fed), then through the segment's
     /// drift-corrected clock.
@@ -49,6 +60,9 @@ pub struct Visual {
     pub span: ParticipantSpan,
     /// Indices into [`RenderPlan::tracks`] of this visual's video tracks.
     pub video_tracks: Vec<usize>,
+    /// Indices into [`RenderPlan::tracks`] of the audio heard with it (the session's
+    /// microphone for a camera, the screenshare's audio for a screenshare): its speaking level.
+    pub audio_tracks: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -161,14 +175,16 @@ fn visuals(tracks: &[TrackPlan]) -> Vec<Visual> {
     for (participant, session) in sessions {
         let mine = |t: &&TrackPlan| t.participant_id == participant && t.user_session_id == session && !t.screenshare;
         let Some(span) = ParticipantSpan::from_tracks(tracks.iter().filter(mine).map(|t| &t.span)) else { continue };
-        let video_tracks =
-            tracks.iter().enumerate().filter(|(_, t)| mine(t) && t.kind == TrackKind::Video).map(|(i, _)| i).collect();
+        let of_kind = |kind: TrackKind| -> Vec<usize> {
+            tracks.iter().enumerate().filter(|(_, t)| mine(t) && t.kind == kind).map(|(i, _)| i).collect()
+        };
         visuals.push(Visual {
             participant_id: participant.to_owned(),
             user_session_id: session.to_owned(),
             screenshare: false,
             span,
-            video_tracks,
+            video_tracks: of_kind(TrackKind::Video),
+            audio_tracks: of_kind(TrackKind::Audio),
         });
     }
     // Screenshares: one visual per screenshare video track.
@@ -177,12 +193,24 @@ fn visuals(tracks: &[TrackPlan]) -> Vec<Visual> {
             && track.kind == TrackKind::Video
             && let Some(span) = ParticipantSpan::from_tracks([&track.span])
         {
+            let audio_tracks = tracks
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| {
+                    t.screenshare
+                        && t.kind == TrackKind::Audio
+                        && t.participant_id == track.participant_id
+                        && t.user_session_id == track.user_session_id
+                })
+                .map(|(i, _)| i)
+                .collect();
             visuals.push(Visual {
                 participant_id: track.participant_id.clone(),
                 user_session_id: track.user_session_id.clone(),
                 screenshare: true,
                 span,
                 video_tracks: vec![index],
+                audio_tracks,
             });
         }
     }

@@ -76,7 +76,7 @@ pub fn choose(
 fn source_size(tracks: &[&TrackPlan]) -> (u32, u32) {
     let first_frame = tracks.iter().filter(|t| t.kind == TrackKind::Video).find_map(|track| {
         track.segments.iter().find_map(|segment| {
-            let mut decoder = SegmentDecoder::start(&segment.spec).ok()?;
+            let mut decoder = SegmentDecoder::start(&segment.spec, segment.packets().ok()?).ok()?;
             loop {
                 match decoder.next().ok()?? {
                     Decoded::Video(frame) => return Some((frame.width, frame.height)),

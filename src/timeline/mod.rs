@@ -2,12 +2,15 @@
 //!
 //! Pure code: RTP timestamp unwrapping, the RTP -> wall clock mapping of a segment (from the
 //! RTCP sender-report pair when the metadata has one, else from the first packet's pair), and
-//! the spans of segments and participants on the call clock.
+//! the spans of segments and participants on the call clock, and which frame of a track is
+//! current at an output tick.
 
 mod clock;
+pub mod due;
 mod spans;
 
 pub use clock::{AnchorSource, ClockInputs, RateSource, SegmentClock};
+pub use due::{CurrentFrame, Stamped};
 pub use spans::{CallTimeline, ParticipantSpan, SegmentSpan, TrackSpan};
 
 /// Extends 32-bit RTP timestamps to a monotonic-ish 64-bit count, following wrap-around in

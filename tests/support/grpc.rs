@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use tessera::api::pb::{self, render_service_client::RenderServiceClient};
+use tessera::proto::{self as pb, render_service_client::RenderServiceClient};
 
 /// A self-signed certificate for localhost and 127.0.0.1.
 pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {

@@ -1,7 +1,9 @@
 //! Runs queued jobs, oldest first, at most `jobs.max_concurrent` at a time, each on a blocking
-//! thread inside a `job` span (so every log line of a job carries its id). Cancels, and on
-//! shutdown stops taking jobs, lets the running ones finish within the grace period and
-//! queues the rest again.
+//! thread inside a `job` span (so every log line of a job carries its id). Each claimed job is
+//! leased to this node and its lease renewed by a heartbeat, which also brings cancels recorded
+//! in the store (by any node) to the run. Jobs whose node died are taken over once their lease
+//! expires. On shutdown it stops taking jobs, lets the running ones finish within the grace
+//! period and queues the rest again.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -12,11 +14,14 @@ use std::panic::AssertUnwindSafe;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
+use super::admission::admit;
 use super::events::now_unix_ms;
 use super::runner::{self, JobContext, JobHandle};
+use super::spec::InvalidJob;
 use super::state::is_final;
-use super::store::StoreError;
-use crate::api::pb::{self, JobState, RenderJob};
+use super::store::{LeaseStatus, LeaseTerms, StoreError};
+use crate::error::{Classify, Fault, failure_of};
+use crate::proto::{JobState, RenderJob};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CancelError {
@@ -24,6 +29,35 @@ pub enum CancelError {
     Store(#[from] StoreError),
     #[error("job `{0}` is uploading its outputs and can no longer be cancelled")]
     Uploading(String),
+}
+
+impl Classify for CancelError {
+    fn fault(&self) -> Fault {
+        match self {
+            CancelError::Store(err) => err.fault(),
+            CancelError::Uploading(_) => Fault::Precondition,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the node is shutting down and takes no new jobs")]
+    ShuttingDown,
+    #[error(transparent)]
+    Invalid(#[from] InvalidJob),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Classify for SubmitError {
+    fn fault(&self) -> Fault {
+        match self {
+            SubmitError::ShuttingDown => Fault::Unavailable("shutting_down"),
+            SubmitError::Invalid(err) => err.fault(),
+            SubmitError::Store(err) => err.fault(),
+        }
+    }
 }
 
 /// Frees a job's slot and handle when its thread is done with it, however it ends.
@@ -48,11 +82,17 @@ pub struct Scheduler {
     closed: watch::Sender<bool>,
     /// Held from claiming a job until its handle is in `running`, so shutdown sees every job.
     claiming: Mutex<()>,
+    lease: LeaseTerms,
 }
 
 impl Scheduler {
     pub fn new(ctx: JobContext) -> Arc<Scheduler> {
+        let lease = LeaseTerms {
+            node_id: ctx.events.node_id().to_owned(),
+            lease_ms: i64::try_from(ctx.config.jobs.lease_s.saturating_mul(1000)).unwrap_or(i64::MAX),
+        };
         Arc::new(Scheduler {
+            lease,
             ctx,
             running: Mutex::default(),
             wake: Notify::new(),
@@ -84,28 +124,46 @@ impl Scheduler {
         !*self.stopping.borrow()
     }
 
-    /// A job was queued.
-    pub fn wake(&self) {
-        self.wake.notify_one();
+    /// Admits and queues a job (blocking: the store is called). The same non-empty
+    /// `request_id` returns the job it first created.
+    pub fn submit(
+        &self,
+        request_id: &str,
+        spec: Option<crate::proto::RenderJobSpec>,
+    ) -> Result<RenderJob, SubmitError> {
+        if !self.accepting() {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let spec = admit(spec, &self.ctx.config.storage)?;
+        let events = &self.ctx.events;
+        let (job, created) = events.store().create(request_id, &spec, now_unix_ms())?;
+        if created {
+            events.notify(&job.id);
+            tracing::info!(job_id = %job.id, request_id = %job.request_id, "queued");
+            self.wake.notify_one();
+        }
+        Ok(job)
     }
 
     fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<String, JobHandle>> {
         self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queues again the jobs that were running when the server last stopped, then claims and
-    /// runs jobs until shutdown.
+    /// Queues again the jobs this node was running when it last stopped (other nodes' jobs
+    /// are left to their leases), then claims and runs jobs until shutdown, renewing the leases
+    /// of the running ones.
     pub async fn run(self: Arc<Self>) {
         let events = &self.ctx.events;
-        match events.store().requeue_interrupted(now_unix_ms()) {
+        match events.store().requeue_own(&self.lease.node_id, now_unix_ms()) {
             Ok(ids) => {
                 for id in ids {
-                    tracing::warn!(job_id = %id, "was running when the server stopped; queued again");
+                    tracing::warn!(job_id = %id, "was running when this node stopped; queued again");
                     events.notify(&id);
                 }
             }
             Err(err) => tracing::error!(%err, "cannot re-queue interrupted jobs"),
         }
+        tokio::spawn(self.clone().heartbeat());
         let slots = Arc::new(Semaphore::new(self.ctx.config.jobs.max_concurrent as usize));
         let mut stopping = self.stopping();
         loop {
@@ -141,11 +199,10 @@ impl Scheduler {
                     Err(_) => {
                         tracing::error!("the render panicked");
                         let _ = std::fs::remove_dir_all(ctx.config.work_dir(&job.id));
-                        let failure = pb::Failure {
-                            cause: pb::failure::Cause::Internal as i32,
-                            code: "internal".into(),
-                            message: "the render stopped on an internal error (a bug); it is logged".into(),
-                        };
+                        let failure = failure_of(
+                            Fault::Internal("internal"),
+                            "the render stopped on an internal error (a bug); it is logged".into(),
+                        );
                         if let Err(err) = runner::fail(&ctx.events, &job.id, failure) {
                             tracing::error!(%err, "cannot record the failure");
                         }
@@ -161,7 +218,7 @@ impl Scheduler {
         if !self.accepting() {
             return None;
         }
-        match self.ctx.events.store().claim_next(now_unix_ms()) {
+        match self.ctx.events.store().claim_next(&self.lease, now_unix_ms()) {
             Ok(Some(job)) => {
                 let handle = JobHandle::default();
                 self.handles().insert(job.id.clone(), handle.clone());
@@ -191,6 +248,9 @@ impl Scheduler {
                 },
                 JobState::Uploading => return Err(CancelError::Uploading(id.to_owned())),
                 _ => {
+                    // Recorded in the store: whichever node runs the job sees it at its next
+                    // heartbeat (and a node taking the job over ends it instead of running it).
+                    events.store().request_cancel(id)?;
                     // A claim puts the job's handle in place under this lock.
                     let _claiming = self.claiming.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     if let Some(handle) = self.handles().get(id) {
@@ -199,9 +259,48 @@ impl Scheduler {
                     }
                     let now = events.store().get(id)?;
                     if now.state() == job.state() {
-                        return Ok(now); // Not running in this process (its run ended with the store failing).
+                        return Ok(now); // Running on another node: it stops there.
                     }
                     // It finished meanwhile: answer from its new state.
+                }
+            }
+        }
+    }
+
+    /// Renews the lease of every job running here, a third of the lease apart; stops a run
+    /// whose job was cancelled (on any node) or taken over by another node.
+    async fn heartbeat(self: Arc<Self>) {
+        let period = Duration::from_millis(u64::try_from(self.lease.lease_ms / 3).unwrap_or(1000).max(100));
+        let mut stopping = self.stopping();
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(period) => {}
+                _ = stopping.wait_for(|s| *s) => {}
+            }
+            let running: Vec<(String, JobHandle)> =
+                self.handles().iter().map(|(id, h)| (id.clone(), h.clone())).collect();
+            if running.is_empty() && !self.accepting() {
+                return;
+            }
+            for (id, handle) in running {
+                let store = self.ctx.events.store().clone();
+                let lease = self.lease.clone();
+                let renewed =
+                    tokio::task::spawn_blocking(move || store.renew_lease(&id, &lease, now_unix_ms()).map(|s| (id, s)))
+                        .await;
+                match renewed {
+                    Ok(Ok((_, LeaseStatus::Held { cancel_requested: false }))) => {}
+                    Ok(Ok((id, LeaseStatus::Held { cancel_requested: true }))) => {
+                        tracing::info!(job_id = %id, "cancel recorded in the store; stopping the run");
+                        handle.cancel.cancel();
+                    }
+                    Ok(Ok((id, LeaseStatus::Lost))) => {
+                        tracing::warn!(job_id = %id, "lease lost (another node took the job over); stopping the run");
+                        handle.lost.store(true, Ordering::SeqCst);
+                        handle.cancel.cancel();
+                    }
+                    Ok(Err(err)) => tracing::error!(%err, "cannot renew a lease"),
+                    Err(err) => tracing::error!(%err, "lease renewal task failed"),
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! The life of a render job: QUEUED -> RUNNING -> UPLOADING -> COMPLETED | FAILED | CANCELLED,
 //! and back to QUEUED when the node that ran it died. Pure.
 
-use crate::api::pb::JobState;
+use crate::proto::JobState;
 
 /// The states a render job passes through (PAUSED belongs to live jobs).
 pub const RENDER_STATES: [JobState; 6] = [

@@ -18,10 +18,10 @@ use tracing::Instrument;
 
 use super::config::WebhookConfig;
 use super::events::{event_name, is_last, now_unix_ms};
-use super::http::HttpsClient;
 use super::metrics::Metrics;
 use super::store::{JobStore, StoreError};
-use crate::api::pb;
+use crate::proto as pb;
+use crate::storage::http::HttpsClient;
 
 /// Failed deliveries kept in a job's record.
 const FAILURES_KEPT: usize = 20;
@@ -49,7 +49,7 @@ enum Attempt {
 
 #[derive(Clone)]
 pub struct WebhookSender {
-    store: Arc<JobStore>,
+    store: Arc<dyn JobStore>,
     config: WebhookConfig,
     client: HttpsClient,
     metrics: Arc<Metrics>,
@@ -59,11 +59,11 @@ pub struct WebhookSender {
 
 impl WebhookSender {
     pub fn new(
-        store: Arc<JobStore>,
+        store: Arc<dyn JobStore>,
         config: WebhookConfig,
         metrics: Arc<Metrics>,
     ) -> Result<WebhookSender, rustls::Error> {
-        Ok(WebhookSender { store, config, client: super::http::client()?, metrics, active: Arc::default() })
+        Ok(WebhookSender { store, config, client: crate::storage::http::client()?, metrics, active: Arc::default() })
     }
 
     /// Delivers the events of every job named on `jobs` (and, first, of every job whose

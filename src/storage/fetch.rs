@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
 use super::http::HttpsClient;
-use crate::job::spec::shown_url;
+use crate::error::{Classify, Fault};
 use crate::render::CancelFlag;
 
 const ATTEMPTS: u32 = 3;
@@ -40,10 +40,16 @@ pub enum FetchError {
     Cancelled,
 }
 
-impl FetchError {
-    /// True when the URL itself is at fault (not the network or this node).
-    pub fn is_callers_fault(&self) -> bool {
-        matches!(self, FetchError::Refused { .. } | FetchError::TooLarge { .. } | FetchError::BadUrl { .. })
+impl Classify for FetchError {
+    /// The URL itself is at fault, or the network or this node.
+    fn fault(&self) -> Fault {
+        match self {
+            FetchError::Refused { .. } | FetchError::TooLarge { .. } | FetchError::BadUrl { .. } => {
+                Fault::BadInput("source_unavailable")
+            }
+            FetchError::Unavailable { .. } | FetchError::Io { .. } => Fault::Internal("source_unavailable"),
+            FetchError::Cancelled => Fault::Internal("cancelled"),
+        }
     }
 }
 
@@ -179,6 +185,22 @@ fn resolve(base: &str, location: &str) -> String {
         let path = rest.split(['?', '#']).next().unwrap_or(rest);
         let dir = path.rsplit_once('/').map_or(path, |(dir, _)| dir);
         format!("{scheme}://{dir}/{location}")
+    }
+}
+
+/// `url` without its query and fragment (presigned URLs carry credentials there), for
+/// messages, logs and returned specs.
+pub fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    // user:password@ goes too.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("(redacted)@{host}{}", &rest[authority_end..]),
+        None => rest.to_owned(),
+    };
+    match rest.split_once(['?', '#']) {
+        Some((base, _)) => format!("{scheme}://{base}?(redacted)"),
+        None => format!("{scheme}://{rest}"),
     }
 }
 

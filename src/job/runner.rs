@@ -11,16 +11,15 @@ use std::time::Instant;
 
 use super::config::ServeConfig;
 use super::events::EventLog;
-use super::fetch::{FetchError, fetch_blocking};
 use super::metrics::Metrics;
-use super::publish::{Destination, output_file};
+use super::spec::{remote_source, shown_url, validate};
 use super::store::StoreError;
-use crate::api::pb::{self, JobState, failure::Cause, render_job_event::Event};
-use crate::job::spec::{remote_source, shown_url, validate};
-use crate::media::MediaError;
-use crate::outputs::HardwarePreference;
+use crate::error::failure;
+use crate::proto::{self as pb, JobState, render_job_event::Event};
 use crate::render::manifest::MANIFEST_FILE_NAME;
 use crate::render::{CancelFlag, Progress, RenderError, RenderSummary, render};
+use crate::storage::fetch::{FetchError, fetch_blocking};
+use crate::storage::publish::{Destination, output_file};
 
 /// What a job needs from the node.
 #[derive(Clone)]
@@ -36,25 +35,8 @@ pub struct JobHandle {
     pub cancel: CancelFlag,
     /// Set with `cancel` when the server shuts down: the job goes back to the queue.
     pub requeue: Arc<AtomicBool>,
-}
-
-/// Why a render failed, as the caller sees it.
-pub fn failure(err: &RenderError, hardware: HardwarePreference) -> pb::Failure {
-    use Cause::{BadInput, Internal};
-    let (cause, code) = match err {
-        RenderError::Ingest(_) => (BadInput, "bad_input"),
-        RenderError::InvalidArgument { .. } | RenderError::Layout(_) => (BadInput, "invalid_argument"),
-        RenderError::Media(MediaError::Data { .. }) => (BadInput, "undecodable_media"),
-        RenderError::Media(MediaError::NoEncoder { .. }) if hardware == HardwarePreference::Require => {
-            (BadInput, "hardware_unavailable")
-        }
-        RenderError::Media(_) => (Internal, "media"),
-        RenderError::Gpu(_) => (Internal, "gpu"),
-        RenderError::Io { .. } => (Internal, "io"),
-        RenderError::Incomplete { .. } => (Internal, "incomplete"),
-        RenderError::Cancelled => (Internal, "cancelled"),
-    };
-    pb::Failure { cause: cause as i32, code: code.to_owned(), message: err.to_string() }
+    /// Set with `cancel` when another node took the job over: this run leaves it alone.
+    pub lost: Arc<AtomicBool>,
 }
 
 /// Runs `job` (blocking: call from a blocking thread).
@@ -63,14 +45,7 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     let spec = job.spec.clone().unwrap_or_default();
     let mut request = match validate(&spec) {
         Ok(request) => request,
-        Err(invalid) => {
-            let failure = pb::Failure {
-                cause: Cause::BadInput as i32,
-                code: "invalid_spec".into(),
-                message: invalid.to_string(),
-            };
-            return fail(events, &job.id, failure);
-        }
+        Err(invalid) => return fail(events, &job.id, failure(&invalid)),
     };
     let destination = Destination::Local(request.output_dir.clone());
     let work_dir = ctx.config.work_dir(&job.id);
@@ -88,15 +63,11 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
             Err(FetchError::Cancelled) => return stopped(ctx, &job.id, handle, &work_dir),
             Err(err) => {
                 let _ = std::fs::remove_dir_all(&work_dir);
-                let cause = if err.is_callers_fault() { Cause::BadInput } else { Cause::Internal };
-                let failure =
-                    pb::Failure { cause: cause as i32, code: "source_unavailable".into(), message: err.to_string() };
-                return fail(events, &job.id, failure);
+                return fail(events, &job.id, failure(&err));
             }
         }
         request.input = archive;
     }
-    let hardware = request.encode.hardware;
     let started = Instant::now();
     let phases = u32::from(request.outputs.composite_video.is_some() || !request.outputs.composite_audio.is_empty())
         + u32::from(!request.outputs.individual.is_empty());
@@ -129,7 +100,7 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
         Err(err) => {
             tracing::error!(%err, "render failed");
             let _ = std::fs::remove_dir_all(&work_dir);
-            fail(events, &job.id, failure(&err, hardware))
+            fail(events, &job.id, failure(&err))
         }
     }
 }
@@ -138,12 +109,15 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
 fn stopped(ctx: &JobContext, job_id: &str, handle: &JobHandle, work_dir: &Path) -> Result<(), StoreError> {
     let _ = std::fs::remove_dir_all(work_dir);
     let events = &ctx.events;
-    if handle.requeue.load(Ordering::SeqCst) {
+    if handle.lost.load(Ordering::SeqCst) {
+        tracing::warn!("stopped: another node runs the job now");
+        Ok(())
+    } else if handle.requeue.load(Ordering::SeqCst) {
         tracing::info!("stopped by shutdown; queued again");
         events.requeue(job_id).map(|_| ())
     } else {
         tracing::info!("cancelled");
-        events.transition(job_id, JobState::Cancelled).map(|_| ())
+        events.transition_leased(job_id, JobState::Cancelled).map(|_| ())
     }
 }
 
@@ -154,7 +128,7 @@ pub fn fail(events: &EventLog, job_id: &str, failure: pb::Failure) -> Result<(),
         Ok(())
     })?;
     events.publish(job_id, Event::Failed(failure))?;
-    events.transition(job_id, JobState::Failed).map(|_| ())
+    events.transition_leased(job_id, JobState::Failed).map(|_| ())
 }
 
 /// UPLOADING: every file to the destination, an event per file, the manifest last.
@@ -165,7 +139,7 @@ fn upload(
     destination: &Destination,
 ) -> Result<(), StoreError> {
     let events = &ctx.events;
-    events.transition(&job.id, JobState::Uploading)?;
+    events.transition_leased(&job.id, JobState::Uploading)?;
     events.store().update(&job.id, |stored| {
         stored.encoder = summary.encoder.clone().unwrap_or_default();
         let elapsed_ms = summary.elapsed_s * 1000.0;
@@ -192,25 +166,18 @@ fn upload(
             }
             Err(err) => {
                 tracing::error!(%err, "upload failed");
-                let failure = pb::Failure {
-                    cause: Cause::Internal as i32,
-                    code: "upload_failed".into(),
-                    message: err.to_string(),
-                };
-                return fail(events, &job.id, failure);
+                return fail(events, &job.id, failure(&err));
             }
         }
     }
     let manifest = summary.output_dir.join(MANIFEST_FILE_NAME);
     if let Err(err) = destination.publish(&manifest, MANIFEST_FILE_NAME, None) {
-        let failure =
-            pb::Failure { cause: Cause::Internal as i32, code: "upload_failed".into(), message: err.to_string() };
-        return fail(events, &job.id, failure);
+        return fail(events, &job.id, failure(&err));
     }
     if let Some(work_dir) = summary.output_dir.parent() {
         let _ = std::fs::remove_dir_all(work_dir);
     }
-    events.transition(&job.id, JobState::Completed)?;
+    events.transition_leased(&job.id, JobState::Completed)?;
     tracing::info!("completed");
     Ok(())
 }

@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub metrics_listen: String,
     /// The job store and the jobs' working files live here.
     pub data_dir: PathBuf,
+    /// This node's name on the job store (the holder of its jobs' leases); empty: a name made
+    /// once and kept in `data_dir/node-id`.
+    pub node_id: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -55,6 +58,9 @@ pub struct JobsConfig {
     pub shutdown_grace_s: u64,
     /// Progress events and stored progress at most this often (at least 1000).
     pub progress_interval_ms: u64,
+    /// A running job is leased to its node for this long and renewed every third of it; a node
+    /// that dies loses its jobs to the other nodes after at most this long.
+    pub lease_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -110,13 +116,14 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             metrics_listen: "127.0.0.1:9464".into(),
             data_dir: PathBuf::from("tessera-data"),
+            node_id: String::new(),
         }
     }
 }
 
 impl Default for JobsConfig {
     fn default() -> JobsConfig {
-        JobsConfig { max_concurrent: 2, shutdown_grace_s: 30, progress_interval_ms: 1000 }
+        JobsConfig { max_concurrent: 2, shutdown_grace_s: 30, progress_interval_ms: 1000, lease_s: 30 }
     }
 }
 
@@ -201,6 +208,9 @@ impl ServeConfig {
         if self.jobs.progress_interval_ms < 1000 {
             return Err("`jobs.progress_interval_ms` must be at least 1000 (progress at most once a second)".into());
         }
+        if self.jobs.lease_s < 3 {
+            return Err("`jobs.lease_s` must be at least 3 (the lease is renewed every third of it)".into());
+        }
         if self.webhooks.max_attempts == 0 {
             return Err("`webhooks.max_attempts` must be at least 1".into());
         }
@@ -215,6 +225,29 @@ impl ServeConfig {
 
     pub fn store_path(&self) -> PathBuf {
         self.server.data_dir.join("jobs.sqlite")
+    }
+
+    /// This node's name on the job store: `server.node_id`, else the one kept in the data
+    /// directory (made on first use: the host name and a random suffix).
+    pub fn node_id(&self) -> Result<String, ConfigError> {
+        if !self.server.node_id.is_empty() {
+            return Ok(self.server.node_id.clone());
+        }
+        let path = self.server.data_dir.join("node-id");
+        let io = |source| ConfigError::Io { path: path.display().to_string(), source };
+        match std::fs::read_to_string(&path) {
+            Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io(err)),
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let host: String = host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let id = format!("{}-{}", if host.is_empty() { "node" } else { &host }, &suffix[..8]);
+        std::fs::create_dir_all(&self.server.data_dir).map_err(io)?;
+        std::fs::write(&path, &id).map_err(io)?;
+        Ok(id)
     }
 
     /// Where a job's files are rendered before they are published.

@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::api::pb;
+use crate::error::{Classify, Fault};
+use crate::proto as pb;
 use crate::render::PartialFile;
 use crate::render::manifest::{OutputEntry, file_facts};
 
@@ -22,6 +23,12 @@ pub enum PublishError {
         "publishing {file} to {destination} failed after {attempts} attempts: {reason} (the rendered file is kept at {kept})"
     )]
     Failed { file: String, destination: String, attempts: u32, reason: String, kept: String },
+}
+
+impl Classify for PublishError {
+    fn fault(&self) -> Fault {
+        Fault::Internal("upload_failed")
+    }
 }
 
 /// Where a job's files go.

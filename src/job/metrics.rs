@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::state::{RENDER_STATES, state_name};
 use super::store::{JobStore, StoreError, count_of};
-use crate::api::pb::JobState;
+use crate::proto::JobState;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -81,7 +81,7 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub fn render(&self, store: &JobStore) -> Result<String, StoreError> {
+    pub fn render(&self, store: &dyn JobStore) -> Result<String, StoreError> {
         let counts = store.counts()?;
         let mut text = String::from("# HELP tessera_jobs Jobs in the store by state.\n# TYPE tessera_jobs gauge\n");
         for state in RENDER_STATES {
@@ -162,7 +162,7 @@ fn label(value: &str) -> String {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: std::sync::Arc<Metrics>,
-    store: std::sync::Arc<JobStore>,
+    store: std::sync::Arc<dyn JobStore>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::http::StatusCode;
@@ -171,7 +171,7 @@ pub async fn serve(
         axum::routing::get(move || {
             let (metrics, store) = (metrics.clone(), store.clone());
             async move {
-                match tokio::task::block_in_place(|| metrics.render(&store)) {
+                match tokio::task::block_in_place(|| metrics.render(store.as_ref())) {
                     Ok(text) => (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], text),
                     Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, [("content-type", "text/plain")], err.to_string()),
                 }

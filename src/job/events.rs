@@ -1,6 +1,7 @@
 //! A job's events: each one is numbered and stored before anyone sees it, so a watcher that
-//! comes late, reconnects (`after_seq`) or outlives a restart misses nothing. Watchers and the
-//! webhook sender are woken by a counter that moves on every new event.
+//! comes late, reconnects (`after_seq`) or outlives a restart misses nothing. Watchers wake on
+//! the store's own notification (which also fires for events other nodes write); the webhook
+//! sender is told which job has news.
 
 use std::sync::Arc;
 
@@ -8,15 +9,16 @@ use tokio::sync::{mpsc, watch};
 
 use super::state::is_final;
 use super::store::{JobStore, StoreError};
-use crate::api::pb::{self, JobState, render_job_event::Event};
+use crate::proto::{self as pb, JobState, render_job_event::Event};
 
 /// How many stored events a watcher reads at a time.
 const BATCH: u32 = 256;
 
 #[derive(Debug, Clone)]
 pub struct EventLog {
-    store: Arc<JobStore>,
-    tick: Arc<watch::Sender<u64>>,
+    store: Arc<dyn JobStore>,
+    /// This node: the holder of the leases of the jobs it runs.
+    node_id: String,
     /// Jobs whose events should go to their webhook: the sender is told the job id.
     webhook: Option<mpsc::UnboundedSender<String>>,
 }
@@ -43,17 +45,21 @@ pub fn event_name(event: &pb::RenderJobEvent) -> &'static str {
 }
 
 impl EventLog {
-    pub fn new(store: Arc<JobStore>, webhook: Option<mpsc::UnboundedSender<String>>) -> EventLog {
-        EventLog { store, tick: Arc::new(watch::Sender::new(0)), webhook }
+    pub fn new(store: Arc<dyn JobStore>, node_id: String, webhook: Option<mpsc::UnboundedSender<String>>) -> EventLog {
+        EventLog { store, node_id, webhook }
     }
 
-    pub fn store(&self) -> &Arc<JobStore> {
+    pub fn store(&self) -> &Arc<dyn JobStore> {
         &self.store
     }
 
-    /// Wakes everyone following `job_id`: it has new events in the store.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Tells the webhook sender that `job_id` has new events in the store (watchers learn it
+    /// from the store itself).
     pub fn notify(&self, job_id: &str) {
-        self.tick.send_modify(|n| *n += 1);
         if let Some(webhook) = &self.webhook {
             let _ = webhook.send(job_id.to_owned());
         }
@@ -66,23 +72,31 @@ impl EventLog {
         Ok(stored)
     }
 
-    /// Moves a job to `to` (the state change is its event) and tells its followers.
+    /// Moves a job that is not running here to `to` (the state change is its event) and
+    /// tells its followers.
     pub fn transition(&self, job_id: &str, to: JobState) -> Result<pb::RenderJob, StoreError> {
-        let job = self.store.transition(job_id, to, now_unix_ms())?;
+        let job = self.store.transition(job_id, to, now_unix_ms(), None)?;
         self.notify(job_id);
         Ok(job)
     }
 
-    /// Queues a running job again (its run was stopped) and tells its followers.
+    /// Moves a job this node runs to `to`; refused once another node took the job over.
+    pub fn transition_leased(&self, job_id: &str, to: JobState) -> Result<pb::RenderJob, StoreError> {
+        let job = self.store.transition(job_id, to, now_unix_ms(), Some(&self.node_id))?;
+        self.notify(job_id);
+        Ok(job)
+    }
+
+    /// Queues a job this node runs again (its run was stopped) and tells its followers.
     pub fn requeue(&self, job_id: &str) -> Result<pb::RenderJob, StoreError> {
-        let job = self.store.requeue(job_id, now_unix_ms())?;
+        let job = self.store.requeue(job_id, now_unix_ms(), Some(&self.node_id))?;
         self.notify(job_id);
         Ok(job)
     }
 
     /// Something that wakes whenever any job has a new event.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.tick.subscribe()
+        self.store.subscribe()
     }
 
     /// Sends `job_id`'s events after `after_seq` to `out` until the job's last event, the
@@ -109,7 +123,7 @@ impl EventLog {
             let batch = match tokio::task::block_in_place(|| self.store.events_after(job_id, after_seq, BATCH)) {
                 Ok(batch) => batch,
                 Err(err) => {
-                    let _ = out.send(Err(tonic::Status::internal(err.to_string()))).await;
+                    let _ = out.send(Err(crate::error::status(&err))).await;
                     return;
                 }
             };

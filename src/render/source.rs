@@ -1,0 +1,111 @@
+//! Frame sources: what the composite loop reads. A [`VideoSource`] gives one track's decoded
+//! pictures and an [`AudioSource`] its samples, both stamped on the call clock; the loop does
+//! not care whether they come from an rtpdump (see `rtpdump_source`), track files
+//! (`track_file_source`), a live sender or a slice of the call.
+
+use crate::audio::MixBuffer;
+use crate::media::MediaError;
+use crate::media::decode::{AUDIO_RATE_HZ, VideoFrame};
+use crate::timeline::{CurrentFrame, Stamped};
+
+/// Decoded audio further ahead than this waits in the source's feed instead of the track's
+/// buffer.
+pub const AUDIO_AHEAD_FRAMES: u64 = AUDIO_RATE_HZ as u64;
+
+/// One track's pictures in capture order.
+pub trait VideoSource: Send {
+    /// The next picture, from the parts of the track that have begun by call time `t_ms`
+    /// (a source starts a segment's decoder only once the render reaches it); `None` when
+    /// there is nothing more for now.
+    fn next_frame(&mut self, t_ms: f64) -> Result<Option<Stamped<VideoFrame>>, MediaError>;
+}
+
+/// Samples placed on the call clock: interleaved stereo f32 at 48 kHz from sample frame
+/// `position` (since call start).
+#[derive(Debug, Clone)]
+pub struct PlacedAudio {
+    pub position: u64,
+    pub samples: Vec<f32>,
+}
+
+/// One track's samples in call-clock order.
+pub trait AudioSource: Send {
+    /// The next chunk, from the parts of the track that begin before sample frame `horizon`;
+    /// `None` when there is nothing more for now.
+    fn next_chunk(&mut self, horizon: u64) -> Result<Option<PlacedAudio>, MediaError>;
+}
+
+/// The current picture of one video track as the render's clock advances.
+pub struct VideoFeed {
+    source: Box<dyn VideoSource>,
+    current: CurrentFrame<VideoFrame>,
+}
+
+impl VideoFeed {
+    pub fn new(source: Box<dyn VideoSource>) -> VideoFeed {
+        VideoFeed { source, current: CurrentFrame::new() }
+    }
+
+    /// Moves to call time `t_ms`; returns whether the track has a picture to show then.
+    pub fn advance(&mut self, t_ms: f64) -> Result<bool, MediaError> {
+        let source = &mut self.source;
+        self.current.advance(t_ms, || source.next_frame(t_ms))
+    }
+
+    /// The current picture and its generation (bumped whenever the picture changes).
+    pub fn frame(&self) -> Option<(&VideoFrame, u64)> {
+        self.current.current()
+    }
+}
+
+/// One audio track's samples, buffered on the call clock so the render can take them out frame
+/// interval by frame interval (and measure the track's level before it joins the mix).
+pub struct AudioFeed {
+    source: Box<dyn AudioSource>,
+    /// A chunk that lies well ahead of the render.
+    pending: Option<PlacedAudio>,
+    buffer: MixBuffer,
+}
+
+impl AudioFeed {
+    pub fn new(source: Box<dyn AudioSource>, channels: usize) -> AudioFeed {
+        AudioFeed { source, pending: None, buffer: MixBuffer::new(channels) }
+    }
+
+    /// Takes the track's samples from the current position up to sample frame `until`
+    /// (exclusive) into `out` (silence where it has none).
+    pub fn take_until(&mut self, until: u64, out: &mut Vec<f32>) -> Result<(), MediaError> {
+        self.fill(until)?;
+        let frames = usize::try_from(until.saturating_sub(self.buffer.read_position())).unwrap_or(0);
+        self.buffer.take(frames, out);
+        Ok(())
+    }
+
+    /// Drops the track's samples before sample frame `position`.
+    pub fn skip_to(&mut self, position: u64) -> Result<(), MediaError> {
+        self.fill(position)?;
+        self.buffer.skip_to(position);
+        Ok(())
+    }
+
+    /// Moves everything this track has before `until` into the buffer.
+    fn fill(&mut self, until: u64) -> Result<(), MediaError> {
+        loop {
+            if let Some(chunk) = self.pending.take() {
+                if chunk.position >= until + AUDIO_AHEAD_FRAMES {
+                    self.pending = Some(chunk);
+                    return Ok(());
+                }
+                self.buffer.add(chunk.position, &chunk.samples);
+                if chunk.position >= until {
+                    return Ok(());
+                }
+                continue;
+            }
+            match self.source.next_chunk(until + AUDIO_AHEAD_FRAMES)? {
+                Some(chunk) => self.pending = Some(chunk),
+                None => return Ok(()),
+            }
+        }
+    }
+}
