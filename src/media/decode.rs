@@ -216,6 +216,14 @@ impl SegmentDecoder {
                 self.done = true;
                 return self.finish_feeder().map(|()| None);
             }
+            // A feeder that failed (or panicked, and so never ended the stream) ends the decode
+            // with its error; one that ended well has sent end of stream.
+            if self.feeder.as_ref().is_some_and(JoinHandle::is_finished)
+                && let Err(err) = self.finish_feeder()
+            {
+                self.done = true;
+                return Err(err);
+            }
             if started.elapsed() > STALL_TIMEOUT {
                 self.done = true;
                 return Err(MediaError::Internal {
@@ -302,5 +310,101 @@ impl Drop for SegmentDecoder {
         if let Some(handle) = self.feeder.take() {
             let _ = handle.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Whose fault a feed failure is: a feeder that panics or cannot read its packets for a
+    //! reason of ours ends the job as ours (CAUSE_INTERNAL); a recording whose packets cannot
+    //! be read ends it as the caller's (CAUSE_BAD_INPUT).
+
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::error::failure;
+    use crate::ingest::packets::MediaPacket;
+    use crate::ingest::rtpdump::RtpDumpError;
+    use crate::proto::failure::Cause;
+
+    enum Fails {
+        Panic,
+        Io,
+        Corrupt,
+    }
+
+    /// Two good Opus packets (silence frames), then the failure.
+    struct Failing {
+        sent: u32,
+        how: Fails,
+    }
+
+    impl PacketSource for Failing {
+        fn next_packet(&mut self) -> Result<Option<MediaPacket>, IngestError> {
+            self.sent += 1;
+            if self.sent <= 2 {
+                let packet = MediaPacket {
+                    sequence: i64::from(self.sent),
+                    ticks: i64::from(self.sent) * 960,
+                    marker: false,
+                    // TOC: SILK-only WB 20 ms, one frame; an empty frame decodes as silence.
+                    payload: vec![0x48],
+                    arrival_ms: self.sent * 20,
+                    lost_before: 0,
+                    origin: crate::ingest::packets::PacketOrigin::Media,
+                };
+                return Ok(Some(packet));
+            }
+            let path = PathBuf::from("call/track.rtpdump");
+            match self.how {
+                Fails::Panic => panic!("a bug in the feed"),
+                Fails::Io => Err(IngestError::Io { path, source: std::io::Error::other("disk went away") }),
+                Fails::Corrupt => Err(IngestError::Rtpdump {
+                    path,
+                    source: RtpDumpError::ZeroLength { record_index: 3, byte_offset: 120 },
+                }),
+            }
+        }
+    }
+
+    fn opus() -> DecodeSpec {
+        DecodeSpec {
+            rtpdump_path: PathBuf::from("call/track.rtpdump"),
+            codec: Codec::Opus,
+            payload_type: 111,
+            clock_rate_hz: 48_000,
+            fmtp: Vec::new(),
+            aux: AuxiliaryPayloads::default(),
+        }
+    }
+
+    fn decode_until_error(how: Fails) -> MediaError {
+        let mut decoder = SegmentDecoder::start(&opus(), Box::new(Failing { sent: 0, how })).expect("start");
+        loop {
+            match decoder.next() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the feed's failure was not reported"),
+                Err(err) => return err,
+            }
+        }
+    }
+
+    #[test]
+    fn a_feeder_that_panics_or_fails_on_our_side_is_our_fault() {
+        for how in [Fails::Panic, Fails::Io] {
+            let err = decode_until_error(how);
+            assert!(matches!(err, MediaError::Internal { .. }), "{err:?}");
+            let failure = failure(&crate::render::RenderError::Media(err));
+            assert_eq!(failure.cause(), Cause::Internal, "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn packets_the_recording_cannot_give_are_the_callers_fault() {
+        let err = decode_until_error(Fails::Corrupt);
+        assert!(matches!(err, MediaError::Data { .. }), "{err:?}");
+        assert!(err.to_string().contains("call/track.rtpdump"), "{err}");
+        let failure = failure(&crate::render::RenderError::Media(err));
+        assert_eq!((failure.cause(), failure.code.as_str()), (Cause::BadInput, "undecodable_media"));
     }
 }

@@ -17,7 +17,15 @@ pub enum MediaError {
     #[error("building the pipeline `{description}` failed: {reason}")]
     Build { description: String, reason: String },
     #[error("{what}: GStreamer error from {element}: {message}{debug}")]
-    Stream { what: String, element: String, message: String, debug: String },
+    Stream {
+        what: String,
+        element: String,
+        message: String,
+        debug: String,
+        /// GStreamer says the stream's data is at fault (a decode, demux or format error),
+        /// not the machine or a plugin.
+        bad_data: bool,
+    },
     #[error("{what}: pipeline state change to {state} failed")]
     StateChange { what: String, state: &'static str },
     #[error("no working {codec} encoder (hardware: {hardware}; tried: {tried})")]
@@ -42,7 +50,7 @@ pub enum MediaError {
 impl Classify for MediaError {
     fn fault(&self) -> Fault {
         match self {
-            MediaError::Data { .. } => Fault::BadInput("undecodable_media"),
+            MediaError::Data { .. } | MediaError::Stream { bad_data: true, .. } => Fault::BadInput("undecodable_media"),
             MediaError::InvalidSetting { .. } => Fault::BadInput("invalid_argument"),
             MediaError::NoEncoder { hardware_required: true, .. } => Fault::BadInput("hardware_unavailable"),
             MediaError::Init(_)
@@ -149,6 +157,10 @@ impl OwnedPipeline {
             element: err.src().map(|s| s.path_string().to_string()).unwrap_or_else(|| "?".into()),
             message: err.error().to_string(),
             debug: err.debug().map(|d| format!(" ({d})")).unwrap_or_default(),
+            bad_data: matches!(
+                err.error().kind::<gst::StreamError>(),
+                Some(gst::StreamError::Decode | gst::StreamError::Demux | gst::StreamError::Format)
+            ),
         }
     }
 }
