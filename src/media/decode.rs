@@ -193,13 +193,13 @@ impl SegmentDecoder {
     }
 
     /// Extended RTP timestamp of the first packet fed to the decoder (the origin of decoded
-    /// PTS), once known: always known when [`SegmentDecoder::next`] has returned something.
+    /// PTS), once known: always known when [`SegmentDecoder::pull`] has returned something.
     pub fn first_ticks(&self) -> Option<i64> {
         self.first_ticks.get().copied()
     }
 
     /// The next decoded frame or chunk; `Ok(None)` once the segment is exhausted.
-    pub fn next(&mut self) -> Result<Option<Decoded>, MediaError> {
+    pub fn pull(&mut self) -> Result<Option<Decoded>, MediaError> {
         if self.done {
             return Ok(None);
         }
@@ -381,7 +381,7 @@ mod tests {
     fn decode_until_error(how: Fails) -> MediaError {
         let mut decoder = SegmentDecoder::start(&opus(), Box::new(Failing { sent: 0, how })).expect("start");
         loop {
-            match decoder.next() {
+            match decoder.pull() {
                 Ok(Some(_)) => continue,
                 Ok(None) => panic!("the feed's failure was not reported"),
                 Err(err) => return err,

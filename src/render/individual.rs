@@ -152,7 +152,7 @@ fn feed_track(
         codec = segment.spec.codec.encoding_name().to_ascii_lowercase();
         let mut reader = SegmentDecoder::depayload(&segment.spec, segment.packets()?)?;
         let mut first_of_segment = true;
-        while let Some(decoded) = reader.next()? {
+        while let Some(decoded) = reader.pull()? {
             let Decoded::Encoded(frame) = decoded else { continue };
             let at_ms = segment.call_ms_of_pts(reader.first_ticks(), frame.pts_ms) - from_ms;
             input.use_caps(&frame.caps);

@@ -19,6 +19,16 @@ struct Active {
     segment: usize,
 }
 
+/// A decoded item of a track and where it comes from.
+struct Item<'a> {
+    decoded: Decoded,
+    plan: &'a SegmentPlan,
+    /// The origin of the item's PTS (see [`SegmentPlan::call_ms_of_pts`]).
+    first_ticks: Option<i64>,
+    /// The item's segment has just started.
+    started: bool,
+}
+
 /// A track's segments and the one being decoded.
 struct Segments {
     segments: Vec<SegmentPlan>,
@@ -31,13 +41,12 @@ impl Segments {
         Segments { segments, next_segment: 0, active: None }
     }
 
-    /// The next decoded item of the track with its segment, the origin of its PTS and whether
-    /// its segment just started; the next segment is started when `starts(segment)` says it
-    /// is due. `None` when nothing more is due for now.
+    /// The next decoded item of the track; the next segment is started when `starts(segment)`
+    /// says it is due. `None` when nothing more is due for now.
     fn next(
         &mut self,
         starts: impl Fn(&SegmentPlan) -> bool,
-    ) -> Result<Option<(Decoded, &SegmentPlan, Option<i64>, bool)>, MediaError> {
+    ) -> Result<Option<Item<'_>>, MediaError> {
         loop {
             let mut started = false;
             if self.active.is_none() {
@@ -52,11 +61,11 @@ impl Segments {
                 }
             }
             let Some(active) = self.active.as_mut() else { return Ok(None) };
-            match active.decoder.next()? {
+            match active.decoder.pull()? {
                 Some(decoded) => {
                     let first_ticks = active.decoder.first_ticks();
                     let Some(plan) = self.segments.get(active.segment) else { return Ok(None) };
-                    return Ok(Some((decoded, plan, first_ticks, started)));
+                    return Ok(Some(Item { decoded, plan, first_ticks, started }));
                 }
                 None => self.active = None,
             }
@@ -78,7 +87,7 @@ impl RtpdumpVideo {
 impl VideoSource for RtpdumpVideo {
     fn next_frame(&mut self, t_ms: f64) -> Result<Option<Stamped<VideoFrame>>, MediaError> {
         loop {
-            let Some((decoded, plan, first_ticks, _)) =
+            let Some(Item { decoded, plan, first_ticks, .. }) =
                 self.segments.next(|next| next.span.start_ms <= t_ms + DUE_EPSILON_MS)?
             else {
                 return Ok(None);
@@ -120,7 +129,7 @@ impl RtpdumpAudio {
 impl AudioSource for RtpdumpAudio {
     fn next_chunk(&mut self, horizon: u64) -> Result<Option<PlacedAudio>, MediaError> {
         loop {
-            let Some((decoded, plan, first_ticks, started)) =
+            let Some(Item { decoded, plan, first_ticks, started }) =
                 self.segments.next(|next| ms_to_frames(next.span.start_ms) < horizon)?
             else {
                 return Ok(None);

@@ -78,7 +78,7 @@ fn source_size(tracks: &[&TrackPlan]) -> (u32, u32) {
         track.segments.iter().find_map(|segment| {
             let mut decoder = SegmentDecoder::start(&segment.spec, segment.packets().ok()?).ok()?;
             loop {
-                match decoder.next().ok()?? {
+                match decoder.pull().ok()?? {
                     Decoded::Video(frame) => return Some((frame.width, frame.height)),
                     _ => continue,
                 }
