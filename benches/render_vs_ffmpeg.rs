@@ -16,7 +16,7 @@ use tessera::layout::Layout;
 use tessera::media::encode::EncodeSettings;
 use tessera::media::remux::remux_segment_to_mkv;
 use tessera::outputs::{OutputSet, TrackFilter};
-use tessera::render::{CancelFlag, RenderPlan, RenderRequest, render};
+use tessera::render::{CancelFlag, RenderInput, RenderPlan, RenderRequest, render};
 use tessera::synth::{SynthSpec, synth};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
     let mut encode = EncodeSettings::new(width, height, fps);
     encode.quality.preset = preset.clone();
     let request = RenderRequest {
-        input: input.clone(),
+        input: RenderInput::Archive(input.clone()),
         output_dir: dir.path().join("tessera"),
         layout: "grid".into(),
         encode,

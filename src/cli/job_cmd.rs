@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use tessera::job::read_job_file;
 use tessera::job::spec::{remote_source, shown_url, validate};
-use tessera::render::CancelFlag;
+use tessera::render::{CancelFlag, RenderInput};
 use tessera::storage::fetch::fetch_blocking;
 
 use super::progress::peak_rss_mib;
@@ -50,7 +50,7 @@ pub fn render_job(args: RenderArgs) -> anyhow::Result<()> {
         let archive = dir.path().join("source.archive");
         let bytes = fetch_blocking(url, &archive, u64::MAX, &CancelFlag::default())?;
         eprintln!("fetched {} ({bytes} bytes)", shown_url(url));
-        request.input = archive;
+        request.input = RenderInput::Archive(archive);
     }
     let span = tracing::info_span!("job", request_id = %job.request_id);
     let summary = span.in_scope(|| run(&request, None))?;

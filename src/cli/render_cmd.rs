@@ -7,7 +7,7 @@ use clap::Args;
 use tessera::ingest::Recording;
 use tessera::media::encode::EncodeSettings;
 use tessera::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
-use tessera::render::{CancelFlag, RenderRequest, RenderSummary, render, render_recording};
+use tessera::render::{CancelFlag, RenderInput, RenderRequest, RenderSummary, render, render_recording};
 
 use super::parse_size;
 use super::progress::{ProgressReporter, peak_rss_mib};
@@ -98,7 +98,7 @@ pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
         ..OutputSet::default()
     };
     let request = RenderRequest {
-        input: args.input.path()?,
+        input: RenderInput::Archive(args.input.path()?),
         output_dir: args.output,
         layout: args.layout,
         encode,

@@ -12,7 +12,7 @@ use clap::{ArgAction, Args};
 use tessera::ingest::Recording;
 use tessera::media::encode::EncodeSettings;
 use tessera::outputs::{AudioFormat, GapFill, IndividualKind, OutputSet, TrackFilter};
-use tessera::render::{CancelFlag, RenderRequest};
+use tessera::render::{CancelFlag, RenderInput, RenderRequest};
 
 use super::RawInput;
 use super::render_cmd::{print_files, run};
@@ -139,7 +139,7 @@ fn process(common: &Common, mut outputs: OutputSet) -> anyhow::Result<()> {
     let filter = common.filters.resolve(&recording)?;
     outputs.align_to_call = common.align_to_call;
     let request = RenderRequest {
-        input,
+        input: RenderInput::Archive(input),
         output_dir: common.output.clone(),
         layout: "grid".into(),
         encode: EncodeSettings::new(1280, 720, 30),

@@ -11,6 +11,7 @@ pub mod rtp;
 pub mod rtpdump;
 mod scan;
 pub mod sdp;
+pub mod track_files;
 
 pub use model::{CallInfo, ParticipantSession, Recording, Segment, Track, TrackKind};
 pub use scan::{PacketScan, scan_rtpdump};

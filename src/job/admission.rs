@@ -5,6 +5,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::config::StorageConfig;
 use super::spec::{FieldViolation, InvalidJob, validate};
+use crate::ingest::track_files::local_path;
 use crate::proto as pb;
 
 /// Every violation of `spec` and of this node's limits; a relative local output path is
@@ -45,25 +46,38 @@ pub fn confine(spec: &mut pb::RenderJobSpec, limits: &StorageConfig) -> Vec<Fiel
         }
     }
     for (i, source) in spec.sources.iter().enumerate() {
-        let Some(pb::source::Kind::RawArchive(path)) = &source.kind else { continue };
-        if path.is_empty() || path.contains("://") {
-            continue;
-        }
-        let allowed = limits.source_roots.is_empty()
-            || limits
-                .source_roots
+        let local: Vec<(String, PathBuf)> = match &source.kind {
+            Some(pb::source::Kind::RawArchive(path)) if !path.is_empty() && !path.contains("://") => {
+                vec![(format!("sources[{i}].raw_archive"), PathBuf::from(path))]
+            }
+            Some(pb::source::Kind::TrackFiles(files)) => files
+                .files
                 .iter()
-                .any(|root| Path::new(path).is_absolute() && under_root(root, Path::new(path)).is_some());
-        let reason = if !allowed {
-            format!("`{path}` is not under one of this node's source roots")
-        } else if !Path::new(path).exists() {
-            format!("`{path}` does not exist on this node")
-        } else {
-            continue;
+                .enumerate()
+                .filter_map(|(j, f)| Some((format!("sources[{i}].track_files.files[{j}].uri"), local_path(&f.uri)?)))
+                .collect(),
+            _ => continue,
         };
-        violations.push(FieldViolation { field: format!("sources[{i}].raw_archive"), reason });
+        for (field, path) in local {
+            if let Some(reason) = outside_roots(&path, limits) {
+                violations.push(FieldViolation { field, reason });
+            }
+        }
     }
     violations
+}
+
+/// Why a local source path may not be read on this node, if it may not.
+fn outside_roots(path: &Path, limits: &StorageConfig) -> Option<String> {
+    let allowed = limits.source_roots.is_empty()
+        || limits.source_roots.iter().any(|root| path.is_absolute() && under_root(root, path).is_some());
+    if !allowed {
+        Some(format!("`{}` is not under one of this node's source roots", path.display()))
+    } else if !path.exists() {
+        Some(format!("`{}` does not exist on this node", path.display()))
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]

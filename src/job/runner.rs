@@ -17,7 +17,7 @@ use super::store::StoreError;
 use crate::error::failure;
 use crate::proto::{self as pb, JobState, render_job_event::Event};
 use crate::render::manifest::MANIFEST_FILE_NAME;
-use crate::render::{CancelFlag, Progress, RenderError, RenderSummary, render};
+use crate::render::{CancelFlag, Progress, RenderError, RenderInput, RenderSummary, render};
 use crate::storage::fetch::{FetchError, fetch_blocking};
 use crate::storage::publish::{Destination, output_file};
 
@@ -66,7 +66,7 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
                 return fail(events, &job.id, failure(&err));
             }
         }
-        request.input = archive;
+        request.input = RenderInput::Archive(archive);
     }
     let started = Instant::now();
     let phases = u32::from(request.outputs.composite_video.is_some() || !request.outputs.composite_audio.is_empty())

@@ -4,12 +4,13 @@
 
 use std::path::PathBuf;
 
+use crate::ingest::track_files::{TrackFile, TrackFileSet, local_path};
 use crate::layout::{Layout, Rgb};
 use crate::media::encode::EncodeSettings;
 use crate::media::encoders::PRESETS;
 use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
 use crate::proto as pb;
-use crate::render::{CancelFlag, RenderRequest};
+use crate::render::{CancelFlag, RenderInput, RenderRequest};
 pub use crate::storage::fetch::shown_url;
 
 /// One invalid field.
@@ -38,6 +39,8 @@ impl crate::error::Classify for InvalidJob {
 }
 
 const STORAGE_TYPES: &[&str] = &["local", "s3", "digitalocean", "azure", "gcs", "sftp"];
+/// A track file may start at most this long (a day) after the call.
+const MAX_OFFSET_MS: i64 = 86_400_000;
 const COMPOSITE: &str = "composite";
 const COMPOSITE_AUDIO: &str = "composite_audio";
 
@@ -69,6 +72,9 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
     let mut encode = encode;
     audio_settings(spec.audio.as_ref(), &mut encode, &mut v);
     let outputs = outputs(spec, encode.codec, &mut v);
+    if matches!(input, RenderInput::TrackFiles(_)) && !outputs.individual.is_empty() {
+        v.add("outputs", "track files are individual recordings already: ask for composite and composite_audio");
+    }
     let output_dir = storage(spec.storage.as_ref(), &mut v);
     if let Some(webhook) = &spec.webhook {
         webhook_settings(webhook, &mut v);
@@ -88,10 +94,11 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
     })
 }
 
-fn source(spec: &pb::RenderJobSpec, v: &mut Violations) -> PathBuf {
+fn source(spec: &pb::RenderJobSpec, v: &mut Violations) -> RenderInput {
+    let nothing = RenderInput::Archive(PathBuf::new());
     if spec.sources.len() != 1 {
         v.add("sources", format!("exactly one source is needed, got {}", spec.sources.len()));
-        return PathBuf::new();
+        return nothing;
     }
     match spec.sources.first().and_then(|s| s.kind.as_ref()) {
         Some(pb::source::Kind::RawArchive(path)) if path.is_empty() => {
@@ -105,20 +112,58 @@ fn source(spec: &pb::RenderJobSpec, v: &mut Violations) -> PathBuf {
         }
         Some(pb::source::Kind::RawArchive(url)) if url.contains("://") => match url.parse::<http::Uri>() {
             Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
-                return PathBuf::from(url);
+                return RenderInput::Archive(PathBuf::from(url));
             }
             _ => v.add(
                 "sources[0].raw_archive",
                 format!("`{}` is not a local path or an http:// or https:// URL", shown_url(url)),
             ),
         },
-        Some(pb::source::Kind::RawArchive(path)) => return PathBuf::from(path),
-        Some(pb::source::Kind::TrackFiles(_)) => {
-            v.add("sources[0].track_files", "track-file sources are not supported yet; give a raw archive");
-        }
-        None => v.add("sources[0]", "give raw_archive"),
+        Some(pb::source::Kind::RawArchive(path)) => return RenderInput::Archive(PathBuf::from(path)),
+        Some(pb::source::Kind::TrackFiles(files)) => return track_files(files, v),
+        None => v.add("sources[0]", "give raw_archive or track_files"),
     }
-    PathBuf::new()
+    nothing
+}
+
+fn track_files(files: &pb::TrackFiles, v: &mut Violations) -> RenderInput {
+    let field = |j: usize, name: &str| format!("sources[0].track_files.files[{j}].{name}");
+    if files.files.is_empty() {
+        v.add("sources[0].track_files.files", "give at least one file");
+    }
+    let mut set = TrackFileSet {
+        call: TrackFileSet::call(&files.call_type, &files.call_id, files.call_start_unix_ms),
+        files: Vec::with_capacity(files.files.len()),
+    };
+    for (j, file) in files.files.iter().enumerate() {
+        let path = local_path(&file.uri);
+        match &path {
+            _ if file.uri.is_empty() => v.add(field(j, "uri"), "empty"),
+            None => v.add(
+                field(j, "uri"),
+                format!(
+                    "`{}` is not a local path or file:// URL (remote track files are not fetched)",
+                    shown_url(&file.uri)
+                ),
+            ),
+            Some(_) => {}
+        }
+        if file.participant_id.is_empty() {
+            v.add(field(j, "participant_id"), "empty");
+        }
+        if !(0..=MAX_OFFSET_MS).contains(&file.start_offset_ms) {
+            v.add(field(j, "start_offset_ms"), format!("{} is not within 0 to {MAX_OFFSET_MS}", file.start_offset_ms));
+        }
+        let session = if file.session_id.is_empty() { &file.participant_id } else { &file.session_id };
+        set.files.push(TrackFile {
+            path: path.unwrap_or_default(),
+            participant_id: file.participant_id.clone(),
+            user_session_id: session.clone(),
+            screenshare: file.screenshare,
+            start_offset_ms: file.start_offset_ms,
+        });
+    }
+    RenderInput::TrackFiles(set)
 }
 
 fn video_settings(video: &pb::VideoSettings, v: &mut Violations) -> (EncodeSettings, Option<[u8; 3]>) {

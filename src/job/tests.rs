@@ -29,7 +29,7 @@ fn a_full_job_becomes_a_render_request() {
     let job = parse_job(GOOD.as_bytes()).expect("parses");
     assert_eq!(job.request_id, "call-42");
     let request = validate(job.spec.as_ref().expect("spec")).expect("valid");
-    assert_eq!(request.input.to_str(), Some("/data/call.zip"));
+    assert_eq!(request.input, crate::render::RenderInput::Archive("/data/call.zip".into()));
     assert_eq!(request.output_dir.to_str(), Some("/out"));
     assert_eq!((request.encode.width, request.encode.height, request.encode.fps), (1280, 720, 25));
     assert_eq!(request.encode.hardware, HardwarePreference::Off);

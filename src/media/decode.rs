@@ -206,7 +206,7 @@ impl SegmentDecoder {
         let started = Instant::now();
         loop {
             if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
-                return self.convert(&sample).map(Some);
+                return convert(&sample, self.media, self.stage == Stage::Depayload, &self.pipeline.what).map(Some);
             }
             if let Some(err) = self.pipeline.first_error() {
                 self.done = true;
@@ -244,53 +244,58 @@ impl SegmentDecoder {
             }
         }
     }
+}
 
-    fn convert(&self, sample: &gst::Sample) -> Result<Decoded, MediaError> {
-        let data_error =
-            |reason: &str| MediaError::Data { what: self.pipeline.what.clone(), reason: reason.to_owned() };
-        let buffer = sample.buffer().ok_or_else(|| data_error("sample without buffer"))?;
-        let pts_ms = buffer.pts().map_or(0.0, |t| t.nseconds() as f64 / 1e6);
-        if self.stage == Stage::Depayload {
-            let caps = sample.caps().ok_or_else(|| data_error("encoded sample without caps"))?;
-            return Ok(Decoded::Encoded(EncodedFrame {
-                buffer: buffer.copy(),
-                caps: caps.to_owned(),
+/// A sample from an appsink as a decoded frame or chunk (`encoded`: as an encoded frame).
+pub(crate) fn convert(
+    sample: &gst::Sample,
+    media: MediaKind,
+    encoded: bool,
+    what: &str,
+) -> Result<Decoded, MediaError> {
+    let data_error = |reason: &str| MediaError::Data { what: what.to_owned(), reason: reason.to_owned() };
+    let buffer = sample.buffer().ok_or_else(|| data_error("sample without buffer"))?;
+    let pts_ms = buffer.pts().map_or(0.0, |t| t.nseconds() as f64 / 1e6);
+    if encoded {
+        let caps = sample.caps().ok_or_else(|| data_error("encoded sample without caps"))?;
+        return Ok(Decoded::Encoded(EncodedFrame {
+            buffer: buffer.copy(),
+            caps: caps.to_owned(),
+            pts_ms,
+            duration_ms: buffer.duration().map(|d| d.nseconds() as f64 / 1e6),
+            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+        }));
+    }
+    match media {
+        MediaKind::Video => {
+            let caps = sample.caps().ok_or_else(|| data_error("video sample without caps"))?;
+            let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| data_error("unreadable video caps"))?;
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+                .map_err(|_| data_error("cannot map video frame"))?;
+            let mut data = Vec::with_capacity(info.size());
+            let mut plane_offsets = [0_usize; 3];
+            let mut plane_strides = [0_usize; 3];
+            for plane in 0..3 {
+                let bytes = frame.plane_data(plane).map_err(|_| data_error("missing video plane"))?;
+                plane_offsets[plane as usize] = data.len();
+                plane_strides[plane as usize] = usize::try_from(info.stride()[plane as usize]).unwrap_or(0);
+                data.extend_from_slice(bytes);
+            }
+            Ok(Decoded::Video(VideoFrame {
+                width: info.width(),
+                height: info.height(),
+                data,
+                plane_offsets,
+                plane_strides,
+                bt709: info.colorimetry().matrix() == gst_video::VideoColorMatrix::Bt709,
                 pts_ms,
-                duration_ms: buffer.duration().map(|d| d.nseconds() as f64 / 1e6),
-                keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-            }));
+            }))
         }
-        match self.media {
-            MediaKind::Video => {
-                let caps = sample.caps().ok_or_else(|| data_error("video sample without caps"))?;
-                let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| data_error("unreadable video caps"))?;
-                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-                    .map_err(|_| data_error("cannot map video frame"))?;
-                let mut data = Vec::with_capacity(info.size());
-                let mut plane_offsets = [0_usize; 3];
-                let mut plane_strides = [0_usize; 3];
-                for plane in 0..3 {
-                    let bytes = frame.plane_data(plane).map_err(|_| data_error("missing video plane"))?;
-                    plane_offsets[plane as usize] = data.len();
-                    plane_strides[plane as usize] = usize::try_from(info.stride()[plane as usize]).unwrap_or(0);
-                    data.extend_from_slice(bytes);
-                }
-                Ok(Decoded::Video(VideoFrame {
-                    width: info.width(),
-                    height: info.height(),
-                    data,
-                    plane_offsets,
-                    plane_strides,
-                    bt709: info.colorimetry().matrix() == gst_video::VideoColorMatrix::Bt709,
-                    pts_ms,
-                }))
-            }
-            MediaKind::Audio => {
-                let map = buffer.map_readable().map_err(|_| data_error("cannot map audio buffer"))?;
-                let samples =
-                    map.as_slice().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-                Ok(Decoded::Audio(AudioChunk { samples, pts_ms }))
-            }
+        MediaKind::Audio => {
+            let map = buffer.map_readable().map_err(|_| data_error("cannot map audio buffer"))?;
+            let samples =
+                map.as_slice().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            Ok(Decoded::Audio(AudioChunk { samples, pts_ms }))
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod black_frame;
 pub mod decode;
 pub mod encode;
 pub mod encoders;
+pub mod file_decode;
 pub mod mux;
 pub mod opus_fill;
 pub mod pipeline;

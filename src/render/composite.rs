@@ -7,8 +7,7 @@ use std::path::Path;
 use tracing::info_span;
 
 use super::plan::RenderPlan;
-use super::rtpdump_source::{RtpdumpAudio, RtpdumpVideo};
-use super::source::{AudioFeed, VideoFeed};
+use super::source::{AudioFeed, VideoFeed, audio_source, video_source};
 use super::{Progress, RenderError, RenderRequest};
 use crate::audio::{Limiter, MixBuffer, level};
 use crate::gpu::{self, Compositor, TileDraw};
@@ -86,17 +85,14 @@ fn render_frames(
     let mut video: Vec<Option<VideoFeed>> = plan
         .tracks
         .iter()
-        .map(|t| {
-            (with_video && t.kind == TrackKind::Video)
-                .then(|| VideoFeed::new(Box::new(RtpdumpVideo::new(t.segments.clone()))))
-        })
+        .map(|t| (with_video && t.kind == TrackKind::Video).then(|| VideoFeed::new(video_source(t))))
         .collect();
     let mut audio: Vec<Option<AudioFeed>> = plan
         .tracks
         .iter()
         .map(|t| {
             (t.kind == TrackKind::Audio && (mix_screenshare || !t.screenshare))
-                .then(|| AudioFeed::new(Box::new(RtpdumpAudio::new(t.segments.clone())), AUDIO_CHANNELS))
+                .then(|| AudioFeed::new(audio_source(t), AUDIO_CHANNELS))
         })
         .collect();
     let mut mix = MixBuffer::new(AUDIO_CHANNELS);

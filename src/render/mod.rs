@@ -3,6 +3,7 @@
 //! a few frames each. Every file appears under its final name only when it is complete.
 
 mod composite;
+mod file_source;
 pub mod individual;
 pub mod manifest;
 mod output;
@@ -20,6 +21,7 @@ use tracing::info_span;
 
 use crate::error::{Classify, Fault};
 use crate::gpu;
+use crate::ingest::track_files::TrackFileSet;
 use crate::ingest::{IngestError, Recording};
 use crate::layout::{Layout, LayoutError};
 use crate::media::MediaError;
@@ -89,11 +91,19 @@ impl CancelFlag {
     }
 }
 
+/// Where the call's media comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RenderInput {
+    /// A raw recording: directory, `.zip` or `.tar.gz`.
+    Archive(PathBuf),
+    /// Per-participant media files placed on the call clock.
+    TrackFiles(TrackFileSet),
+}
+
 /// What to render.
 #[derive(Debug, Clone)]
 pub struct RenderRequest {
-    /// A raw recording: directory, `.zip` or `.tar.gz`.
-    pub input: PathBuf,
+    pub input: RenderInput,
     pub output_dir: PathBuf,
     pub layout: String,
     pub encode: EncodeSettings,
@@ -167,6 +177,13 @@ fn validate(request: &RenderRequest) -> Result<(), RenderError> {
     if request.outputs.is_empty() {
         return Err(invalid("outputs", "none".into(), "ask for at least one output"));
     }
+    if matches!(request.input, RenderInput::TrackFiles(_)) && !request.outputs.individual.is_empty() {
+        return Err(invalid(
+            "outputs",
+            "individual".into(),
+            "track files are individual recordings already; ask for composites",
+        ));
+    }
     Ok(())
 }
 
@@ -207,27 +224,45 @@ fn commit(partial: PartialFile, path: &Path, finished: Finished) -> Result<Outpu
     })
 }
 
-/// Renders every output `request` asks for from one raw recording, then `manifest.json`.
+/// Renders every output `request` asks for from its input, then `manifest.json`.
 pub fn render(request: &RenderRequest, on_progress: impl FnMut(Progress)) -> Result<RenderSummary, RenderError> {
     validate(request)?;
-    let recording =
-        info_span!("ingest", input = %request.input.display()).in_scope(|| Recording::open(&request.input))?;
-    render_recording(request, &recording, on_progress)
+    match &request.input {
+        RenderInput::Archive(path) => {
+            let recording = info_span!("ingest", input = %path.display()).in_scope(|| Recording::open(path))?;
+            render_recording(request, &recording, on_progress)
+        }
+        RenderInput::TrackFiles(set) => {
+            let started = Instant::now();
+            let plan = info_span!("plan", files = set.files.len()).in_scope(|| RenderPlan::from_track_files(set))?;
+            render_plan(request, &plan, started, on_progress)
+        }
+    }
 }
 
 /// [`render`] for a recording already opened (`request.input` is not read again).
 pub fn render_recording(
     request: &RenderRequest,
     recording: &Recording,
-    mut on_progress: impl FnMut(Progress),
+    on_progress: impl FnMut(Progress),
 ) -> Result<RenderSummary, RenderError> {
     let started = Instant::now();
     validate(request)?;
+    let plan = info_span!("plan").in_scope(|| RenderPlan::build_filtered(recording, &request.filter))?;
+    render_plan(request, &plan, started, on_progress)
+}
+
+/// Renders the outputs of a plan (see [`render`]).
+fn render_plan(
+    request: &RenderRequest,
+    plan: &RenderPlan,
+    started: Instant,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<RenderSummary, RenderError> {
     let mut layout = Layout::builtin(&request.layout)?;
     if let Some(rgb) = request.background_rgb {
         layout.background = crate::layout::Rgb(rgb);
     }
-    let plan = info_span!("plan").in_scope(|| RenderPlan::build_filtered(recording, &request.filter))?;
     let dir = &request.output_dir;
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     let wanted = &request.outputs;
@@ -245,7 +280,7 @@ pub fn render_recording(
 
     if wanted.composite_video.is_some() || !wanted.composite_audio.is_empty() {
         let _span = info_span!("composite", call_id = %plan.call.call_id).entered();
-        let (entries, result) = write_composites(&plan, &layout, request, &mut on_progress)?;
+        let (entries, result) = write_composites(plan, &layout, request, &mut on_progress)?;
         outputs.extend(entries);
         summary.frames = result.frames;
         summary.duration_ms = result.duration_ms;
@@ -256,11 +291,11 @@ pub fn render_recording(
     let mut failed = Vec::new();
     if !wanted.individual.is_empty() {
         let _span = info_span!("individual", call_id = %plan.call.call_id).entered();
-        let files = individual_files(&plan, &wanted.individual);
+        let files = individual_files(plan, &wanted.individual);
         let total = files.len() as u64;
         for (done, file) in files.iter().enumerate() {
             request.cancel.check()?;
-            match write_individual_file(&plan, file, request, dir) {
+            match write_individual_file(plan, file, request, dir) {
                 Ok(entry) => outputs.push(entry),
                 Err(err) => {
                     let what = format!("{} of {} / {}", file.kind, file.participant_id, file.user_session_id);
@@ -279,7 +314,7 @@ pub fn render_recording(
     }
 
     info_span!("finalize").in_scope(|| {
-        Manifest::new(&plan, outputs.clone()).write(dir).map_err(io_error(&dir.join(MANIFEST_FILE_NAME)))
+        Manifest::new(plan, outputs.clone()).write(dir).map_err(io_error(&dir.join(MANIFEST_FILE_NAME)))
     })?;
     if !failed.is_empty() {
         return Err(RenderError::Incomplete { written: outputs.len(), failed });

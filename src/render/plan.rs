@@ -1,10 +1,14 @@
 //! The render plan: every segment scanned and placed on the call clock, tracks grouped into
 //! the visuals a layout arranges (one per participant session camera, one per screenshare).
 
+use std::path::PathBuf;
+
 use crate::ingest::packets::{MediaPackets, PacketSource};
+use crate::ingest::track_files::TrackFileSet;
 use crate::ingest::{CallInfo, IngestError, PacketScan, Recording, TrackKind, scan_rtpdump};
 use crate::media::MediaError;
 use crate::media::decode::{DecodeSpec, feed_error};
+use crate::media::file_decode::probe;
 use crate::outputs::TrackFilter;
 use crate::timeline::{CallTimeline, ClockInputs, ParticipantSpan, SegmentClock, SegmentSpan, TrackSpan};
 
@@ -40,6 +44,14 @@ impl SegmentPlan {
     }
 }
 
+/// A track that is one medium of a media file (a track-file source).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileTrack {
+    pub path: PathBuf,
+    /// Where the file's time 0 lies on the call clock.
+    pub start_offset_ms: f64,
+}
+
 #[derive(Debug, Clone)]
 pub struct TrackPlan {
     pub participant_id: String,
@@ -47,7 +59,10 @@ pub struct TrackPlan {
     pub track_id: String,
     pub kind: TrackKind,
     pub screenshare: bool,
+    /// A recorded track's segments (none for a file track).
     pub segments: Vec<SegmentPlan>,
+    /// A file track's file.
+    pub file: Option<FileTrack>,
     pub span: TrackSpan,
 }
 
@@ -133,6 +148,7 @@ impl RenderPlan {
                 kind: track.kind,
                 screenshare: track.screenshare,
                 segments,
+                file: None,
                 span,
             });
         }
@@ -142,6 +158,37 @@ impl RenderPlan {
         ids.sort_unstable();
         ids.dedup();
         Ok(RenderPlan { call: recording.call.clone(), participant_count: ids.len(), tracks, visuals, timeline })
+    }
+
+    /// Probes every file of `set` and places each of its media on the call clock: the file's
+    /// time 0 at its start offset, for the file's duration.
+    pub fn from_track_files(set: &TrackFileSet) -> Result<RenderPlan, MediaError> {
+        let mut tracks = Vec::new();
+        for (index, file) in set.files.iter().enumerate() {
+            let streams = probe(&file.path)?;
+            let start_ms = file.start_offset_ms as f64;
+            let span = TrackSpan { segments: vec![SegmentSpan { start_ms, end_ms: start_ms + streams.duration_ms }] };
+            for (present, kind) in [(streams.video, TrackKind::Video), (streams.audio, TrackKind::Audio)] {
+                if present {
+                    tracks.push(TrackPlan {
+                        participant_id: file.participant_id.clone(),
+                        user_session_id: file.user_session_id.clone(),
+                        track_id: set.track_id(index, kind),
+                        kind,
+                        screenshare: file.screenshare,
+                        segments: Vec::new(),
+                        file: Some(FileTrack { path: file.path.clone(), start_offset_ms: start_ms }),
+                        span: span.clone(),
+                    });
+                }
+            }
+        }
+        let timeline = CallTimeline::new(tracks.iter().map(|t| &t.span));
+        let visuals = visuals(&tracks);
+        let mut ids: Vec<&str> = tracks.iter().map(|t| t.participant_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(RenderPlan { call: set.call.clone(), participant_count: ids.len(), tracks, visuals, timeline })
     }
 }
 

@@ -43,10 +43,7 @@ impl Segments {
 
     /// The next decoded item of the track; the next segment is started when `starts(segment)`
     /// says it is due. `None` when nothing more is due for now.
-    fn next(
-        &mut self,
-        starts: impl Fn(&SegmentPlan) -> bool,
-    ) -> Result<Option<Item<'_>>, MediaError> {
+    fn next(&mut self, starts: impl Fn(&SegmentPlan) -> bool) -> Result<Option<Item<'_>>, MediaError> {
         loop {
             let mut started = false;
             if self.active.is_none() {

@@ -3,6 +3,9 @@
 //! not care whether they come from an rtpdump (see `rtpdump_source`), track files
 //! (`track_file_source`), a live sender or a slice of the call.
 
+use super::file_source::{FileAudio, FileVideo};
+use super::plan::TrackPlan;
+use super::rtpdump_source::{RtpdumpAudio, RtpdumpVideo};
 use crate::audio::MixBuffer;
 use crate::media::MediaError;
 use crate::media::decode::{AUDIO_RATE_HZ, VideoFrame};
@@ -33,6 +36,22 @@ pub trait AudioSource: Send {
     /// The next chunk, from the parts of the track that begin before sample frame `horizon`;
     /// `None` when there is nothing more for now.
     fn next_chunk(&mut self, horizon: u64) -> Result<Option<PlacedAudio>, MediaError>;
+}
+
+/// The video source of a plan's track: its file, or its recorded segments.
+pub fn video_source(track: &TrackPlan) -> Box<dyn VideoSource> {
+    match FileVideo::new(track) {
+        Some(file) => Box::new(file),
+        None => Box::new(RtpdumpVideo::new(track.segments.clone())),
+    }
+}
+
+/// The audio source of a plan's track: its file, or its recorded segments.
+pub fn audio_source(track: &TrackPlan) -> Box<dyn AudioSource> {
+    match FileAudio::new(track) {
+        Some(file) => Box::new(file),
+        None => Box::new(RtpdumpAudio::new(track.segments.clone())),
+    }
 }
 
 /// The current picture of one video track as the render's clock advances.
