@@ -172,6 +172,7 @@ impl SegmentDecoder {
             "appsrc name=src format=time is-live=false block=true max-bytes=1048576 \
              ! {chain} ! appsink name=sink sync=false max-buffers=8 drop=false"
         );
+        tracing::debug!(pipeline = %what, "segment pipeline started");
         let pipeline = OwnedPipeline::launch(&description, what)?;
         let src: gst_app::AppSrc = pipeline.element("src")?;
         let sink: gst_app::AppSink = pipeline.element("sink")?;

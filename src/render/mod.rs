@@ -4,15 +4,18 @@
 
 mod composite;
 mod file_source;
+mod files;
 pub mod individual;
 pub mod manifest;
 mod output;
+mod pass;
+mod pass_output;
 pub mod plan;
 mod rtpdump_source;
 pub mod source;
 mod transcode;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -26,9 +29,9 @@ use crate::ingest::{IngestError, Recording};
 use crate::layout::{Layout, LayoutError};
 use crate::media::MediaError;
 use crate::media::encode::EncodeSettings;
-use crate::outputs::individual::{IndividualFile, TrackRef, select};
-use crate::outputs::{OutputSet, TrackFilter, naming};
-use manifest::{MANIFEST_FILE_NAME, Manifest, OutputEntry, StreamEntry, file_facts};
+use crate::outputs::{OutputSet, TrackFilter};
+pub use files::individual_files;
+use manifest::{MANIFEST_FILE_NAME, Manifest, OutputEntry};
 pub use output::PartialFile;
 pub use plan::RenderPlan;
 
@@ -187,43 +190,6 @@ fn validate(request: &RenderRequest) -> Result<(), RenderError> {
     Ok(())
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RenderError + '_ {
-    move |source| RenderError::Io { path: path.to_path_buf(), source }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-/// A finished file's manifest entry.
-struct Finished {
-    kind: String,
-    session: Option<(String, String)>,
-    streams: Vec<StreamEntry>,
-    encoder: Option<String>,
-    offset_ms: f64,
-    duration_ms: f64,
-}
-
-/// Moves a complete file to its final name and describes it.
-fn commit(partial: PartialFile, path: &Path, finished: Finished) -> Result<OutputEntry, RenderError> {
-    partial.commit().map_err(io_error(path))?;
-    let (size_bytes, sha256) = file_facts(path).map_err(io_error(path))?;
-    let (participant_id, user_session_id) = finished.session.unzip();
-    Ok(OutputEntry {
-        file: file_name(path),
-        kind: finished.kind,
-        participant_id,
-        user_session_id,
-        streams: finished.streams,
-        encoder: finished.encoder,
-        offset_ms: finished.offset_ms,
-        duration_ms: finished.duration_ms,
-        size_bytes,
-        sha256,
-    })
-}
-
 /// Renders every output `request` asks for from its input, then `manifest.json`.
 pub fn render(request: &RenderRequest, on_progress: impl FnMut(Progress)) -> Result<RenderSummary, RenderError> {
     validate(request)?;
@@ -264,8 +230,7 @@ fn render_plan(
         layout.background = crate::layout::Rgb(rgb);
     }
     let dir = &request.output_dir;
-    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let wanted = &request.outputs;
+    std::fs::create_dir_all(dir).map_err(files::io_error(dir))?;
     let mut outputs = Vec::new();
     let mut summary = RenderSummary {
         output_dir: dir.clone(),
@@ -278,43 +243,18 @@ fn render_plan(
         adapter: None,
     };
 
-    if wanted.composite_video.is_some() || !wanted.composite_audio.is_empty() {
-        let _span = info_span!("composite", call_id = %plan.call.call_id).entered();
-        let (entries, result) = write_composites(plan, &layout, request, &mut on_progress)?;
-        outputs.extend(entries);
+    let written = files::write_outputs(plan, &layout, request, &mut on_progress)?;
+    outputs.extend(written.entries);
+    if let Some(result) = written.composite {
         summary.frames = result.frames;
         summary.duration_ms = result.duration_ms;
         summary.encoder = result.encoder;
         summary.adapter = result.adapter;
     }
-
-    let mut failed = Vec::new();
-    if !wanted.individual.is_empty() {
-        let _span = info_span!("individual", call_id = %plan.call.call_id).entered();
-        let files = individual_files(plan, &wanted.individual);
-        let total = files.len() as u64;
-        for (done, file) in files.iter().enumerate() {
-            request.cancel.check()?;
-            match write_individual_file(plan, file, request, dir) {
-                Ok(entry) => outputs.push(entry),
-                Err(err) => {
-                    let what = format!("{} of {} / {}", file.kind, file.participant_id, file.user_session_id);
-                    tracing::error!(%err, "{what} failed");
-                    failed.push(format!("{what}: {err}"));
-                }
-            }
-            on_progress(Progress {
-                phase: "individual",
-                done: done as u64 + 1,
-                total,
-                media_done_ms: plan.timeline.duration_ms,
-                media_total_ms: plan.timeline.duration_ms,
-            });
-        }
-    }
+    let failed = written.failed;
 
     info_span!("finalize").in_scope(|| {
-        Manifest::new(plan, outputs.clone()).write(dir).map_err(io_error(&dir.join(MANIFEST_FILE_NAME)))
+        Manifest::new(plan, outputs.clone()).write(dir).map_err(files::io_error(&dir.join(MANIFEST_FILE_NAME)))
     })?;
     if !failed.is_empty() {
         return Err(RenderError::Incomplete { written: outputs.len(), failed });
@@ -322,115 +262,4 @@ fn render_plan(
     summary.outputs = outputs;
     summary.elapsed_s = started.elapsed().as_secs_f64();
     Ok(summary)
-}
-
-/// The composite video and audio-only composites `request` asks for, from one pass.
-fn write_composites(
-    plan: &RenderPlan,
-    layout: &Layout,
-    request: &RenderRequest,
-    on_progress: &mut impl FnMut(Progress),
-) -> Result<(Vec<OutputEntry>, composite::CompositeResult), RenderError> {
-    let (dir, wanted) = (&request.output_dir, &request.outputs);
-    let mut encode = request.encode.clone();
-    let video_path = wanted.composite_video.map(|codec| {
-        encode.codec = codec;
-        dir.join(naming::composite_video(&plan.call, codec))
-    });
-    let audio_paths: Vec<_> =
-        wanted.composite_audio.iter().map(|&f| (f, dir.join(naming::composite_audio(&plan.call, f)))).collect();
-    let video_partial = video_path.as_deref().map(|p| PartialFile::new(p).map_err(io_error(p))).transpose()?;
-    let audio_partials =
-        audio_paths.iter().map(|(_, p)| PartialFile::new(p).map_err(io_error(p))).collect::<Result<Vec<_>, _>>()?;
-    let audio_targets: Vec<_> =
-        audio_paths.iter().zip(&audio_partials).map(|((format, _), partial)| (*format, partial.path())).collect();
-    let request = RenderRequest { encode, ..request.clone() };
-    let result = composite::render(
-        plan,
-        layout,
-        &request,
-        (0.0, plan.timeline.duration_ms),
-        video_partial.as_ref().map(|p| (p.path(), true)),
-        &audio_targets,
-        on_progress,
-    )?;
-    let stream = |kind, codec: &str| StreamEntry { kind, codec: codec.to_owned(), track_id: None, remuxed: false };
-    let finished = |kind: &str, streams, encoder| Finished {
-        kind: kind.to_owned(),
-        session: None,
-        streams,
-        encoder,
-        offset_ms: 0.0,
-        duration_ms: result.duration_ms,
-    };
-    let mut entries = Vec::new();
-    if let (Some(partial), Some(path)) = (video_partial, video_path.as_deref()) {
-        let codec = request.encode.codec;
-        let streams =
-            vec![stream("video", codec.codec_name()), stream("audio", if codec.webm() { "opus" } else { "aac" })];
-        let encoder = result.encoder.clone();
-        entries.push(commit(partial, path, finished("composite", streams, encoder))?);
-    }
-    for ((format, path), partial) in audio_paths.iter().zip(audio_partials) {
-        let streams = vec![stream("audio", format.codec_name())];
-        entries.push(commit(partial, path, finished("composite_audio", streams, None))?);
-    }
-    Ok((entries, result))
-}
-
-/// The individual files of `kinds` for this plan.
-pub fn individual_files(plan: &RenderPlan, kinds: &[crate::outputs::IndividualKind]) -> Vec<IndividualFile> {
-    let refs: Vec<TrackRef<'_>> = plan
-        .tracks
-        .iter()
-        .map(|t| TrackRef {
-            participant_id: &t.participant_id,
-            user_session_id: &t.user_session_id,
-            track_id: &t.track_id,
-            kind: t.kind,
-            screenshare: t.screenshare,
-            start_ms: t.span.start_ms(),
-        })
-        .collect();
-    select(&refs, kinds)
-}
-
-/// Writes one individual file into `dir` under its Stream-compatible name.
-pub fn write_individual_file(
-    plan: &RenderPlan,
-    file: &IndividualFile,
-    request: &RenderRequest,
-    dir: &Path,
-) -> Result<OutputEntry, RenderError> {
-    let outputs = &request.outputs;
-    let tracks: Vec<&plan::TrackPlan> = file.tracks.iter().filter_map(|&i| plan.tracks.get(i)).collect();
-    let how = transcode::choose(&tracks, outputs.individual_video_codec, outputs.individual_audio_format);
-    let extension = how.map_or("mkv", transcode::Transcode::extension);
-    let name =
-        naming::individual(&plan.call, &file.participant_id, &file.user_session_id, file.kind, file.n, extension);
-    let path = dir.join(name);
-    let partial = PartialFile::new(&path).map_err(io_error(&path))?;
-    let written = match how {
-        Some(how) => transcode::transcode_individual(plan, file, request, how, partial.path())?,
-        None => individual::write_individual(plan, file, outputs.align_to_call, outputs.gap_fill, partial.path())?,
-    };
-    let streams = written
-        .streams
-        .iter()
-        .map(|s| StreamEntry {
-            kind: s.kind.as_str(),
-            codec: s.codec.clone(),
-            track_id: Some(s.track_id.clone()),
-            remuxed: how.is_none(),
-        })
-        .collect();
-    let finished = Finished {
-        kind: file.kind.as_str().into(),
-        session: Some((file.participant_id.clone(), file.user_session_id.clone())),
-        streams,
-        encoder: written.encoder,
-        offset_ms: written.offset_ms,
-        duration_ms: written.duration_ms,
-    };
-    commit(partial, &path, finished)
 }

@@ -193,19 +193,17 @@ impl RenderPlan {
 }
 
 impl RenderPlan {
-    /// The plan of some of this plan's tracks (by index), on the same call clock and timeline.
-    pub fn subset(&self, track_indices: &[usize]) -> RenderPlan {
+    /// The visuals of some of this plan's tracks (by index), their track indices into this
+    /// plan: what an individual file of those tracks shows.
+    pub fn visuals_of(&self, track_indices: &[usize]) -> Vec<Visual> {
         let tracks: Vec<TrackPlan> = track_indices.iter().filter_map(|&i| self.tracks.get(i).cloned()).collect();
-        let mut ids: Vec<&str> = tracks.iter().map(|t| t.participant_id.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        RenderPlan {
-            call: self.call.clone(),
-            participant_count: ids.len(),
-            visuals: visuals(&tracks),
-            tracks,
-            timeline: self.timeline.clone(),
+        let mut visuals = visuals(&tracks);
+        for visual in &mut visuals {
+            for index in visual.video_tracks.iter_mut().chain(visual.audio_tracks.iter_mut()) {
+                *index = track_indices.get(*index).copied().unwrap_or(usize::MAX);
+            }
         }
+        visuals
     }
 }
 

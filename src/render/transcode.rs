@@ -1,17 +1,19 @@
-//! Individual files in another codec than the sender's: the file's tracks are decoded on the
-//! call clock and encoded again, through the same composite pass as the composite (a layout of
-//! one tile at the sender's picture size, the mix of the file's audio). Holes become black
-//! frames and silence; a picture that changes size or turns portrait is fitted into the frame.
+//! Individual files in another codec than the sender's: outputs of the composite pass, fed by
+//! the same decode as the composite (a layout of one tile at the sender's picture size, the mix
+//! of the file's audio). Holes become black frames and silence; a picture that changes size or
+//! turns portrait is fitted into the frame.
 
 use std::path::Path;
 
-use super::composite;
+use super::composite::{frame_range, mix_limiter};
 use super::individual::{WrittenIndividual, WrittenStream, window};
+use super::pass::OutputResult;
+use super::pass_output::{PassOutput, VideoOut, Waiting};
 use super::plan::{RenderPlan, TrackPlan};
 use super::{RenderError, RenderRequest};
 use crate::ingest::TrackKind;
 use crate::layout::Layout;
-use crate::media::decode::{Decoded, SegmentDecoder};
+use crate::media::encode::{AudioFileEncoder, EncodeSettings};
 use crate::outputs::individual::IndividualFile;
 use crate::outputs::{AudioFormat, VideoCodec};
 
@@ -33,9 +35,6 @@ gap = 0.0
 max_participants = 1
 placeholder = "#000000"
 "##;
-
-/// Picture size used when no frame of the track can be decoded to learn it.
-const FALLBACK_SIZE: (u32, u32) = (1280, 720);
 
 /// How an individual file is transcoded.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,69 +71,88 @@ pub fn choose(
     (!unchanged).then_some(Transcode::Video(codec))
 }
 
-/// The sender's picture size: the first decodable frame of the first video track, made even.
-fn source_size(tracks: &[&TrackPlan]) -> (u32, u32) {
-    let first_frame = tracks.iter().filter(|t| t.kind == TrackKind::Video).find_map(|track| {
-        track.segments.iter().find_map(|segment| {
-            let mut decoder = SegmentDecoder::start(&segment.spec, segment.packets().ok()?).ok()?;
-            loop {
-                match decoder.pull().ok()?? {
-                    Decoded::Video(frame) => return Some((frame.width, frame.height)),
-                    _ => continue,
-                }
-            }
-        })
-    });
-    let (w, h) = first_frame.unwrap_or(FALLBACK_SIZE);
-    (w.max(16).div_ceil(2) * 2, h.max(16).div_ceil(2) * 2)
-}
-
-/// Writes `file` to `path`, encoded as `how`.
-pub fn transcode_individual(
+/// The output of the pass that writes `file` to `path`, encoded as `how`: one tile of the
+/// file's pictures at the sender's size (learned from its first picture), the mix of the
+/// file's audio, over the file's window.
+pub fn individual_output(
     plan: &RenderPlan,
     file: &IndividualFile,
     request: &RenderRequest,
     how: Transcode,
     path: &Path,
-) -> Result<WrittenIndividual, RenderError> {
-    let (from_ms, to_ms) = window(plan, file, request.outputs.align_to_call);
-    let sub = plan.subset(&file.tracks);
-    let tracks: Vec<&TrackPlan> = sub.tracks.iter().collect();
-    let mut request = request.clone();
-    let (video_path, audio_targets, audio_codec) = match how {
-        Transcode::Video(codec) => {
-            let (width, height) = source_size(&tracks);
-            request.encode.width = width;
-            request.encode.height = height;
-            request.encode.codec = codec;
-            (Some(path), Vec::new(), if codec.webm() { "opus" } else { "aac" })
-        }
-        Transcode::Audio(format) => (None, vec![(format, path)], format.codec_name()),
-    };
-    let layout = Layout::parse("single", SINGLE_LAYOUT)?;
-    let with_audio = tracks.iter().any(|t| t.kind == TrackKind::Audio);
-    let video = video_path.map(|p| (p, with_audio));
-    let result = composite::render(&sub, &layout, &request, (from_ms, to_ms), video, &audio_targets, &mut |_| {})?;
-    let streams = sub
+) -> Result<PassOutput, RenderError> {
+    let window_ms = window(plan, file, request.outputs.align_to_call);
+    let settings = &request.encode;
+    let (first_frame, end_frame) = frame_range(window_ms, settings.fps);
+    let audio_tracks: Vec<usize> = file
         .tracks
         .iter()
-        .filter(|t| video_path.is_some() || t.kind == TrackKind::Audio)
+        .copied()
+        .filter(|&i| plan.tracks.get(i).is_some_and(|t| t.kind == TrackKind::Audio))
+        .collect();
+    let (video, audio_files) = match how {
+        Transcode::Video(codec) => {
+            let settings = EncodeSettings { codec, ..settings.clone() };
+            let with_audio = !audio_tracks.is_empty();
+            let waiting =
+                Waiting { path: path.to_path_buf(), settings, with_audio, ticks: 0, backlog: Default::default() };
+            (VideoOut::Waiting(Box::new(waiting)), Vec::new())
+        }
+        Transcode::Audio(format) => {
+            (VideoOut::None, vec![AudioFileEncoder::start(path, format, settings.audio_bitrate_kbps)?])
+        }
+    };
+    Ok(PassOutput {
+        first_frame,
+        end_frame,
+        window_ms,
+        visuals: plan.visuals_of(&file.tracks),
+        layout: Layout::parse("single", SINGLE_LAYOUT)?,
+        audio_tracks,
+        limiter: mix_limiter(),
+        video,
+        audio_files,
+        fps: settings.fps,
+        encoder: None,
+        adapter: None,
+    })
+}
+
+/// What the pass wrote for `file`, encoded as `how`.
+pub fn written(
+    plan: &RenderPlan,
+    file: &IndividualFile,
+    request: &RenderRequest,
+    how: Transcode,
+    result: OutputResult,
+) -> WrittenIndividual {
+    let (video_codec, audio_codec) = match how {
+        Transcode::Video(codec) => (Some(codec), if codec.webm() { "opus" } else { "aac" }),
+        Transcode::Audio(format) => (None, format.codec_name()),
+    };
+    let streams = file
+        .tracks
+        .iter()
+        .filter_map(|&i| plan.tracks.get(i))
+        .filter(|t| video_codec.is_some() || t.kind == TrackKind::Audio)
         .map(|t| WrittenStream {
             track_id: t.track_id.clone(),
             kind: t.kind,
-            codec: match t.kind {
-                TrackKind::Audio => audio_codec.to_owned(),
-                TrackKind::Video => request.encode.codec.codec_name().to_owned(),
+            codec: match (t.kind, video_codec) {
+                (TrackKind::Video, Some(codec)) => codec.codec_name().to_owned(),
+                _ => audio_codec.to_owned(),
             },
             end_ms: result.duration_ms,
             silence_frames: 0,
             frames: result.frames,
         })
         .collect();
-    Ok(WrittenIndividual {
-        offset_ms: (from_ms * f64::from(request.encode.fps) / 1000.0).floor() * 1000.0 / f64::from(request.encode.fps),
+    let fps = f64::from(request.encode.fps);
+    let (from_ms, _) = window(plan, file, request.outputs.align_to_call);
+    WrittenIndividual {
+        offset_ms: (from_ms * fps / 1000.0).floor() * 1000.0 / fps,
         duration_ms: result.duration_ms,
         streams,
         encoder: result.encoder,
-    })
+    }
 }
