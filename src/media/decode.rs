@@ -400,7 +400,7 @@ mod tests {
         for how in [Fails::Panic, Fails::Io] {
             let err = decode_until_error(how);
             assert!(matches!(err, MediaError::Internal { .. }), "{err:?}");
-            let failure = failure(&crate::render::RenderError::Media(err));
+            let failure = failure(&err);
             assert_eq!(failure.cause(), Cause::Internal, "{failure:?}");
         }
     }
@@ -410,7 +410,7 @@ mod tests {
         let err = decode_until_error(Fails::Corrupt);
         assert!(matches!(err, MediaError::Data { .. }), "{err:?}");
         assert!(err.to_string().contains("call/track.rtpdump"), "{err}");
-        let failure = failure(&crate::render::RenderError::Media(err));
+        let failure = failure(&err);
         assert_eq!((failure.cause(), failure.code.as_str()), (Cause::BadInput, "undecodable_media"));
     }
 }

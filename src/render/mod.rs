@@ -263,3 +263,42 @@ fn render_plan(
     summary.elapsed_s = started.elapsed().as_secs_f64();
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::failure::Cause;
+
+    fn cause(err: &RenderError) -> (Cause, String) {
+        let failure = crate::error::failure(err);
+        (failure.cause(), failure.code)
+    }
+
+    #[test]
+    fn whose_fault_a_render_failure_is_follows_its_type() {
+        let media = |err| RenderError::Media(err);
+        let data = || MediaError::Data { what: "decoding a.rtpdump".into(), reason: "garbage".into() };
+        let internal = || MediaError::Internal { what: "decoding a.rtpdump".into(), reason: "feeder panicked".into() };
+        let no_encoder = |hardware_required| MediaError::NoEncoder {
+            codec: "h264",
+            hardware: "require".into(),
+            tried: "nvh264enc".into(),
+            hardware_required,
+        };
+        let io = RenderError::Io { path: "/out/x.mp4".into(), source: std::io::Error::other("disk full") };
+        let bad_size = RenderError::InvalidArgument { field: "size", value: "3x3".into(), reason: "odd".into() };
+        let cases = [
+            (media(data()), Cause::BadInput, "undecodable_media"),
+            (media(internal()), Cause::Internal, "media"),
+            (media(no_encoder(true)), Cause::BadInput, "hardware_unavailable"),
+            (media(no_encoder(false)), Cause::Internal, "media"),
+            (RenderError::Gpu(gpu::GpuError::Wgpu("lost".into())), Cause::Internal, "gpu"),
+            (io, Cause::Internal, "io"),
+            (bad_size, Cause::BadInput, "invalid_argument"),
+            (RenderError::Ingest(IngestError::NoMetadata { path: "call".into() }), Cause::BadInput, "bad_input"),
+        ];
+        for (err, want_cause, want_code) in cases {
+            assert_eq!(cause(&err), (want_cause, want_code.to_owned()), "{err}");
+        }
+    }
+}
