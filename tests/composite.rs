@@ -105,21 +105,8 @@ fn four_participants_grid_is_in_place_and_in_sync() {
     // Every flash on time, within one frame.
     let mut checked = 0;
     for (participant, cell) in p.iter().zip(&four) {
-        let at = centre(cell);
-        for &flash_ms in &participant.flashes_ms {
-            let from = frame_at(flash_ms as f64 - 300.0);
-            let onset = (from..frame_at(flash_ms as f64 + 300.0))
-                .find(|&i| frames.mean_rgb(i, at.0, at.1, 2).iter().all(|c| *c > 225.0))
-                .unwrap_or_else(|| panic!("{}: no flash near {flash_ms} ms", participant.participant_id));
-            let onset_ms = onset as f64 * FRAME_MS;
-            eprintln!("{} flash at {flash_ms} ms shows at {onset_ms:.1} ms", participant.participant_id);
-            assert!(
-                (onset_ms - flash_ms as f64).abs() <= FRAME_MS,
-                "{}: flash scheduled at {flash_ms} ms shows at {onset_ms:.1} ms",
-                participant.participant_id
-            );
-            checked += 1;
-        }
+        let who = &participant.participant_id;
+        checked += assert_flashes_on_time(&frames, who, &participant.flashes_ms, centre(cell), FRAME_MS);
     }
     assert!(checked >= 8, "checked {checked} flashes");
 
@@ -127,16 +114,7 @@ fn four_participants_grid_is_in_place_and_in_sync() {
     let samples = decode_audio(&mp4);
     assert!((samples.len() as f64 / 48.0 - 6000.0).abs() <= FRAME_MS, "audio is {} samples", samples.len());
     for participant in p {
-        for &beep_ms in &participant.flashes_ms {
-            let onset = beep_onset_ms(&samples, BEEP_HZ, beep_ms as f64 - 240.0, beep_ms as f64 + 240.0)
-                .unwrap_or_else(|| panic!("{}: no beep near {beep_ms} ms", participant.participant_id));
-            eprintln!("{} beep at {beep_ms} ms heard at {onset:.1} ms", participant.participant_id);
-            assert!(
-                (onset - beep_ms as f64).abs() <= FRAME_MS,
-                "{}: beep scheduled at {beep_ms} ms heard at {onset:.1} ms",
-                participant.participant_id
-            );
-        }
+        assert_beeps_on_time(&samples, BEEP_HZ, &participant.participant_id, &participant.flashes_ms, FRAME_MS);
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use support::files_in;
 use tessera::job::config::ServeConfig;
-use tessera::job::events::{EventLog, now_unix_ms};
+use tessera::job::events::{EventLog, now_unix_ms, state_change};
 use tessera::job::metrics::Metrics;
 use tessera::job::runner::JobContext;
 use tessera::job::scheduler::Scheduler;
@@ -87,28 +87,10 @@ fn a_dead_nodes_job_is_taken_over_and_a_live_nodes_job_is_left_alone() {
     });
     let done = store.get(&dead_job.id).expect("get");
     assert_eq!(done.outputs.len(), 1, "{done:?}");
-    let states: Vec<i32> = store
-        .events_after(&dead_job.id, 0, 100)
-        .expect("events")
-        .into_iter()
-        .filter_map(|e| match e.event {
-            Some(pb::render_job_event::Event::StateChanged(s)) => Some(s),
-            _ => None,
-        })
-        .collect();
-    let s = |state: JobState| state as i32;
-    assert_eq!(
-        states,
-        [
-            s(JobState::Queued),
-            s(JobState::Running),
-            s(JobState::Queued),
-            s(JobState::Running),
-            s(JobState::Uploading),
-            s(JobState::Completed)
-        ],
-        "taken over from scratch"
-    );
+    let states: Vec<JobState> =
+        store.events_after(&dead_job.id, 0, 100).expect("events").iter().filter_map(state_change).collect();
+    use JobState::{Completed, Queued, Running, Uploading};
+    assert_eq!(states, [Queued, Running, Queued, Running, Uploading, Completed], "taken over from scratch");
     let names: Vec<String> =
         files_in(&out_dead).iter().filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned())).collect();
     assert_eq!(names.len(), 2, "the composite and the manifest: {names:?}");

@@ -130,31 +130,11 @@ fn a_composite_from_track_files_keeps_every_flash_and_beep_on_the_call_clock() {
                 participant.rgb
             );
         }
-        for &flash_ms in &participant.flashes_ms {
-            let onset = (frame_at(flash_ms as f64 - 300.0)..frame_at(flash_ms as f64 + 300.0))
-                .find(|&i| frames.mean_rgb(i, at.0, at.1, 2).iter().all(|c| *c > 225.0))
-                .unwrap_or_else(|| panic!("{}: no flash near {flash_ms} ms", participant.participant_id));
-            let onset_ms = onset as f64 * FRAME_MS;
-            eprintln!("{} flash at {flash_ms} ms shows at {onset_ms:.1} ms", participant.participant_id);
-            assert!(
-                (onset_ms - flash_ms as f64).abs() <= FRAME_MS,
-                "{}: flash scheduled at {flash_ms} ms shows at {onset_ms:.1} ms",
-                participant.participant_id
-            );
-        }
+        assert_flashes_on_time(&frames, &participant.participant_id, &participant.flashes_ms, at, FRAME_MS);
     }
     let samples = decode_audio(&mp4);
     for participant in &plan.participants {
-        for &beep_ms in &participant.flashes_ms {
-            let onset = beep_onset_ms(&samples, BEEP_HZ, beep_ms as f64 - 240.0, beep_ms as f64 + 240.0)
-                .unwrap_or_else(|| panic!("{}: no beep near {beep_ms} ms", participant.participant_id));
-            eprintln!("{} beep at {beep_ms} ms heard at {onset:.1} ms", participant.participant_id);
-            assert!(
-                (onset - beep_ms as f64).abs() <= FRAME_MS,
-                "{}: beep scheduled at {beep_ms} ms heard at {onset:.1} ms",
-                participant.participant_id
-            );
-        }
+        assert_beeps_on_time(&samples, BEEP_HZ, &participant.participant_id, &participant.flashes_ms, FRAME_MS);
     }
 }
 

@@ -28,9 +28,17 @@ pub fn now_unix_ms() -> i64 {
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The state a state-change event moves the job to.
+pub fn state_change(event: &pb::RenderJobEvent) -> Option<JobState> {
+    match event.event {
+        Some(Event::StateChanged(state)) => JobState::try_from(state).ok(),
+        _ => None,
+    }
+}
+
 /// True for the event after which a job's stream ends.
 pub fn is_last(event: &pb::RenderJobEvent) -> bool {
-    matches!(event.event, Some(Event::StateChanged(state)) if JobState::try_from(state).is_ok_and(is_final))
+    state_change(event).is_some_and(is_final)
 }
 
 /// The event's name in webhooks and delivery records.

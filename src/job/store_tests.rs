@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use super::events::state_change;
 use super::sqlite::SqliteStore;
 use super::store::{JobStore, LeaseStatus, LeaseTerms, StoreError};
 use crate::proto::{self as pb, JobState};
@@ -178,27 +179,10 @@ fn an_expired_lease_is_taken_over_and_a_live_one_is_left_alone() {
     assert_eq!(gone.renew_lease(&a.id, &short("gone"), 1700).expect("renew"), LeaseStatus::Lost);
     third.transition(&a.id, JobState::Uploading, 1800, Some("third")).expect("upload");
     third.transition(&a.id, JobState::Completed, 1900, Some("third")).expect("complete");
-    let states: Vec<i32> = third
-        .events_after(&a.id, 0, 20)
-        .expect("events")
-        .into_iter()
-        .filter_map(|e| match e.event {
-            Some(pb::render_job_event::Event::StateChanged(s)) => Some(s),
-            _ => None,
-        })
-        .collect();
-    let s = |state: JobState| state as i32;
-    assert_eq!(
-        states,
-        [
-            s(JobState::Queued),
-            s(JobState::Running),
-            s(JobState::Queued),
-            s(JobState::Running),
-            s(JobState::Uploading),
-            s(JobState::Completed)
-        ]
-    );
+    let states: Vec<JobState> =
+        third.events_after(&a.id, 0, 20).expect("events").iter().filter_map(state_change).collect();
+    use JobState::{Completed, Queued, Running, Uploading};
+    assert_eq!(states, [Queued, Running, Queued, Running, Uploading, Completed]);
     // A restarted `alive` re-queues only its own job.
     assert_eq!(third.requeue_own("alive", 2000).expect("requeue"), vec![b.id.clone()]);
     assert!(third.requeue_own("gone", 2000).expect("requeue").is_empty());

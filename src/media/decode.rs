@@ -204,45 +204,67 @@ impl SegmentDecoder {
         if self.done {
             return Ok(None);
         }
-        let started = Instant::now();
-        loop {
-            if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
-                return convert(&sample, self.media, self.stage == Stage::Depayload, &self.pipeline.what).map(Some);
+        let (pipeline, feeder) = (&self.pipeline, &mut self.feeder);
+        // A feeder that failed (or panicked, and so never ended the stream) ends the decode
+        // with its error; one that ended well has sent end of stream.
+        let pulled = pull_sample(pipeline, &self.sink, || {
+            if feeder.as_ref().is_some_and(JoinHandle::is_finished) {
+                join_feeder(feeder, &pipeline.what)
+            } else {
+                Ok(())
             }
-            if let Some(err) = self.pipeline.first_error() {
-                self.done = true;
-                return Err(err);
+        });
+        match pulled {
+            Ok(Some(sample)) => {
+                convert(&sample, self.media, self.stage == Stage::Depayload, &self.pipeline.what).map(Some)
             }
-            if self.sink.is_eos() {
+            Ok(None) => {
                 self.done = true;
-                return self.finish_feeder().map(|()| None);
+                join_feeder(&mut self.feeder, &self.pipeline.what).map(|()| None)
             }
-            // A feeder that failed (or panicked, and so never ended the stream) ends the decode
-            // with its error; one that ended well has sent end of stream.
-            if self.feeder.as_ref().is_some_and(JoinHandle::is_finished)
-                && let Err(err) = self.finish_feeder()
-            {
+            Err(err) => {
                 self.done = true;
-                return Err(err);
-            }
-            if started.elapsed() > STALL_TIMEOUT {
-                self.done = true;
-                return Err(MediaError::Internal {
-                    what: self.pipeline.what.clone(),
-                    reason: format!("no output for {} s", STALL_TIMEOUT.as_secs()),
-                });
+                Err(err)
             }
         }
     }
+}
 
-    fn finish_feeder(&mut self) -> Result<(), MediaError> {
-        let Some(handle) = self.feeder.take() else { return Ok(()) };
-        match handle.join() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(feed_error(self.pipeline.what.clone(), err)),
-            Err(_) => {
-                Err(MediaError::Internal { what: self.pipeline.what.clone(), reason: "feeder thread panicked".into() })
-            }
+/// Waits for the feeder to end; its failure (or panic) as the decode's error.
+fn join_feeder(feeder: &mut Option<JoinHandle<Result<(), IngestError>>>, what: &str) -> Result<(), MediaError> {
+    let Some(handle) = feeder.take() else { return Ok(()) };
+    match handle.join() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(feed_error(what.to_owned(), err)),
+        Err(_) => Err(MediaError::Internal { what: what.to_owned(), reason: "feeder thread panicked".into() }),
+    }
+}
+
+/// The next sample of `sink`, or `None` at the end of the stream. `idle` runs whenever nothing
+/// came for 100 ms (a chance to notice a producer that failed); a pipeline error, or nothing
+/// for [`STALL_TIMEOUT`], ends the wait with an error.
+pub(crate) fn pull_sample(
+    pipeline: &OwnedPipeline,
+    sink: &gst_app::AppSink,
+    mut idle: impl FnMut() -> Result<(), MediaError>,
+) -> Result<Option<gst::Sample>, MediaError> {
+    let started = Instant::now();
+    loop {
+        if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            return Ok(Some(sample));
+        }
+        if let Some(err) = pipeline.first_error() {
+            return Err(err);
+        }
+        if sink.is_eos() {
+            return Ok(None);
+        }
+        idle()?;
+        if started.elapsed() > STALL_TIMEOUT {
+            return Err(MediaError::Internal {
+                what: pipeline.what.clone(),
+                reason: format!("no output for {} s", STALL_TIMEOUT.as_secs()),
+            });
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::glib;
@@ -15,14 +15,12 @@ use gstreamer_app as gst_app;
 use gstreamer_pbutils as gst_pbutils;
 use gstreamer_pbutils::prelude::*;
 
-use super::decode::{Decoded, convert};
+use super::decode::{Decoded, convert, pull_sample};
 use super::pipeline::{MediaError, OwnedPipeline, require_elements};
 use crate::ingest::sdp::MediaKind;
 
 /// Longest a file may take to be probed.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
-/// A decoder that produces nothing for this long is considered stuck.
-const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a media file holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,25 +154,15 @@ impl FileDecoder {
         if self.done {
             return Ok(None);
         }
-        let started = Instant::now();
-        loop {
-            if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
-                return convert(&sample, self.media, false, &self.pipeline.what).map(Some);
-            }
-            if let Some(err) = self.pipeline.first_error() {
+        match pull_sample(&self.pipeline, &self.sink, || Ok(())) {
+            Ok(Some(sample)) => convert(&sample, self.media, false, &self.pipeline.what).map(Some),
+            Ok(None) => {
                 self.done = true;
-                return Err(err);
+                Ok(None)
             }
-            if self.sink.is_eos() {
+            Err(err) => {
                 self.done = true;
-                return Ok(None);
-            }
-            if started.elapsed() > STALL_TIMEOUT {
-                self.done = true;
-                return Err(MediaError::Internal {
-                    what: self.pipeline.what.clone(),
-                    reason: format!("no output for {} s", STALL_TIMEOUT.as_secs()),
-                });
+                Err(err)
             }
         }
     }

@@ -219,3 +219,41 @@ pub fn peak_rss_mib(stdout: &str) -> f64 {
     let after = stdout.split("peak RSS ").nth(1).unwrap_or_else(|| panic!("no peak RSS in {stdout}"));
     after.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad peak RSS in {stdout}"))
 }
+
+/// Asserts that every flash of `who` (scheduled at `flashes_ms`) shows at pixel `at` of
+/// `frames` (at `frame_ms` per frame) within one frame of its time; returns how many.
+pub fn assert_flashes_on_time(
+    frames: &Frames,
+    who: &str,
+    flashes_ms: &[u64],
+    at: (usize, usize),
+    frame_ms: f64,
+) -> usize {
+    let frame_at = |t_ms: f64| (t_ms / frame_ms).round() as usize;
+    for &flash_ms in flashes_ms {
+        let onset = (frame_at(flash_ms as f64 - 300.0)..frame_at(flash_ms as f64 + 300.0))
+            .find(|&i| frames.mean_rgb(i, at.0, at.1, 2).iter().all(|c| *c > 225.0))
+            .unwrap_or_else(|| panic!("{who}: no flash near {flash_ms} ms"));
+        let onset_ms = onset as f64 * frame_ms;
+        eprintln!("{who} flash at {flash_ms} ms shows at {onset_ms:.1} ms");
+        assert!(
+            (onset_ms - flash_ms as f64).abs() <= frame_ms,
+            "{who}: flash scheduled at {flash_ms} ms shows at {onset_ms:.1} ms"
+        );
+    }
+    flashes_ms.len()
+}
+
+/// Asserts that every beep of `who` (at `beeps_ms`) is heard in `samples` within
+/// `tolerance_ms` of its time.
+pub fn assert_beeps_on_time(samples: &[f32], freq_hz: f64, who: &str, beeps_ms: &[u64], tolerance_ms: f64) {
+    for &beep_ms in beeps_ms {
+        let onset = beep_onset_ms(samples, freq_hz, beep_ms as f64 - 240.0, beep_ms as f64 + 240.0)
+            .unwrap_or_else(|| panic!("{who}: no beep near {beep_ms} ms"));
+        eprintln!("{who} beep at {beep_ms} ms heard at {onset:.1} ms");
+        assert!(
+            (onset - beep_ms as f64).abs() <= tolerance_ms,
+            "{who}: beep scheduled at {beep_ms} ms heard at {onset:.1} ms"
+        );
+    }
+}
