@@ -13,7 +13,6 @@ use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_pbutils as gst_pbutils;
-use gstreamer_pbutils::prelude::*;
 
 use super::decode::{Decoded, convert, pull_sample};
 use super::pipeline::{MediaError, OwnedPipeline, require_elements};
@@ -27,8 +26,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct FileStreams {
     pub audio: bool,
     pub video: bool,
-    /// The video codec as GStreamer names it (`video/x-vp8`, ...), when there is video.
-    pub video_caps: Option<String>,
     pub duration_ms: f64,
 }
 
@@ -46,12 +43,9 @@ pub fn probe(path: &Path) -> Result<FileStreams, MediaError> {
     let uri = glib::filename_to_uri(path, None)
         .map_err(|e| MediaError::Internal { what: what.clone(), reason: e.to_string() })?;
     let info = discoverer.discover_uri(&uri).map_err(|e| bad(e.to_string()))?;
-    let video = info.video_streams();
-    let video_caps = video.first().and_then(|s| s.caps()).and_then(|c| c.structure(0).map(|s| s.name().to_string()));
     let streams = FileStreams {
         audio: !info.audio_streams().is_empty(),
-        video: !video.is_empty(),
-        video_caps,
+        video: !info.video_streams().is_empty(),
         duration_ms: info.duration().map_or(0.0, |d| d.nseconds() as f64 / 1e6),
     };
     if !streams.audio && !streams.video {

@@ -135,7 +135,7 @@ pub fn write_outputs(
         entries.push(Entry { output, isolated: false, reports_progress: true });
     }
     // Re-encoded individual files: a partial file and an output each (or the reason it failed).
-    let mut transcoded: Vec<(usize, Result<Planned, RenderError>)> = Vec::new();
+    let mut transcoded: Vec<(usize, Transcode, Result<Planned, RenderError>)> = Vec::new();
     for (index, file) in individual.iter().enumerate() {
         let Some(how) = file.how else { continue };
         let planned = Planned::new(file.path.clone()).and_then(|planned| {
@@ -143,7 +143,7 @@ pub fn write_outputs(
             entries.push(Entry { output, isolated: true, reports_progress: false });
             Ok(planned)
         });
-        transcoded.push((index, planned));
+        transcoded.push((index, how, planned));
     }
     let mut results = {
         let _span = info_span!("composite", call_id = %plan.call.call_id).entered();
@@ -158,10 +158,9 @@ pub fn write_outputs(
     }
     let mut from_pass: Vec<Option<Result<(Planned, WrittenIndividual), RenderError>>> =
         (0..individual.len()).map(|_| None).collect();
-    for (index, planned) in transcoded {
+    for (index, how, planned) in transcoded {
         let outcome = planned.and_then(|planned| {
             let result = results.next().unwrap_or(Err(RenderError::Cancelled))?;
-            let how = individual[index].how.ok_or(RenderError::Cancelled)?;
             Ok((planned, transcode::written(plan, &individual[index].file, request, how, result)))
         });
         from_pass[index] = Some(outcome);
