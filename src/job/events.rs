@@ -80,6 +80,25 @@ impl EventLog {
         Ok(stored)
     }
 
+    /// Changes a job this node runs and records `event`, in one transaction; refused once
+    /// another node took the job over.
+    pub fn record_leased(
+        &self,
+        job_id: &str,
+        change: impl FnOnce(&mut pb::RenderJob),
+        event: Event,
+    ) -> Result<pb::RenderJob, StoreError> {
+        let mut once = Some((change, event));
+        let (job, _) = self.store.update_with_event(job_id, now_unix_ms(), Some(&self.node_id), &mut |job| {
+            Ok(once.take().map(|(change, event)| {
+                change(job);
+                event
+            }))
+        })?;
+        self.notify(job_id);
+        Ok(job)
+    }
+
     /// Moves a job that is not running here to `to` (the state change is its event) and
     /// tells its followers.
     pub fn transition(&self, job_id: &str, to: JobState) -> Result<pb::RenderJob, StoreError> {

@@ -123,11 +123,8 @@ fn stopped(ctx: &JobContext, job_id: &str, handle: &JobHandle, work_dir: &Path) 
 
 /// Records `failure` and ends the job FAILED.
 pub fn fail(events: &EventLog, job_id: &str, failure: pb::Failure) -> Result<(), StoreError> {
-    events.store().update(job_id, |job| {
-        job.failure = Some(failure.clone());
-        Ok(())
-    })?;
-    events.publish(job_id, Event::Failed(failure))?;
+    let record = failure.clone();
+    events.record_leased(job_id, |job| job.failure = Some(record), Event::Failed(failure))?;
     events.transition_leased(job_id, JobState::Failed).map(|_| ())
 }
 
@@ -157,11 +154,8 @@ fn upload(
         match destination.publish(&staged, &entry.file, Some((entry.size_bytes, &entry.sha256))) {
             Ok(url) => {
                 let file = output_file(entry, url);
-                events.store().update(&job.id, |stored| {
-                    stored.outputs.push(file.clone());
-                    Ok(())
-                })?;
-                events.publish(&job.id, Event::OutputReady(file))?;
+                let listed = file.clone();
+                events.record_leased(&job.id, |stored| stored.outputs.push(listed), Event::OutputReady(file))?;
                 let _ = std::fs::remove_file(&staged);
             }
             Err(err) => {
