@@ -4,17 +4,13 @@
 //! intermediate.
 
 use super::plan::{FileTrack, TrackPlan};
-use super::source::{AudioSource, PlacedAudio, VideoSource};
+use super::source::{AudioSource, ChunkPlacer, PlacedAudio, VideoSource, ms_to_frames};
 use crate::ingest::sdp::MediaKind;
 use crate::media::MediaError;
-use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ, Decoded, VideoFrame};
+use crate::media::decode::{AUDIO_CHANNELS, Decoded, VideoFrame};
 use crate::media::file_decode::FileDecoder;
 use crate::timeline::Stamped;
 use crate::timeline::due::{DUE_EPSILON_MS, VIDEO_HOLD_MS};
-
-/// Audio within this many sample frames of where the previous chunk ended is butted to it
-/// (timestamps rounded to the container's time base).
-const AUDIO_SNAP_FRAMES: u64 = 48;
 
 /// One medium of a file, started on demand.
 struct FileMedium {
@@ -93,8 +89,7 @@ impl VideoSource for FileVideo {
 /// A file's samples.
 pub struct FileAudio {
     medium: FileMedium,
-    /// Where the previous chunk ended.
-    expected_position: Option<u64>,
+    placer: ChunkPlacer,
 }
 
 impl FileAudio {
@@ -102,13 +97,9 @@ impl FileAudio {
     pub fn new(track: &TrackPlan) -> Option<FileAudio> {
         Some(FileAudio {
             medium: FileMedium::new(track, track.file.clone()?, MediaKind::Audio),
-            expected_position: None,
+            placer: ChunkPlacer::default(),
         })
     }
-}
-
-fn ms_to_frames(ms: f64) -> u64 {
-    (ms.max(0.0) * f64::from(AUDIO_RATE_HZ) / 1000.0).round() as u64
 }
 
 impl AudioSource for FileAudio {
@@ -118,10 +109,8 @@ impl AudioSource for FileAudio {
             match self.medium.next(start < horizon)? {
                 Some(Decoded::Audio(chunk)) => {
                     let at = ms_to_frames(self.medium.file.start_offset_ms + chunk.pts_ms);
-                    let position =
-                        self.expected_position.filter(|e| at.abs_diff(*e) <= AUDIO_SNAP_FRAMES).unwrap_or(at);
-                    let frames = (chunk.samples.len() / AUDIO_CHANNELS) as u64;
-                    self.expected_position = Some(position + frames);
+                    let position = self.placer.continues(at).unwrap_or(at);
+                    self.placer.ended_at(position + (chunk.samples.len() / AUDIO_CHANNELS) as u64);
                     return Ok(Some(PlacedAudio { position, samples: chunk.samples }));
                 }
                 Some(_) => continue,

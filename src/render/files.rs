@@ -161,7 +161,7 @@ pub fn write_outputs(
     for (index, how, planned) in transcoded {
         let outcome = planned.and_then(|planned| {
             let result = results.next().unwrap_or(Err(RenderError::Cancelled))?;
-            Ok((planned, transcode::written(plan, &individual[index].file, request, how, result)))
+            Ok((planned, transcode::written(plan, &individual[index].file, how, result)))
         });
         from_pass[index] = Some(outcome);
     }

@@ -231,7 +231,6 @@ fn render_plan(
     }
     let dir = &request.output_dir;
     std::fs::create_dir_all(dir).map_err(files::io_error(dir))?;
-    let mut outputs = Vec::new();
     let mut summary = RenderSummary {
         output_dir: dir.clone(),
         outputs: Vec::new(),
@@ -244,14 +243,13 @@ fn render_plan(
     };
 
     let written = files::write_outputs(plan, &layout, request, &mut on_progress)?;
-    outputs.extend(written.entries);
+    let (outputs, failed) = (written.entries, written.failed);
     if let Some(result) = written.composite {
         summary.frames = result.frames;
         summary.duration_ms = result.duration_ms;
         summary.encoder = result.encoder;
         summary.adapter = result.adapter;
     }
-    let failed = written.failed;
 
     info_span!("finalize").in_scope(|| {
         Manifest::new(plan, outputs.clone()).write(dir).map_err(files::io_error(&dir.join(MANIFEST_FILE_NAME)))

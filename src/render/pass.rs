@@ -17,6 +17,8 @@ use crate::timeline::CallTimeline;
 /// What an output of the pass wrote.
 #[derive(Debug, Clone)]
 pub struct OutputResult {
+    /// Call time of the first frame: where the file's t=0 lies on the call clock.
+    pub offset_ms: f64,
     pub frames: u64,
     pub duration_ms: f64,
     /// The video encoder element, when a video was written.
@@ -125,11 +127,12 @@ pub fn run(
     for (slot, result) in slots.into_iter().zip(&mut results) {
         let Some(entry) = slot else { continue };
         let frames = entry.output.frames();
+        let offset_ms = CallTimeline::frame_time_ms(entry.output.first_frame, fps);
         let finished = entry.output.finish(FALLBACK_SIZE);
         match finished {
             Ok((encoder, adapter)) => {
                 let duration_ms = frames as f64 * 1000.0 / f64::from(fps);
-                *result = Some(Ok(OutputResult { frames, duration_ms, encoder, adapter }));
+                *result = Some(Ok(OutputResult { offset_ms, frames, duration_ms, encoder, adapter }));
             }
             Err(err) if entry.isolated => *result = Some(Err(err)),
             Err(err) => return Err(err),

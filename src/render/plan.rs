@@ -152,12 +152,8 @@ impl RenderPlan {
                 span,
             });
         }
-        let timeline = CallTimeline::new(tracks.iter().map(|t| &t.span));
-        let visuals = visuals(&tracks);
-        let mut ids: Vec<&str> = recording.participants.iter().map(|p| p.participant_id.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(RenderPlan { call: recording.call.clone(), participant_count: ids.len(), tracks, visuals, timeline })
+        let ids = recording.participants.iter().map(|p| p.participant_id.as_str());
+        Ok(RenderPlan::assemble(recording.call.clone(), ids, tracks))
     }
 
     /// Probes every file of `set` and places each of its media on the call clock: the file's
@@ -183,12 +179,21 @@ impl RenderPlan {
                 }
             }
         }
+        let ids: Vec<String> = tracks.iter().map(|t| t.participant_id.clone()).collect();
+        Ok(RenderPlan::assemble(set.call.clone(), ids.iter().map(String::as_str), tracks))
+    }
+
+    /// The plan of placed `tracks`: their timeline and visuals, and how many distinct
+    /// participants `participant_ids` name.
+    fn assemble<'a>(
+        call: CallInfo,
+        participant_ids: impl Iterator<Item = &'a str>,
+        tracks: Vec<TrackPlan>,
+    ) -> RenderPlan {
+        let participant_count = participant_ids.collect::<std::collections::BTreeSet<_>>().len();
         let timeline = CallTimeline::new(tracks.iter().map(|t| &t.span));
         let visuals = visuals(&tracks);
-        let mut ids: Vec<&str> = tracks.iter().map(|t| t.participant_id.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(RenderPlan { call: set.call.clone(), participant_count: ids.len(), tracks, visuals, timeline })
+        RenderPlan { call, participant_count, tracks, visuals, timeline }
     }
 }
 

@@ -3,15 +3,12 @@
 //! pipeline), every frame and chunk placed through the segment's drift-corrected clock.
 
 use super::plan::SegmentPlan;
-use super::source::{AudioSource, PlacedAudio, VideoSource};
+use super::source::{AudioSource, ChunkPlacer, PlacedAudio, VideoSource, ms_to_frames};
 use crate::audio::DriftResampler;
 use crate::media::MediaError;
-use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ, Decoded, SegmentDecoder, VideoFrame};
+use crate::media::decode::{AUDIO_CHANNELS, Decoded, SegmentDecoder, VideoFrame};
 use crate::timeline::Stamped;
 use crate::timeline::due::{DUE_EPSILON_MS, VIDEO_HOLD_MS};
-
-/// Audio within this many sample frames of where the previous chunk ended is butted to it.
-const AUDIO_SNAP_FRAMES: u64 = 48;
 
 /// The decoder of the segment in play.
 struct Active {
@@ -104,20 +101,15 @@ impl VideoSource for RtpdumpVideo {
 /// A recorded audio track's samples, locked to the call clock when the sender's clock drifts.
 pub struct RtpdumpAudio {
     segments: Segments,
-    /// Where the previous chunk of the active segment ended.
-    expected_position: Option<u64>,
+    placer: ChunkPlacer,
     resampler: DriftResampler,
-}
-
-fn ms_to_frames(ms: f64) -> u64 {
-    (ms.max(0.0) * f64::from(AUDIO_RATE_HZ) / 1000.0).round() as u64
 }
 
 impl RtpdumpAudio {
     pub fn new(segments: Vec<SegmentPlan>) -> RtpdumpAudio {
         RtpdumpAudio {
             segments: Segments::new(segments),
-            expected_position: None,
+            placer: ChunkPlacer::default(),
             resampler: DriftResampler::new(1.0, AUDIO_CHANNELS),
         }
     }
@@ -132,22 +124,18 @@ impl AudioSource for RtpdumpAudio {
                 return Ok(None);
             };
             if started {
-                self.expected_position = None;
+                self.placer.reset();
             }
             let Decoded::Audio(chunk) = decoded else { continue };
-            let mut position = ms_to_frames(plan.call_ms_of_pts(first_ticks, chunk.pts_ms));
-            let rate_ratio = plan.clock.rate_ratio();
-            match self.expected_position.filter(|e| position.abs_diff(*e) <= AUDIO_SNAP_FRAMES) {
-                Some(expected) => position = expected,
-                None => {
-                    // A new segment or a discontinuity (DTX silence, a gap): restart the
-                    // interpolation at the segment's drift ratio.
-                    self.resampler = DriftResampler::new(rate_ratio, AUDIO_CHANNELS);
-                }
-            }
+            let at = ms_to_frames(plan.call_ms_of_pts(first_ticks, chunk.pts_ms));
+            let position = self.placer.continues(at).unwrap_or_else(|| {
+                // A new segment or a discontinuity (DTX silence, a gap): restart the
+                // interpolation at the segment's drift ratio.
+                self.resampler = DriftResampler::new(plan.clock.rate_ratio(), AUDIO_CHANNELS);
+                at
+            });
             let samples = self.resampler.process(chunk.samples);
-            let frames = (samples.len() / AUDIO_CHANNELS) as u64;
-            self.expected_position = Some(position + frames);
+            self.placer.ended_at(position + (samples.len() / AUDIO_CHANNELS) as u64);
             return Ok(Some(PlacedAudio { position, samples }));
         }
     }

@@ -31,6 +31,40 @@ pub struct PlacedAudio {
     pub samples: Vec<f32>,
 }
 
+/// Audio within this many sample frames of where the previous chunk ended is butted to it
+/// (timestamps rounded to the clock's or the container's time base).
+const AUDIO_SNAP_FRAMES: u64 = 48;
+
+/// The sample frame (since call start) of call time `ms`.
+pub fn ms_to_frames(ms: f64) -> u64 {
+    (ms.max(0.0) * f64::from(AUDIO_RATE_HZ) / 1000.0).round() as u64
+}
+
+/// Places consecutive chunks of one track: a chunk that starts within a millisecond of where
+/// the previous one ended continues it exactly, so rounding never leaves a hole or an overlap.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChunkPlacer {
+    expected: Option<u64>,
+}
+
+impl ChunkPlacer {
+    /// Where a chunk stamped at sample frame `at` goes: `Some` when it continues the previous
+    /// chunk, `None` after a discontinuity (place it at `at`).
+    pub fn continues(&self, at: u64) -> Option<u64> {
+        self.expected.filter(|expected| at.abs_diff(*expected) <= AUDIO_SNAP_FRAMES)
+    }
+
+    /// The chunk placed last ends at sample frame `end`.
+    pub fn ended_at(&mut self, end: u64) {
+        self.expected = Some(end);
+    }
+
+    /// Forgets the previous chunk (a new segment starts).
+    pub fn reset(&mut self) {
+        self.expected = None;
+    }
+}
+
 /// One track's samples in call-clock order.
 pub trait AudioSource: Send {
     /// The next chunk, from the parts of the track that begin before sample frame `horizon`;

@@ -119,13 +119,7 @@ pub fn individual_output(
 }
 
 /// What the pass wrote for `file`, encoded as `how`.
-pub fn written(
-    plan: &RenderPlan,
-    file: &IndividualFile,
-    request: &RenderRequest,
-    how: Transcode,
-    result: OutputResult,
-) -> WrittenIndividual {
+pub fn written(plan: &RenderPlan, file: &IndividualFile, how: Transcode, result: OutputResult) -> WrittenIndividual {
     let (video_codec, audio_codec) = match how {
         Transcode::Video(codec) => (Some(codec), if codec.webm() { "opus" } else { "aac" }),
         Transcode::Audio(format) => (None, format.codec_name()),
@@ -147,12 +141,5 @@ pub fn written(
             frames: result.frames,
         })
         .collect();
-    let fps = f64::from(request.encode.fps);
-    let (from_ms, _) = window(plan, file, request.outputs.align_to_call);
-    WrittenIndividual {
-        offset_ms: (from_ms * fps / 1000.0).floor() * 1000.0 / fps,
-        duration_ms: result.duration_ms,
-        streams,
-        encoder: result.encoder,
-    }
+    WrittenIndividual { offset_ms: result.offset_ms, duration_ms: result.duration_ms, streams, encoder: result.encoder }
 }
