@@ -40,8 +40,14 @@ pub trait Classify: std::error::Error {
     fn fault(&self) -> Fault;
 }
 
-/// The gRPC status for `err`.
-pub fn status(err: &(impl Classify + ?Sized)) -> tonic::Status {
+impl<T: Classify + ?Sized> Classify for &T {
+    fn fault(&self) -> Fault {
+        (**self).fault()
+    }
+}
+
+/// The gRPC status for `err` (by value or by reference, so `.map_err(status)` reads plainly).
+pub fn status(err: impl Classify) -> tonic::Status {
     status_of(err.fault(), err.to_string())
 }
 

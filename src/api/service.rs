@@ -43,8 +43,7 @@ impl RenderService for RenderApi {
         request: Request<pb::CreateRenderJobRequest>,
     ) -> Result<Response<pb::RenderJob>, Status> {
         let request = request.into_inner();
-        let job =
-            block_in_place(|| self.scheduler.submit(&request.request_id, request.spec)).map_err(|e| status(&e))?;
+        let job = block_in_place(|| self.scheduler.submit(&request.request_id, request.spec)).map_err(status)?;
         Ok(Response::new(shown(job)))
     }
 
@@ -53,7 +52,7 @@ impl RenderService for RenderApi {
         request: Request<pb::GetRenderJobRequest>,
     ) -> Result<Response<pb::RenderJob>, Status> {
         let id = request.into_inner().id;
-        let job = block_in_place(|| self.scheduler.context().events.store().get(&id)).map_err(|e| status(&e))?;
+        let job = block_in_place(|| self.scheduler.context().events.store().get(&id)).map_err(status)?;
         Ok(Response::new(shown(job)))
     }
 
@@ -68,8 +67,7 @@ impl RenderService for RenderApi {
             Err(_) => return Err(Status::invalid_argument(format!("state: unknown value {}", request.state))),
         };
         let store = self.scheduler.context().events.store();
-        let page =
-            block_in_place(|| store.list(state, request.page_size, &request.page_token)).map_err(|e| status(&e))?;
+        let page = block_in_place(|| store.list(state, request.page_size, &request.page_token)).map_err(status)?;
         Ok(Response::new(pb::ListRenderJobsResponse {
             jobs: page.jobs.into_iter().map(shown).collect(),
             next_page_token: page.next_page_token,
@@ -85,7 +83,7 @@ impl RenderService for RenderApi {
         let result = tokio::task::spawn_blocking(move || scheduler.cancel(&id))
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
-        result.map(|job| Response::new(shown(job))).map_err(|e| status(&e))
+        result.map(|job| Response::new(shown(job))).map_err(status)
     }
 
     type WatchRenderJobStream = EventStream;
@@ -96,7 +94,7 @@ impl RenderService for RenderApi {
     ) -> Result<Response<Self::WatchRenderJobStream>, Status> {
         let request = request.into_inner();
         let events = self.scheduler.context().events.clone();
-        block_in_place(|| events.store().get(&request.id)).map_err(|e| status(&e))?;
+        block_in_place(|| events.store().get(&request.id)).map_err(status)?;
         let (tx, rx) = mpsc::channel(64);
         let stop = self.scheduler.closed();
         tokio::spawn(async move { events.follow(&request.id, request.after_seq, tx, stop).await });
@@ -108,7 +106,7 @@ impl RenderService for RenderApi {
         _request: Request<pb::GetNodeStatusRequest>,
     ) -> Result<Response<pb::NodeStatus>, Status> {
         let ctx = self.scheduler.context();
-        let counts = block_in_place(|| ctx.events.store().counts()).map_err(|e| status(&e))?;
+        let counts = block_in_place(|| ctx.events.store().counts()).map_err(status)?;
         let queued = count_of(&counts, JobState::Queued);
         let (video_encoder, gpu_adapter) = ctx.metrics.engine();
         Ok(Response::new(pb::NodeStatus {

@@ -150,7 +150,7 @@ impl EventLog {
             let batch = match tokio::task::block_in_place(|| self.store.events_after(job_id, after_seq, BATCH)) {
                 Ok(batch) => batch,
                 Err(err) => {
-                    let _ = out.send(Err(crate::error::status(&err))).await;
+                    let _ = out.send(Err(crate::error::status(err))).await;
                     return;
                 }
             };
