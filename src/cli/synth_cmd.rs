@@ -53,6 +53,11 @@ pub struct SynthArgs {
     /// Video segments start 500 ms into a group of pictures (first keyframe 1.5 s in).
     #[arg(long)]
     start_mid_gop: bool,
+    /// Every condition of real recordings at once, on top of the other options: recorders
+    /// that joined mid-GOP, a 60 ms path with 12 ms of jitter, 2% audio loss in bursts, DTX,
+    /// drifting senders (alice +300 ppm, bob -150 ppm) and one sender without RTCP (bob).
+    #[arg(long)]
+    real_world: bool,
 }
 
 /// What the network does to every synthetic track.
@@ -87,6 +92,15 @@ struct NetworkArgs {
     /// Call time (ms) at which every sender's timestamps jump 10 minutes ahead.
     #[arg(long)]
     timestamp_jump_ms: Option<u64>,
+    /// Loss hits audio only.
+    #[arg(long)]
+    loss_audio_only: bool,
+    /// Every packet reaches the recorder this long after its capture...
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u32,
+    /// ...plus a random 0 to this many ms (packets stay in order).
+    #[arg(long, default_value_t = 0)]
+    jitter_ms: u32,
 }
 
 fn parse_rtcp(text: &str) -> Result<RtcpMode, String> {
@@ -124,6 +138,9 @@ pub fn run_synth(args: SynthArgs) -> anyhow::Result<()> {
             fec: args.network.fec,
             ssrc_change_at_ms: args.network.ssrc_change_ms,
             timestamp_jump_at_ms: args.network.timestamp_jump_ms,
+            loss_audio_only: args.network.loss_audio_only,
+            delay_ms: args.network.delay_ms,
+            jitter_ms: args.network.jitter_ms,
         },
         rtcp: args.rtcp,
         dtx: args.dtx,
@@ -131,6 +148,7 @@ pub fn run_synth(args: SynthArgs) -> anyhow::Result<()> {
         events: args.events,
         ..SynthSpec::default()
     };
+    let spec = if args.real_world { spec.real_world() } else { spec };
     let out = synth(&spec, &args.output)?;
     println!(
         "wrote a {:.1} s call of {} participants ({}) to {}",

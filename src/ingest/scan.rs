@@ -3,9 +3,10 @@
 //! decoder could not use) without decoding.
 
 use super::frames::{FrameGate, GateStats};
-use super::packets::{MAX_CONCEALED_MS, MediaPackets, PacketStats};
+use super::packets::{MAX_CONCEALED_MS, MediaPackets, PacketOrigin, PacketStats};
 use super::sdp::MediaKind;
 use super::{IngestError, Segment};
+use crate::timeline::arrival::{ArrivalFloor, FloorPoint};
 
 /// What the first pass learned about a segment's media packets (its primary payload type).
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,8 @@ pub struct PacketScan {
     /// Audio only: RTP ticks of media missing after recovery that the decoder conceals (see
     /// [`crate::ingest::packets::MediaPacket::missing_before`]).
     pub concealed_ticks: i64,
+    /// The lower envelope of the arrival times (see [`crate::timeline::arrival`]).
+    pub arrival_floor: Vec<FloorPoint>,
 }
 
 /// Reads the whole `.rtpdump` of `segment` once, streaming.
@@ -33,6 +36,7 @@ pub fn scan_rtpdump(segment: &Segment) -> Result<PacketScan, IngestError> {
     let mut gate = (segment.codec.media_kind() == MediaKind::Video).then(|| FrameGate::new(segment.codec));
     let mut scan: Option<PacketScan> = None;
     let mut previous_ticks: Option<i64> = None;
+    let mut floor = ArrivalFloor::new(segment.clock_rate_hz);
     let max_concealed_ticks = MAX_CONCEALED_MS * i64::from(segment.clock_rate_hz) / 1000;
     while let Some(packet) = packets.next_packet()? {
         let s = scan.get_or_insert(PacketScan {
@@ -44,7 +48,11 @@ pub fn scan_rtpdump(segment: &Segment) -> Result<PacketScan, IngestError> {
             packets: PacketStats::default(),
             frames: None,
             concealed_ticks: 0,
+            arrival_floor: Vec::new(),
         });
+        if packet.origin == PacketOrigin::Media {
+            floor.push(packet.ticks, packet.arrival_ms);
+        }
         s.min_ticks = s.min_ticks.min(packet.ticks);
         if packet.ticks >= s.max_ticks {
             s.max_ticks = packet.ticks;
@@ -70,5 +78,6 @@ pub fn scan_rtpdump(segment: &Segment) -> Result<PacketScan, IngestError> {
         scan.frames = Some(gate.stats());
     }
     scan.packets = packets.stats();
+    scan.arrival_floor = floor.finish();
     Ok(scan)
 }

@@ -62,6 +62,18 @@ pub enum Codec {
 const CODECS: [Codec; 5] = [Codec::Opus, Codec::Vp8, Codec::Vp9, Codec::H264, Codec::Av1];
 
 impl Codec {
+    /// How far the decoded media lags the RTP timestamps it was sent with. Opus: libopus's
+    /// lookahead (2.5 ms + 4 ms of delay compensation, 312 samples at 48 kHz, the pre-skip an
+    /// Ogg file would carry). libwebrtc stamps each packet with the capture time of the input
+    /// it encoded and nothing in RTP carries a pre-skip, so the decoder's output starts 6.5 ms
+    /// before the time its timestamp names.
+    pub fn decoder_delay_ms(&self) -> f64 {
+        match self {
+            Codec::Opus => 6.5,
+            _ => 0.0,
+        }
+    }
+
     /// Codec for an rtpmap encoding name, case-insensitively.
     pub fn from_encoding_name(name: &str) -> Option<Codec> {
         CODECS.into_iter().find(|c| c.encoding_name().eq_ignore_ascii_case(name))

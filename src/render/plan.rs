@@ -10,12 +10,15 @@ use crate::media::MediaError;
 use crate::media::decode::{DecodeSpec, feed_error};
 use crate::media::file_decode::probe;
 use crate::outputs::TrackFilter;
-use crate::timeline::{CallTimeline, ClockInputs, ParticipantSpan, SegmentClock, SegmentSpan, TrackSpan};
+use crate::timeline::{AnchorSource, CallTimeline, ClockInputs, ParticipantSpan, SegmentClock, SegmentSpan, TrackSpan};
 
 /// Sessions appearing within this much of each other are placed in participant-id order.
 const JOIN_ORDER_SLOT_MS: f64 = 100.0;
 /// Audio packets carry 20 ms in WebRTC; the last one ends that long after its timestamp.
 const AUDIO_TAIL_MS: f64 = 20.0;
+/// A path delay measured longer than this is not believed (sender reports from a wrong
+/// clock); at most this much is taken off arrival-placed segments.
+const MAX_NETWORK_DELAY_MS: f64 = 1000.0;
 
 #[derive(Debug, Clone)]
 pub struct SegmentPlan {
@@ -119,12 +122,10 @@ impl RenderPlan {
                     first_packet: (scan.first_ticks, scan.first_arrival_ms),
                     last_packet: (scan.max_ticks, scan.last_arrival_ms),
                     discontinuous: scan.packets.ssrc_changes + scan.packets.discontinuities > 0,
+                    arrival_floor: scan.arrival_floor.clone(),
+                    decoder_delay_ms: segment.codec.decoder_delay_ms(),
                 });
-                let tail = if track.kind == TrackKind::Audio { AUDIO_TAIL_MS } else { 0.0 };
-                let span = SegmentSpan {
-                    start_ms: clock.call_ms(scan.min_ticks),
-                    end_ms: clock.call_ms(scan.max_ticks) + tail,
-                };
+                let span = segment_span(&clock, &scan, track.kind);
                 segments.push(SegmentPlan {
                     spec: DecodeSpec {
                         rtpdump_path: segment.rtpdump_path.clone(),
@@ -140,7 +141,7 @@ impl RenderPlan {
                 });
             }
             segments.sort_by(|a, b| a.span.start_ms.total_cmp(&b.span.start_ms));
-            let span = TrackSpan { segments: segments.iter().map(|s| s.span.clone()).collect() };
+            let span = track_span(&segments);
             tracks.push(TrackPlan {
                 participant_id: session.participant_id.clone(),
                 user_session_id: session.user_session_id.clone(),
@@ -152,6 +153,7 @@ impl RenderPlan {
                 span,
             });
         }
+        take_off_network_delay(&mut tracks);
         let ids = recording.participants.iter().map(|p| p.participant_id.as_str());
         Ok(RenderPlan::assemble(recording.call.clone(), ids, tracks))
     }
@@ -194,6 +196,51 @@ impl RenderPlan {
         let timeline = CallTimeline::new(tracks.iter().map(|t| &t.span));
         let visuals = visuals(&tracks);
         RenderPlan { call, participant_count, tracks, visuals, timeline }
+    }
+}
+
+/// Where a segment lies on the call clock: from its first to its last timestamp (an audio
+/// packet's media lasts past its timestamp).
+fn segment_span(clock: &SegmentClock, scan: &PacketScan, kind: TrackKind) -> SegmentSpan {
+    let tail = if kind == TrackKind::Audio { AUDIO_TAIL_MS } else { 0.0 };
+    SegmentSpan { start_ms: clock.call_ms(scan.min_ticks), end_ms: clock.call_ms(scan.max_ticks) + tail }
+}
+
+fn track_span(segments: &[SegmentPlan]) -> TrackSpan {
+    TrackSpan { segments: segments.iter().map(|s| s.span.clone()).collect() }
+}
+
+/// A segment without sender reports is placed by its arrival times, which include the path's
+/// delay from the sender. The call's segments with sender reports show how long that path
+/// takes (each one's least transit; their median): those placed by arrival are moved that much
+/// earlier, so they line up with the others. A call without sender reports keeps its arrival
+/// times (every participant is equally late).
+fn take_off_network_delay(tracks: &mut [TrackPlan]) {
+    let mut transits: Vec<f64> =
+        tracks.iter().flat_map(|t| &t.segments).filter_map(|s| s.clock.transit_ms).filter(|t| t.is_finite()).collect();
+    if transits.is_empty() {
+        return;
+    }
+    transits.sort_by(f64::total_cmp);
+    let delay_ms = transits[transits.len() / 2].clamp(0.0, MAX_NETWORK_DELAY_MS);
+    for track in tracks.iter_mut() {
+        let mut moved = false;
+        for segment in &mut track.segments {
+            if segment.clock.anchor_source == AnchorSource::FirstPacketArrival {
+                segment.clock.advance_by(delay_ms);
+                segment.clock.notes.push(format!(
+                    "placed {delay_ms:.0} ms before its arrival times: the network delay measured on the call's {} \
+                     segments with sender reports (median)",
+                    transits.len()
+                ));
+                segment.span = segment_span(&segment.clock, &segment.scan, track.kind);
+                moved = true;
+            }
+        }
+        if moved {
+            track.segments.sort_by(|a, b| a.span.start_ms.total_cmp(&b.span.start_ms));
+            track.span = track_span(&track.segments);
+        }
     }
 }
 

@@ -29,11 +29,14 @@ pub enum SynthAction {
     /// Shares a screen from .. to (clipped to the participant's sessions): a screenshare video
     /// track and a screenshare audio track beside the camera and microphone.
     Screenshare { from_ms: u64, to_ms: u64 },
+    /// The participant's sender sends no RTCP sender reports: its segments' timing metadata
+    /// has no `*_rtcp_*` fields, whatever the call's RTCP mode.
+    NoSenderReports,
 }
 
 /// The actions [`SynthEvent::from_str`] knows, as the command line spells them.
 pub const ACTION_NAMES: &[&str] =
-    &["mute-video", "mute-audio", "rejoin", "leave", "rotate", "drift", "audio-only", "screenshare"];
+    &["mute-video", "mute-audio", "rejoin", "leave", "rotate", "drift", "audio-only", "screenshare", "no-rtcp"];
 
 /// `NAME:ACTION[:ARG]`: `alice:mute-video:2000-3500`, `bob:mute-audio:2000-3500`,
 /// `carol:rejoin:3000-4500`, `dave:leave:5000`, `alice:rotate:3000`, `bob:drift:100` (ppm),
@@ -69,9 +72,10 @@ impl FromStr for SynthEvent {
                     .filter(|p| p.abs() <= 1000.0)
                     .ok_or_else(|| bad("drift must be -1000..=1000 ppm"))?,
             },
-            "audio-only" => match arg.filter(|a| !a.trim().is_empty()) {
-                None => SynthAction::AudioOnly,
-                Some(extra) => return Err(bad(&format!("audio-only takes no argument (got `{extra}`)"))),
+            "audio-only" | "no-rtcp" => match arg.filter(|a| !a.trim().is_empty()) {
+                None if action == "audio-only" => SynthAction::AudioOnly,
+                None => SynthAction::NoSenderReports,
+                Some(extra) => return Err(bad(&format!("{action} takes no argument (got `{extra}`)"))),
             },
             "screenshare" => range().map(|(from_ms, to_ms)| SynthAction::Screenshare { from_ms, to_ms })?,
             other => {
@@ -116,6 +120,7 @@ mod tests {
         assert_eq!(action("bob:drift:100"), SynthAction::Drift { ppm: 100.0 });
         assert_eq!(action("bob:drift:-80.5"), SynthAction::Drift { ppm: -80.5 });
         assert_eq!(action("carol:audio-only"), SynthAction::AudioOnly);
+        assert_eq!(action("carol:no-rtcp"), SynthAction::NoSenderReports);
         assert_eq!(action("dave:screenshare:1000-2500"), SynthAction::Screenshare { from_ms: 1000, to_ms: 2500 });
         assert_eq!(parse("user12:audio-only").map(|e| e.participant), Ok("user12".to_owned()));
     }

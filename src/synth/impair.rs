@@ -110,6 +110,8 @@ struct State {
     fec_seq: u16,
     last_out_ms: u32,
     stats: ImpairStats,
+    /// Arrival times given for the packets dropped and not resent as RTX.
+    lost_ms: Vec<u32>,
 }
 
 const LOSS: usize = 0;
@@ -188,6 +190,12 @@ impl Impairer {
         self.release(u64::MAX, &mut out);
         self.emit_rtx(u64::MAX, &mut out);
         out
+    }
+
+    /// The arrival times (as pushed) of the packets lost so far: dropped and not resent as RTX
+    /// (a RED packet may still carry one).
+    pub fn lost_ms(&self) -> &[u32] {
+        &self.s.lost_ms
     }
 
     /// Counters for the tests.
@@ -278,6 +286,8 @@ impl Impairer {
                 self.s.rtx_seq = self.s.rtx_seq.wrapping_add(1);
                 self.s.rtx_pending.push_back((index + u64::from(self.p.rtx_delay_packets), rtx));
                 self.s.stats.recovered_by_rtx += 1;
+            } else {
+                self.s.lost_ms.push(arrival_ms);
             }
         } else {
             let j = self.s.stage_index;

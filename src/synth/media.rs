@@ -11,7 +11,7 @@ use gstreamer_app as gst_app;
 
 use super::SynthError;
 use super::impair::{Impairer, Impairments};
-use super::plan::{BEEP_AMPLITUDE, BEEP_HZ, FLASH_RGB, SynthParticipant, TONE_AMPLITUDE};
+use super::plan::{BEEP_AMPLITUDE, BEEP_HZ, FLASH_RGB, SplitMix, SynthParticipant, TONE_AMPLITUDE};
 use crate::ingest::rtp::parse_rtp;
 use crate::ingest::rtpdump::RtpDumpWriter;
 use crate::ingest::sdp::Codec;
@@ -21,13 +21,19 @@ pub const AUDIO_PT: u8 = 111;
 pub const AUDIO_FRAME_MS: u64 = 20;
 
 /// What the payloader produced, for the timing metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackPackets {
     pub packets: u64,
     pub first_timestamp: u32,
     pub last_timestamp: u32,
-    /// Arrival time of the last packet written, ms after the first.
+    /// Arrival times of the first and last packets written, ms after the segment's start (the
+    /// capture time of its first media).
+    pub first_arrival_ms: u64,
     pub last_arrival_ms: u64,
+    /// When the last packet written left the sender, ms after the segment's start.
+    pub last_sent_ms: u64,
+    /// Capture times (ms after the segment's start) of the packets the network lost.
+    pub lost_ms: Vec<u64>,
 }
 
 pub fn video_payload_type(codec: Codec) -> u8 {
@@ -77,7 +83,21 @@ pub struct DumpOptions {
     /// Packets with a media time before this are not written (a segment starting mid-GOP).
     pub skip_before_ms: u64,
     pub impairments: Impairments,
+    /// The path from sender to recorder: every packet arrives this much after its capture,
+    /// plus a random 0..=`jitter_ms` (first in, first out: a packet never overtakes another).
+    pub delay_ms: u32,
+    pub jitter_ms: u32,
+    /// Added to every RTP timestamp of a 48 kHz audio track (see [`WEBRTC_OPUS_SHIFT_TICKS`]).
+    pub timestamp_shift_ticks: u32,
 }
+
+/// How far a libwebrtc sender's Opus RTP timestamps lie after GStreamer's: libwebrtc stamps a
+/// packet with the capture time of the input frame it encoded, so its decoded audio plays
+/// libopus's lookahead (312 samples at 48 kHz, 6.5 ms) late against its timestamps (and its
+/// sender reports); GStreamer's encoder stamps its output that much earlier, so its decoded
+/// audio lines up with them. Synthetic senders are libwebrtc-like: their audio timestamps,
+/// send times and sender reports are those of the capture 6.5 ms after the decoded audio.
+pub const WEBRTC_OPUS_SHIFT_TICKS: u32 = 312;
 
 /// Runs `appsrc ! <chain with a payloader named pay> ! appsink`, pushing what `produce` makes,
 /// and writes every RTP packet into `rtpdump_path` at its arrival time (see [`DumpOptions`]).
@@ -111,6 +131,13 @@ fn run_track(
         impairer: Some(Impairer::new(&options.impairments)).filter(|i| !i.is_identity()),
         clock_scale: 1.0 + options.drift_ppm * 1e-6,
         skip_before_ns: options.skip_before_ms * 1_000_000,
+        path: NetworkPath {
+            delay_ms: options.delay_ms,
+            jitter_ms: options.jitter_ms,
+            rng: SplitMix::new(options.impairments.seed ^ 0x6a09_e667_f3bc_c908),
+            last_arrival_ms: 0,
+        },
+        timestamp_shift_ticks: options.timestamp_shift_ticks,
     }));
     let sink_state = Arc::clone(&state);
     sink.set_callbacks(
@@ -155,7 +182,7 @@ fn run_track(
         return Err(write_error(reason));
     }
     guard.flush().map_err(write_error)?;
-    let packets = guard.packets.ok_or_else(|| write_error("the encoder produced no packets".into()))?;
+    let packets = guard.packets.take().ok_or_else(|| write_error("the encoder produced no packets".into()))?;
     let writer = guard.writer.take().ok_or_else(|| write_error("writer already closed".into()))?;
     writer.finish().map_err(|e| write_error(e.to_string()))?;
     Ok(packets)
@@ -173,6 +200,26 @@ struct DumpSink {
     /// 1 + drift: media time / this = wall time.
     clock_scale: f64,
     skip_before_ns: u64,
+    path: NetworkPath,
+    timestamp_shift_ticks: u32,
+}
+
+/// The delay and jitter between capture and the recorder.
+struct NetworkPath {
+    delay_ms: u32,
+    jitter_ms: u32,
+    rng: SplitMix,
+    /// Packets leave the path in the order they entered it.
+    last_arrival_ms: u32,
+}
+
+impl NetworkPath {
+    fn arrival_ms(&mut self, sent_ms: u32) -> u32 {
+        let jitter_ms = if self.jitter_ms == 0 { 0 } else { self.rng.next_u32() % (self.jitter_ms + 1) };
+        let arrival_ms = sent_ms.saturating_add(self.delay_ms).saturating_add(jitter_ms).max(self.last_arrival_ms);
+        self.last_arrival_ms = arrival_ms;
+        arrival_ms
+    }
 }
 
 impl DumpSink {
@@ -181,36 +228,58 @@ impl DumpSink {
         if pts_ns < self.skip_before_ns {
             return Ok(());
         }
-        let wall_ms = (pts_ns - self.skip_before_ns) as f64 / 1e6 / self.clock_scale;
-        let arrival_ms = u32::try_from(wall_ms.round() as u64).unwrap_or(u32::MAX);
+        // A libwebrtc-like stamp names a capture time `timestamp_shift` later, and the packet
+        // leaves then.
+        let shift_ms = f64::from(self.timestamp_shift_ticks) / 48.0;
+        let wall_ms = (pts_ns - self.skip_before_ns) as f64 / 1e6 / self.clock_scale + shift_ms;
+        let sent_ms = u32::try_from(wall_ms.round() as u64).unwrap_or(u32::MAX);
+        let mut packet = packet.to_vec();
+        if self.timestamp_shift_ticks != 0
+            && let Some(field) = packet.get_mut(4..8)
+        {
+            let ts = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
+            field.copy_from_slice(&ts.wrapping_add(self.timestamp_shift_ticks).to_be_bytes());
+        }
         match self.impairer.as_mut() {
             Some(impairer) => {
-                let out = impairer.push(arrival_ms, packet)?;
+                let out = impairer.push(sent_ms, &packet)?;
                 self.write_out(out)
             }
-            None => self.write_out(vec![(arrival_ms, packet.to_vec())]),
+            None => self.write_out(vec![(sent_ms, packet)]),
         }
     }
 
     fn flush(&mut self) -> Result<(), String> {
         let out = self.impairer.as_mut().map(Impairer::finish).unwrap_or_default();
-        self.write_out(out)
+        self.write_out(out)?;
+        let lost_ms = self.impairer.as_ref().map(|i| i.lost_ms().iter().map(|ms| u64::from(*ms)).collect());
+        if let (Some(packets), Some(lost_ms)) = (self.packets.as_mut(), lost_ms) {
+            packets.lost_ms = lost_ms;
+        }
+        Ok(())
     }
 
+    /// Writes packets leaving the sender (and the impairments) at `sent_ms` into the dump at
+    /// their arrival times.
     fn write_out(&mut self, packets: Vec<(u32, Vec<u8>)>) -> Result<(), String> {
         let writer = self.writer.as_mut().ok_or("writer already closed")?;
-        for (arrival_ms, packet) in packets {
+        for (sent_ms, packet) in packets {
+            let arrival_ms = self.path.arrival_ms(sent_ms);
             let info = parse_rtp(&packet).map_err(|e| format!("payloader produced a bad RTP packet: {e}"))?;
             writer.write_rtp(arrival_ms, &packet).map_err(|e| e.to_string())?;
             let p = self.packets.get_or_insert(TrackPackets {
                 packets: 0,
                 first_timestamp: info.timestamp,
                 last_timestamp: info.timestamp,
+                first_arrival_ms: u64::from(arrival_ms),
                 last_arrival_ms: 0,
+                last_sent_ms: 0,
+                lost_ms: Vec::new(),
             });
             p.packets += 1;
             p.last_timestamp = info.timestamp;
             p.last_arrival_ms = u64::from(arrival_ms);
+            p.last_sent_ms = u64::from(sent_ms);
         }
         Ok(())
     }

@@ -50,6 +50,17 @@ pub enum SynthError {
 pub struct SynthOutput {
     pub path: PathBuf,
     pub plan: SynthPlan,
+    /// The packets of cameras and microphones that the network lost, by capture time.
+    pub lost: Vec<LostPacket>,
+}
+
+/// A packet of a camera or microphone track that the network lost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LostPacket {
+    pub participant_id: String,
+    pub kind: MediaKind,
+    /// When its media was captured, ms since call start.
+    pub call_ms: u64,
 }
 
 fn validate(spec: &SynthSpec) -> Result<(), SynthError> {
@@ -110,20 +121,26 @@ pub fn synth(spec: &SynthSpec, output: &Path) -> Result<SynthOutput, SynthError>
     };
     let root = staging.as_ref().map_or_else(|| output.to_path_buf(), |d| d.path().to_path_buf());
     std::fs::create_dir_all(&root).map_err(|source| SynthError::Io { path: root.clone(), source })?;
+    let mut lost = Vec::new();
     for participant in &plan.participants {
-        write_participant(&plan, participant, &root)?;
+        write_participant(&plan, participant, &root, &mut lost)?;
     }
     if staging.is_some() {
         package::package(&root, output, format)?;
     }
-    Ok(SynthOutput { path: output.to_path_buf(), plan })
+    Ok(SynthOutput { path: output.to_path_buf(), plan, lost })
 }
 
-fn write_participant(plan: &SynthPlan, p: &SynthParticipant, root: &Path) -> Result<(), SynthError> {
+fn write_participant(
+    plan: &SynthPlan,
+    p: &SynthParticipant,
+    root: &Path,
+    lost: &mut Vec<LostPacket>,
+) -> Result<(), SynthError> {
     let dir = root.join(&p.participant_id);
     std::fs::create_dir_all(&dir).map_err(|source| SynthError::Io { path: dir.clone(), source })?;
     for session in &p.sessions {
-        write_session(plan, p, session, &dir)?;
+        write_session(plan, p, session, &dir, lost)?;
     }
     Ok(())
 }
@@ -139,7 +156,7 @@ fn impairments(plan: &SynthPlan, seed: u64, primary_pt: u8, audio: bool, segment
     // Call times of the sender restarts, as arrival times in this segment's dump.
     let in_dump = |t: Option<u64>| t.and_then(|t| u32::try_from(t.checked_sub(segment_start_ms)?).ok());
     Impairments {
-        loss_pct: n.loss_pct,
+        loss_pct: if audio || !n.loss_audio_only { n.loss_pct } else { 0.0 },
         burst_max_packets: n.burst_max_packets,
         reorder_pct: n.reorder_pct,
         reorder_depth_packets: n.reorder_depth_packets,
@@ -207,7 +224,13 @@ struct TrackSpec<'a> {
     first_key_frame_offset_ms: Option<i64>,
 }
 
-fn write_session(plan: &SynthPlan, p: &SynthParticipant, session: &SynthSession, dir: &Path) -> Result<(), SynthError> {
+fn write_session(
+    plan: &SynthPlan,
+    p: &SynthParticipant,
+    session: &SynthSession,
+    dir: &Path,
+    lost: &mut Vec<LostPacket>,
+) -> Result<(), SynthError> {
     let spec = &plan.spec;
     let session_short = session.user_session_id.get(..8).unwrap_or(&session.user_session_id);
     let camera = Look { rgb: p.rgb, tone_hz: p.tone_hz, rotate_at_ms: p.rotate_at_ms, beeps: true };
@@ -280,7 +303,14 @@ fn write_session(plan: &SynthPlan, p: &SynthParticipant, session: &SynthSession,
     };
     let mut segments = Segments::default();
     for track in [&audio, &video, &screenshare, &screenshare_audio] {
-        let written = write_track(plan, p, session_short, track, dir)?;
+        let (written, track_lost) = write_track(plan, p, session_short, track, dir)?;
+        if track.track_type == TrackType::Audio || track.track_type == TrackType::Video {
+            lost.extend(track_lost.into_iter().map(|call_ms| LostPacket {
+                participant_id: p.participant_id.clone(),
+                kind: track.kind,
+                call_ms,
+            }));
+        }
         match track.kind {
             MediaKind::Audio => segments.audio.extend(written),
             MediaKind::Video => segments.video.extend(written),
@@ -300,19 +330,21 @@ fn write_session(plan: &SynthPlan, p: &SynthParticipant, session: &SynthSession,
     write_file(&dir.join(format!("{}_{}_timing_metadata.json", p.participant_id, session_short)), &json)
 }
 
-/// Writes every segment of one track (`.sdp` + `.rtpdump`) and returns their metadata.
+/// Writes every segment of one track (`.sdp` + `.rtpdump`) and returns their metadata and the
+/// capture times (ms since call start) of the packets the network lost.
 fn write_track(
     plan: &SynthPlan,
     p: &SynthParticipant,
     session_short: &str,
     track: &TrackSpec<'_>,
     dir: &Path,
-) -> Result<Vec<SegmentMetadata>, SynthError> {
+) -> Result<(Vec<SegmentMetadata>, Vec<u64>), SynthError> {
     let spec = &plan.spec;
     let audio = track.kind == MediaKind::Audio;
     let scale = 1.0 + p.drift_ppm * 1e-6;
     let first_ms = track.spans.first().map_or(0, |s| s.0);
     let mut segments = Vec::with_capacity(track.spans.len());
+    let mut lost = Vec::new();
     for (k, &(from_ms, to_ms)) in track.spans.iter().enumerate() {
         let name = format!("{}_{session_short}_{}_{k}", p.participant_id, track.name);
         write_file(&dir.join(format!("{name}.sdp")), sdp(plan, track.kind, track.codec).as_bytes())?;
@@ -338,6 +370,9 @@ fn write_track(
                     audio,
                     from_ms,
                 ),
+                delay_ms: spec.network.delay_ms,
+                jitter_ms: spec.network.jitter_ms,
+                timestamp_shift_ticks: if audio { media::WEBRTC_OPUS_SHIFT_TICKS } else { 0 },
             },
         };
         let rtpdump = dir.join(format!("{name}.rtpdump"));
@@ -349,41 +384,49 @@ fn write_track(
         let facts = SegmentFacts {
             base_filename: &name,
             codec: track.codec,
+            clock_rate_hz: track.clock_rate_hz,
             track_id: format!("{session_short}:{}:0", track.track_type.as_str()),
             track_type: track.track_type.clone(),
         };
-        let mut metadata = segment(plan, facts, track.clock_rate_hz, from_ms, p.drift_ppm, &packets);
+        let mut metadata = segment(plan, facts, from_ms, p, &packets);
         metadata.max_frame_dimension = track.max_frame_dimension;
         metadata.first_key_frame_offset_ms = track.first_key_frame_offset_ms;
         segments.push(metadata);
+        lost.extend(packets.lost_ms.iter().map(|ms| from_ms + ms));
     }
-    Ok(segments)
+    Ok((segments, lost))
 }
 
 /// The identity of a segment in the metadata.
 struct SegmentFacts<'a> {
     base_filename: &'a str,
     codec: Codec,
+    clock_rate_hz: u32,
     track_id: String,
     track_type: TrackType,
 }
 
-/// Timing metadata for one segment starting at call time `from_ms`. The sender reports (one
-/// second after the first packet and at the last packet) say what the media timestamps say,
-/// on the sender's own clock, as the spec's [`RtcpMode`] asks.
+/// Timing metadata for one segment whose media starts at call time `from_ms`. The `first_rtp_*`
+/// and `last_rtp_*` times are the recorder's arrival times. The sender reports (one second of
+/// media after the first packet, and the last packet) say when the media was captured, on the
+/// sender's own clock, as the spec's [`RtcpMode`] asks; a sender without reports has none.
 fn segment(
     plan: &SynthPlan,
     facts: SegmentFacts<'_>,
-    clock_rate_hz: u32,
     from_ms: u64,
-    drift_ppm: f64,
+    p: &SynthParticipant,
     packets: &TrackPackets,
 ) -> SegmentMetadata {
+    let (clock_rate_hz, drift_ppm) = (facts.clock_rate_hz, p.drift_ppm);
     let start_unix_ms = plan.spec.call_start_unix_ms + from_ms as i64;
     let last_unix = start_unix_ms + packets.last_arrival_ms as i64;
-    let has_rtcp = packets.last_arrival_ms >= 1000;
+    let last_capture_unix = start_unix_ms + packets.last_sent_ms as i64;
+    let has_rtcp = p.sender_reports && packets.last_arrival_ms >= 1000;
+    // A libwebrtc-like Opus stamp names the capture of the input frame, 6.5 ms after the
+    // decoded audio it carries.
+    let stamp_ms = if facts.codec == Codec::Opus { media::WEBRTC_OPUS_SHIFT_TICKS as f64 / 48.0 } else { 0.0 };
     // One second of the sender's media after the first packet arrives 1/(1+drift) s later.
-    let report_unix = start_unix_ms + (1000.0 / (1.0 + drift_ppm * 1e-6)).round() as i64;
+    let report_unix = start_unix_ms + (1000.0 / (1.0 + drift_ppm * 1e-6) + stamp_ms).round() as i64;
     let report_rtp = packets.first_timestamp.wrapping_add(clock_rate_hz);
     // (first rtp, first wall clock, last rtp, last wall clock)
     let (first_rtcp_rtp, first_rtcp_ntp, last_rtcp_rtp, last_rtcp_ntp) = match plan.spec.rtcp {
@@ -396,7 +439,8 @@ fn segment(
                 RtcpMode::NtpEpoch => 2_208_988_800_000,
                 _ => 0,
             };
-            (Some(report_rtp), Some(report_unix + shift), Some(packets.last_timestamp), Some(last_unix + shift))
+            let last_unix = last_capture_unix + shift;
+            (Some(report_rtp), Some(report_unix + shift), Some(packets.last_timestamp), Some(last_unix))
         }
     };
     SegmentMetadata {
@@ -405,7 +449,7 @@ fn segment(
         track_id: facts.track_id,
         track_type: facts.track_type,
         first_rtp_rtp_timestamp: packets.first_timestamp,
-        first_rtp_unix_timestamp: start_unix_ms,
+        first_rtp_unix_timestamp: start_unix_ms + packets.first_arrival_ms as i64,
         last_rtp_rtp_timestamp: Some(packets.last_timestamp),
         last_rtp_unix_timestamp: Some(last_unix),
         first_rtcp_rtp_timestamp: first_rtcp_rtp,

@@ -72,6 +72,13 @@ pub struct NetworkSpec {
     /// Call time at which every sender restarts with a new SSRC, or jumps its timestamps.
     pub ssrc_change_at_ms: Option<u64>,
     pub timestamp_jump_at_ms: Option<u64>,
+    /// Loss hits the audio tracks only (video arrives whole).
+    pub loss_audio_only: bool,
+    /// Every packet reaches the recorder this long after its capture, plus a random
+    /// 0..=`jitter_ms` (in order). Sender reports say when media was captured; without them,
+    /// arrival times are all there is.
+    pub delay_ms: u32,
+    pub jitter_ms: u32,
 }
 
 /// The RTCP fields of the timing metadata.
@@ -92,6 +99,31 @@ pub enum RtcpMode {
 
 /// A mid-GOP segment's first keyframe comes this long after its first packet.
 pub const MID_GOP_KEYFRAME_MS: u64 = 1500;
+
+impl SynthSpec {
+    /// This call with every condition of real recordings that the call clock must get right
+    /// at once: recorders that joined mid-GOP; a 60 ms path with 12 ms of jitter; 2% audio
+    /// loss in bursts of up to 3 packets; DTX; alice's clock +300 ppm; bob's -150 ppm, and bob
+    /// sending no RTCP sender reports. (Every synthetic Opus sender stamps its packets as
+    /// libwebrtc does.)
+    pub fn real_world(mut self) -> SynthSpec {
+        self.start_mid_gop = true;
+        self.dtx = true;
+        self.network.loss_pct = self.network.loss_pct.max(2.0);
+        self.network.burst_max_packets = self.network.burst_max_packets.max(3);
+        self.network.loss_audio_only = true;
+        self.network.delay_ms = self.network.delay_ms.max(60);
+        self.network.jitter_ms = self.network.jitter_ms.max(12);
+        let event = |participant: &str, action| SynthEvent { participant: participant.to_owned(), action };
+        self.events.extend([
+            event("alice", SynthAction::Drift { ppm: 300.0 }),
+            event("bob", SynthAction::Drift { ppm: -150.0 }),
+            event("bob", SynthAction::NoSenderReports),
+        ]);
+        self.participants = self.participants.max(2);
+        self
+    }
+}
 
 /// One session of a participant: from join to leave, with its media segments.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,6 +183,9 @@ pub struct SynthParticipant {
     pub sessions: Vec<SynthSession>,
     pub drift_ppm: f64,
     pub rotate_at_ms: Option<u64>,
+    /// The timing metadata of this sender's segments has its RTCP sender reports (as the
+    /// spec's [`RtcpMode`] says); false for a sender that sends none.
+    pub sender_reports: bool,
     /// Sends no camera video: its sessions have no video segments.
     pub audio_only: bool,
     /// What the screenshare tracks (if any session has screenshare segments) look and sound
@@ -188,6 +223,18 @@ impl SynthParticipant {
         let end = |f: u64| (f + FLASH_MS) as f64 + after_ms;
         let next = self.flashes_ms.partition_point(|&f| end(f) <= t_ms);
         self.flashes_ms.get(next).is_some_and(|&f| t_ms >= f as f64 - before_ms)
+    }
+
+    /// Call time at which this sender captured its first frame showing the flash at
+    /// `flash_ms`: its frames are `1/fps` apart on its own (drifting) clock from the start of
+    /// its video. An output frame should show the flash from the first output tick at or after
+    /// this.
+    pub fn flash_frame_ms(&self, flash_ms: u64, fps: u32) -> f64 {
+        let frame_ms = 1000.0 / f64::from(fps.max(1));
+        let scale = 1.0 + self.drift_ppm * 1e-6;
+        let media_ms = flash_ms.saturating_sub(self.video_start_ms) as f64 * scale;
+        let n = (media_ms / frame_ms - 1e-9).ceil();
+        self.video_start_ms as f64 + n * frame_ms / scale
     }
 
     /// True when `t_ms` lies in one of the participant's sessions.
@@ -345,6 +392,7 @@ impl SynthPlan {
                         SynthAction::Rotate { at_ms } => Some(at_ms.div_ceil(100) * 100),
                         _ => None,
                     }),
+                    sender_reports: !events.contains(&SynthAction::NoSenderReports),
                     audio_only,
                     screenshare: ScreenshareSender::new(spec.seed, i, rgb, tone_hz),
                 }

@@ -3,6 +3,7 @@
 //! nominal clock rate when the sender's clock drifts). Every choice made, and every metadata
 //! field found unusable, is recorded for the job report.
 
+use super::arrival::{FloorPoint, floor_rate, jitter_of};
 use super::rtp_delta_ticks;
 
 /// Milliseconds between the NTP epoch (1900) and the Unix epoch (1970).
@@ -58,6 +59,12 @@ pub struct ClockInputs {
     /// The packets had SSRC changes or timestamp jumps: the RTP fields of the last sender
     /// report are in another timestamp base.
     pub discontinuous: bool,
+    /// The lower envelope of the packets' arrival times (see [`super::arrival`]).
+    pub arrival_floor: Vec<FloorPoint>,
+    /// The decoded media lags what its timestamps say by this much: Opus's lookahead, which
+    /// a libwebrtc sender does not take off its timestamps (see
+    /// [`crate::ingest::sdp::Codec::decoder_delay_ms`]).
+    pub decoder_delay_ms: f64,
 }
 
 /// Maps one segment's extended RTP timestamps onto the call clock.
@@ -72,6 +79,9 @@ pub struct SegmentClock {
     pub clock_rate_hz: u32,
     pub anchor_source: AnchorSource,
     pub rate_source: RateSource,
+    /// Sender-report anchored segments: the least time a packet took from capture to the
+    /// recorder (the path's delay), ms.
+    pub transit_ms: Option<f64>,
     /// What was found unusable and what was done instead, for the job report.
     pub notes: Vec<String>,
 }
@@ -87,6 +97,7 @@ impl SegmentClock {
             clock_rate_hz,
             anchor_source: AnchorSource::FirstPacketArrival,
             rate_source: RateSource::Nominal,
+            transit_ms: None,
             notes: Vec::new(),
         }
     }
@@ -135,27 +146,33 @@ impl SegmentClock {
             }
             _ => {}
         }
-        if clock.rate_source == RateSource::Nominal {
-            let (last_ticks, last_arrival_ms) = inputs.last_packet;
-            let span_ms = f64::from(last_arrival_ms.saturating_sub(first_arrival_ms));
-            let ticks = (last_ticks - first_ticks) as f64;
-            if span_ms >= MIN_RATE_SPAN_MS {
-                let rate = ticks / span_ms;
-                let correction_ms = ticks / nominal_ticks_per_ms - ticks / rate;
-                if ppm(rate, nominal_ticks_per_ms).abs() <= MAX_DRIFT_PPM
-                    && correction_ms.abs() > MIN_ARRIVAL_CORRECTION_MS
-                {
-                    clock.ticks_per_ms = rate;
-                    clock.rate_source = RateSource::PacketArrivals;
-                }
+        if clock.rate_source == RateSource::Nominal
+            && let Some((rate, span_ms)) = floor_rate(&inputs.arrival_floor, nominal_ticks_per_ms)
+            && span_ms >= MIN_RATE_SPAN_MS
+        {
+            // The line through the least delayed packets, not the first and last arrivals.
+            let ticks = (inputs.last_packet.0 - first_ticks) as f64;
+            let correction_ms = ticks / nominal_ticks_per_ms - ticks / rate;
+            if ppm(rate, nominal_ticks_per_ms).abs() <= MAX_DRIFT_PPM && correction_ms.abs() > MIN_ARRIVAL_CORRECTION_MS
+            {
+                clock.ticks_per_ms = rate;
+                clock.rate_source = RateSource::PacketArrivals;
             }
         }
+        // The call time at which a dump arrival time was recorded.
+        let recorded_at = |arrival_ms: u32| arrival_call_ms + f64::from(arrival_ms) - f64::from(first_arrival_ms);
 
         // Then the anchor: the first sender report when it agrees with the arrival times.
         match rtcp_first {
-            None => clock.notes.push(
-                "first_rtcp_* absent or 0: anchored at the first packet's arrival (first_rtp_unix_timestamp)".into(),
-            ),
+            None => {
+                // The first packet may have been held up: anchor on the envelope instead.
+                let jitter_ms = jitter_of(inputs.first_packet, &inputs.arrival_floor, clock.ticks_per_ms);
+                clock.anchor_call_ms -= jitter_ms;
+                clock.notes.push(format!(
+                    "first_rtcp_* absent or 0: anchored at the arrival times (the first packet's, less the \
+                     {jitter_ms:.0} ms of jitter it had over the least delayed packets)"
+                ));
+            }
             Some((rtp, unix_ms)) => {
                 let ticks = extend(rtp);
                 let report_call_ms = (unix_ms - inputs.call_start_unix_ms) as f64;
@@ -165,6 +182,11 @@ impl SegmentClock {
                     clock.anchor_ticks = ticks;
                     clock.anchor_call_ms = report_call_ms;
                     clock.anchor_source = AnchorSource::RtcpSenderReport;
+                    clock.transit_ms = inputs
+                        .arrival_floor
+                        .iter()
+                        .map(|&(ticks, arrival_ms)| recorded_at(arrival_ms) - clock.call_ms(ticks))
+                        .reduce(f64::min);
                 } else {
                     clock.notes.push(format!(
                         "first_rtcp_* puts the first packet {mismatch_ms:+.0} ms from its arrival time: \
@@ -173,7 +195,15 @@ impl SegmentClock {
                 }
             }
         }
+        if inputs.decoder_delay_ms != 0.0 {
+            clock.anchor_call_ms -= inputs.decoder_delay_ms;
+        }
         clock
+    }
+
+    /// Moves the whole segment `ms` earlier on the call clock.
+    pub fn advance_by(&mut self, ms: f64) {
+        self.anchor_call_ms -= ms;
     }
 
     /// A report's wall clock as Unix ms; NTP-epoch milliseconds are recognised and converted.

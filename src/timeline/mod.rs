@@ -5,6 +5,7 @@
 //! the spans of segments and participants on the call clock, and which frame of a track is
 //! current at an output tick.
 
+pub mod arrival;
 mod clock;
 pub mod due;
 mod spans;

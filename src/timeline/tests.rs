@@ -30,7 +30,33 @@ fn inputs(rate_hz: u32, first_rtp: (u32, i64), rtcp_first: Option<(u32, i64)>) -
         first_packet: (i64::from(first_rtp.0), 0),
         last_packet: (i64::from(first_rtp.0) + i64::from(rate_hz), 1000),
         discontinuous: false,
+        arrival_floor: vec![(i64::from(first_rtp.0), 0), (i64::from(first_rtp.0) + i64::from(rate_hz), 1000)],
+        decoder_delay_ms: 0.0,
     }
+}
+
+#[test]
+fn without_sender_reports_the_first_packets_jitter_is_taken_off() {
+    // The first packet (+500 ms) came 9 ms later than the least delayed packets would have.
+    let mut i = inputs(48_000, (0, 1_000_500), None);
+    i.arrival_floor = vec![(0, 0), (48_000, 991), (96_000, 1992)];
+    let clock = SegmentClock::from_inputs(&i);
+    assert_eq!(clock.anchor_source, AnchorSource::FirstPacketArrival);
+    assert!((clock.call_ms(0) - 491.0).abs() < 1e-9, "{}", clock.call_ms(0));
+    assert!(clock.notes.iter().any(|n| n.contains("9 ms of jitter")), "{:?}", clock.notes);
+    assert_eq!(clock.transit_ms, None);
+}
+
+#[test]
+fn sender_reports_reveal_the_paths_delay_and_opus_its_lookahead() {
+    // Captured at +460 (the SR), arrived at +500, +1501 and +2540: the path takes 40 ms.
+    let mut i = inputs(90_000, (90_000, 1_000_500), Some((180_000, 1_001_460)));
+    i.arrival_floor = vec![(90_000, 0), (180_000, 1001), (270_000, 2040)];
+    let clock = SegmentClock::from_inputs(&i);
+    assert_eq!(clock.transit_ms, Some(40.0));
+    i.decoder_delay_ms = 6.5;
+    let clock = SegmentClock::from_inputs(&i);
+    assert!((clock.call_ms(90_000) - 453.5).abs() < 1e-9);
 }
 
 #[test]
@@ -85,6 +111,7 @@ fn drift_is_measured_from_sender_reports_across_wraps() {
     let mut i = inputs(90_000, (first, 1_000_000), Some((first, 1_000_000)));
     i.rtcp_last = Some((last, 1_000_000 + hours_ms));
     i.last_packet = (i64::from(first) + (hours_ms as f64 * rate) as i64, hours_ms as u32);
+    i.arrival_floor = vec![i.first_packet, i.last_packet];
     let clock = SegmentClock::from_inputs(&i);
     assert_eq!(clock.rate_source, RateSource::SenderReports);
     assert!((clock.drift_ppm() - ppm).abs() < 0.1, "{}", clock.drift_ppm());
