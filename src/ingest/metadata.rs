@@ -61,7 +61,8 @@ fn json_message(err: &serde_json::Error) -> String {
     if message.len() <= MAX_JSON_MESSAGE_BYTES {
         return message;
     }
-    let position = if err.line() > 0 { format!(" at line {} column {}", err.line(), err.column()) } else { String::new() };
+    let position =
+        if err.line() > 0 { format!(" at line {} column {}", err.line(), err.column()) } else { String::new() };
     format!("{}… ({} bytes){position}", prefix_within(&message, MAX_JSON_MESSAGE_BYTES), message.len())
 }
 

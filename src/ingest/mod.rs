@@ -38,11 +38,21 @@ pub enum IngestError {
         #[source]
         source: metadata::MetadataError,
     },
-    #[error("{path}: field `{field}` is {} but another metadata file of this recording says {}", quoted(value), quoted(expected))]
+    #[error(
+        "{path}: field `{field}` is {} but another metadata file of this recording says {}",
+        quoted(value),
+        quoted(expected)
+    )]
     MixedCalls { path: PathBuf, field: &'static str, value: String, expected: String },
-    #[error("{path}: segment `{field}` (base_filename {}) matches no .rtpdump file in the recording", quoted(base_filename))]
+    #[error(
+        "{path}: segment `{field}` (base_filename {}) matches no .rtpdump file in the recording",
+        quoted(base_filename)
+    )]
     MissingRtpdump { path: PathBuf, field: String, base_filename: String },
-    #[error("{path}: segment `{field}` (base_filename {}) matches several .rtpdump files: {candidates}", quoted(base_filename))]
+    #[error(
+        "{path}: segment `{field}` (base_filename {}) matches several .rtpdump files: {candidates}",
+        quoted(base_filename)
+    )]
     AmbiguousRtpdump { path: PathBuf, field: String, base_filename: String, candidates: String },
     #[error("{path}: missing SDP file for {rtpdump}")]
     MissingSdp { path: PathBuf, rtpdump: PathBuf },

@@ -272,7 +272,12 @@ fn outputs(spec: &pb::RenderJobSpec, composite_codec: VideoCodec, v: &mut Violat
                 if !output.container.is_empty() && output.container != codec.extension() {
                     v.add(
                         field("container"),
-                        format!("{} goes into {}, not {}", codec.as_str(), codec.extension(), quoted(&output.container)),
+                        format!(
+                            "{} goes into {}, not {}",
+                            codec.as_str(),
+                            codec.extension(),
+                            quoted(&output.container)
+                        ),
                     );
                 }
                 set.composite_video = Some(codec);

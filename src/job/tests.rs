@@ -166,11 +166,7 @@ fn strings_from_requests_have_length_limits_and_are_quoted_short() {
     let mut files = spec(GOOD);
     files.sources[0].kind = Some(pb::source::Kind::TrackFiles(pb::TrackFiles {
         call_id: "c".repeat(257),
-        files: vec![pb::TrackFile {
-            uri: "/data/a.mkv".into(),
-            participant_id: "p".repeat(257),
-            ..Default::default()
-        }],
+        files: vec![pb::TrackFile { uri: "/data/a.mkv".into(), participant_id: "p".repeat(257), ..Default::default() }],
         ..Default::default()
     }));
     files.outputs.truncate(2);

@@ -121,7 +121,7 @@ mod tests {
         ];
         for name in &names {
             // Room for the partial file's `.NAME.partial` too.
-            assert!(name.len() + ".partial".len() + 1 <= 255, "{} bytes: {}", name.len(), &name[..100]);
+            assert!(".".len() + name.len() + ".partial".len() <= 255, "{} bytes: {}", name.len(), &name[..100]);
             assert!(name.starts_with("composite_tttt") || name.starts_with("individual_tttt"), "{name}");
         }
         assert!(names[2].ends_with("_shared_audio_video_12_1700000000000.webm"), "{}", names[2]);

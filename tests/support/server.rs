@@ -63,7 +63,9 @@ impl Server {
             format!("cert_path = {:?}\nkey_path = {:?}\n", cert.display().to_string(), key.display().to_string())
         });
         let storage = match dir.parent() {
-            Some(parent) if !options.default_output_root => format!("local_root = {:?}\n", parent.display().to_string()),
+            Some(parent) if !options.default_output_root => {
+                format!("local_root = {:?}\n", parent.display().to_string())
+            }
             _ => String::new(),
         };
         let config = format!(
