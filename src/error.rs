@@ -62,6 +62,28 @@ pub fn status_of(fault: Fault, message: String) -> tonic::Status {
     }
 }
 
+/// The longest prefix of a value from outside that a message quotes, in bytes.
+pub const QUOTED_PREFIX_BYTES: usize = 64;
+
+/// `value` as every error that echoes input quotes it: in backticks, escaped, and, when longer
+/// than [`QUOTED_PREFIX_BYTES`], cut there (never inside a character) with its full length, so a
+/// hostile string never makes a message, a log line or a job record long.
+pub fn quoted(value: &str) -> String {
+    if value.len() <= QUOTED_PREFIX_BYTES {
+        return format!("`{}`", value.escape_debug());
+    }
+    format!("`{}…` ({} bytes)", prefix_within(value, QUOTED_PREFIX_BYTES).escape_debug(), value.len())
+}
+
+/// The longest prefix of `value` of at most `max_bytes` bytes that ends between characters.
+pub fn prefix_within(value: &str, max_bytes: usize) -> &str {
+    let mut end = max_bytes.min(value.len());
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}
+
 /// A job's failure record for `err`.
 pub fn failure(err: &(impl Classify + ?Sized)) -> pb::Failure {
     failure_of(err.fault(), err.to_string())
@@ -89,5 +111,19 @@ mod tests {
         assert_eq!(status_of(Fault::NotFound, "m".into()).code(), tonic::Code::NotFound);
         assert_eq!(status_of(Fault::Precondition, "m".into()).code(), tonic::Code::FailedPrecondition);
         assert_eq!(status_of(Fault::Unavailable("x"), "m".into()).code(), tonic::Code::Unavailable);
+    }
+
+    #[test]
+    fn a_hostile_string_is_quoted_short_with_its_length() {
+        assert_eq!(quoted("weekly-sync"), "`weekly-sync`");
+        assert_eq!(quoted("a`b\n\u{7}"), "`a`b\\n\\u{7}`");
+        let huge = "x".repeat(3 << 20);
+        let shown = quoted(&huge);
+        assert!(shown.len() < 100 && shown.ends_with(&format!("({} bytes)", 3 << 20)), "{shown}");
+        // Cut between characters, never inside one: 'é' is two bytes.
+        let accents = "é".repeat(100);
+        assert_eq!(prefix_within(&accents, 5), "éé");
+        assert!(quoted(&accents).starts_with(&format!("`{}…`", "é".repeat(32))));
+        assert_eq!(prefix_within("abc", 10), "abc");
     }
 }

@@ -117,6 +117,8 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         async move {
             shutdown_signal().await;
             tracing::info!("shutting down: no new jobs; running jobs get {} s", grace.as_secs());
+            // The overall status ("") too: load balancers probe that one.
+            health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
             health.set_not_serving::<RenderServiceServer<RenderApi>>().await;
             scheduler.shutdown(grace).await;
             scheduler.close_streams();

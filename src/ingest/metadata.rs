@@ -7,26 +7,63 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Errors from [`parse_timing_metadata`].
+use crate::error::{prefix_within, quoted};
+
+/// Largest timing metadata file read, in bytes.
+pub const MAX_METADATA_BYTES: usize = 16 << 20;
+
+/// Longest call type and id (call, call session, participant, user session, track), in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+/// Longest `base_filename`, in bytes: a file name's 255 less `.rtpdump`.
+pub const MAX_BASE_FILENAME_BYTES: usize = 247;
+/// Longest codec, track type and call start time, in bytes.
+pub const MAX_NAME_BYTES: usize = 64;
+/// serde's messages repeat a bad value: longer ones are cut to this many bytes.
+const MAX_JSON_MESSAGE_BYTES: usize = 200;
+
+/// Errors from [`parse_timing_metadata`]. Values from the file are quoted short
+/// ([`quoted`]), whatever their length.
 #[derive(Debug, Error)]
 pub enum MetadataError {
     /// Not valid JSON for the schema; serde's message names the field, line and column.
-    #[error("invalid timing metadata at `{field}`: {source}")]
+    #[error("invalid timing metadata at {}: {}", quoted(field), json_message(source))]
     Json {
         /// Where in the document, e.g. `segments.video[0].codec` (`.` for the whole document).
         field: String,
         #[source]
         source: serde_json::Error,
     },
+    /// The file is larger than any real one.
+    #[error("the timing metadata file is over the limit of {max_bytes} bytes ({size_bytes} bytes read)")]
+    TooLarge { size_bytes: usize, max_bytes: usize },
+    /// A string longer than its limit.
+    #[error("`{field}` is {shown}: over the limit of {max_bytes} bytes")]
+    TooLong {
+        field: String,
+        /// The value as [`quoted`] shows it (the whole string is not kept).
+        shown: String,
+        max_bytes: usize,
+    },
     /// `call_start_time` is not RFC 3339.
-    #[error("call_start_time `{value}` is not an RFC 3339 time: {reason}")]
+    #[error("call_start_time {} is not an RFC 3339 time: {reason}", quoted(value))]
     BadStartTime { value: String, reason: String },
     /// A required string is empty.
     #[error("`{field}` is empty")]
     EmptyField { field: String },
     /// A `base_filename` that could name a path outside its folder.
-    #[error("`{field}` is `{value}`: {reason}")]
+    #[error("`{field}` is {}: {reason}", quoted(value))]
     BadBaseFilename { field: String, value: String, reason: &'static str },
+}
+
+/// serde's message, cut when it repeats a long value; the position stays.
+fn json_message(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    if message.len() <= MAX_JSON_MESSAGE_BYTES {
+        return message;
+    }
+    let position =
+        if err.line() > 0 { format!(" at line {} column {}", err.line(), err.column()) } else { String::new() };
+    format!("{}… ({} bytes){position}", prefix_within(&message, MAX_JSON_MESSAGE_BYTES), message.len())
 }
 
 /// One participant session's timing metadata.
@@ -210,14 +247,53 @@ pub fn is_timing_metadata_name(file_name: &str) -> bool {
         && bytes.get(bytes.len() - SUFFIX.len()..).is_some_and(|end| end.eq_ignore_ascii_case(SUFFIX.as_bytes()))
 }
 
-/// Parses and validates a timing metadata file.
+/// Reads `path` up to one byte over [`MAX_METADATA_BYTES`] (enough for the parser to refuse it).
+pub fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_METADATA_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Every string of `meta` with its field path and limit.
+fn bounded_strings(meta: &TimingMetadata) -> Vec<(String, &str, usize)> {
+    let mut strings = vec![
+        ("call_type".to_owned(), meta.call_type.as_str(), MAX_ID_BYTES),
+        ("call_id".to_owned(), meta.call_id.as_str(), MAX_ID_BYTES),
+        ("call_session_id".to_owned(), meta.call_session_id.as_str(), MAX_ID_BYTES),
+        ("call_start_time".to_owned(), meta.call_start_time.as_str(), MAX_NAME_BYTES),
+        ("participant_id".to_owned(), meta.participant_id.as_str(), MAX_ID_BYTES),
+        ("user_session_id".to_owned(), meta.user_session_id.as_str(), MAX_ID_BYTES),
+    ];
+    for (list, segments) in [("audio", &meta.segments.audio), ("video", &meta.segments.video)] {
+        for (index, segment) in segments.iter().enumerate() {
+            let path = format!("segments.{list}[{index}]");
+            strings.extend([
+                (format!("{path}.base_filename"), segment.base_filename.as_str(), MAX_BASE_FILENAME_BYTES),
+                (format!("{path}.codec"), segment.codec.as_str(), MAX_NAME_BYTES),
+                (format!("{path}.track_id"), segment.track_id.as_str(), MAX_ID_BYTES),
+                (format!("{path}.track_type"), segment.track_type.as_str(), MAX_NAME_BYTES),
+            ]);
+        }
+    }
+    strings
+}
+
+/// Parses and validates a timing metadata file: at most [`MAX_METADATA_BYTES`], every string
+/// within its limit ([`MAX_ID_BYTES`], [`MAX_BASE_FILENAME_BYTES`], [`MAX_NAME_BYTES`]).
 pub fn parse_timing_metadata(bytes: &[u8]) -> Result<TimingMetadata, MetadataError> {
+    if bytes.len() > MAX_METADATA_BYTES {
+        return Err(MetadataError::TooLarge { size_bytes: bytes.len(), max_bytes: MAX_METADATA_BYTES });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let meta: TimingMetadata = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let field = err.path().to_string();
         MetadataError::Json { field, source: err.into_inner() }
     })?;
     deserializer.end().map_err(|source| MetadataError::Json { field: ".".to_owned(), source })?;
+    if let Some((field, value, max_bytes)) = bounded_strings(&meta).into_iter().find(|(_, v, max)| v.len() > *max) {
+        return Err(MetadataError::TooLong { field, shown: quoted(value), max_bytes });
+    }
     meta.call_start_unix_ms()?;
     for (field, value) in [
         ("call_id", &meta.call_id),
@@ -244,7 +320,7 @@ pub fn parse_timing_metadata(bytes: &[u8]) -> Result<TimingMetadata, MetadataErr
                 None
             };
             if let Some(reason) = reason {
-                let value = value.escape_debug().to_string();
+                let value = value.clone();
                 return Err(MetadataError::BadBaseFilename { field, value, reason });
             }
         }
@@ -392,6 +468,35 @@ mod tests {
             let e = err(&EXAMPLE.replace("alice_0b7f2f4e_audio_0", value));
             assert!(e.starts_with("`segments.audio[0].base_filename` is `") && e.ends_with(reason), "{e}");
         }
+    }
+
+    #[test]
+    fn strings_and_the_file_have_length_limits() {
+        let huge = "A".repeat(1 << 20);
+        let e = err(&EXAMPLE.replace("weekly-sync", &huge));
+        assert!(e.starts_with("`call_id` is `AAAA") && e.contains("(1048576 bytes)") && e.contains("256"), "{e}");
+        assert!(e.len() < 200, "a short error: {} bytes", e.len());
+        let long = "b".repeat(300);
+        for (value, field) in [
+            ("\"default\"", "call_type"),
+            ("\"5a1e6c0e-0000-4000-8000-000000000001\"", "call_session_id"),
+            ("\"alice\"", "participant_id"),
+            ("\"0b7f2f4e-0000-4000-8000-000000000002\"", "user_session_id"),
+            ("\"a1b2c3:TRACK_TYPE_AUDIO:0\"", "segments.audio[0].track_id"),
+            ("\"alice_0b7f2f4e_video_0\"", "segments.video[0].base_filename"),
+            ("\"video/VP8\"", "segments.video[0].codec"),
+            ("\"2026-01-28T09:00:00.000Z\"", "call_start_time"),
+        ] {
+            let e = err(&EXAMPLE.replacen(value, &format!("\"{long}\""), 1));
+            assert!(e.starts_with(&format!("`{field}` is `bbb")) && e.contains("(300 bytes)"), "{field}: {e}");
+        }
+        // The file itself: padding makes it valid JSON over the limit.
+        let padded = EXAMPLE.replacen('{', &format!("{{{}", " ".repeat(MAX_METADATA_BYTES)), 1);
+        let e = err(&padded);
+        assert!(e.contains("timing metadata file") && e.contains(&MAX_METADATA_BYTES.to_string()), "{e}");
+        // serde's message repeats a bad string: it is cut, its position kept.
+        let e = err(&EXAMPLE.replace("1000000,", &format!("\"{huge}\",")));
+        assert!(e.len() < 400 && e.contains("first_rtp_rtp_timestamp") && e.contains("line 15"), "{e}");
     }
 
     #[test]

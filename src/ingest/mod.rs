@@ -18,6 +18,8 @@ pub use scan::{PacketScan, scan_rtpdump};
 
 use std::path::PathBuf;
 
+use crate::error::quoted;
+
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("{path}: cannot read: {source}")]
@@ -36,11 +38,21 @@ pub enum IngestError {
         #[source]
         source: metadata::MetadataError,
     },
-    #[error("{path}: field `{field}` is `{value}` but another metadata file of this recording says `{expected}`")]
+    #[error(
+        "{path}: field `{field}` is {} but another metadata file of this recording says {}",
+        quoted(value),
+        quoted(expected)
+    )]
     MixedCalls { path: PathBuf, field: &'static str, value: String, expected: String },
-    #[error("{path}: segment `{field}` (base_filename `{base_filename}`) matches no .rtpdump file in the recording")]
+    #[error(
+        "{path}: segment `{field}` (base_filename {}) matches no .rtpdump file in the recording",
+        quoted(base_filename)
+    )]
     MissingRtpdump { path: PathBuf, field: String, base_filename: String },
-    #[error("{path}: segment `{field}` (base_filename `{base_filename}`) matches several .rtpdump files: {candidates}")]
+    #[error(
+        "{path}: segment `{field}` (base_filename {}) matches several .rtpdump files: {candidates}",
+        quoted(base_filename)
+    )]
     AmbiguousRtpdump { path: PathBuf, field: String, base_filename: String, candidates: String },
     #[error("{path}: missing SDP file for {rtpdump}")]
     MissingSdp { path: PathBuf, rtpdump: PathBuf },
@@ -50,7 +62,7 @@ pub enum IngestError {
         #[source]
         source: sdp::SdpError,
     },
-    #[error("{path}: the SDP describes {sdp_kind} but the metadata says track_type `{track_type}`")]
+    #[error("{path}: the SDP describes {sdp_kind} but the metadata says track_type {}", quoted(track_type))]
     KindMismatch { path: PathBuf, sdp_kind: &'static str, track_type: String },
     #[error("{path}: {source}")]
     Rtpdump {

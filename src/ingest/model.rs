@@ -120,7 +120,7 @@ fn build_model(input: &Path, files: &[PathBuf]) -> Result<(CallInfo, Vec<Partici
     let mut call: Option<(CallInfo, PathBuf)> = None;
     let mut participants = Vec::new();
     for path in metadata_files {
-        let bytes = std::fs::read(path).map_err(|source| IngestError::Io { path: path.clone(), source })?;
+        let bytes = metadata::read_bounded(path).map_err(|source| IngestError::Io { path: path.clone(), source })?;
         let meta = metadata::parse_timing_metadata(&bytes)
             .map_err(|source| IngestError::Metadata { path: path.clone(), source })?;
         let info = CallInfo {

@@ -1,20 +1,35 @@
-//! What a node admits: a job's spec validated field by field, plus this node's limits on where
-//! a job may read and write (`storage.local_root`, `storage.source_roots`).
+//! What a node admits: a job's request id and spec within their length limits, the spec
+//! validated field by field, plus this node's limits on where a job may read and write (local
+//! outputs always under the output root: `storage.local_root`, else `data_dir/outputs`;
+//! sources under `storage.source_roots` when set).
 
 use std::path::{Component, Path, PathBuf};
 
-use super::config::StorageConfig;
+use super::config::{ServeConfig, StorageConfig};
+use super::limits;
 use super::spec::{FieldViolation, InvalidJob, validate};
+use crate::error::quoted;
 use crate::ingest::track_files::local_path;
 use crate::proto as pb;
 
-/// Every violation of `spec` and of this node's limits; a relative local output path is
-/// rewritten to its place under `local_root`.
-pub fn admit(spec: Option<pb::RenderJobSpec>, limits: &StorageConfig) -> Result<pb::RenderJobSpec, InvalidJob> {
+/// Every violation of `request_id`, `spec` and this node's limits; a local output path is
+/// rewritten to its place under the node's output root.
+pub fn admit(
+    request_id: &str,
+    spec: Option<pb::RenderJobSpec>,
+    config: &ServeConfig,
+) -> Result<pb::RenderJobSpec, InvalidJob> {
+    let mut violations: Vec<FieldViolation> = limits::request_id(request_id).into_iter().collect();
     let Some(mut spec) = spec else {
-        return Err(InvalidJob(vec![FieldViolation { field: "spec".into(), reason: "missing".into() }]));
+        violations.push(FieldViolation { field: "spec".into(), reason: "missing".into() });
+        return Err(InvalidJob(violations));
     };
-    let mut violations = confine(&mut spec, limits);
+    // Nothing below sees an over-long string.
+    violations.extend(limits::spec_lengths(&spec));
+    if !violations.is_empty() {
+        return Err(InvalidJob(violations));
+    }
+    violations.extend(confine(&mut spec, &config.storage, &config.output_root()));
     if let Err(InvalidJob(more)) = validate(&spec) {
         violations.extend(more);
     }
@@ -29,20 +44,32 @@ fn under_root(root: &Path, path: &Path) -> Option<PathBuf> {
     (!escapes && joined.starts_with(root)).then_some(joined)
 }
 
-/// The node's limits on where a job may read and write; rewrites a relative local output
-/// path to its place under `local_root`.
-pub fn confine(spec: &mut pb::RenderJobSpec, limits: &StorageConfig) -> Vec<FieldViolation> {
+/// The node's limits on where a job may read and write; rewrites a local output path to its
+/// place under `output_root`, refusing one that would leave it (an absolute path elsewhere, a
+/// `..`).
+pub fn confine(spec: &mut pb::RenderJobSpec, limits: &StorageConfig, output_root: &Path) -> Vec<FieldViolation> {
     let mut violations = Vec::new();
-    if let Some(root) = &limits.local_root
-        && let Some(storage) = spec.storage.as_mut()
+    if let Some(storage) = spec.storage.as_mut()
         && matches!(storage.r#type.as_str(), "" | "local")
     {
-        match under_root(root, Path::new(&storage.path_prefix)) {
+        let prefix = Path::new(&storage.path_prefix);
+        match under_root(output_root, prefix) {
             Some(path) => storage.path_prefix = path.display().to_string(),
-            None => violations.push(FieldViolation {
-                field: "storage.path_prefix".into(),
-                reason: format!("`{}` is outside this node's output root {}", storage.path_prefix, root.display()),
-            }),
+            None => {
+                let why = if prefix.components().any(|c| matches!(c, Component::ParentDir)) {
+                    "`..` is not allowed"
+                } else {
+                    "an absolute path must lie under it"
+                };
+                violations.push(FieldViolation {
+                    field: "storage.path_prefix".into(),
+                    reason: format!(
+                        "{} leaves this node's output root {} ({why})",
+                        quoted(&storage.path_prefix),
+                        output_root.display()
+                    ),
+                });
+            }
         }
     }
     for (i, source) in spec.sources.iter().enumerate() {
@@ -72,9 +99,9 @@ fn outside_roots(path: &Path, limits: &StorageConfig) -> Option<String> {
     let allowed = limits.source_roots.is_empty()
         || limits.source_roots.iter().any(|root| path.is_absolute() && under_root(root, path).is_some());
     if !allowed {
-        Some(format!("`{}` is not under one of this node's source roots", path.display()))
+        Some(format!("{} is not under one of this node's source roots", quoted(&path.display().to_string())))
     } else if !path.exists() {
-        Some(format!("`{}` does not exist on this node", path.display()))
+        Some(format!("{} does not exist on this node", quoted(&path.display().to_string())))
     } else {
         None
     }
@@ -105,7 +132,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert!(confine(&mut spec, &limits).is_empty());
+        assert!(confine(&mut spec, &limits, &outputs).is_empty());
         let expected = outputs.join("acme/call-1").display().to_string();
         assert_eq!(spec.storage.as_ref().map(|s| s.path_prefix.clone()), Some(expected));
         let escape = format!("{}/../../etc/passwd", inputs.display());
@@ -115,13 +142,41 @@ mod tests {
                 storage.path_prefix = prefix.into();
             }
             bad.sources[0].kind = Some(pb::source::Kind::RawArchive(archive.into()));
-            let fields: Vec<String> = confine(&mut bad, &limits).into_iter().map(|v| v.field).collect();
+            let fields: Vec<String> = confine(&mut bad, &limits, &outputs).into_iter().map(|v| v.field).collect();
             assert_eq!(fields, vec!["storage.path_prefix", "sources[0].raw_archive"], "{prefix} {archive}");
         }
         let mut missing = spec.clone();
         missing.sources[0].kind = Some(pb::source::Kind::RawArchive(inputs.join("nope.zip").display().to_string()));
-        let violations = confine(&mut missing, &StorageConfig::default());
+        let violations = confine(&mut missing, &StorageConfig::default(), &outputs);
         assert_eq!(violations.len(), 1);
         assert!(violations[0].reason.contains("does not exist"), "{:?}", violations[0]);
+    }
+
+    #[test]
+    fn without_a_local_root_outputs_go_under_the_data_dir_and_never_leave_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = ServeConfig::default();
+        config.server.data_dir = dir.path().join("data");
+        let root = dir.path().join("data/outputs");
+        assert_eq!(config.output_root(), root);
+        let spec = |prefix: &str| pb::RenderJobSpec {
+            sources: vec![pb::Source { kind: Some(pb::source::Kind::RawArchive(dir.path().display().to_string())) }],
+            outputs: vec![pb::Output { kind: "composite".into(), ..Default::default() }],
+            storage: Some(pb::Storage { r#type: "local".into(), path_prefix: prefix.into(), ..Default::default() }),
+            ..Default::default()
+        };
+        let admitted = admit("", Some(spec("acme/call-1")), &config).expect("admitted");
+        let expected = root.join("acme/call-1").display().to_string();
+        assert_eq!(admitted.storage.map(|s| s.path_prefix), Some(expected));
+        let inside = root.join("x").display().to_string();
+        assert!(admit("", Some(spec(&inside)), &config).is_ok(), "an absolute path under the root");
+        for prefix in ["../../..", "acme/../../x", "/tmp/x", "/"] {
+            let err = admit("", Some(spec(prefix)), &config).expect_err(prefix);
+            assert_eq!(err.0.len(), 1, "{err}");
+            assert_eq!(err.0[0].field, "storage.path_prefix", "{err}");
+            assert!(err.0[0].reason.contains("leaves this node's output root"), "{err}");
+        }
+        let err = admit(&"r".repeat(3 << 20), Some(spec("a")), &config).expect_err("long request id");
+        assert_eq!(err.to_string(), "invalid job: request_id: 3145728 bytes, over the limit of 256 bytes");
     }
 }

@@ -66,8 +66,9 @@ pub struct JobsConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// When set, local outputs (`storage.path_prefix`) must lie under this directory; a
-    /// relative path_prefix is taken relative to it.
+    /// Local outputs (`storage.path_prefix`) go under this directory: a relative path_prefix
+    /// is taken relative to it, an absolute one must lie under it, `..` is refused. Not set:
+    /// `data_dir/outputs`.
     pub local_root: Option<PathBuf>,
     /// When not empty, local raw archives must lie under one of these directories.
     pub source_roots: Vec<PathBuf>,
@@ -248,6 +249,12 @@ impl ServeConfig {
         std::fs::create_dir_all(&self.server.data_dir).map_err(io)?;
         std::fs::write(&path, &id).map_err(io)?;
         Ok(id)
+    }
+
+    /// Where local outputs go: `storage.local_root`, else `data_dir/outputs`; absolute.
+    pub fn output_root(&self) -> PathBuf {
+        let root = self.storage.local_root.clone().unwrap_or_else(|| self.server.data_dir.join("outputs"));
+        std::path::absolute(&root).unwrap_or(root)
     }
 
     /// Where a job's files are rendered before they are published.

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod config;
 pub mod events;
+pub mod limits;
 pub mod metrics;
 pub mod runner;
 pub mod scheduler;

@@ -134,7 +134,7 @@ impl Scheduler {
         if !self.accepting() {
             return Err(SubmitError::ShuttingDown);
         }
-        let spec = admit(spec, &self.ctx.config.storage)?;
+        let spec = admit(request_id, spec, &self.ctx.config)?;
         let events = &self.ctx.events;
         let (job, created) = events.store().create(request_id, &spec, now_unix_ms())?;
         if created {

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::error::quoted;
 use crate::ingest::track_files::{TrackFile, TrackFileSet, local_path};
 use crate::layout::{Layout, Rgb};
 use crate::media::encode::EncodeSettings;
@@ -58,8 +59,13 @@ fn or_default(value: u32, default: u32) -> u32 {
     if value == 0 { default } else { value }
 }
 
-/// Checks `spec` and turns it into a render request.
+/// Checks `spec` and turns it into a render request. Lengths come first: a spec with an
+/// over-long string is refused for that alone ([`super::limits`]).
 pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
+    let too_long = super::limits::spec_lengths(spec);
+    if !too_long.is_empty() {
+        return Err(InvalidJob(too_long));
+    }
     let mut v = Violations::default();
     let input = source(spec, &mut v);
     let layout = if spec.layout.is_empty() { "grid".to_owned() } else { spec.layout.clone() };
@@ -116,7 +122,7 @@ fn source(spec: &pb::RenderJobSpec, v: &mut Violations) -> RenderInput {
             }
             _ => v.add(
                 "sources[0].raw_archive",
-                format!("`{}` is not a local path or an http:// or https:// URL", shown_url(url)),
+                format!("{} is not a local path or an http:// or https:// URL", quoted(&shown_url(url))),
             ),
         },
         Some(pb::source::Kind::RawArchive(path)) => return RenderInput::Archive(PathBuf::from(path)),
@@ -142,8 +148,8 @@ fn track_files(files: &pb::TrackFiles, v: &mut Violations) -> RenderInput {
             None => v.add(
                 field(j, "uri"),
                 format!(
-                    "`{}` is not a local path or file:// URL (remote track files are not fetched)",
-                    shown_url(&file.uri)
+                    "{} is not a local path or file:// URL (remote track files are not fetched)",
+                    quoted(&shown_url(&file.uri))
                 ),
             ),
             Some(_) => {}
@@ -193,7 +199,7 @@ fn video_settings(video: &pb::VideoSettings, v: &mut Violations) -> (EncodeSetti
         } else {
             v.add(
                 "video.preset",
-                format!("unknown preset `{}` (expected one of {})", video.preset, PRESETS.join(", ")),
+                format!("unknown preset {} (expected one of {})", quoted(&video.preset), PRESETS.join(", ")),
             );
         }
     }
@@ -219,7 +225,7 @@ fn video_settings(video: &pb::VideoSettings, v: &mut Violations) -> (EncodeSetti
     } else {
         let rgb = Rgb::parse(&video.background_rgb).map(|rgb| rgb.0);
         if rgb.is_none() {
-            v.add("video.background_rgb", format!("`{}` is not #RRGGBB", video.background_rgb));
+            v.add("video.background_rgb", format!("{} is not #RRGGBB", quoted(&video.background_rgb)));
         }
         rgb
     };
@@ -266,7 +272,12 @@ fn outputs(spec: &pb::RenderJobSpec, composite_codec: VideoCodec, v: &mut Violat
                 if !output.container.is_empty() && output.container != codec.extension() {
                     v.add(
                         field("container"),
-                        format!("{} goes into {}, not `{}`", codec.as_str(), codec.extension(), output.container),
+                        format!(
+                            "{} goes into {}, not {}",
+                            codec.as_str(),
+                            codec.extension(),
+                            quoted(&output.container)
+                        ),
                     );
                 }
                 set.composite_video = Some(codec);
@@ -298,7 +309,8 @@ fn outputs(spec: &pb::RenderJobSpec, composite_codec: VideoCodec, v: &mut Violat
                 Err(_) => v.add(
                     field("kind"),
                     format!(
-                        "unknown output kind `{kind}` (expected {COMPOSITE}, {COMPOSITE_AUDIO}, {})",
+                        "unknown output kind {} (expected {COMPOSITE}, {COMPOSITE_AUDIO}, {})",
+                        quoted(kind),
                         IndividualKind::ALL.map(IndividualKind::as_str).join(", ")
                     ),
                 ),
@@ -332,7 +344,7 @@ fn webhook_settings(webhook: &pb::Webhook, v: &mut Violations) {
     }
     match webhook.url.parse::<http::Uri>() {
         Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {}
-        _ => v.add("webhook.url", format!("`{}` is not an http:// or https:// URL", shown_url(&webhook.url))),
+        _ => v.add("webhook.url", format!("{} is not an http:// or https:// URL", quoted(&shown_url(&webhook.url)))),
     }
     if webhook.signing_secret.len() < 16 {
         v.add("webhook.signing_secret", "events are signed: give a secret of at least 16 bytes");
@@ -350,11 +362,11 @@ fn storage(storage: Option<&pb::Storage>, v: &mut Violations) -> PathBuf {
         }
         "local" | "" => return PathBuf::from(&storage.path_prefix),
         kind if STORAGE_TYPES.contains(&kind) => {
-            v.add("storage.type", format!("`{kind}` uploads are not supported by this build yet (local only)"));
+            v.add("storage.type", format!("{} uploads are not supported by this build yet (local only)", quoted(kind)));
         }
         kind => v.add(
             "storage.type",
-            format!("unknown storage type `{kind}` (expected one of {})", STORAGE_TYPES.join(", ")),
+            format!("unknown storage type {} (expected one of {})", quoted(kind), STORAGE_TYPES.join(", ")),
         ),
     }
     PathBuf::new()

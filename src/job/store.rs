@@ -11,7 +11,7 @@
 use tokio::sync::watch;
 
 use super::state::{can_move, is_final, state_name};
-use crate::error::{Classify, Fault};
+use crate::error::{Classify, Fault, quoted};
 use crate::proto::{self as pb, JobState, RenderJob, render_job_event::Event};
 
 /// Listing pages hold at most this many jobs, and this many when the caller says nothing.
@@ -22,7 +22,7 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub enum StoreError {
     #[error("job store {path}: {reason}")]
     Backend { path: String, reason: String },
-    #[error("no job `{id}`")]
+    #[error("no job {}", quoted(id))]
     NotFound { id: String },
     #[error("job `{id}` cannot go from {from} to {to}")]
     BadTransition { id: String, from: &'static str, to: &'static str },
@@ -30,7 +30,7 @@ pub enum StoreError {
     LeaseLost { id: String, node: String },
     #[error("job `{id}` in the store cannot be read: {reason}")]
     Corrupt { id: String, reason: String },
-    #[error("invalid page token `{token}`")]
+    #[error("invalid page token {}", quoted(token))]
     BadPageToken { token: String },
 }
 

@@ -144,3 +144,32 @@ fn http_sources_are_taken_and_their_query_is_never_shown() {
     job.sources[0].kind = Some(pb::source::Kind::RawArchive("/data/call.zip".into()));
     assert_eq!(remote_source(&job), None);
 }
+
+#[test]
+fn strings_from_requests_have_length_limits_and_are_quoted_short() {
+    let mut job = spec(GOOD);
+    let huge = "x".repeat(3 << 20);
+    job.layout = huge.clone();
+    if let Some(storage) = job.storage.as_mut() {
+        storage.path_prefix = format!("/{huge}");
+        storage.secret = huge.clone();
+    }
+    job.outputs[0].kind = huge.clone();
+    job.webhook = Some(pb::Webhook { url: format!("https://a.example/{huge}"), signing_secret: "s".repeat(16) });
+    let err = validate(&job).expect_err("too long");
+    let fields: Vec<&str> = err.0.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["layout", "outputs[0].kind", "storage.path_prefix", "storage.secret", "webhook.url"]);
+    let message = err.to_string();
+    assert!(message.len() < 1500, "a short message: {} bytes", message.len());
+    assert!(message.contains("storage.path_prefix: 3145729 bytes, over the limit of 4096 bytes"), "{message}");
+    assert!(!message.contains("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), "{message}");
+    let mut files = spec(GOOD);
+    files.sources[0].kind = Some(pb::source::Kind::TrackFiles(pb::TrackFiles {
+        call_id: "c".repeat(257),
+        files: vec![pb::TrackFile { uri: "/data/a.mkv".into(), participant_id: "p".repeat(257), ..Default::default() }],
+        ..Default::default()
+    }));
+    files.outputs.truncate(2);
+    let fields: Vec<String> = validate(&files).expect_err("too long").0.into_iter().map(|v| v.field).collect();
+    assert_eq!(fields, ["sources[0].track_files.call_id", "sources[0].track_files.files[0].participant_id"]);
+}

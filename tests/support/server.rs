@@ -26,6 +26,9 @@ pub struct ServerOptions {
     /// PEM certificate and key.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub webhook_initial_backoff_ms: u64,
+    /// Leave `storage.local_root` unset (outputs under `data_dir/outputs`); otherwise it is the
+    /// folder that holds the server's folder, where the tests put their outputs.
+    pub default_output_root: bool,
 }
 
 impl Default for ServerOptions {
@@ -36,6 +39,7 @@ impl Default for ServerOptions {
             bearer_tokens: Vec::new(),
             tls: None,
             webhook_initial_backoff_ms: 50,
+            default_output_root: false,
         }
     }
 }
@@ -58,8 +62,15 @@ impl Server {
         let tls = options.tls.as_ref().map_or(String::new(), |(cert, key)| {
             format!("cert_path = {:?}\nkey_path = {:?}\n", cert.display().to_string(), key.display().to_string())
         });
+        let storage = match dir.parent() {
+            Some(parent) if !options.default_output_root => {
+                format!("local_root = {:?}\n", parent.display().to_string())
+            }
+            _ => String::new(),
+        };
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\
+             [storage]\n{storage}\
              [jobs]\nmax_concurrent = {}\nshutdown_grace_s = {}\n\
              [auth]\nbearer_tokens = [{}]\n[tls]\n{tls}\
              [webhooks]\ninitial_backoff_ms = {}\nmax_backoff_ms = 1000\ntimeout_ms = 5000\n\
@@ -90,6 +101,8 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .args(["serve", "--config"])
             .arg(&self.config)
+            // Nothing a server writes by a relative path lands in the repository.
+            .current_dir(&self.dir)
             .env("WGPU_BACKEND", std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "vulkan".into()))
             .env("XDG_RUNTIME_DIR", std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()))
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -137,9 +150,20 @@ impl Server {
 
     /// SIGTERM, then waits for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
+        self.send_term();
+        self.wait_exit()
+    }
+
+    /// SIGTERM, without waiting: the server begins its shutdown.
+    pub fn send_term(&self) {
+        let child = self.child.as_ref().expect("running");
         let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
         assert!(status.success());
+    }
+
+    /// Waits for the process to exit (after [`Server::send_term`]).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
