@@ -386,7 +386,6 @@ impl Extractor<'_> {
             return Err(self.ratio(last, self.archive_bytes, declared_total));
         }
         // Second pass: the files, counted again as they are written (headers can lie).
-        self.entries = zip.len();
         for (index, name) in wanted {
             let mut file = zip.by_index(index).map_err(|e| self.corrupt(e))?;
             self.write_file(&name, &mut file)?;
