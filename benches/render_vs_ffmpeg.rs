@@ -59,6 +59,7 @@ fn main() -> anyhow::Result<()> {
     let request = RenderRequest {
         input: RenderInput::Archive(input.clone()),
         output_dir: dir.path().join("tessera"),
+        work_dir: std::env::temp_dir(),
         layout: "grid".into(),
         encode,
         outputs: OutputSet::composite(),

@@ -78,6 +78,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(_) if let Some((number, name)) = cli::interrupt::received() => {
+            eprintln!("interrupted by {name}: partial files removed");
+            ExitCode::from(u8::try_from(128 + number).unwrap_or(1))
+        }
         Err(err) => {
             // Our error messages already carry their causes.
             eprintln!("error: {err}");

@@ -166,3 +166,84 @@ fn bad_size_is_rejected_before_any_work() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("321x180"), "{}", text(&output));
     assert!(files_in(&out).is_empty());
 }
+
+/// Zips every file under `dir`, named by its path relative to `dir`.
+fn zip_dir(dir: &Path, zip_path: &Path) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(zip_path).expect("create"));
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let name = path.strip_prefix(dir).expect("relative").to_string_lossy().into_owned();
+            zip.start_file(name, zip::write::SimpleFileOptions::default()).expect("entry");
+            zip.write_all(&std::fs::read(&path).expect("read")).expect("write");
+        }
+    }
+    zip.finish().expect("finish");
+}
+
+/// Rewrites a synthetic recording into the layout Stream's docs draw:
+/// `user_N/session_1/{audio_1.rtpdump, audio_1.sdp, video_1.rtpdump, ..., timing_metadata.json}`.
+fn stream_documented_layout(input: &Path, out: &Path) {
+    let mut participants: Vec<PathBuf> =
+        std::fs::read_dir(input).expect("read_dir").map(|e| e.expect("entry").path()).collect();
+    participants.sort();
+    for (user, participant) in participants.iter().enumerate() {
+        let meta = files_in(participant)
+            .into_iter()
+            .find(|p| p.to_string_lossy().ends_with("_timing_metadata.json"))
+            .expect("metadata");
+        let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).expect("read")).expect("json");
+        let folder = out.join(format!("user_{}/session_1", user + 1));
+        std::fs::create_dir_all(&folder).expect("mkdir");
+        for kind in ["audio", "video"] {
+            for (index, segment) in json["segments"][kind].as_array_mut().expect("segments").iter_mut().enumerate() {
+                let old = segment["base_filename"].as_str().expect("base_filename").to_owned();
+                let new = format!("{kind}_{}", index + 1);
+                for ext in ["rtpdump", "sdp"] {
+                    std::fs::copy(participant.join(format!("{old}.{ext}")), folder.join(format!("{new}.{ext}")))
+                        .expect("copy");
+                }
+                segment["base_filename"] = new.into();
+            }
+        }
+        std::fs::write(folder.join("timing_metadata.json"), serde_json::to_vec(&json).expect("json")).expect("write");
+    }
+}
+
+#[test]
+fn streams_documented_archive_layout_is_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_call(dir.path());
+    let layout = dir.path().join("layout");
+    stream_documented_layout(&input, &layout);
+    let zip_path = dir.path().join("recording.zip");
+    zip_dir(&layout, &zip_path);
+    let output =
+        tessera(&["raw", "list-tracks", "--input-file", zip_path.to_str().expect("utf-8"), "--format", "json"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(listed["userIds"], serde_json::json!(["alice", "bob"]), "{listed}");
+    let tracks = listed["tracks"].as_array().expect("tracks");
+    assert!(tracks.len() >= 4, "{listed}");
+}
+
+#[test]
+fn an_error_inside_an_archive_names_the_entry_not_a_temporary_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_call(dir.path());
+    let sdp = find(&input, "_video_0.sdp");
+    std::fs::write(&sdp, "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\n").expect("write");
+    let zip_path = dir.path().join("recording.zip");
+    zip_dir(&input, &zip_path);
+    let entry = format!("recording.zip!alice/{}", sdp.file_name().and_then(|n| n.to_str()).expect("name"));
+    let out = dir.path().join("out");
+    expect_failure("--input-file", &zip_path, &out, &[&entry, "H265"]);
+    let output = composite("--input-file", &zip_path, &out, &["--size", "320x180"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("tessera-ingest"), "{stderr}");
+}

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use clap::Args;
 use tessera::job::read_job_file;
 use tessera::job::spec::{remote_source, shown_url, validate};
-use tessera::render::{CancelFlag, RenderInput};
+use tessera::render::RenderInput;
 use tessera::storage::fetch::fetch_blocking;
 
+use super::interrupt::guard;
 use super::progress::peak_rss_mib;
 use super::render_cmd::{print_files, run};
 
@@ -43,12 +44,13 @@ pub fn render_job(args: RenderArgs) -> anyhow::Result<()> {
         let lines: Vec<String> = invalid.0.iter().map(|v| format!("  {v}")).collect();
         anyhow::anyhow!("{} is not a valid job:\n{}", args.job.display(), lines.join("\n"))
     })?;
-    // A remote source is downloaded first, into a directory removed at the end.
-    let mut download_dir = None;
+    // A remote source is downloaded first, into the run's own directory, removed at the end.
+    let guarded = guard(Some(&request.output_dir))?;
+    request.work_dir = guarded.work_dir.path().to_path_buf();
+    request.cancel = guarded.cancel.clone();
     if let Some(url) = remote_source(&spec) {
-        let dir = download_dir.insert(tempfile::Builder::new().prefix("tessera-source-").tempdir()?);
-        let archive = dir.path().join("source.archive");
-        let bytes = fetch_blocking(url, &archive, u64::MAX, &CancelFlag::default())?;
+        let archive = guarded.work_dir.path().join("source.archive");
+        let bytes = fetch_blocking(url, &archive, u64::MAX, &guarded.cancel)?;
         eprintln!("fetched {} ({bytes} bytes)", shown_url(url));
         request.input = RenderInput::Archive(archive);
     }

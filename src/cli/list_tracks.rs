@@ -6,6 +6,7 @@ use serde::Serialize;
 use tessera::ingest::{ParticipantSession, Recording, Track, TrackKind};
 
 use super::RawInput;
+use super::interrupt::guard;
 
 #[derive(Args, Debug)]
 pub struct ListTracksArgs {
@@ -128,7 +129,8 @@ fn sorted_unique(values: impl Iterator<Item = String>) -> Vec<String> {
 
 pub fn list_tracks(args: ListTracksArgs) -> anyhow::Result<()> {
     args.input.init_logging();
-    let recording = Recording::open(&args.input.path()?)?;
+    let guarded = guard(None)?;
+    let recording = Recording::open_in(&args.input.path()?, guarded.work_dir.path())?;
     let wanted = |t: &Track| match args.track_type.as_deref() {
         Some("audio") => t.kind == TrackKind::Audio,
         Some("video") => t.kind == TrackKind::Video,

@@ -1,5 +1,6 @@
 //! The `tessera` command line, one module per command family.
 
+pub mod interrupt;
 pub mod job_cmd;
 pub mod list_tracks;
 pub mod progress;

@@ -7,8 +7,9 @@ use clap::Args;
 use tessera::ingest::Recording;
 use tessera::media::encode::EncodeSettings;
 use tessera::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
-use tessera::render::{CancelFlag, RenderInput, RenderRequest, RenderSummary, render, render_recording};
+use tessera::render::{RenderInput, RenderRequest, RenderSummary, render, render_recording};
 
+use super::interrupt::guard;
 use super::parse_size;
 use super::progress::{ProgressReporter, peak_rss_mib};
 
@@ -97,15 +98,17 @@ pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
         individual_audio_format: args.individual_audio_format,
         ..OutputSet::default()
     };
+    let guarded = guard(Some(&args.output))?;
     let request = RenderRequest {
         input: RenderInput::Archive(args.input.path()?),
         output_dir: args.output,
+        work_dir: guarded.work_dir.path().to_path_buf(),
         layout: args.layout,
         encode,
         outputs,
         filter: TrackFilter::default(),
         background_rgb: None,
-        cancel: CancelFlag::default(),
+        cancel: guarded.cancel.clone(),
     };
     let summary = run(&request, None)?;
     let peak = peak_rss_mib().map(|m| format!(", peak RSS {m} MiB")).unwrap_or_default();

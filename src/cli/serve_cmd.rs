@@ -15,7 +15,7 @@ use tessera::api::service::RenderApi;
 use tessera::job::config::ServeConfig;
 use tessera::job::events::EventLog;
 use tessera::job::metrics::{self, Metrics};
-use tessera::job::runner::JobContext;
+use tessera::job::runner::{self, JobContext};
 use tessera::job::scheduler::Scheduler;
 use tessera::job::sqlite::SqliteStore;
 use tessera::job::store::JobStore;
@@ -47,6 +47,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn run(config: ServeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("creating the data dir {}", config.server.data_dir.display()))?;
+    let swept = runner::sweep_stale_work(&config.work_root());
+    if swept > 0 {
+        tracing::info!(swept, "removed the work left by an earlier run");
+    }
     let config = Arc::new(config);
     let store: Arc<dyn JobStore> = SqliteStore::open(&config.store_path())?;
     let node_id = config.node_id()?;

@@ -12,9 +12,10 @@ use clap::{ArgAction, Args};
 use tessera::ingest::Recording;
 use tessera::media::encode::EncodeSettings;
 use tessera::outputs::{AudioFormat, GapFill, IndividualKind, OutputSet, TrackFilter};
-use tessera::render::{CancelFlag, RenderInput, RenderRequest};
+use tessera::render::{RenderInput, RenderRequest};
 
 use super::RawInput;
+use super::interrupt::guard;
 use super::render_cmd::{print_files, run};
 
 /// `--user-id`, `--session-id`, `--track-id`: at most one.
@@ -135,18 +136,20 @@ pub struct ProcessAllArgs {
 fn process(common: &Common, mut outputs: OutputSet) -> anyhow::Result<()> {
     common.input.init_logging();
     let input = common.input.path()?;
-    let recording = Recording::open(&input)?;
+    let guarded = guard(Some(&common.output))?;
+    let recording = Recording::open_in(&input, guarded.work_dir.path())?;
     let filter = common.filters.resolve(&recording)?;
     outputs.align_to_call = common.align_to_call;
     let request = RenderRequest {
         input: RenderInput::Archive(input),
         output_dir: common.output.clone(),
+        work_dir: guarded.work_dir.path().to_path_buf(),
         layout: "grid".into(),
         encode: EncodeSettings::new(1280, 720, 30),
         outputs,
         filter,
         background_rgb: None,
-        cancel: CancelFlag::default(),
+        cancel: guarded.cancel.clone(),
     };
     let summary = run(&request, Some(&recording))?;
     println!("wrote {} files to {}", summary.outputs.len(), summary.output_dir.display());

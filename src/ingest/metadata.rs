@@ -239,12 +239,16 @@ impl TimingMetadata {
     }
 }
 
-/// True for names ending in `_timing_metadata.json`, case-insensitively.
+/// True for `timing_metadata.json` (Stream's documented layout, one per session folder) and
+/// names ending in `_timing_metadata.json` (its flat layout), case-insensitively.
 pub fn is_timing_metadata_name(file_name: &str) -> bool {
-    const SUFFIX: &str = "_timing_metadata.json";
+    const NAME: &str = "timing_metadata.json";
     let bytes = file_name.as_bytes();
-    bytes.len() >= SUFFIX.len()
-        && bytes.get(bytes.len() - SUFFIX.len()..).is_some_and(|end| end.eq_ignore_ascii_case(SUFFIX.as_bytes()))
+    let Some(end) = bytes.len().checked_sub(NAME.len()).and_then(|start| bytes.get(start..)) else {
+        return false;
+    };
+    let before = bytes.len() - NAME.len();
+    end.eq_ignore_ascii_case(NAME.as_bytes()) && (before == 0 || bytes.get(before - 1) == Some(&b'_'))
 }
 
 /// Reads `path` up to one byte over [`MAX_METADATA_BYTES`] (enough for the parser to refuse it).
@@ -438,7 +442,11 @@ mod tests {
         assert!(TrackType::ScreenShare.is_screenshare() && !TrackType::Audio.is_screenshare());
         assert_eq!(TrackType::from_name("TRACK_TYPE_SCREEN_SHARE"), TrackType::ScreenShare);
         assert!(is_timing_metadata_name("Alice_TIMING_metadata.JSON"));
-        assert!(!is_timing_metadata_name("timing_metadata.json") && !is_timing_metadata_name("é"));
+        assert!(is_timing_metadata_name("timing_metadata.json") && is_timing_metadata_name("Timing_Metadata.json"));
+        assert!(!is_timing_metadata_name("xtiming_metadata.json") && !is_timing_metadata_name("é"));
+        assert!(
+            !is_timing_metadata_name("timing_metadata.json.bak") && !is_timing_metadata_name("éétiming_metadata.json")
+        );
     }
 
     #[test]

@@ -11,10 +11,12 @@ pub mod rtp;
 pub mod rtpdump;
 mod scan;
 pub mod sdp;
+mod shown;
 pub mod track_files;
 
 pub use model::{CallInfo, ParticipantSession, Recording, Segment, Track, TrackKind};
 pub use scan::{PacketScan, scan_rtpdump};
+pub use shown::PathShown;
 
 use std::path::PathBuf;
 
@@ -30,7 +32,9 @@ pub enum IngestError {
     },
     #[error(transparent)]
     Archive(#[from] archive::ArchiveError),
-    #[error("{path}: no `*_timing_metadata.json` file found in the recording")]
+    #[error(
+        "{path}: no timing metadata file (`timing_metadata.json` or `*_timing_metadata.json`) found in the recording"
+    )]
     NoMetadata { path: PathBuf },
     #[error("{path}: {source}")]
     Metadata {

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::IngestError;
 use super::archive::{self, ArchiveKind, ExtractLimits};
 use super::metadata::{self, SegmentMetadata, TimingMetadata, TrackType};
 use super::redundancy::AuxiliaryPayloads;
+use super::scan::{PacketScan, scan_rtpdump};
 use super::sdp::{self, Codec, MediaKind};
+use super::{IngestError, PathShown};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TrackKind {
@@ -68,39 +69,60 @@ pub struct ParticipantSession {
     pub tracks: Vec<Track>,
 }
 
-/// A raw recording, opened and validated. Archives are extracted to a private temporary
-/// directory that lives as long as this value.
+/// A raw recording, opened and validated. An archive's files are extracted (only those read)
+/// into a directory of their own in the caller's work directory, removed when this value is
+/// dropped; errors name them as `ARCHIVE!ENTRY`.
 #[derive(Debug)]
 pub struct Recording {
     pub source: PathBuf,
     pub call: CallInfo,
     /// Sorted by participant id, then session id.
     pub participants: Vec<ParticipantSession>,
-    _workdir: Option<tempfile::TempDir>,
+    extracted: Option<tempfile::TempDir>,
 }
 
 impl Recording {
-    /// Opens a recording from a directory, a `.zip` or a `.tar.gz`.
+    /// [`Recording::open_in`] the system's temporary directory.
     pub fn open(input: &Path) -> Result<Recording, IngestError> {
+        Recording::open_in(input, &std::env::temp_dir())
+    }
+
+    /// Opens a recording from a directory (read in place), a `.zip` or a `.tar.gz` (extracted
+    /// into a new `tessera-ingest-*` directory under `work_dir`, which is created if missing).
+    pub fn open_in(input: &Path, work_dir: &Path) -> Result<Recording, IngestError> {
         let kind = archive::detect_kind(input)?;
-        let (root, workdir) = match kind {
-            ArchiveKind::Directory => (input.to_path_buf(), None),
+        let extracted = match kind {
+            ArchiveKind::Directory => None,
             ArchiveKind::Zip | ArchiveKind::TarGz => {
-                let dir = tempfile::Builder::new()
-                    .prefix("tessera-ingest-")
-                    .tempdir()
-                    .map_err(|source| IngestError::Io { path: std::env::temp_dir(), source })?;
+                let io = |source| IngestError::Io { path: work_dir.to_path_buf(), source };
+                std::fs::create_dir_all(work_dir).map_err(io)?;
+                let dir = tempfile::Builder::new().prefix("tessera-ingest-").tempdir_in(work_dir).map_err(io)?;
                 archive::extract(input, dir.path(), &ExtractLimits::default())?;
-                (dir.path().to_path_buf(), Some(dir))
+                Some(dir)
             }
         };
-        let files = archive::list_files(&root)?;
-        let (call, participants) = build_model(input, &files)?;
-        Ok(Recording { source: input.to_path_buf(), call, participants, _workdir: workdir })
+        let shown = PathShown { extracted: extracted.as_ref().map(|d| d.path()), source: input };
+        let root = shown.extracted.unwrap_or(input);
+        let opened = archive::list_files(root)
+            .map_err(IngestError::from)
+            .and_then(|files| build_model(input, &files))
+            .map_err(|err| err.shown(&shown));
+        let (call, participants) = opened?;
+        Ok(Recording { source: input.to_path_buf(), call, participants, extracted })
     }
 
     pub fn tracks(&self) -> impl Iterator<Item = (&ParticipantSession, &Track)> {
         self.participants.iter().flat_map(|p| p.tracks.iter().map(move |t| (p, t)))
+    }
+
+    /// How this recording's files are named to people: an extracted file as `ARCHIVE!ENTRY`.
+    pub fn shown(&self) -> PathShown<'_> {
+        PathShown { extracted: self.extracted.as_ref().map(|d| d.path()), source: &self.source }
+    }
+
+    /// [`scan_rtpdump`], its errors naming the archive entry.
+    pub fn scan(&self, segment: &Segment) -> Result<PacketScan, IngestError> {
+        scan_rtpdump(segment).map_err(|err| err.shown(&self.shown()))
     }
 }
 
@@ -205,22 +227,35 @@ fn track_type_name(track_type: &TrackType) -> String {
     serde_json::to_value(track_type).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-/// Finds the segment's `.rtpdump`: the file named exactly `<base_filename>.rtpdump` if there is
-/// one, else the single file whose name contains `base_filename`.
+/// The files among `rtpdumps` that a segment's `base_filename` names: those named exactly
+/// `<base_filename>.rtpdump` if there are any, else those whose name contains it.
+fn rtpdumps_named<'a>(base_filename: &str, rtpdumps: impl Iterator<Item = &'a PathBuf> + Clone) -> Vec<&'a PathBuf> {
+    let exact = format!("{base_filename}.rtpdump").to_ascii_lowercase();
+    let exact_matches: Vec<&PathBuf> =
+        rtpdumps.clone().filter(|p| file_name(p).to_ascii_lowercase() == exact).collect();
+    if exact_matches.is_empty() {
+        rtpdumps.filter(|p| file_name(p).contains(base_filename)).collect()
+    } else {
+        exact_matches
+    }
+}
+
+/// Finds the segment's `.rtpdump`: in the folder of its metadata file `path` first (Stream's
+/// documented layout repeats names like `audio_1` in every session folder), else anywhere in
+/// the recording; either way the file named exactly `<base_filename>.rtpdump`, else the
+/// single file whose name contains `base_filename`.
 fn bind_segment(
     path: &Path,
     field: &str,
     seg: &SegmentMetadata,
     rtpdumps: &[&PathBuf],
 ) -> Result<Segment, IngestError> {
-    let exact = format!("{}.rtpdump", seg.base_filename).to_ascii_lowercase();
-    let exact_matches: Vec<&&PathBuf> =
-        rtpdumps.iter().filter(|p| file_name(p).to_ascii_lowercase() == exact).collect();
-    let matches: Vec<&&PathBuf> = if exact_matches.is_empty() {
-        rtpdumps.iter().filter(|p| file_name(p).contains(&seg.base_filename)).collect()
-    } else {
-        exact_matches
-    };
+    let folder = path.parent();
+    let own_folder = rtpdumps.iter().copied().filter(|p| p.parent() == folder);
+    let mut matches = rtpdumps_named(&seg.base_filename, own_folder);
+    if matches.is_empty() {
+        matches = rtpdumps_named(&seg.base_filename, rtpdumps.iter().copied());
+    }
     let rtpdump_path = match matches.as_slice() {
         [] => {
             return Err(IngestError::MissingRtpdump {
@@ -229,7 +264,7 @@ fn bind_segment(
                 base_filename: seg.base_filename.clone(),
             });
         }
-        [one] => (**one).clone(),
+        [one] => (*one).clone(),
         many => {
             return Err(IngestError::AmbiguousRtpdump {
                 path: path.to_path_buf(),
@@ -259,3 +294,7 @@ fn bind_segment(
         sdp_path,
     })
 }
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

@@ -259,7 +259,12 @@ impl ServeConfig {
 
     /// Where a job's files are rendered before they are published.
     pub fn work_dir(&self, job_id: &str) -> PathBuf {
-        self.server.data_dir.join("work").join(job_id)
+        self.work_root().join(job_id)
+    }
+
+    /// Where the jobs' work directories are.
+    pub fn work_root(&self) -> PathBuf {
+        self.server.data_dir.join("work")
     }
 }
 

@@ -52,7 +52,10 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     // A run after a crash starts from nothing.
     let _ = std::fs::remove_dir_all(&work_dir);
     request.output_dir = work_dir.join("out");
+    request.work_dir = work_dir.clone();
     request.cancel = handle.cancel.clone();
+    // A downloaded source is named by its URL (as shown), not the file it was saved as.
+    let mut downloaded = None;
     if let Some(url) = remote_source(&spec) {
         let archive = work_dir.join("source.archive");
         let fetched = std::fs::create_dir_all(&work_dir)
@@ -66,6 +69,7 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
                 return fail(events, &job.id, failure(&err));
             }
         }
+        downloaded = Some((archive.display().to_string(), shown_url(url)));
         request.input = RenderInput::Archive(archive);
     }
     let started = Instant::now();
@@ -100,9 +104,36 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
         Err(err) => {
             tracing::error!(%err, "render failed");
             let _ = std::fs::remove_dir_all(&work_dir);
-            fail(events, &job.id, failure(&err))
+            let mut failure = failure(&err);
+            if let Some((saved_as, url)) = &downloaded {
+                failure.message = failure.message.replace(saved_as, url);
+            }
+            fail(events, &job.id, failure)
         }
     }
+}
+
+/// Removes every job work directory under `work_root`: what a node that was killed left
+/// behind (partial outputs, extracted archives, downloads). Called as the server starts,
+/// before any job runs on it, so none of them belongs to a running job; a job that runs again
+/// starts from nothing anyway. Returns how many were removed.
+pub fn sweep_stale_work(work_root: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(work_root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let result = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        match result {
+            Ok(()) => removed += 1,
+            Err(err) => tracing::warn!(path = %path.display(), %err, "cannot remove stale work"),
+        }
+    }
+    removed
 }
 
 /// The job was stopped from outside: cancelled, or (shutdown) queued again.

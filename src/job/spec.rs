@@ -91,6 +91,8 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
     Ok(RenderRequest {
         input,
         output_dir,
+        // The service's runner and the CLI put their own here.
+        work_dir: std::env::temp_dir(),
         layout,
         encode,
         outputs,

@@ -25,7 +25,7 @@ use tracing::info_span;
 use crate::error::{Classify, Fault};
 use crate::gpu;
 use crate::ingest::track_files::TrackFileSet;
-use crate::ingest::{IngestError, Recording};
+use crate::ingest::{IngestError, PathShown, Recording};
 use crate::layout::{Layout, LayoutError};
 use crate::media::MediaError;
 use crate::media::encode::EncodeSettings;
@@ -108,6 +108,10 @@ pub enum RenderInput {
 pub struct RenderRequest {
     pub input: RenderInput,
     pub output_dir: PathBuf,
+    /// Where an archive input is extracted, in a `tessera-ingest-*` directory of its own that
+    /// is removed when the render ends: a job's work directory in the service, a temporary
+    /// directory of the CLI's own.
+    pub work_dir: PathBuf,
     pub layout: String,
     pub encode: EncodeSettings,
     pub outputs: OutputSet,
@@ -195,7 +199,8 @@ pub fn render(request: &RenderRequest, on_progress: impl FnMut(Progress)) -> Res
     validate(request)?;
     match &request.input {
         RenderInput::Archive(path) => {
-            let recording = info_span!("ingest", input = %path.display()).in_scope(|| Recording::open(path))?;
+            let recording = info_span!("ingest", input = %path.display())
+                .in_scope(|| Recording::open_in(path, &request.work_dir))?;
             render_recording(request, &recording, on_progress)
         }
         RenderInput::TrackFiles(set) => {
@@ -215,7 +220,33 @@ pub fn render_recording(
     let started = Instant::now();
     validate(request)?;
     let plan = info_span!("plan").in_scope(|| RenderPlan::build_filtered(recording, &request.filter))?;
-    render_plan(request, &plan, started, on_progress)
+    render_plan(request, &plan, started, on_progress).map_err(|err| naming_entries(err, recording.shown()))
+}
+
+/// `err` with the paths of files extracted from the recording's archive named as its entries
+/// (the extraction is gone by the time anyone reads the message).
+fn naming_entries(err: RenderError, shown: PathShown<'_>) -> RenderError {
+    let text = |text: String| shown.text(&text);
+    let media = |err| match err {
+        MediaError::Build { description, reason } => {
+            MediaError::Build { description: text(description), reason: text(reason) }
+        }
+        MediaError::Stream { what, element, message, debug, bad_data } => {
+            MediaError::Stream { what: text(what), element, message: text(message), debug: text(debug), bad_data }
+        }
+        MediaError::StateChange { what, state } => MediaError::StateChange { what: text(what), state },
+        MediaError::Data { what, reason } => MediaError::Data { what: text(what), reason: text(reason) },
+        MediaError::Internal { what, reason } => MediaError::Internal { what: text(what), reason: text(reason) },
+        other => other,
+    };
+    match err {
+        RenderError::Ingest(err) => RenderError::Ingest(err.shown(&shown)),
+        RenderError::Media(err) => RenderError::Media(media(err)),
+        RenderError::Incomplete { written, failed } => {
+            RenderError::Incomplete { written, failed: failed.into_iter().map(text).collect() }
+        }
+        other => other,
+    }
 }
 
 /// Renders the outputs of a plan (see [`render`]).

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::ingest::packets::{MediaPackets, PacketSource};
 use crate::ingest::track_files::TrackFileSet;
-use crate::ingest::{CallInfo, IngestError, PacketScan, Recording, TrackKind, scan_rtpdump};
+use crate::ingest::{CallInfo, IngestError, PacketScan, Recording, TrackKind};
 use crate::media::MediaError;
 use crate::media::decode::{DecodeSpec, feed_error};
 use crate::media::file_decode::probe;
@@ -111,7 +111,7 @@ impl RenderPlan {
             }
             let mut segments = Vec::with_capacity(track.segments.len());
             for segment in &track.segments {
-                let scan = scan_rtpdump(segment)?;
+                let scan = recording.scan(segment)?;
                 let meta = &segment.meta;
                 let clock = SegmentClock::from_inputs(&ClockInputs {
                     clock_rate_hz: segment.clock_rate_hz,

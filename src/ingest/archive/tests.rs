@@ -64,11 +64,11 @@ const R: EntryType = EntryType::Regular;
 #[test]
 fn valid_nested_archives_extract() {
     let files: [(&str, &[u8]); 4] =
-        [("rec/", b""), ("rec/a/x.rtpdump", b"abc"), ("rec/b.json", b"{}"), ("top.sdp", b"v=0")];
+        [("rec/", b""), ("rec/a/x.rtpdump", b"abc"), ("rec/b_timing_metadata.json", b"{}"), ("top.sdp", b"v=0")];
     let tar = tar_bytes(&[
         ("rec/", EntryType::Directory, b""),
         ("rec/a/x.rtpdump", R, b"abc"),
-        ("rec/b.json", R, b"{}"),
+        ("rec/b_timing_metadata.json", R, b"{}"),
         ("top.sdp", R, b"v=0"),
     ]);
     for (bytes, ext) in [(zip_bytes(&files), "zip"), (gz(&tar), "tar.gz")] {
@@ -76,7 +76,8 @@ fn valid_nested_archives_extract() {
         assert_eq!(result.unwrap(), ExtractSummary { files: 3, total_bytes: 8 });
         let out = dir.path().join("out");
         let listed = list_files(&out).unwrap();
-        let want: Vec<_> = ["rec/a/x.rtpdump", "rec/b.json", "top.sdp"].iter().map(|p| out.join(p)).collect();
+        let want: Vec<_> =
+            ["rec/a/x.rtpdump", "rec/b_timing_metadata.json", "top.sdp"].iter().map(|p| out.join(p)).collect();
         assert_eq!(listed, want);
         assert_eq!(fs::read(out.join("rec/a/x.rtpdump")).unwrap(), b"abc");
         assert_eq!(
@@ -99,14 +100,18 @@ fn hostile_tar_gz() {
     assert_eq!(e(&[("hard", EntryType::Link, b"")], &l), "entry: \"hard\", entry_type: \"hardlink\" }");
     assert_eq!(e(&[("fifo", EntryType::Fifo, b"")], &l), "entry: \"fifo\", entry_type: \"fifo\" }");
     assert_eq!(e(&[("dev", EntryType::Char, b"")], &l), "entry: \"dev\", entry_type: \"character device\" }");
-    assert_eq!(e(&[("d.txt", R, b"1"), ("d.txt", R, b"2")], &l), "entry: \"d.txt\" }");
-    let small = ExtractLimits { max_entries: 3, max_entry_bytes: 1000, max_total_bytes: 1500 };
+    assert_eq!(e(&[("d.sdp", R, b"1"), ("d.sdp", R, b"2")], &l), "entry: \"d.sdp\" }");
+    let small =
+        ExtractLimits { max_entries: 3, max_entry_bytes: 1000, max_total_bytes: 1500, ..ExtractLimits::default() };
     let bomb = vec![0u8; 1 << 20];
-    assert_eq!(e(&[("bomb", R, &bomb)], &small), "entry: \"bomb\", limit_bytes: 1000, which: \"per entry\" }");
+    assert_eq!(
+        e(&[("bomb.rtpdump", R, &bomb)], &small),
+        "entry: \"bomb.rtpdump\", limit_bytes: 1000, which: \"per entry\" }"
+    );
     let part = [7u8; 600];
     assert_eq!(
-        e(&[("a", R, &part), ("b", R, &part), ("c", R, &part)], &small),
-        "entry: \"c\", limit_bytes: 1500, which: \"in total\" }"
+        e(&[("a.sdp", R, &part), ("b.sdp", R, &part), ("c.sdp", R, &part)], &small),
+        "entry: \"c.sdp\", limit_bytes: 1500, which: \"in total\" }"
     );
     let many: Vec<(&str, EntryType, &[u8])> = ["1", "2", "3", "4", "5"].iter().map(|n| (*n, R, &b""[..])).collect();
     assert_eq!(e(&many, &small), "limit: 3 }");
@@ -138,10 +143,14 @@ fn hostile_zip() {
         }
     }
     assert_eq!(err(&dup, "zip", &l), "entry: \"a.txt\" }");
-    let small = ExtractLimits { max_entries: 3, max_entry_bytes: 1000, max_total_bytes: 1500 };
+    let small =
+        ExtractLimits { max_entries: 3, max_entry_bytes: 1000, max_total_bytes: 1500, ..ExtractLimits::default() };
     let bomb = vec![0u8; 1 << 20];
-    assert!(zip_bytes(&[("bomb", &bomb)]).len() < 5000);
-    assert_eq!(e(&[("bomb", &bomb)], &small), "entry: \"bomb\", limit_bytes: 1000, which: \"per entry\" }");
+    assert!(zip_bytes(&[("bomb.rtpdump", &bomb)]).len() < 5000);
+    assert_eq!(
+        e(&[("bomb.rtpdump", &bomb)], &small),
+        "entry: \"bomb.rtpdump\", limit_bytes: 1000, which: \"per entry\" }"
+    );
     assert_eq!(e(&[("1", b""), ("2", b""), ("3", b""), ("4", b"")], &small), "limit: 3 }");
     let ok = zip_bytes(&[("a.txt", b"hello")]);
     assert!(err(&ok[..ok.len() - 30], "zip", &l).starts_with("reason: "));
@@ -193,9 +202,10 @@ fn fuzz_extraction_never_panics() {
         state ^= state << 17;
         state
     };
-    let zip = zip_bytes(&[("d/", b""), ("d/a.txt", b"hello hello hello"), ("b.bin", &[9; 300])]);
-    let tar = tar_bytes(&[("d/", EntryType::Directory, b""), ("d/a.txt", R, b"hello"), ("b.bin", R, &[9; 300])]);
-    let limits = ExtractLimits { max_entries: 10, max_entry_bytes: 10_000, max_total_bytes: 20_000 };
+    let zip = zip_bytes(&[("d/", b""), ("d/a.sdp", b"hello hello hello"), ("b.rtpdump", &[9; 300])]);
+    let tar = tar_bytes(&[("d/", EntryType::Directory, b""), ("d/a.sdp", R, b"hello"), ("b.rtpdump", R, &[9; 300])]);
+    let limits =
+        ExtractLimits { max_entries: 10, max_entry_bytes: 10_000, max_total_bytes: 20_000, ..ExtractLimits::default() };
     for i in 0..500 {
         let (mut bytes, ext) = match i % 3 {
             0 => (zip.clone(), "zip"),
@@ -214,4 +224,65 @@ fn fuzz_extraction_never_panics() {
         }
         let (_dir, _result) = run(&bytes, ext, &limits);
     }
+}
+
+/// Every regular file under `dir`, relative, sorted.
+fn written(dir: &Path) -> Vec<String> {
+    list_files(dir).unwrap().iter().map(|p| p.strip_prefix(dir).unwrap().to_string_lossy().into_owned()).collect()
+}
+
+#[test]
+fn only_the_entries_tessera_reads_are_written() {
+    let read = [
+        "rec/a_timing_metadata.json",
+        "rec/user_1/session_1/audio_1.rtpdump",
+        "rec/user_1/session_1/audio_1.sdp",
+        "rec/user_1/session_1/timing_metadata.json",
+    ];
+    let unread = ["rec/notes.txt", "rec/user_1/session_1/video_1.mp4", "rec/timing_metadata.json.bak", "rec/x.json"];
+    let files: Vec<(&str, &[u8])> = read.iter().chain(&unread).map(|n| (*n, &b"data"[..])).collect();
+    let entries: Vec<(&str, EntryType, &[u8])> = files.iter().map(|(n, d)| (*n, R, *d)).collect();
+    for (bytes, ext) in [(zip_bytes(&files), "zip"), (gz(&tar_bytes(&entries)), "tar.gz")] {
+        let (dir, result) = run(&bytes, ext, &ExtractLimits::default());
+        assert_eq!(result.unwrap(), ExtractSummary { files: 4, total_bytes: 16 }, "{ext}");
+        assert_eq!(written(&dir.path().join("out")), read, "{ext}");
+    }
+}
+
+#[test]
+fn a_bomb_is_refused_by_its_compression_ratio() {
+    let zeros = vec![0u8; 32 << 20];
+    let zip = zip_bytes(&[("call/a_timing_metadata.json", b"{}"), ("call/a.rtpdump", &zeros)]);
+    assert!(zip.len() < 100_000, "{}", zip.len());
+    let (dir, result) = run(&zip, "zip", &ExtractLimits::default());
+    let shown = result.unwrap_err().to_string();
+    assert!(shown.contains("\"call/a.rtpdump\"") && shown.contains("compression ratio"), "{shown}");
+    assert_eq!(written(&dir.path().join("out")), Vec::<String>::new(), "nothing written before the check");
+    // A tar.gz has no directory to check first: the decompressed stream is counted, entries
+    // that are never written included.
+    let tar = tar_bytes(&[("call/a_timing_metadata.json", R, b"{}"), ("call/junk.bin", R, &zeros)]);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&tar).unwrap();
+    let tar = encoder.finish().unwrap();
+    assert!(tar.len() < 100_000, "{}", tar.len());
+    let (dir, result) = run(&tar, "tar.gz", &ExtractLimits::default());
+    let shown = result.unwrap_err().to_string();
+    assert!(shown.contains("\"call/junk.bin\"") && shown.contains("compression ratio"), "{shown}");
+    assert_eq!(written(&dir.path().join("out")), vec!["call/a_timing_metadata.json".to_owned()]);
+}
+
+#[test]
+fn zip_limits_are_checked_on_the_central_directory_before_anything_is_written() {
+    let small =
+        ExtractLimits { max_entries: 3, max_entry_bytes: 1000, max_total_bytes: 1500, ..ExtractLimits::default() };
+    let many = zip_bytes(&[("1.sdp", b"x"), ("2.sdp", b"x"), ("3.sdp", b"x"), ("4.sdp", b"x")]);
+    let (dir, result) = run(&many, "zip", &small);
+    assert!(matches!(result, Err(ArchiveError::TooManyEntries { limit: 3, .. })), "{result:?}");
+    assert_eq!(written(&dir.path().join("out")), Vec::<String>::new());
+    let part = [7u8; 600];
+    let big = zip_bytes(&[("a.rtpdump", &part), ("b.rtpdump", &part), ("c.rtpdump", &part)]);
+    let (dir, result) = run(&big, "zip", &small);
+    let shown = result.unwrap_err().to_string();
+    assert!(shown.contains("\"c.rtpdump\"") && shown.contains("1500 bytes in total"), "{shown}");
+    assert_eq!(written(&dir.path().join("out")), Vec::<String>::new());
 }

@@ -1,0 +1,97 @@
+//! How an opened recording's files are named to people: a file extracted from an archive by
+//! the archive and its entry (`recording.zip!user_1/session_1/audio_1.rtpdump`), never by the
+//! temporary path it was extracted to, which is gone once the run ends.
+
+use std::path::{Path, PathBuf};
+
+use super::IngestError;
+use super::archive::ArchiveError;
+
+/// Names the files of one recording.
+#[derive(Debug, Clone, Copy)]
+pub struct PathShown<'a> {
+    /// Where the archive was extracted; `None` for a directory read in place.
+    pub extracted: Option<&'a Path>,
+    /// The recording as it was given.
+    pub source: &'a Path,
+}
+
+impl PathShown<'_> {
+    /// `path` as shown: `SOURCE!ENTRY` for an extracted file, else unchanged.
+    pub fn path(&self, path: &Path) -> PathBuf {
+        match self.extracted.and_then(|root| path.strip_prefix(root).ok()) {
+            Some(entry) => PathBuf::from(format!("{}!{}", self.source.display(), entry.display())),
+            None => path.to_path_buf(),
+        }
+    }
+
+    /// `text` with every extracted path in it shown as in [`PathShown::path`].
+    pub fn text(&self, text: &str) -> String {
+        let Some(root) = self.extracted else {
+            return text.to_owned();
+        };
+        let (root, source) = (root.display().to_string(), self.source.display().to_string());
+        text.replace(&format!("{root}/"), &format!("{source}!")).replace(&root, &source)
+    }
+}
+
+impl IngestError {
+    /// This error with its paths as `shown` names them.
+    pub fn shown(self, shown: &PathShown<'_>) -> IngestError {
+        let p = |path: PathBuf| shown.path(&path);
+        match self {
+            IngestError::Io { path, source } => IngestError::Io { path: p(path), source },
+            IngestError::Archive(ArchiveError::Io { path, source }) => {
+                IngestError::Archive(ArchiveError::Io { path: p(path), source })
+            }
+            IngestError::Archive(ArchiveError::TooDeep { path, max_depth }) => {
+                IngestError::Archive(ArchiveError::TooDeep { path: p(path), max_depth })
+            }
+            IngestError::Archive(err) => IngestError::Archive(err),
+            IngestError::NoMetadata { path } => IngestError::NoMetadata { path: p(path) },
+            IngestError::Metadata { path, source } => IngestError::Metadata { path: p(path), source },
+            IngestError::MixedCalls { path, field, value, expected } => {
+                IngestError::MixedCalls { path: p(path), field, value, expected }
+            }
+            IngestError::MissingRtpdump { path, field, base_filename } => {
+                IngestError::MissingRtpdump { path: p(path), field, base_filename }
+            }
+            IngestError::AmbiguousRtpdump { path, field, base_filename, candidates } => IngestError::AmbiguousRtpdump {
+                path: p(path),
+                field,
+                base_filename,
+                candidates: shown.text(&candidates),
+            },
+            IngestError::MissingSdp { path, rtpdump } => IngestError::MissingSdp { path: p(path), rtpdump: p(rtpdump) },
+            IngestError::Sdp { path, source } => IngestError::Sdp { path: p(path), source },
+            IngestError::KindMismatch { path, sdp_kind, track_type } => {
+                IngestError::KindMismatch { path: p(path), sdp_kind, track_type }
+            }
+            IngestError::Rtpdump { path, source } => IngestError::Rtpdump { path: p(path), source },
+            IngestError::Rtp { path, record_index, source } => IngestError::Rtp { path: p(path), record_index, source },
+            IngestError::NoMediaPackets { path, payload_type, codec } => {
+                IngestError::NoMediaPackets { path: p(path), payload_type, codec }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracted_files_are_named_by_archive_and_entry() {
+        let shown = PathShown { extracted: Some(Path::new("/tmp/tessera-ingest-x1")), source: Path::new("in/rec.zip") };
+        let file = Path::new("/tmp/tessera-ingest-x1/user_1/session_1/audio_1.rtpdump");
+        assert_eq!(shown.path(file), PathBuf::from("in/rec.zip!user_1/session_1/audio_1.rtpdump"));
+        assert_eq!(shown.path(Path::new("/elsewhere/a.sdp")), PathBuf::from("/elsewhere/a.sdp"));
+        let text = "decoding /tmp/tessera-ingest-x1/a/b.rtpdump and /tmp/tessera-ingest-x1";
+        assert_eq!(shown.text(text), "decoding in/rec.zip!a/b.rtpdump and in/rec.zip");
+        let err = IngestError::MissingSdp { path: file.with_extension("sdp"), rtpdump: file.to_path_buf() };
+        let text = err.shown(&shown).to_string();
+        assert!(!text.contains("/tmp/") && text.contains("in/rec.zip!user_1/session_1/audio_1.sdp"), "{text}");
+        let directory = PathShown { extracted: None, source: Path::new("/data/call") };
+        assert_eq!(directory.path(Path::new("/data/call/a.sdp")), PathBuf::from("/data/call/a.sdp"));
+    }
+}
