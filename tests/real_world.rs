@@ -19,10 +19,15 @@ const FPS: u32 = 30;
 const FRAME_MS: f64 = 1000.0 / FPS as f64;
 const OUT: (u32, u32) = (640, 360);
 
+/// `REAL_WORLD_S` lengthens the call for local runs.
+fn duration_ms() -> u64 {
+    std::env::var("REAL_WORLD_S").ok().and_then(|s| s.parse::<u64>().ok()).map_or(30_000, |s| s * 1000)
+}
+
 fn spec() -> SynthSpec {
     SynthSpec {
         participants: 4,
-        duration_ms: 12_000,
+        duration_ms: duration_ms(),
         width: 320,
         height: 180,
         fps: FPS,
