@@ -2,6 +2,7 @@
 //! metadata, SDP and rtpdump files, and group the segments into tracks per participant session.
 
 pub mod archive;
+mod codec_sniff;
 pub mod frames;
 pub mod metadata;
 mod model;

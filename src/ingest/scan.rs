@@ -5,6 +5,8 @@
 use super::frames::{FrameGate, GateStats};
 use super::packets::{MAX_CONCEALED_MS, MediaPackets, PacketOrigin, PacketStats};
 use super::sdp::MediaKind;
+use super::codec_sniff::CodecVotes;
+use super::sdp::Codec;
 use super::{IngestError, Segment};
 use crate::timeline::arrival::{ArrivalFloor, FloorPoint};
 
@@ -27,16 +29,31 @@ pub struct PacketScan {
     pub concealed_ticks: i64,
     /// The lower envelope of the arrival times (see [`crate::timeline::arrival`]).
     pub arrival_floor: Vec<FloorPoint>,
+    /// The codec the packets carry: the SDP's, unless the payloads show another codec's
+    /// keyframes and never the SDP codec's (see [`super::codec_sniff`]).
+    pub codec: Codec,
 }
 
-/// Reads the whole `.rtpdump` of `segment` once, streaming.
+/// Reads the whole `.rtpdump` of `segment` once, streaming; a second time as the codec its
+/// payloads really carry when they contradict the SDP.
 pub fn scan_rtpdump(segment: &Segment) -> Result<PacketScan, IngestError> {
+    let scan = scan_as(segment)?;
+    if scan.codec == segment.codec {
+        return Ok(scan);
+    }
+    // The SDP's format parameters belong to the codec it named.
+    let real = Segment { codec: scan.codec, fmtp: Vec::new(), ..segment.clone() };
+    scan_as(&real)
+}
+
+fn scan_as(segment: &Segment) -> Result<PacketScan, IngestError> {
     let path = segment.rtpdump_path.as_path();
     let mut packets = MediaPackets::open(path, segment.payload_type, segment.clock_rate_hz, segment.aux.clone())?;
     let mut gate = (segment.codec.media_kind() == MediaKind::Video).then(|| FrameGate::new(segment.codec));
     let mut scan: Option<PacketScan> = None;
     let mut previous_ticks: Option<i64> = None;
     let mut floor = ArrivalFloor::new(segment.clock_rate_hz);
+    let mut votes = CodecVotes::default();
     let max_concealed_ticks = MAX_CONCEALED_MS * i64::from(segment.clock_rate_hz) / 1000;
     while let Some(packet) = packets.next_packet()? {
         let s = scan.get_or_insert(PacketScan {
@@ -49,7 +66,11 @@ pub fn scan_rtpdump(segment: &Segment) -> Result<PacketScan, IngestError> {
             frames: None,
             concealed_ticks: 0,
             arrival_floor: Vec::new(),
+            codec: segment.codec,
         });
+        if gate.is_some() {
+            votes.push(&packet.payload);
+        }
         if packet.origin == PacketOrigin::Media {
             floor.push(packet.ticks, packet.arrival_ms);
         }
@@ -79,5 +100,6 @@ pub fn scan_rtpdump(segment: &Segment) -> Result<PacketScan, IngestError> {
     }
     scan.packets = packets.stats();
     scan.arrival_floor = floor.finish();
+    scan.codec = votes.contradicts(segment.codec).unwrap_or(segment.codec);
     Ok(scan)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::ingest::packets::{MediaPackets, PacketSource};
 use crate::ingest::track_files::TrackFileSet;
-use crate::ingest::{CallInfo, IngestError, PacketScan, Recording, TrackKind};
+use crate::ingest::{CallInfo, IngestError, PacketScan, Recording, Segment, TrackKind};
 use crate::media::MediaError;
 use crate::media::decode::{DecodeSpec, feed_error};
 use crate::media::file_decode::probe;
@@ -16,6 +16,8 @@ use crate::timeline::{AnchorSource, CallTimeline, ClockInputs, ParticipantSpan, 
 const JOIN_ORDER_SLOT_MS: f64 = 100.0;
 /// Audio packets carry 20 ms in WebRTC; the last one ends that long after its timestamp.
 const AUDIO_TAIL_MS: f64 = 20.0;
+/// Metadata times further than this from what the packets show are reported.
+const METADATA_SLACK_MS: f64 = 2000.0;
 /// A path delay measured longer than this is not believed (sender reports from a wrong
 /// clock); at most this much is taken off arrival-placed segments.
 const MAX_NETWORK_DELAY_MS: f64 = 1000.0;
@@ -113,7 +115,7 @@ impl RenderPlan {
             for segment in &track.segments {
                 let scan = recording.scan(segment)?;
                 let meta = &segment.meta;
-                let clock = SegmentClock::from_inputs(&ClockInputs {
+                let mut clock = SegmentClock::from_inputs(&ClockInputs {
                     clock_rate_hz: segment.clock_rate_hz,
                     call_start_unix_ms: call_start,
                     first_rtp: (meta.first_rtp_rtp_timestamp, meta.first_rtp_unix_timestamp),
@@ -125,14 +127,16 @@ impl RenderPlan {
                     arrival_floor: scan.arrival_floor.clone(),
                     decoder_delay_ms: segment.codec.decoder_delay_ms(),
                 });
+                clock.notes.extend(metadata_notes(segment, &scan));
                 let span = segment_span(&clock, &scan, track.kind);
                 segments.push(SegmentPlan {
                     spec: DecodeSpec {
                         rtpdump_path: segment.rtpdump_path.clone(),
-                        codec: segment.codec,
+                        codec: scan.codec,
                         payload_type: segment.payload_type,
                         clock_rate_hz: segment.clock_rate_hz,
-                        fmtp: segment.fmtp.clone(),
+                        // The SDP's format parameters belong to the codec it named.
+                        fmtp: if scan.codec == segment.codec { segment.fmtp.clone() } else { Vec::new() },
                         aux: segment.aux.clone(),
                     },
                     clock,
@@ -197,6 +201,37 @@ impl RenderPlan {
         let visuals = visuals(&tracks);
         RenderPlan { call, participant_count, tracks, visuals, timeline }
     }
+}
+
+/// What the metadata and SDP say that the packets contradict, for the job report (the
+/// placement follows the packets).
+fn metadata_notes(segment: &Segment, scan: &PacketScan) -> Vec<String> {
+    let meta = &segment.meta;
+    let mut notes = Vec::new();
+    if scan.codec != segment.codec {
+        notes.push(format!(
+            "the SDP says {} but the packets carry {} keyframes and none of its own: decoded as {}",
+            segment.codec.encoding_name(),
+            scan.codec.encoding_name(),
+            scan.codec.encoding_name()
+        ));
+    }
+    if let Some(last_unix_ms) = meta.last_rtp_unix_timestamp {
+        let packets_ms = f64::from(scan.last_arrival_ms.saturating_sub(scan.first_arrival_ms));
+        let said_ms = (last_unix_ms - meta.first_rtp_unix_timestamp) as f64;
+        if said_ms < 0.0 {
+            notes.push(format!(
+                "last_rtp_unix_timestamp {last_unix_ms} runs backwards, {:.0} ms before first_rtp_unix_timestamp: not used",
+                -said_ms
+            ));
+        } else if (said_ms - packets_ms).abs() > METADATA_SLACK_MS {
+            notes.push(format!(
+                "last_rtp_unix_timestamp {last_unix_ms} puts the segment's end {:.0} s from its last packet's arrival: not used",
+                (said_ms - packets_ms) / 1000.0
+            ));
+        }
+    }
+    notes
 }
 
 /// Where a segment lies on the call clock: from its first to its last timestamp (an audio

@@ -70,7 +70,9 @@ fn audio_only_and_screenshare_reach_the_recording() {
     let start = recording.call.call_start_unix_ms;
     for track in [share, share_audio] {
         let meta = &track.segments[0].meta;
-        assert_eq!(meta.first_rtp_unix_timestamp - start, 1000);
+        // A libwebrtc-like Opus packet leaves with the capture 6.5 ms after its decoded audio.
+        let first_ms = meta.first_rtp_unix_timestamp - start;
+        assert!((1000..=1007).contains(&first_ms), "{} starts at {first_ms} ms", track.track_id);
         let last_ms = meta.last_rtp_unix_timestamp.expect("last packet") - start;
         assert!((2400..2500).contains(&last_ms), "{} ends at {last_ms} ms", track.track_id);
     }

@@ -108,12 +108,25 @@ impl SegmentClock {
     pub fn from_inputs(inputs: &ClockInputs) -> SegmentClock {
         let (first_ticks, first_arrival_ms) = inputs.first_packet;
         let extend = |raw: u32| first_ticks + rtp_delta_ticks(first_ticks as u32, raw);
-        let (first_rtp_raw, first_rtp_unix_ms) = inputs.first_rtp;
+        let (mut first_rtp_raw, first_rtp_unix_ms) = inputs.first_rtp;
+        let mut notes = Vec::new();
+        let stated_ticks = rtp_delta_ticks(first_ticks as u32, first_rtp_raw);
+        if stated_ticks.abs() > i64::from(inputs.clock_rate_hz) {
+            // Not the first packet's timestamp: the dump's own first packet is.
+            notes.push(format!(
+                "first_rtp_rtp_timestamp {first_rtp_raw} is {:+.0} ms from the first packet's timestamp {}: the \
+                 packet's used",
+                stated_ticks as f64 * 1000.0 / f64::from(inputs.clock_rate_hz.max(1)),
+                first_ticks as u32
+            ));
+            first_rtp_raw = first_ticks as u32;
+        }
         let mut clock = SegmentClock::nominal(
             inputs.clock_rate_hz,
             extend(first_rtp_raw),
             (first_rtp_unix_ms - inputs.call_start_unix_ms) as f64,
         );
+        clock.notes = notes;
         let nominal_ticks_per_ms = clock.ticks_per_ms;
         let arrival_call_ms = clock.anchor_call_ms;
 
