@@ -147,6 +147,7 @@ fn process(common: &Common, mut outputs: OutputSet) -> anyhow::Result<()> {
         filter,
         background_rgb: None,
         cancel: CancelFlag::default(),
+        stall_timeout_s: common.input.stall_timeout_s,
     };
     let summary = run(&request, Some(&recording))?;
     println!("wrote {} files to {}", summary.outputs.len(), summary.output_dir.display());

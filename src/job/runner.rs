@@ -53,6 +53,7 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     let _ = std::fs::remove_dir_all(&work_dir);
     request.output_dir = work_dir.join("out");
     request.cancel = handle.cancel.clone();
+    request.stall_timeout_s = ctx.config.jobs.stall_timeout_s;
     if let Some(url) = remote_source(&spec) {
         let archive = work_dir.join("source.archive");
         let fetched = std::fs::create_dir_all(&work_dir)

@@ -175,6 +175,27 @@ fn lay_out(packed: &[u8], planes: &[PlaneLayout], size: usize) -> Option<Vec<u8>
 
 const QUEUE_10S: &str = "queue max-size-time=10000000000 max-size-bytes=0 max-size-buffers=0";
 
+/// Test hook: with `TESSERA_TEST_STALL_ENCODER_AFTER_FRAMES=N` set, the video encoder stops
+/// taking frames after N of them (its input is blocked, as a wedged encoder would leave it), so
+/// tests can see a stalled render stopped by the watchdog. No input can cause this.
+const STALL_HOOK: &str = "TESSERA_TEST_STALL_ENCODER_AFTER_FRAMES";
+
+fn stall_for_tests(pipeline: &OwnedPipeline) -> Result<(), MediaError> {
+    let Some(after) = std::env::var(STALL_HOOK).ok().and_then(|v| v.parse::<u64>().ok()) else { return Ok(()) };
+    tracing::warn!(after, "test hook {STALL_HOOK}: the video encoder will stall");
+    let queue: gst::Element = pipeline.element("vqueue")?;
+    let pad = queue.static_pad("src").ok_or_else(|| MediaError::Internal {
+        what: pipeline.what.clone(),
+        reason: "the video queue has no src pad".into(),
+    })?;
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BLOCK, move |_, _| {
+        let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n > after { gst::PadProbeReturn::Ok } else { gst::PadProbeReturn::Pass }
+    });
+    Ok(())
+}
+
 /// A running composite encoder writing one MP4 or WebM file.
 #[derive(Debug)]
 pub struct CompositeEncoder {
@@ -214,7 +235,7 @@ impl CompositeEncoder {
         let mut description = format!(
             "appsrc name=video format=time is-live=false block=true max-bytes={max_video} \
                caps=video/x-raw,format=NV12,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1,colorimetry=bt709 \
-             ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 \
+             ! queue name=vqueue max-size-buffers=4 max-size-bytes=0 max-size-time=0 \
              ! {video_encoder} {parser}! {QUEUE_10S} ! {muxer} name=mux ! filesink name=out ",
             max_video = frame_bytes * 4,
         );
@@ -235,6 +256,7 @@ impl CompositeEncoder {
         } else {
             None
         };
+        stall_for_tests(&pipeline)?;
         pipeline.play()?;
         Ok(CompositeEncoder { pipeline, video, audio, fps, frames_pushed: 0, planes, frame_size_bytes, encoder })
     }

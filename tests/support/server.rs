@@ -26,6 +26,10 @@ pub struct ServerOptions {
     /// PEM certificate and key.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub webhook_initial_backoff_ms: u64,
+    /// `jobs.stall_timeout_s`, when set.
+    pub stall_timeout_s: Option<u64>,
+    /// Extra environment of the server process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ServerOptions {
@@ -36,6 +40,8 @@ impl Default for ServerOptions {
             bearer_tokens: Vec::new(),
             tls: None,
             webhook_initial_backoff_ms: 50,
+            stall_timeout_s: None,
+            env: Vec::new(),
         }
     }
 }
@@ -49,6 +55,7 @@ pub struct Server {
     pub addr: String,
     pub metrics_addr: String,
     starts: usize,
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -58,9 +65,10 @@ impl Server {
         let tls = options.tls.as_ref().map_or(String::new(), |(cert, key)| {
             format!("cert_path = {:?}\nkey_path = {:?}\n", cert.display().to_string(), key.display().to_string())
         });
+        let stall = options.stall_timeout_s.map_or(String::new(), |s| format!("stall_timeout_s = {s}\n"));
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\
-             [jobs]\nmax_concurrent = {}\nshutdown_grace_s = {}\n\
+             [jobs]\nmax_concurrent = {}\nshutdown_grace_s = {}\n{stall}\
              [auth]\nbearer_tokens = [{}]\n[tls]\n{tls}\
              [webhooks]\ninitial_backoff_ms = {}\nmax_backoff_ms = 1000\ntimeout_ms = 5000\n\
              [log]\nformat = \"json\"\nlevel = \"info\"\n",
@@ -73,6 +81,7 @@ impl Server {
         let config_path = dir.join("tessera.toml");
         std::fs::write(&config_path, config).expect("config");
         let mut server = Server {
+            env: options.env.clone(),
             child: None,
             dir: dir.to_path_buf(),
             config: config_path,
@@ -93,6 +102,7 @@ impl Server {
             .env("WGPU_BACKEND", std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "vulkan".into()))
             .env("XDG_RUNTIME_DIR", std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()))
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(log)
