@@ -190,9 +190,8 @@ fn probe_video(path: &Path) -> (u64, u64, u64) {
         .expect("run ffprobe");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
     let stream = &json["streams"][0];
-    let number = |key: &str| {
-        stream[key].as_u64().or_else(|| stream[key].as_str().and_then(|s| s.parse().ok())).unwrap_or(0)
-    };
+    let number =
+        |key: &str| stream[key].as_u64().or_else(|| stream[key].as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
     (number("width"), number("height"), number("nb_read_frames"))
 }
 
@@ -224,8 +223,7 @@ fn h264_at_widths_gstreamer_pads() {
     let extra = ["--no-video", "--individual", "video_only", "--individual-codec", "h264", "--fps", "30"];
     let run = composite("--input-dir", &input, &out, &extra);
     assert!(run.status.success(), "re-encode failed: {}", text(&run));
-    let mp4s: Vec<_> =
-        files_in(&out).into_iter().filter(|f| f.extension().is_some_and(|e| e == "mp4")).collect();
+    let mp4s: Vec<_> = files_in(&out).into_iter().filter(|f| f.extension().is_some_and(|e| e == "mp4")).collect();
     assert!(!mp4s.is_empty(), "re-encoded files: {:?}", files_in(&out));
     for mp4 in &mp4s {
         let (w, h, frames) = probe_video(mp4);

@@ -85,7 +85,11 @@ fn a_stalled_render_fails_frees_its_slot_and_can_be_cancelled() {
     let id = submit(&rt, &server, "cancelled", &archive, &out);
     rt.block_on(watch(&server.addr, &id, 0, |e| matches!(&e.event, Some(Event::Progress(_)))));
     rt.block_on(async {
-        client(&server.addr).await.cancel_render_job(pb::CancelRenderJobRequest { id: id.clone() }).await.expect("cancel")
+        client(&server.addr)
+            .await
+            .cancel_render_job(pb::CancelRenderJobRequest { id: id.clone() })
+            .await
+            .expect("cancel")
     });
     let events = rt.block_on(watch(&server.addr, &id, 0, is_final));
     assert_eq!(final_state(&events), Some(pb::JobState::Cancelled), "{events:?}\n{}", server.logs());
