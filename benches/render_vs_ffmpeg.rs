@@ -66,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         filter: TrackFilter::default(),
         background_rgb: None,
         cancel: CancelFlag::default(),
+        stall_timeout_s: tessera::render::watchdog::DEFAULT_STALL_TIMEOUT_S,
     };
     let started = Instant::now();
     let summary = render(&request, |_| {})?;

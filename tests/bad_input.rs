@@ -83,6 +83,19 @@ fn sdp_with_an_unknown_codec() {
 }
 
 #[test]
+fn sdp_with_a_clock_rate_the_codec_does_not_allow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = small_call(dir.path());
+    let sdp = find(&input, "_audio_0.sdp");
+    let text = std::fs::read_to_string(&sdp).expect("read");
+    assert!(text.contains("opus/48000"), "{text}");
+    std::fs::write(&sdp, text.replace("opus/48000", "opus/8000")).expect("write");
+    let name = sdp.file_name().and_then(|n| n.to_str()).expect("name").to_owned();
+    let expected = [name.as_str(), "rtpmap clock rate", "8000", "requires 48000"];
+    expect_failure("--input-dir", &input, &dir.path().join("out"), &expected);
+}
+
+#[test]
 fn missing_sdp() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = small_call(dir.path());

@@ -179,3 +179,55 @@ fn twenty_five_participants_fill_a_five_by_five_grid() {
         assert_colour(&frames, frame_at(600.0), centre(cell), participant.rgb, &participant.participant_id);
     }
 }
+
+/// Frames of the video stream of `path`, counted by decoding, and its picture size.
+fn probe_video(path: &Path) -> (u64, u64, u64) {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
+        .args(["-show_entries", "stream=width,height,nb_read_frames", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
+    let stream = &json["streams"][0];
+    let number =
+        |key: &str| stream[key].as_u64().or_else(|| stream[key].as_str().and_then(|s| s.parse().ok())).unwrap_or(0);
+    (number("width"), number("height"), number("nb_read_frames"))
+}
+
+/// H.264 at widths whose rows GStreamer pads to a multiple of 4 bytes (2 more than a multiple
+/// of 4): the composite and a sender of such a width re-encoded to H.264 both finish, at the
+/// right size, with every frame.
+#[test]
+fn h264_at_widths_gstreamer_pads() {
+    require_tool("ffprobe");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("call");
+    let spec = SynthSpec {
+        participants: 2,
+        duration_ms: 2000,
+        width: 322,
+        height: 180,
+        fps: 15,
+        video_codecs: vec![Codec::Vp8],
+        ..SynthSpec::default()
+    };
+    synth(&spec, &input).expect("synth");
+    for (w, h) in [(322_u64, 180_u64), (326, 180)] {
+        let out = dir.path().join(format!("out-{w}"));
+        let mp4 = render_ok(&input, &out, &["--size", &format!("{w}x{h}"), "--codec", "h264", "--fps", "30"]);
+        assert_eq!(probe_video(&mp4), (w, h, 60), "{w}x{h} composite");
+        assert!(files_in(&out).iter().all(|f| !f.to_string_lossy().ends_with(".partial")), "no partial file");
+    }
+    let out = dir.path().join("individual");
+    let extra = ["--no-video", "--individual", "video_only", "--individual-codec", "h264", "--fps", "30"];
+    let run = composite("--input-dir", &input, &out, &extra);
+    assert!(run.status.success(), "re-encode failed: {}", text(&run));
+    let mp4s: Vec<_> = files_in(&out).into_iter().filter(|f| f.extension().is_some_and(|e| e == "mp4")).collect();
+    assert!(!mp4s.is_empty(), "re-encoded files: {:?}", files_in(&out));
+    for mp4 in &mp4s {
+        let (w, h, frames) = probe_video(mp4);
+        assert_eq!((w, h), (322, 180), "{}", mp4.display());
+        assert!(frames >= 55, "{}: {frames} frames", mp4.display());
+    }
+}

@@ -32,6 +32,9 @@ pub struct RawInput {
     /// Debug logging on stderr.
     #[arg(long)]
     pub verbose: bool,
+    /// Fail the render when it makes no progress for this many seconds.
+    #[arg(long, default_value_t = tessera::render::watchdog::DEFAULT_STALL_TIMEOUT_S)]
+    pub stall_timeout_s: u64,
 }
 
 impl RawInput {

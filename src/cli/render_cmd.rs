@@ -109,6 +109,7 @@ pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
         filter: TrackFilter::default(),
         background_rgb: None,
         cancel: guarded.cancel.clone(),
+        stall_timeout_s: args.input.stall_timeout_s,
     };
     let summary = run(&request, None)?;
     let peak = peak_rss_mib().map(|m| format!(", peak RSS {m} MiB")).unwrap_or_default();

@@ -150,6 +150,7 @@ fn process(common: &Common, mut outputs: OutputSet) -> anyhow::Result<()> {
         filter,
         background_rgb: None,
         cancel: guarded.cancel.clone(),
+        stall_timeout_s: common.input.stall_timeout_s,
     };
     let summary = run(&request, Some(&recording))?;
     println!("wrote {} files to {}", summary.outputs.len(), summary.output_dir.display());

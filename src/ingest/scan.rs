@@ -2,11 +2,11 @@
 //! measures the segment (first and last timestamps, arrival times, loss, recovery, frames a
 //! decoder could not use) without decoding.
 
+use super::codec_sniff::CodecVotes;
 use super::frames::{FrameGate, GateStats};
 use super::packets::{MAX_CONCEALED_MS, MediaPackets, PacketOrigin, PacketStats};
-use super::sdp::MediaKind;
-use super::codec_sniff::CodecVotes;
 use super::sdp::Codec;
+use super::sdp::MediaKind;
 use super::{IngestError, Segment};
 use crate::timeline::arrival::{ArrivalFloor, FloorPoint};
 

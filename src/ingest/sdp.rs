@@ -23,6 +23,12 @@ pub enum SdpError {
     /// The primary codec belongs to the other media kind.
     #[error("SDP m= line is {media} but payload type {payload_type} is {encoding_name}")]
     MediaMismatch { media: &'static str, payload_type: u8, encoding_name: String },
+    /// The rtpmap gives the codec a clock rate its RTP payload format does not allow.
+    #[error(
+        "SDP rtpmap clock rate {clock_rate_hz} of payload type {payload_type} ({encoding_name}): \
+         {encoding_name} over RTP requires {required_hz}"
+    )]
+    WrongClockRate { payload_type: u8, encoding_name: String, clock_rate_hz: u32, required_hz: u32 },
 }
 
 /// Media kind of the `m=` line.
@@ -106,6 +112,15 @@ impl Codec {
         }
     }
 
+    /// The RTP clock rate the codec's payload format requires (RFC 7587 for Opus: 48 kHz
+    /// whatever the sampling rate; 90 kHz for video).
+    pub fn clock_rate_hz(&self) -> u32 {
+        match self {
+            Codec::Opus => 48_000,
+            _ => 90_000,
+        }
+    }
+
     /// Audio for Opus, video otherwise.
     pub fn media_kind(&self) -> MediaKind {
         match self {
@@ -174,6 +189,14 @@ impl SessionDescription {
                 media: self.media.as_str(),
                 payload_type: rtpmap.payload_type,
                 encoding_name: rtpmap.encoding_name.clone(),
+            });
+        }
+        if rtpmap.clock_rate_hz != codec.clock_rate_hz() {
+            return Err(SdpError::WrongClockRate {
+                payload_type: rtpmap.payload_type,
+                encoding_name: rtpmap.encoding_name.chars().take(32).collect(),
+                clock_rate_hz: rtpmap.clock_rate_hz,
+                required_hz: codec.clock_rate_hz(),
             });
         }
         Ok(PrimaryStream { codec, rtpmap })
@@ -370,6 +393,24 @@ mod tests {
         match parse_sdp(text) {
             Err(SdpError::BadLine { line_number, line, reason }) => (line_number, line, reason),
             other => panic!("expected BadLine, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_clock_rate_the_codec_does_not_allow_is_refused_with_both_rates() {
+        for (line, rate, required) in
+            [("opus/8000/2", 8000, 48_000), ("H264/48000", 48_000, 90_000), ("VP8/9000", 9000, 90_000)]
+        {
+            let media = if line.starts_with("opus") { "audio" } else { "video" };
+            let text = format!("v=0\r\nm={media} 9 RTP/AVP 96\r\na=rtpmap:96 {line}\r\n");
+            let err = parse_sdp(&text).unwrap().primary().unwrap_err();
+            assert!(
+                matches!(err, SdpError::WrongClockRate { clock_rate_hz, required_hz, .. }
+                    if clock_rate_hz == rate && required_hz == required),
+                "{err:?}"
+            );
+            let message = err.to_string();
+            assert!(message.contains("rtpmap clock rate") && message.contains(&required.to_string()), "{message}");
         }
     }
 

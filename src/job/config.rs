@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::render::watchdog::DEFAULT_STALL_TIMEOUT_S;
+
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "TESSERA__";
 
@@ -61,6 +63,9 @@ pub struct JobsConfig {
     /// A running job is leased to its node for this long and renewed every third of it; a node
     /// that dies loses its jobs to the other nodes after at most this long.
     pub lease_s: u64,
+    /// A render that makes no progress (no media moving, no frame or file done) for this long
+    /// fails (code `stalled`) and frees its slot.
+    pub stall_timeout_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -124,7 +129,13 @@ impl Default for ServerConfig {
 
 impl Default for JobsConfig {
     fn default() -> JobsConfig {
-        JobsConfig { max_concurrent: 2, shutdown_grace_s: 30, progress_interval_ms: 1000, lease_s: 30 }
+        JobsConfig {
+            max_concurrent: 2,
+            shutdown_grace_s: 30,
+            progress_interval_ms: 1000,
+            lease_s: 30,
+            stall_timeout_s: DEFAULT_STALL_TIMEOUT_S,
+        }
     }
 }
 
@@ -208,6 +219,9 @@ impl ServeConfig {
         }
         if self.jobs.progress_interval_ms < 1000 {
             return Err("`jobs.progress_interval_ms` must be at least 1000 (progress at most once a second)".into());
+        }
+        if self.jobs.stall_timeout_s == 0 {
+            return Err("`jobs.stall_timeout_s` must be at least 1".into());
         }
         if self.jobs.lease_s < 3 {
             return Err("`jobs.lease_s` must be at least 3 (the lease is renewed every third of it)".into());

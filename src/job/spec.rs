@@ -11,6 +11,7 @@ use crate::media::encode::EncodeSettings;
 use crate::media::encoders::PRESETS;
 use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
 use crate::proto as pb;
+use crate::render::watchdog::DEFAULT_STALL_TIMEOUT_S;
 use crate::render::{CancelFlag, RenderInput, RenderRequest};
 pub use crate::storage::fetch::shown_url;
 
@@ -99,6 +100,7 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
         filter: TrackFilter::default(),
         background_rgb,
         cancel: CancelFlag::default(),
+        stall_timeout_s: DEFAULT_STALL_TIMEOUT_S,
     })
 }
 

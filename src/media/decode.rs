@@ -241,8 +241,8 @@ fn join_feeder(feeder: &mut Option<JoinHandle<Result<(), IngestError>>>, what: &
 }
 
 /// The next sample of `sink`, or `None` at the end of the stream. `idle` runs whenever nothing
-/// came for 100 ms (a chance to notice a producer that failed); a pipeline error, or nothing
-/// for [`STALL_TIMEOUT`], ends the wait with an error.
+/// came for 100 ms (a chance to notice a producer that failed); a pipeline error, the
+/// pipeline's interrupt, or nothing for [`STALL_TIMEOUT`], ends the wait with an error.
 pub(crate) fn pull_sample(
     pipeline: &OwnedPipeline,
     sink: &gst_app::AppSink,
@@ -250,7 +250,9 @@ pub(crate) fn pull_sample(
 ) -> Result<Option<gst::Sample>, MediaError> {
     let started = Instant::now();
     loop {
+        pipeline.check_interrupt()?;
         if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            pipeline.touch();
             return Ok(Some(sample));
         }
         if let Some(err) = pipeline.first_error() {

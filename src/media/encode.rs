@@ -7,6 +7,7 @@ use std::path::Path;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
 
 use super::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use super::encoders::{VideoEncoder, VideoQuality, encoder_description, mp4_parser};
@@ -105,15 +106,95 @@ fn push(
         b.set_pts(gst::ClockTime::from_nseconds(pts_ns));
         b.set_duration(gst::ClockTime::from_nseconds(duration_ns));
     }
-    src.push_buffer(buffer).map(|_| ()).map_err(|flow| {
-        pipeline.first_error().unwrap_or_else(|| MediaError::Internal {
-            what: pipeline.what.clone(),
-            reason: format!("encoder refused data: {flow:?}"),
+    pipeline.push(src, buffer)
+}
+
+/// One plane of a raw frame: its rows, the picture's bytes in each row, and where GStreamer
+/// expects it in the frame's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PlaneLayout {
+    rows: usize,
+    row_bytes: usize,
+    offset: usize,
+    stride: usize,
+}
+
+/// How GStreamer lays out an NV12 frame of `width` x `height` (GstVideoInfo's default: each
+/// row padded to a multiple of 4 bytes), and the size of the frame's buffer.
+fn nv12_layout(width: u32, height: u32) -> Result<(Vec<PlaneLayout>, usize), MediaError> {
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Nv12, width, height).build().map_err(|e| {
+        MediaError::InvalidSetting {
+            field: "size",
+            value: format!("{width}x{height}"),
+            reason: format!("not an NV12 picture size: {e}"),
+        }
+    })?;
+    let (w, h) = (width as usize, height as usize);
+    let rows_and_bytes = [(h, w), (h.div_ceil(2), w.div_ceil(2) * 2)];
+    let planes = rows_and_bytes
+        .iter()
+        .zip(info.offset().iter().zip(info.stride()))
+        .map(|(&(rows, row_bytes), (&offset, &stride))| PlaneLayout {
+            rows,
+            row_bytes,
+            offset,
+            stride: usize::try_from(stride).unwrap_or(0),
         })
-    })
+        .collect();
+    Ok((planes, info.size()))
+}
+
+/// Whether a frame whose planes are packed one after another, rows unpadded, is already laid
+/// out as `planes` say.
+fn is_packed(planes: &[PlaneLayout], size: usize) -> bool {
+    let mut offset = 0;
+    for plane in planes {
+        if plane.offset != offset || plane.stride != plane.row_bytes {
+            return false;
+        }
+        offset += plane.rows * plane.row_bytes;
+    }
+    offset == size
+}
+
+/// Copies `packed` (planes one after another, rows unpadded) into a buffer of `size` bytes
+/// laid out as `planes` say; `None` when `packed` is not the frame's size.
+fn lay_out(packed: &[u8], planes: &[PlaneLayout], size: usize) -> Option<Vec<u8>> {
+    let mut out = vec![0_u8; size];
+    let mut from = 0;
+    for plane in planes {
+        for row in 0..plane.rows {
+            let src = packed.get(from..from + plane.row_bytes)?;
+            let at = plane.offset + row * plane.stride;
+            out.get_mut(at..at + plane.row_bytes)?.copy_from_slice(src);
+            from += plane.row_bytes;
+        }
+    }
+    (from == packed.len()).then_some(out)
 }
 
 const QUEUE_10S: &str = "queue max-size-time=10000000000 max-size-bytes=0 max-size-buffers=0";
+
+/// Test hook: with `TESSERA_TEST_STALL_ENCODER_AFTER_FRAMES=N` set, the video encoder stops
+/// taking frames after N of them (its input is blocked, as a wedged encoder would leave it), so
+/// tests can see a stalled render stopped by the watchdog. No input can cause this.
+const STALL_HOOK: &str = "TESSERA_TEST_STALL_ENCODER_AFTER_FRAMES";
+
+fn stall_for_tests(pipeline: &OwnedPipeline) -> Result<(), MediaError> {
+    let Some(after) = std::env::var(STALL_HOOK).ok().and_then(|v| v.parse::<u64>().ok()) else { return Ok(()) };
+    tracing::warn!(after, "test hook {STALL_HOOK}: the video encoder will stall");
+    let queue: gst::Element = pipeline.element("vqueue")?;
+    let pad = queue.static_pad("src").ok_or_else(|| MediaError::Internal {
+        what: pipeline.what.clone(),
+        reason: "the video queue has no src pad".into(),
+    })?;
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BLOCK, move |_, _| {
+        let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n > after { gst::PadProbeReturn::Ok } else { gst::PadProbeReturn::Pass }
+    });
+    Ok(())
+}
 
 /// A running composite encoder writing one MP4 or WebM file.
 #[derive(Debug)]
@@ -124,6 +205,9 @@ pub struct CompositeEncoder {
     audio: Option<PcmInput>,
     fps: u32,
     frames_pushed: u64,
+    /// Where GStreamer expects the planes of each frame, and the frame's size.
+    planes: Vec<PlaneLayout>,
+    frame_size_bytes: usize,
     pub encoder: VideoEncoder,
 }
 
@@ -146,11 +230,12 @@ impl CompositeEncoder {
         require_elements(&["appsrc", "filesink", "audioconvert", &audio_encoder])?;
         require_elements(&[muxer.split(' ').next().unwrap_or(muxer)])?;
         let (w, h, fps) = (settings.width, settings.height, settings.fps);
-        let frame_bytes = u64::from(w) * u64::from(h) * 3 / 2;
+        let (planes, frame_size_bytes) = nv12_layout(w, h)?;
+        let frame_bytes = frame_size_bytes as u64;
         let mut description = format!(
             "appsrc name=video format=time is-live=false block=true max-bytes={max_video} \
                caps=video/x-raw,format=NV12,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1,colorimetry=bt709 \
-             ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 \
+             ! queue name=vqueue max-size-buffers=4 max-size-bytes=0 max-size-time=0 \
              ! {video_encoder} {parser}! {QUEUE_10S} ! {muxer} name=mux ! filesink name=out ",
             max_video = frame_bytes * 4,
         );
@@ -171,12 +256,23 @@ impl CompositeEncoder {
         } else {
             None
         };
+        stall_for_tests(&pipeline)?;
         pipeline.play()?;
-        Ok(CompositeEncoder { pipeline, video, audio, fps, frames_pushed: 0, encoder })
+        Ok(CompositeEncoder { pipeline, video, audio, fps, frames_pushed: 0, planes, frame_size_bytes, encoder })
     }
 
-    /// Pushes the next NV12 frame; its time is `frames pushed / fps`.
+    /// Pushes the next NV12 frame, its planes packed one after another without row padding
+    /// (laid out here as GStreamer expects, when that differs); its time is
+    /// `frames pushed / fps`.
     pub fn push_video(&mut self, nv12: Vec<u8>) -> Result<(), MediaError> {
+        let nv12 = if is_packed(&self.planes, self.frame_size_bytes) && nv12.len() == self.frame_size_bytes {
+            nv12
+        } else {
+            lay_out(&nv12, &self.planes, self.frame_size_bytes).ok_or_else(|| MediaError::Internal {
+                what: self.pipeline.what.clone(),
+                reason: format!("an NV12 frame of {} bytes does not fit the picture size", nv12.len()),
+            })?
+        };
         let n = self.frames_pushed;
         let pts = n * 1_000_000_000 / u64::from(self.fps);
         let next = (n + 1) * 1_000_000_000 / u64::from(self.fps);
@@ -256,5 +352,47 @@ impl AudioFileEncoder {
     pub fn finish(self) -> Result<(), MediaError> {
         let _ = self.audio.src.end_of_stream();
         self.pipeline.wait_eos(gst::ClockTime::from_seconds(600))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A packed frame whose every byte says its plane, row and column.
+    fn packed(planes: &[PlaneLayout]) -> Vec<u8> {
+        planes
+            .iter()
+            .enumerate()
+            .flat_map(|(p, plane)| {
+                (0..plane.rows).flat_map(move |r| (0..plane.row_bytes).map(move |c| (p * 100 + r * 7 + c) as u8))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn widths_whose_rows_gstreamer_pads_are_laid_out_row_by_row() {
+        super::super::init().expect("gst");
+        for (w, h) in [(322_u32, 180_u32), (326, 180), (1366, 768), (323, 181), (18, 16)] {
+            let (planes, size) = nv12_layout(w, h).expect("layout");
+            assert!(!is_packed(&planes, size), "{w}x{h}: GStreamer pads these rows");
+            let frame = packed(&planes);
+            let out = lay_out(&frame, &planes, size).expect("fits");
+            let mut from = 0;
+            for plane in &planes {
+                assert_eq!(plane.stride % 4, 0, "{w}x{h} {plane:?}");
+                for row in 0..plane.rows {
+                    let at = plane.offset + row * plane.stride;
+                    assert_eq!(out[at..at + plane.row_bytes], frame[from..from + plane.row_bytes], "{w}x{h}");
+                    from += plane.row_bytes;
+                }
+            }
+            assert!(lay_out(&frame[1..], &planes, size).is_none(), "a short frame is refused");
+        }
+        for (w, h) in [(320_u32, 180_u32), (1920, 1080)] {
+            let (planes, size) = nv12_layout(w, h).expect("layout");
+            assert!(is_packed(&planes, size), "{w}x{h} rows need no padding");
+            assert_eq!(size, (w * h * 3 / 2) as usize);
+        }
     }
 }

@@ -6,12 +6,14 @@ pub mod decode;
 pub mod encode;
 pub mod encoders;
 pub mod file_decode;
+pub mod interrupt;
 pub mod mux;
 pub mod opus_fill;
 pub mod pipeline;
 pub mod remux;
 mod rtp_feed;
 
+pub use interrupt::{Interrupt, StopReason};
 pub use pipeline::{MediaError, init};
 
 /// What a stream carries (codec, size, parameters), as GStreamer describes it.

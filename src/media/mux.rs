@@ -85,6 +85,11 @@ impl FileMuxer {
         self.pipeline.first_error()
     }
 
+    /// `Err(Interrupted)` once the interrupt the muxer was started under is stopped.
+    pub fn check_interrupt(&self) -> Result<(), MediaError> {
+        self.pipeline.check_interrupt()
+    }
+
     /// Stops the pipeline: every blocked push returns.
     pub fn abort(&self) {
         let _ = self.pipeline.pipeline.set_state(gst::State::Null);

@@ -2,11 +2,19 @@
 //! and shutting a pipeline down when its owner goes away.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
 
+use super::interrupt::{Interrupt, StopReason};
 use crate::error::{Classify, Fault};
+
+/// How often a wait on a pipeline looks at its bus and its interrupt.
+const POLL: Duration = Duration::from_millis(100);
+/// How often a push waiting for room in an appsrc looks again.
+const ROOM_POLL: Duration = Duration::from_millis(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -45,6 +53,10 @@ pub enum MediaError {
     /// an I/O error, a pipeline that misbehaves.
     #[error("{what}: {reason}")]
     Internal { what: String, reason: String },
+    /// A wait on the pipeline was stopped from outside: a cancel, or a stall (see
+    /// [`Interrupt`]).
+    #[error("{what}: {reason}")]
+    Interrupted { what: String, reason: StopReason },
 }
 
 impl Classify for MediaError {
@@ -53,6 +65,8 @@ impl Classify for MediaError {
             MediaError::Data { .. } | MediaError::Stream { bad_data: true, .. } => Fault::BadInput("undecodable_media"),
             MediaError::InvalidSetting { .. } => Fault::BadInput("invalid_argument"),
             MediaError::NoEncoder { hardware_required: true, .. } => Fault::BadInput("hardware_unavailable"),
+            MediaError::Interrupted { reason: StopReason::Cancelled, .. } => Fault::Internal("cancelled"),
+            MediaError::Interrupted { reason: StopReason::Stalled { .. }, .. } => Fault::Internal("stalled"),
             MediaError::Init(_)
             | MediaError::MissingElement { .. }
             | MediaError::Build { .. }
@@ -80,13 +94,15 @@ pub fn require_elements(names: &[&str]) -> Result<(), MediaError> {
     Ok(())
 }
 
-/// A pipeline that is set to NULL when dropped, with a human description for errors.
+/// A pipeline that is set to NULL when dropped, with a human description for errors, and the
+/// interrupt of the thread that launched it (which ends its waits).
 #[derive(Debug)]
 pub struct OwnedPipeline {
     pub pipeline: gst::Pipeline,
     pub what: String,
     /// End of stream was taken off the bus while looking for errors.
     eos_seen: AtomicBool,
+    interrupt: Interrupt,
 }
 
 impl OwnedPipeline {
@@ -99,7 +115,42 @@ impl OwnedPipeline {
             description: description.to_owned(),
             reason: "the description did not produce a pipeline".to_owned(),
         })?;
-        Ok(OwnedPipeline { pipeline, what, eos_seen: AtomicBool::new(false) })
+        Ok(OwnedPipeline { pipeline, what, eos_seen: AtomicBool::new(false), interrupt: Interrupt::current() })
+    }
+
+    /// `Err(Interrupted)` once this pipeline's interrupt is stopped.
+    pub fn check_interrupt(&self) -> Result<(), MediaError> {
+        self.interrupt.check(&self.what)
+    }
+
+    /// Notes that data moved through this pipeline.
+    pub fn touch(&self) {
+        self.interrupt.touch();
+    }
+
+    /// Pushes `buffer` into `src` once `src` has room, never blocking for good: a pipeline
+    /// error (an element downstream failed, so the queue never drains) or the interrupt ends the
+    /// wait. `src` must have a byte limit, and this must be its only producer.
+    pub fn push(&self, src: &gst_app::AppSrc, buffer: gst::Buffer) -> Result<(), MediaError> {
+        let max_bytes = src.max_bytes();
+        loop {
+            if let Some(err) = self.first_error() {
+                return Err(err);
+            }
+            self.check_interrupt()?;
+            if max_bytes == 0 || src.current_level_bytes() < max_bytes {
+                break;
+            }
+            std::thread::sleep(ROOM_POLL);
+        }
+        src.push_buffer(buffer).map_err(|flow| {
+            self.first_error().unwrap_or_else(|| MediaError::Internal {
+                what: self.what.clone(),
+                reason: format!("the pipeline refused data: {flow:?}"),
+            })
+        })?;
+        self.touch();
+        Ok(())
     }
 
     /// The element called `name`, cast to `T`.
@@ -129,7 +180,8 @@ impl OwnedPipeline {
         None
     }
 
-    /// Waits for end of stream; returns the first error instead if one comes.
+    /// Waits for end of stream; returns the first error instead if one comes, and gives up
+    /// after `timeout` or once the interrupt is stopped.
     pub fn wait_eos(&self, timeout: gst::ClockTime) -> Result<(), MediaError> {
         if self.eos_seen.load(Ordering::SeqCst) {
             return self.first_error().map_or(Ok(()), Err);
@@ -138,16 +190,22 @@ impl OwnedPipeline {
             what: self.what.clone(),
             reason: "pipeline has no bus".to_owned(),
         })?;
-        let message =
-            bus.timed_pop_filtered(timeout, &[gst::MessageType::Eos, gst::MessageType::Error]).ok_or_else(|| {
-                MediaError::Internal {
+        let started = Instant::now();
+        let poll = gst::ClockTime::from_nseconds(u64::try_from(POLL.as_nanos()).unwrap_or(u64::MAX));
+        loop {
+            if let Some(message) = bus.timed_pop_filtered(poll, &[gst::MessageType::Eos, gst::MessageType::Error]) {
+                return match message.view() {
+                    gst::MessageView::Error(err) => Err(self.stream_error(err)),
+                    _ => Ok(()),
+                };
+            }
+            self.check_interrupt()?;
+            if started.elapsed() >= Duration::from_nanos(timeout.nseconds()) {
+                return Err(MediaError::Internal {
                     what: self.what.clone(),
                     reason: format!("no end of stream after {} s", timeout.seconds()),
-                }
-            })?;
-        match message.view() {
-            gst::MessageView::Error(err) => Err(self.stream_error(err)),
-            _ => Ok(()),
+                });
+            }
         }
     }
 

@@ -18,7 +18,7 @@ use crate::media::black_frame::BlackFiller;
 use crate::media::decode::{Decoded, EncodedFrame, SegmentDecoder};
 use crate::media::mux::{Container, FileMuxer, MuxInput};
 use crate::media::opus_fill::{OPUS_SILENCE_FRAME, OPUS_SILENCE_FRAME_MS, OpusGapFiller, opus_packet_duration_ms};
-use crate::media::{Caps, MediaError};
+use crate::media::{Caps, Interrupt, MediaError};
 use crate::outputs::GapFill;
 use crate::outputs::individual::IndividualFile;
 
@@ -83,10 +83,13 @@ pub fn write_individual(
     for (index, (track, input)) in tracks.into_iter().zip(muxer.inputs()).enumerate() {
         let first_failed = Arc::clone(&first_failed);
         let span = tracing::Span::current();
+        // The feeder's decoders answer to the render's interrupt too.
+        let interrupt = Interrupt::current();
         let feeder = std::thread::Builder::new()
             .name("tessera-remux".into())
             .spawn(move || {
                 let _entered = span.enter();
+                let _interrupt = interrupt.enter();
                 let result = feed_track(&track, input.clone(), (from_ms, to_ms), fill);
                 if result.is_err() {
                     let _ = first_failed.compare_exchange(usize::MAX, index, Ordering::SeqCst, Ordering::SeqCst);
@@ -101,10 +104,11 @@ pub fn write_individual(
         feeders.push(feeder);
     }
     // A stream that fails leaves the others blocked on a muxer waiting for it: stop the
-    // pipeline as soon as anything fails, so every feeder returns.
+    // pipeline as soon as anything fails (or the render is interrupted), so every feeder
+    // returns.
     let mut bus_error = None;
     while !feeders.iter().all(std::thread::JoinHandle::is_finished) {
-        bus_error = muxer.error();
+        bus_error = muxer.error().or_else(|| muxer.check_interrupt().err());
         if bus_error.is_some() || first_failed.load(Ordering::SeqCst) != usize::MAX {
             muxer.abort();
             break;
@@ -127,8 +131,8 @@ pub fn write_individual(
             }
         }
     }
-    // A pipeline error explains a refused push better than the push itself.
-    if let Some(err) = bus_error.or_else(|| muxer.error()).or(first_error) {
+    // A pipeline error (or the interrupt) explains a refused push better than the push itself.
+    if let Some(err) = bus_error.or_else(|| muxer.check_interrupt().err()).or_else(|| muxer.error()).or(first_error) {
         return Err(err.into());
     }
     muxer.finish()?;

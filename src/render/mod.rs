@@ -14,11 +14,12 @@ pub mod plan;
 mod rtpdump_source;
 pub mod source;
 mod transcode;
+pub mod watchdog;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::info_span;
 
@@ -121,6 +122,8 @@ pub struct RenderRequest {
     pub background_rgb: Option<[u8; 3]>,
     /// Set from elsewhere to stop the render.
     pub cancel: CancelFlag,
+    /// The render fails when nothing moves for this long (see [`watchdog`]).
+    pub stall_timeout_s: u64,
 }
 
 /// Progress of a render phase.
@@ -194,31 +197,58 @@ fn validate(request: &RenderRequest) -> Result<(), RenderError> {
     Ok(())
 }
 
-/// Renders every output `request` asks for from its input, then `manifest.json`.
-pub fn render(request: &RenderRequest, on_progress: impl FnMut(Progress)) -> Result<RenderSummary, RenderError> {
+/// Renders every output `request` asks for from its input, then `manifest.json`; fails when
+/// cancelled or when it makes no progress for `request.stall_timeout_s` (see [`watchdog`]).
+pub fn render(request: &RenderRequest, mut on_progress: impl FnMut(Progress)) -> Result<RenderSummary, RenderError> {
     validate(request)?;
-    match &request.input {
-        RenderInput::Archive(path) => {
-            let recording = info_span!("ingest", input = %path.display())
-                .in_scope(|| Recording::open_in(path, &request.work_dir))?;
-            render_recording(request, &recording, on_progress)
+    watchdog::watched(&request.cancel, stall_timeout(request), |interrupt| {
+        let on_progress = |p| {
+            interrupt.touch();
+            on_progress(p);
+        };
+        match &request.input {
+            RenderInput::Archive(path) => {
+                let recording = info_span!("ingest", input = %path.display())
+                    .in_scope(|| Recording::open_in(path, &request.work_dir))?;
+                interrupt.touch();
+                recording_outputs(request, &recording, on_progress)
+            }
+            RenderInput::TrackFiles(set) => {
+                let started = Instant::now();
+                let plan =
+                    info_span!("plan", files = set.files.len()).in_scope(|| RenderPlan::from_track_files(set))?;
+                interrupt.touch();
+                render_plan(request, &plan, started, on_progress)
+            }
         }
-        RenderInput::TrackFiles(set) => {
-            let started = Instant::now();
-            let plan = info_span!("plan", files = set.files.len()).in_scope(|| RenderPlan::from_track_files(set))?;
-            render_plan(request, &plan, started, on_progress)
-        }
-    }
+    })
 }
 
 /// [`render`] for a recording already opened (`request.input` is not read again).
 pub fn render_recording(
     request: &RenderRequest,
     recording: &Recording,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<RenderSummary, RenderError> {
+    validate(request)?;
+    watchdog::watched(&request.cancel, stall_timeout(request), |interrupt| {
+        recording_outputs(request, recording, |p| {
+            interrupt.touch();
+            on_progress(p);
+        })
+    })
+}
+
+fn stall_timeout(request: &RenderRequest) -> Duration {
+    Duration::from_secs(request.stall_timeout_s.max(1))
+}
+
+fn recording_outputs(
+    request: &RenderRequest,
+    recording: &Recording,
     on_progress: impl FnMut(Progress),
 ) -> Result<RenderSummary, RenderError> {
     let started = Instant::now();
-    validate(request)?;
     let plan = info_span!("plan").in_scope(|| RenderPlan::build_filtered(recording, &request.filter))?;
     render_plan(request, &plan, started, on_progress).map_err(|err| naming_entries(err, recording.shown()))
 }

@@ -29,6 +29,10 @@ pub struct ServerOptions {
     /// Leave `storage.local_root` unset (outputs under `data_dir/outputs`); otherwise it is the
     /// folder that holds the server's folder, where the tests put their outputs.
     pub default_output_root: bool,
+    /// `jobs.stall_timeout_s`, when set.
+    pub stall_timeout_s: Option<u64>,
+    /// Extra environment of the server process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ServerOptions {
@@ -40,6 +44,8 @@ impl Default for ServerOptions {
             tls: None,
             webhook_initial_backoff_ms: 50,
             default_output_root: false,
+            stall_timeout_s: None,
+            env: Vec::new(),
         }
     }
 }
@@ -53,6 +59,7 @@ pub struct Server {
     pub addr: String,
     pub metrics_addr: String,
     starts: usize,
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -68,10 +75,11 @@ impl Server {
             }
             _ => String::new(),
         };
+        let stall = options.stall_timeout_s.map_or(String::new(), |s| format!("stall_timeout_s = {s}\n"));
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\
              [storage]\n{storage}\
-             [jobs]\nmax_concurrent = {}\nshutdown_grace_s = {}\n\
+             [jobs]\nmax_concurrent = {}\nshutdown_grace_s = {}\n{stall}\
              [auth]\nbearer_tokens = [{}]\n[tls]\n{tls}\
              [webhooks]\ninitial_backoff_ms = {}\nmax_backoff_ms = 1000\ntimeout_ms = 5000\n\
              [log]\nformat = \"json\"\nlevel = \"info\"\n",
@@ -84,6 +92,7 @@ impl Server {
         let config_path = dir.join("tessera.toml");
         std::fs::write(&config_path, config).expect("config");
         let mut server = Server {
+            env: options.env.clone(),
             child: None,
             dir: dir.to_path_buf(),
             config: config_path,
@@ -106,6 +115,7 @@ impl Server {
             .env("WGPU_BACKEND", std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "vulkan".into()))
             .env("XDG_RUNTIME_DIR", std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()))
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(log)
