@@ -67,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         background_rgb: None,
         cancel: CancelFlag::default(),
         stall_timeout_s: tessera::render::watchdog::DEFAULT_STALL_TIMEOUT_S,
+        max_call_span_h: tessera::render::DEFAULT_MAX_CALL_SPAN_H,
     };
     let started = Instant::now();
     let summary = render(&request, |_| {})?;

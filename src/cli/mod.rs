@@ -35,6 +35,9 @@ pub struct RawInput {
     /// Fail the render when it makes no progress for this many seconds.
     #[arg(long, default_value_t = tessera::render::watchdog::DEFAULT_STALL_TIMEOUT_S)]
     pub stall_timeout_s: u64,
+    /// Refuse a call whose media lies further than this many hours from its start.
+    #[arg(long, default_value_t = tessera::render::DEFAULT_MAX_CALL_SPAN_H)]
+    pub max_call_span_h: u64,
 }
 
 impl RawInput {

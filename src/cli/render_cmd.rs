@@ -110,6 +110,7 @@ pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
         background_rgb: None,
         cancel: guarded.cancel.clone(),
         stall_timeout_s: args.input.stall_timeout_s,
+        max_call_span_h: args.input.max_call_span_h,
     };
     let summary = run(&request, None)?;
     let peak = peak_rss_mib().map(|m| format!(", peak RSS {m} MiB")).unwrap_or_default();

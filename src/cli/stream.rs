@@ -151,6 +151,7 @@ fn process(common: &Common, mut outputs: OutputSet) -> anyhow::Result<()> {
         background_rgb: None,
         cancel: guarded.cancel.clone(),
         stall_timeout_s: common.input.stall_timeout_s,
+        max_call_span_h: common.input.max_call_span_h,
     };
     let summary = run(&request, Some(&recording))?;
     println!("wrote {} files to {}", summary.outputs.len(), summary.output_dir.display());

@@ -84,11 +84,22 @@ pub enum IngestError {
     },
     #[error("{path}: contains no RTP packet with payload type {payload_type} (the SDP's {codec})")]
     NoMediaPackets { path: PathBuf, payload_type: u8, codec: &'static str },
+    /// Media placed further from the call's start than the call span limit allows.
+    #[error(
+        "{path}: {who}'s media is placed {:.1} h to {:.1} h from the call's start, beyond the call span limit of \
+         {limit_h} h (its first_rtp_unix_timestamp or the call's call_start_time is wrong)",
+        start_ms / 3_600_000.0,
+        end_ms / 3_600_000.0
+    )]
+    CallTooLong { path: PathBuf, who: String, start_ms: f64, end_ms: f64, limit_h: u64 },
 }
 
 /// A recording that cannot be read is the caller's: whatever is wrong, it is in the archive.
 impl crate::error::Classify for IngestError {
     fn fault(&self) -> crate::error::Fault {
-        crate::error::Fault::BadInput("bad_input")
+        match self {
+            IngestError::CallTooLong { .. } => crate::error::Fault::BadInput("call_too_long"),
+            _ => crate::error::Fault::BadInput("bad_input"),
+        }
     }
 }

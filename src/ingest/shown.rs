@@ -72,6 +72,9 @@ impl IngestError {
             IngestError::NoMediaPackets { path, payload_type, codec } => {
                 IngestError::NoMediaPackets { path: p(path), payload_type, codec }
             }
+            IngestError::CallTooLong { path, who, start_ms, end_ms, limit_h } => {
+                IngestError::CallTooLong { path: p(path), who, start_ms, end_ms, limit_h }
+            }
         }
     }
 }

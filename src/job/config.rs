@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::render::DEFAULT_MAX_CALL_SPAN_H;
 use crate::render::watchdog::DEFAULT_STALL_TIMEOUT_S;
 
 /// Prefix of the environment overrides.
@@ -66,6 +67,9 @@ pub struct JobsConfig {
     /// A render that makes no progress (no media moving, no frame or file done) for this long
     /// fails (code `stalled`) and frees its slot.
     pub stall_timeout_s: u64,
+    /// A call whose media lies further than this from its start (metadata placing a
+    /// participant years away) is refused (code `call_too_long`) before anything is rendered.
+    pub max_call_span_h: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -135,6 +139,7 @@ impl Default for JobsConfig {
             progress_interval_ms: 1000,
             lease_s: 30,
             stall_timeout_s: DEFAULT_STALL_TIMEOUT_S,
+            max_call_span_h: DEFAULT_MAX_CALL_SPAN_H,
         }
     }
 }
@@ -219,6 +224,9 @@ impl ServeConfig {
         }
         if self.jobs.progress_interval_ms < 1000 {
             return Err("`jobs.progress_interval_ms` must be at least 1000 (progress at most once a second)".into());
+        }
+        if self.jobs.max_call_span_h == 0 {
+            return Err("`jobs.max_call_span_h` must be at least 1".into());
         }
         if self.jobs.stall_timeout_s == 0 {
             return Err("`jobs.stall_timeout_s` must be at least 1".into());

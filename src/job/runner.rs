@@ -55,6 +55,7 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     request.work_dir = work_dir.clone();
     request.cancel = handle.cancel.clone();
     request.stall_timeout_s = ctx.config.jobs.stall_timeout_s;
+    request.max_call_span_h = ctx.config.jobs.max_call_span_h;
     // A downloaded source is named by its URL (as shown), not the file it was saved as.
     let mut downloaded = None;
     if let Some(url) = remote_source(&spec) {

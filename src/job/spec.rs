@@ -11,6 +11,7 @@ use crate::media::encode::EncodeSettings;
 use crate::media::encoders::PRESETS;
 use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
 use crate::proto as pb;
+use crate::render::DEFAULT_MAX_CALL_SPAN_H;
 use crate::render::watchdog::DEFAULT_STALL_TIMEOUT_S;
 use crate::render::{CancelFlag, RenderInput, RenderRequest};
 pub use crate::storage::fetch::shown_url;
@@ -101,6 +102,7 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
         background_rgb,
         cancel: CancelFlag::default(),
         stall_timeout_s: DEFAULT_STALL_TIMEOUT_S,
+        max_call_span_h: DEFAULT_MAX_CALL_SPAN_H,
     })
 }
 

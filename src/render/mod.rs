@@ -104,6 +104,9 @@ pub enum RenderInput {
     TrackFiles(TrackFileSet),
 }
 
+/// A call's media may lie at most this many hours from its start, by default.
+pub const DEFAULT_MAX_CALL_SPAN_H: u64 = 24;
+
 /// What to render.
 #[derive(Debug, Clone)]
 pub struct RenderRequest {
@@ -124,6 +127,9 @@ pub struct RenderRequest {
     pub cancel: CancelFlag,
     /// The render fails when nothing moves for this long (see [`watchdog`]).
     pub stall_timeout_s: u64,
+    /// Refuse a call whose media lies further than this from its start (see
+    /// [`RenderPlan::check_call_span`]).
+    pub max_call_span_h: u64,
 }
 
 /// Progress of a render phase.
@@ -217,6 +223,7 @@ pub fn render(request: &RenderRequest, mut on_progress: impl FnMut(Progress)) ->
                 let started = Instant::now();
                 let plan =
                     info_span!("plan", files = set.files.len()).in_scope(|| RenderPlan::from_track_files(set))?;
+                plan.check_call_span(request.max_call_span_h)?;
                 interrupt.touch();
                 render_plan(request, &plan, started, on_progress)
             }
@@ -250,6 +257,7 @@ fn recording_outputs(
 ) -> Result<RenderSummary, RenderError> {
     let started = Instant::now();
     let plan = info_span!("plan").in_scope(|| RenderPlan::build_filtered(recording, &request.filter))?;
+    plan.check_call_span(request.max_call_span_h).map_err(|err| err.shown(&recording.shown()))?;
     render_plan(request, &plan, started, on_progress).map_err(|err| naming_entries(err, recording.shown()))
 }
 

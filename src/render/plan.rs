@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::error::quoted;
 use crate::ingest::packets::{MediaPackets, PacketSource};
 use crate::ingest::track_files::TrackFileSet;
 use crate::ingest::{CallInfo, IngestError, PacketScan, Recording, Segment, TrackKind};
@@ -280,6 +281,29 @@ fn take_off_network_delay(tracks: &mut [TrackPlan]) {
 }
 
 impl RenderPlan {
+    /// Refuses a plan with media further than `max_span_h` from the call's start, either way
+    /// (metadata placing a participant years away would make a render that never ends),
+    /// naming the track's first file so placed.
+    pub fn check_call_span(&self, max_span_h: u64) -> Result<(), IngestError> {
+        let limit_ms = max_span_h as f64 * 3_600_000.0;
+        for track in &self.tracks {
+            let files = track.segments.iter().map(|s| (&s.spec.rtpdump_path, &s.span));
+            let file = track.file.iter().zip(&track.span.segments).map(|(f, span)| (&f.path, span));
+            if let Some((path, span)) =
+                files.chain(file).find(|(_, span)| span.end_ms > limit_ms || span.start_ms < -limit_ms)
+            {
+                return Err(IngestError::CallTooLong {
+                    path: path.clone(),
+                    who: format!("participant {} (track {})", quoted(&track.participant_id), quoted(&track.track_id)),
+                    start_ms: span.start_ms,
+                    end_ms: span.end_ms,
+                    limit_h: max_span_h,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The visuals of some of this plan's tracks (by index), their track indices into this
     /// plan: what an individual file of those tracks shows.
     pub fn visuals_of(&self, track_indices: &[usize]) -> Vec<Visual> {
