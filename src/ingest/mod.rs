@@ -3,6 +3,7 @@
 
 pub mod archive;
 mod codec_sniff;
+pub mod damage;
 pub mod frames;
 pub mod metadata;
 mod model;
@@ -75,12 +76,21 @@ pub enum IngestError {
         #[source]
         source: rtpdump::RtpDumpError,
     },
-    #[error("{path}: record {record_index}: {source}")]
-    Rtp {
+    #[error(
+        "{path}: too damaged to render: {skipped} of {records} records unusable{}, more than the {}% tolerated; first bad record {first_record_index} ({}): {first_detail}",
+        unread_note(*unread_bytes, *file_bytes),
+        damage::MAX_DAMAGED_PCT,
+        first_reason.as_str()
+    )]
+    Damaged {
         path: PathBuf,
-        record_index: u64,
-        #[source]
-        source: rtp::RtpError,
+        skipped: u64,
+        records: u64,
+        unread_bytes: u64,
+        file_bytes: u64,
+        first_record_index: u64,
+        first_reason: damage::DamageReason,
+        first_detail: String,
     },
     #[error("{path}: contains no RTP packet with payload type {payload_type} (the SDP's {codec})")]
     NoMediaPackets { path: PathBuf, payload_type: u8, codec: &'static str },
@@ -92,6 +102,14 @@ pub enum IngestError {
         end_ms / 3_600_000.0
     )]
     CallTooLong { path: PathBuf, who: String, start_ms: f64, end_ms: f64, limit_h: u64 },
+}
+
+/// ", reading stopped with N of M bytes unread" when a bad record length stopped the reading.
+fn unread_note(unread_bytes: u64, file_bytes: u64) -> String {
+    if unread_bytes == 0 {
+        return String::new();
+    }
+    format!(", reading stopped with {unread_bytes} of {file_bytes} bytes unread")
 }
 
 /// A recording that cannot be read is the caller's: whatever is wrong, it is in the archive.

@@ -1,18 +1,20 @@
 //! The media packets of one `.rtpdump`, as a receiver would have them: RTCP and FEC passed
 //! over, RTX and RED unwrapped into the media packets they carry, sequence numbers and
 //! timestamps unwrapped and carried across SSRC changes and timestamp jumps, then put back in
-//! sequence order through a bounded reorder window with duplicates removed. Streaming: memory
-//! is bounded by the window. The first pass (`scan`) and the decoder feeder both read segments
-//! through this.
+//! sequence order through a bounded reorder window with duplicates removed. Damaged records
+//! are skipped and counted (see [`super::damage`]: the scan refuses a file with too many), the
+//! same ones on every read. Streaming: memory is bounded by the window (and one record read
+//! ahead). The first pass (`scan`) and the decoder feeder both read segments through this.
 
 use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use super::IngestError;
+use super::damage::{DamageReason, FirstDamage, MAX_ARRIVAL_STEP_MS, RecordDamage};
 use super::redundancy::{AuxiliaryPayloads, parse_red, unwrap_rtx};
-use super::rtp::{is_rtcp, parse_rtp};
-use super::rtpdump::{RecordKind, RtpDumpReader};
+use super::rtp::{RtpError, RtpPacketInfo, is_rtcp, parse_rtp};
+use super::rtpdump::{RecordKind, RtpDumpError, RtpDumpReader, RtpDumpRecord};
 use crate::timeline::{SequenceUnwrapper, TimestampUnwrapper};
 
 /// Packets held back to put reordered packets in sequence. A packet that arrives more than
@@ -92,6 +94,8 @@ pub struct PacketStats {
     pub ssrc_changes: u32,
     /// Timestamp or sequence discontinuities inside one SSRC.
     pub discontinuities: u32,
+    /// Records read and damaged records skipped, by reason.
+    pub damage: RecordDamage,
 }
 
 /// Unwrapping state of one SSRC.
@@ -228,7 +232,13 @@ pub struct MediaPackets {
     rebaser: Rebaser,
     window: BTreeMap<i64, MediaPacket>,
     last_delivered: Option<i64>,
-    record_index: u64,
+    /// A record read ahead to judge the arrival time of the one before it, with its index.
+    held: Option<(u64, RtpDumpRecord)>,
+    /// The reader has nothing more to give (its end, or a record it cannot read past).
+    reader_done: bool,
+    /// Arrival time of the last usable RTP record.
+    running_arrival_ms: Option<u32>,
+    first_damage: Option<FirstDamage>,
     at_end: bool,
     stats: PacketStats,
 }
@@ -240,7 +250,9 @@ impl MediaPackets {
         clock_rate_hz: u32,
         aux: AuxiliaryPayloads,
     ) -> Result<MediaPackets, IngestError> {
-        let file = std::fs::File::open(path).map_err(|source| IngestError::Io { path: path.to_path_buf(), source })?;
+        let io = |source| IngestError::Io { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let file_bytes = file.metadata().map_err(io)?.len();
         let reader = RtpDumpReader::new(BufReader::new(file))
             .map_err(|source| IngestError::Rtpdump { path: path.to_path_buf(), source })?;
         Ok(MediaPackets {
@@ -251,9 +263,12 @@ impl MediaPackets {
             rebaser: Rebaser::new(clock_rate_hz),
             window: BTreeMap::new(),
             last_delivered: None,
-            record_index: 0,
+            held: None,
+            reader_done: false,
+            running_arrival_ms: None,
+            first_damage: None,
             at_end: false,
-            stats: PacketStats::default(),
+            stats: PacketStats { damage: RecordDamage::new(file_bytes), ..PacketStats::default() },
         })
     }
 
@@ -263,6 +278,23 @@ impl MediaPackets {
             discontinuities: self.rebaser.discontinuities,
             ..self.stats
         }
+    }
+
+    /// The error refusing this file when its damage passes the threshold (see
+    /// [`super::damage`]); meaningful once the file has been read to its end.
+    pub fn damage_error(&self) -> Option<IngestError> {
+        let damage = self.stats.damage;
+        let first = self.first_damage.as_ref().filter(|_| damage.too_much())?;
+        Some(IngestError::Damaged {
+            path: self.path.clone(),
+            skipped: damage.skipped(),
+            records: damage.records,
+            unread_bytes: damage.unread_bytes,
+            file_bytes: damage.file_bytes,
+            first_record_index: first.record_index,
+            first_reason: first.reason,
+            first_detail: first.detail.clone(),
+        })
     }
 
     /// The next media packet in sequence order; `Ok(None)` at the end of the file.
@@ -281,25 +313,93 @@ impl MediaPackets {
         Ok(Some(packet))
     }
 
-    /// Reads one record and puts what it carries into the window.
+    /// The next record with its index, the one read ahead first; `None` at the end of what
+    /// can be read. A record cut short by the end of the file, or with a length field below the
+    /// record header's size, ends the reading and is counted as damage.
+    fn next_raw(&mut self) -> Result<Option<(u64, RtpDumpRecord)>, IngestError> {
+        if let Some(held) = self.held.take() {
+            return Ok(Some(held));
+        }
+        if self.reader_done {
+            return Ok(None);
+        }
+        let index = self.stats.damage.records;
+        let err = match self.reader.next_record() {
+            Ok(Some(record)) => {
+                self.stats.damage.records += 1;
+                return Ok(Some((index, record)));
+            }
+            Ok(None) => {
+                self.reader_done = true;
+                return Ok(None);
+            }
+            Err(err) => err,
+        };
+        self.reader_done = true;
+        let reason = match &err {
+            RtpDumpError::TruncatedRecord { .. } => DamageReason::Truncated,
+            RtpDumpError::ZeroLength { byte_offset, .. } | RtpDumpError::RecordTooShort { byte_offset, .. } => {
+                self.stats.damage.unread_bytes = self.stats.damage.file_bytes.saturating_sub(*byte_offset);
+                DamageReason::BadRecordLength
+            }
+            _ => return Err(IngestError::Rtpdump { path: self.path.clone(), source: err }),
+        };
+        self.stats.damage.records += 1;
+        self.note_damage(index, reason, err.to_string());
+        Ok(None)
+    }
+
+    fn note_damage(&mut self, record_index: u64, reason: DamageReason, detail: String) {
+        self.stats.damage.note(reason);
+        if self.first_damage.as_ref().is_none_or(|first| record_index < first.record_index) {
+            self.first_damage = Some(FirstDamage { record_index, reason, detail });
+        }
+    }
+
+    /// True when `arrival_ms` lies within [`MAX_ARRIVAL_STEP_MS`] of the last usable record's.
+    /// Otherwise (or for the first record) the next record decides: when it agrees, the stream
+    /// paused (or starts) there; when it does not, this record's time is damaged.
+    fn arrival_plausible(&mut self, arrival_ms: u32) -> Result<bool, IngestError> {
+        let near = |other_ms: u32| other_ms.abs_diff(arrival_ms) <= MAX_ARRIVAL_STEP_MS;
+        if self.running_arrival_ms.is_some_and(near) {
+            return Ok(true);
+        }
+        let next = self.next_raw()?;
+        let agrees = match &next {
+            Some((_, record)) => near(record.offset_ms),
+            None => self.running_arrival_ms.is_none(),
+        };
+        self.held = next;
+        Ok(agrees)
+    }
+
+    /// Reads one record and puts what it carries into the window; a damaged record is counted
+    /// and passed over.
     fn read_record(&mut self) -> Result<(), IngestError> {
-        let record =
-            self.reader.next_record().map_err(|source| IngestError::Rtpdump { path: self.path.clone(), source })?;
-        let Some(record) = record else {
+        let Some((record_index, record)) = self.next_raw()? else {
             self.at_end = true;
             return Ok(());
         };
-        let record_index = self.record_index;
-        self.record_index += 1;
         if matches!(record.kind, RecordKind::Rtcp) || is_rtcp(&record.data) {
             self.stats.skipped += 1;
             return Ok(());
         }
-        let info = parse_rtp(&record.data).map_err(|source| IngestError::Rtp {
-            path: self.path.clone(),
-            record_index,
-            source,
-        })?;
+        let info = match screen(&record) {
+            Ok(info) => info,
+            Err((reason, detail)) => {
+                self.note_damage(record_index, reason, detail);
+                return Ok(());
+            }
+        };
+        if !self.arrival_plausible(record.offset_ms)? {
+            let detail = format!(
+                "arrival offset {} ms is more than {} ms off the records around it",
+                record.offset_ms, MAX_ARRIVAL_STEP_MS
+            );
+            self.note_damage(record_index, DamageReason::ArrivalOutOfRange, detail);
+            return Ok(());
+        }
+        self.running_arrival_ms = Some(record.offset_ms);
         let payload = info.payload(&record.data).unwrap_or(&[]);
         let arrival_ms = record.offset_ms;
         let pt = info.payload_type;
@@ -370,6 +470,26 @@ impl MediaPackets {
             MediaPacket { sequence, ticks, marker, payload: payload.to_vec(), arrival_ms, lost_before: 0, origin };
         self.window.insert(sequence, packet);
     }
+}
+
+/// The RTP header of an RTP record, or why the record is damaged.
+fn screen(record: &RtpDumpRecord) -> Result<RtpPacketInfo, (DamageReason, String)> {
+    if let RecordKind::Rtp { original_len } = record.kind
+        && usize::from(original_len) > record.data.len()
+    {
+        let detail = format!("packet length {original_len} is past the {} bytes the record holds", record.data.len());
+        return Err((DamageReason::LengthPastRecord, detail));
+    }
+    parse_rtp(&record.data).map_err(|err| {
+        let reason = match err {
+            RtpError::BadVersion { .. } => DamageReason::NotRtpV2,
+            RtpError::TooShort { .. } => DamageReason::TooShort,
+            RtpError::TruncatedCsrc { .. } | RtpError::TruncatedExtension { .. } | RtpError::BadPadding { .. } => {
+                DamageReason::BadRtpHeader
+            }
+        };
+        (reason, err.to_string())
+    })
 }
 
 #[cfg(test)]

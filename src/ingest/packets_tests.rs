@@ -1,6 +1,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::*;
+use crate::ingest::damage::RecordDamage;
 use crate::ingest::rtp::build_rtp;
 use crate::ingest::rtpdump::RtpDumpWriter;
 
@@ -26,12 +27,18 @@ fn dump(records: &[(u32, Vec<u8>)]) -> tempfile::NamedTempFile {
 }
 
 fn read(file: &tempfile::NamedTempFile, aux: AuxiliaryPayloads) -> (Vec<MediaPacket>, PacketStats) {
+    let (packets, reader) = read_all(file, aux);
+    (packets, reader.stats())
+}
+
+/// Every packet of `file`, and the reader after its end.
+fn read_all(file: &tempfile::NamedTempFile, aux: AuxiliaryPayloads) -> (Vec<MediaPacket>, MediaPackets) {
     let mut packets = MediaPackets::open(file.path(), PT, 48_000, aux).expect("open");
     let mut out = Vec::new();
     while let Some(p) = packets.next_packet().expect("packet") {
         out.push(p);
     }
-    (out, packets.stats())
+    (out, packets)
 }
 
 /// Opus-like packets every 20 ms: sequence from `seq0`, timestamps from `ts0` step 960.
@@ -61,7 +68,11 @@ fn wrapping_stream_passes_in_order() {
         assert_eq!(p.ticks, i64::from(u32::MAX - 960 * 100) + i as i64 * 960);
         assert_eq!(p.lost_before, 0);
     }
-    assert_eq!(stats, PacketStats { delivered: 300, ..PacketStats::default() });
+    assert_eq!((stats.damage.records, stats.damage.skipped()), (300, 0));
+    assert_eq!(
+        PacketStats { damage: RecordDamage::default(), ..stats },
+        PacketStats { delivered: 300, ..PacketStats::default() }
+    );
 }
 
 #[test]
@@ -161,5 +172,151 @@ fn memory_is_bounded_by_the_window() {
     let mut packets = MediaPackets::open(file.path(), PT, 48_000, AuxiliaryPayloads::default()).expect("open");
     while packets.next_packet().expect("packet").is_some() {
         assert!(packets.window.len() <= REORDER_WINDOW_PACKETS);
+    }
+}
+
+/// The bytes of `file`, and the byte offset of each of its records.
+fn dump_bytes(file: &tempfile::NamedTempFile) -> (Vec<u8>, Vec<usize>) {
+    let bytes = std::fs::read(file.path()).expect("read");
+    let mut at = bytes.iter().position(|b| *b == b'\n').expect("preamble") + 1 + 16;
+    let mut starts = Vec::new();
+    while at < bytes.len() {
+        starts.push(at);
+        at += usize::from(u16::from_be_bytes([bytes[at], bytes[at + 1]]));
+    }
+    (bytes, starts)
+}
+
+fn rewrite(file: &tempfile::NamedTempFile, bytes: &[u8]) {
+    std::fs::write(file.path(), bytes).expect("write");
+}
+
+fn set_arrival(bytes: &mut [u8], record_at: usize, arrival_ms: u32) {
+    bytes[record_at + 4..record_at + 8].copy_from_slice(&arrival_ms.to_be_bytes());
+}
+
+const HOURS_5_MS: u32 = 5 * 3_600_000;
+
+#[test]
+fn damaged_records_are_skipped_and_counted_by_reason() {
+    let mut records = audio(200, 0, 0, 7);
+    records.insert(50, (1000, vec![0x80, PT, 0, 1])); // too short for an RTP header
+    let file = dump(&records);
+    let (mut bytes, starts) = dump_bytes(&file);
+    bytes[starts[10] + 8] = 0x40; // RTP version 1: a torn write
+    bytes[starts[20] + 2..starts[20] + 4].copy_from_slice(&100_u16.to_be_bytes()); // snap length
+    set_arrival(&mut bytes, starts[30], 600 + HOURS_5_MS);
+    bytes[starts[40] + 8] = 0x8f; // 15 CSRCs in a 15-byte packet
+    bytes.truncate(bytes.len() - 5); // the last record cut short
+    rewrite(&file, &bytes);
+    let (packets, reader) = read_all(&file, AuxiliaryPayloads::default());
+    let stats = reader.stats();
+    let lost: Vec<u16> = (0..200).filter(|i| !packets.iter().any(|p| index(p) == *i)).collect();
+    assert_eq!(lost, [10, 20, 30, 40, 199]);
+    assert_eq!(stats.lost, 4, "the last record is not lost: it was never there");
+    assert!(packets.iter().all(|p| p.arrival_ms < 4000));
+    let reasons: Vec<(&str, u64)> = stats.damage.reasons().map(|(r, n)| (r.as_str(), n)).collect();
+    let want = [
+        ("not_rtp_v2", 1),
+        ("too_short", 1),
+        ("bad_rtp_header", 1),
+        ("length_past_record", 1),
+        ("arrival_out_of_range", 1),
+    ];
+    assert_eq!(reasons[..5], want);
+    assert_eq!(reasons[5..], [("truncated", 1)]);
+    assert_eq!((stats.damage.records, stats.damage.skipped(), stats.damage.unread_bytes), (201, 6, 0));
+    // 6 of 201 records is more than 1%: the scan refuses the file, naming the first.
+    let err = reader.damage_error().expect("too damaged").to_string();
+    assert!(err.contains("6 of 201 records") && err.contains("record 10 (not_rtp_v2)"), "{err}");
+    assert!(err.contains("RTP version is 1"), "{err}");
+    let fault = crate::error::Classify::fault(&reader.damage_error().expect("too damaged"));
+    assert_eq!(fault, crate::error::Fault::BadInput("bad_input"));
+}
+
+#[test]
+fn one_damaged_record_in_a_hundred_and_more_is_tolerated() {
+    let file = dump(&audio(150, 0, 0, 7));
+    let (mut bytes, starts) = dump_bytes(&file);
+    bytes[starts[75] + 8] = 0x00;
+    rewrite(&file, &bytes);
+    let (packets, reader) = read_all(&file, AuxiliaryPayloads::default());
+    assert_eq!((packets.len(), reader.stats().damage.skipped()), (149, 1));
+    assert!(reader.damage_error().is_none());
+}
+
+#[test]
+fn an_arrival_time_far_off_is_judged_by_the_next_record() {
+    // The first record hours off: skipped, the second starts the stream.
+    let file = dump(&audio(100, 0, 0, 7));
+    let (mut bytes, starts) = dump_bytes(&file);
+    set_arrival(&mut bytes, starts[0], HOURS_5_MS);
+    set_arrival(&mut bytes, starts[99], HOURS_5_MS);
+    rewrite(&file, &bytes);
+    let (packets, stats) = read(&file, AuxiliaryPayloads::default());
+    assert_eq!((packets.len(), stats.damage.count(DamageReason::ArrivalOutOfRange)), (98, 2));
+    assert_eq!(packets.first().map(index), Some(1));
+    assert_eq!(packets.last().map(index), Some(98), "the last record hours off is skipped too");
+    // A real two-hour pause (every record after it agrees): nothing skipped.
+    let mut records = audio(100, 0, 0, 7);
+    records.iter_mut().skip(50).for_each(|(arrival, _)| *arrival += 2 * 3_600_000);
+    let (packets, stats) = read(&dump(&records), AuxiliaryPayloads::default());
+    assert_eq!((packets.len(), stats.damage.skipped()), (100, 0));
+}
+
+#[test]
+fn a_bad_record_length_stops_the_reading() {
+    let file = dump(&audio(200, 0, 0, 7));
+    let (mut bytes, starts) = dump_bytes(&file);
+    let file_bytes = bytes.len() as u64;
+    bytes[starts[199]..starts[199] + 2].copy_from_slice(&[0, 3]);
+    rewrite(&file, &bytes);
+    let (packets, reader) = read_all(&file, AuxiliaryPayloads::default());
+    let damage = reader.stats().damage;
+    assert_eq!((packets.len(), damage.count(DamageReason::BadRecordLength)), (199, 1));
+    assert_eq!(damage.unread_bytes, file_bytes - starts[199] as u64);
+    assert!(reader.damage_error().is_none(), "the last record only");
+    // Early in the file, most of it is left unread: refused.
+    bytes[starts[100]..starts[100] + 2].copy_from_slice(&[0, 0]);
+    rewrite(&file, &bytes);
+    let (packets, reader) = read_all(&file, AuxiliaryPayloads::default());
+    assert_eq!((packets.len(), reader.stats().damage.records), (100, 101));
+    let err = reader.damage_error().expect("too damaged").to_string();
+    assert!(err.contains("record 100 (bad_record_length)") && err.contains("bytes unread"), "{err}");
+}
+
+#[test]
+fn fuzz_damaged_files_never_fail_or_panic() {
+    let file = dump(&audio(60, 0, 0, 7));
+    let (seed, _) = dump_bytes(&file);
+    let header_len = seed.iter().position(|b| *b == b'\n').expect("preamble") + 1 + 16;
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..600 {
+        let mut bytes = seed.clone();
+        if round % 5 == 0 {
+            // Random bytes after an intact header.
+            bytes.truncate(header_len);
+            bytes.extend((0..next() % 2000).map(|_| next() as u8));
+        } else {
+            for _ in 0..=next() % 6 {
+                let at = header_len + (next() as usize) % (bytes.len() - header_len);
+                bytes[at] = next() as u8;
+            }
+            bytes.truncate(header_len + (next() as usize) % (seed.len() - header_len + 1));
+        }
+        rewrite(&file, &bytes);
+        let mut packets = MediaPackets::open(file.path(), PT, 48_000, AuxiliaryPayloads::default()).expect("open");
+        while let Some(packet) = packets.next_packet().unwrap_or_else(|e| panic!("round {round}: {e}")) {
+            assert!(packet.payload.len() < 2000);
+        }
+        let damage = packets.stats().damage;
+        assert!(damage.skipped() <= damage.records, "round {round}");
+        let _ = packets.damage_error().map(|e| e.to_string());
     }
 }

@@ -1,5 +1,5 @@
-//! A first pass over a segment's `.rtpdump`: validates every record and RTP header, and
-//! measures the segment (first and last timestamps, arrival times, loss, recovery, frames a
+//! A first pass over a segment's `.rtpdump`: validates every record and RTP header (refusing a
+//! file whose damaged records pass the threshold of [`super::damage`]), and measures the segment (first and last timestamps, arrival times, loss, recovery, frames a
 //! decoder could not use) without decoding.
 
 use super::codec_sniff::CodecVotes;
@@ -88,6 +88,9 @@ fn scan_as(segment: &Segment) -> Result<PacketScan, IngestError> {
         if let Some(gate) = gate.as_mut() {
             gate.push(packet);
         }
+    }
+    if let Some(err) = packets.damage_error() {
+        return Err(err);
     }
     let mut scan = scan.ok_or_else(|| IngestError::NoMediaPackets {
         path: path.to_path_buf(),

@@ -68,7 +68,25 @@ impl IngestError {
                 IngestError::KindMismatch { path: p(path), sdp_kind, track_type }
             }
             IngestError::Rtpdump { path, source } => IngestError::Rtpdump { path: p(path), source },
-            IngestError::Rtp { path, record_index, source } => IngestError::Rtp { path: p(path), record_index, source },
+            IngestError::Damaged {
+                path,
+                skipped,
+                records,
+                unread_bytes,
+                file_bytes,
+                first_record_index,
+                first_reason,
+                first_detail,
+            } => IngestError::Damaged {
+                path: p(path),
+                skipped,
+                records,
+                unread_bytes,
+                file_bytes,
+                first_record_index,
+                first_reason,
+                first_detail,
+            },
             IngestError::NoMediaPackets { path, payload_type, codec } => {
                 IngestError::NoMediaPackets { path: p(path), payload_type, codec }
             }

@@ -3,6 +3,7 @@
 //! (segments, gaps, loss, concealment, keyframe waits, clock anchor and drift correction, and
 //! every metadata field that could not be used).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -10,6 +11,7 @@ use serde::Serialize;
 use super::PartialFile;
 use super::plan::{RenderPlan, SegmentPlan, TrackPlan};
 use crate::ingest::TrackKind;
+use crate::ingest::damage::RecordDamage;
 use crate::timeline::{AnchorSource, RateSource};
 
 pub const MANIFEST_FILE_NAME: &str = "manifest.json";
@@ -104,6 +106,9 @@ pub struct TrackEntry {
     pub concealed_ms: f64,
     /// How far the segments' ends moved by correcting sender clock drift, summed.
     pub drift_corrected_ms: f64,
+    /// Damaged rtpdump records skipped, summed over the segments, and by reason.
+    pub records_skipped: u64,
+    pub records_skipped_reasons: BTreeMap<&'static str, u64>,
     pub segments: Vec<SegmentEntry>,
 }
 
@@ -123,6 +128,11 @@ pub struct SegmentEntry {
     pub packets_recovered: u64,
     pub duplicates_or_late: u64,
     pub skipped_packets: u64,
+    /// Damaged records of the rtpdump skipped (see [`crate::ingest::damage`]), and by reason
+    /// (`not_rtp_v2`, `too_short`, `bad_rtp_header`, `length_past_record`,
+    /// `arrival_out_of_range`, `truncated`, `bad_record_length`).
+    pub records_skipped: u64,
+    pub records_skipped_reasons: BTreeMap<&'static str, u64>,
     pub ssrc_changes: u32,
     pub timestamp_discontinuities: u32,
     pub concealed_ms: f64,
@@ -155,6 +165,8 @@ fn segment_entry(segment: &SegmentPlan) -> SegmentEntry {
         packets_recovered: scan.packets.recovered,
         duplicates_or_late: scan.packets.duplicates_or_late,
         skipped_packets: scan.packets.skipped,
+        records_skipped: scan.packets.damage.skipped(),
+        records_skipped_reasons: reasons(&scan.packets.damage),
         ssrc_changes: scan.packets.ssrc_changes,
         timestamp_discontinuities: scan.packets.discontinuities,
         concealed_ms: clock.ticks_to_ms(scan.concealed_ticks),
@@ -171,6 +183,10 @@ fn segment_entry(segment: &SegmentPlan) -> SegmentEntry {
     }
 }
 
+fn reasons(damage: &RecordDamage) -> BTreeMap<&'static str, u64> {
+    damage.reasons().map(|(reason, count)| (reason.as_str(), count)).collect()
+}
+
 fn track_entry(track: &TrackPlan) -> TrackEntry {
     let segments: Vec<SegmentEntry> = track.segments.iter().map(segment_entry).collect();
     let gaps = track
@@ -180,6 +196,10 @@ fn track_entry(track: &TrackPlan) -> TrackEntry {
         .map(|w| Span { from_ms: w[0].span.end_ms, to_ms: w[1].span.start_ms })
         .collect();
     let (delivered, lost) = segments.iter().fold((0, 0), |(d, l), s| (d + s.packets, l + s.packets_lost));
+    let mut records_skipped_reasons = BTreeMap::new();
+    for (reason, count) in segments.iter().flat_map(|s| &s.records_skipped_reasons) {
+        *records_skipped_reasons.entry(*reason).or_insert(0) += count;
+    }
     TrackEntry {
         track_id: track.track_id.clone(),
         kind: track.kind.as_str(),
@@ -190,6 +210,8 @@ fn track_entry(track: &TrackPlan) -> TrackEntry {
         packets_lost_pct: if delivered + lost > 0 { lost as f64 * 100.0 / (delivered + lost) as f64 } else { 0.0 },
         concealed_ms: if track.kind == TrackKind::Audio { segments.iter().map(|s| s.concealed_ms).sum() } else { 0.0 },
         drift_corrected_ms: segments.iter().map(|s| s.drift_corrected_ms).sum(),
+        records_skipped: segments.iter().map(|s| s.records_skipped).sum(),
+        records_skipped_reasons,
         segments,
     }
 }
