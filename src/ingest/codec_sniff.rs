@@ -5,8 +5,8 @@
 //!   start code `9d 01 2a`.
 //! - VP9 (RFC 9628): the first packet of a keyframe (B set, P clear) carries the uncompressed
 //!   header's sync code `49 83 42` within its first bytes.
-//! - H.264 (RFC 6184): a sequence parameter set (NAL type 7), alone or first in a STAP-A whose
-//!   sizes add up exactly. A VP8 or VP9 payload descriptor from libwebrtc always has its top
+//! - H.264 (RFC 6184): a sequence parameter set (NAL type 7), alone or in a STAP-A whose sizes
+//!   add up exactly. A VP8 or VP9 payload descriptor from libwebrtc always has its top
 //!   bit set (X or I), which H.264 forbids in a NAL header.
 
 use super::sdp::Codec;
@@ -65,9 +65,9 @@ fn h264_sps(payload: &[u8]) -> bool {
     match b0 & 0x1f {
         7 => payload.len() >= 4,
         24 => {
-            // STAP-A: (size, NAL) pairs that fill the payload exactly, the first an SPS.
+            // STAP-A: (size, NAL) pairs that fill the payload exactly, one of them an SPS.
             let mut rest = payload.get(1..).unwrap_or(&[]);
-            let mut first_type = None;
+            let mut sps = false;
             while !rest.is_empty() {
                 let Some((size, after)) = rest.split_first_chunk::<2>() else { return false };
                 let size = usize::from(u16::from_be_bytes(*size));
@@ -75,10 +75,10 @@ fn h264_sps(payload: &[u8]) -> bool {
                 if nal[0] & 0x80 != 0 {
                     return false;
                 }
-                first_type.get_or_insert(nal[0] & 0x1f);
+                sps |= nal[0] & 0x1f == 7;
                 rest = &after[size..];
             }
-            first_type == Some(7)
+            sps
         }
         _ => false,
     }
@@ -124,7 +124,8 @@ mod tests {
     use super::*;
 
     const H264_SPS: &[u8] = &[0x67, 0x42, 0xe0, 0x1f, 0x8c];
-    const H264_STAP_A: &[u8] = &[0x78, 0, 3, 0x67, 0x42, 0xe0, 0, 2, 0x68, 0xce];
+    /// An access unit delimiter, the SPS and the PPS, as GStreamer's payloader aggregates them.
+    const H264_STAP_A: &[u8] = &[0x78, 0, 2, 0x09, 0x10, 0, 3, 0x67, 0x42, 0xe0, 0, 2, 0x68, 0xce];
     /// X=1, S=1; I=1 with a 15-bit picture id; keyframe tag, then the start code.
     const VP8_KEY: &[u8] = &[0x90, 0x80, 0x80, 0x01, 0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01];
     /// I=1, B=1 (picture id 0x1234), then a profile-0 keyframe header.
