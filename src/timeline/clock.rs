@@ -62,8 +62,7 @@ pub struct ClockInputs {
     /// The lower envelope of the packets' arrival times (see [`super::arrival`]).
     pub arrival_floor: Vec<FloorPoint>,
     /// The decoded media lags what its timestamps say by this much: Opus's lookahead, which
-    /// a libwebrtc sender does not take off its timestamps (see
-    /// [`crate::ingest::sdp::Codec::decoder_delay_ms`]).
+    /// a libwebrtc sender does not take off its timestamps (the codec's `decoder_delay_ms`).
     pub decoder_delay_ms: f64,
 }
 
