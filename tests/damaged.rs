@@ -86,13 +86,9 @@ fn file_name(path: &Path) -> String {
 }
 
 fn track<'a>(manifest: &'a serde_json::Value, participant: &str, kind: &str) -> &'a serde_json::Value {
-    manifest["participants"]
-        .as_array()
-        .expect("participants")
-        .iter()
-        .filter(|p| p["participant_id"] == participant)
-        .flat_map(|p| p["tracks"].as_array().expect("tracks").iter())
-        .find(|t| t["kind"] == kind)
+    tracks(manifest, participant, kind)
+        .into_iter()
+        .next()
         .unwrap_or_else(|| panic!("no {kind} track of {participant} in {manifest}"))
 }
 

@@ -42,15 +42,7 @@ fn edit_alice_segment(input: &Path, list: &str, edit: impl FnOnce(&mut serde_jso
 }
 
 fn notes(manifest: &serde_json::Value, participant: &str, kind: &str) -> String {
-    manifest["participants"]
-        .as_array()
-        .expect("participants")
-        .iter()
-        .filter(|p| p["participant_id"] == participant)
-        .flat_map(|p| p["tracks"].as_array().expect("tracks").iter())
-        .filter(|t| t["kind"] == kind)
-        .map(|t| t["segments"][0]["notes"].to_string())
-        .collect()
+    tracks(manifest, participant, kind).iter().map(|t| t["segments"][0]["notes"].to_string()).collect()
 }
 
 #[test]

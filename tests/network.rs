@@ -140,17 +140,6 @@ fn assert_length(r: &Rendered, samples: &[f32]) {
     assert!((audio_ms - duration_ms).abs() <= 2.0 * FRAME_MS, "audio is {audio_ms} ms for a {duration_ms} ms call");
 }
 
-fn tracks<'a>(manifest: &'a serde_json::Value, participant: &str, kind: &str) -> Vec<&'a serde_json::Value> {
-    manifest["participants"]
-        .as_array()
-        .expect("participants")
-        .iter()
-        .filter(|p| p["participant_id"] == participant)
-        .flat_map(|p| p["tracks"].as_array().expect("tracks").iter())
-        .filter(|t| t["kind"] == kind)
-        .collect()
-}
-
 fn sum(tracks: &[&serde_json::Value], field: &str) -> f64 {
     tracks
         .iter()

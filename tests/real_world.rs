@@ -45,13 +45,9 @@ fn audio_lost_near(lost: &[LostPacket], p: &SynthParticipant, t_ms: f64) -> bool
 }
 
 fn track_start(manifest: &serde_json::Value, participant: &str, kind: &str) -> f64 {
-    manifest["participants"]
-        .as_array()
-        .expect("participants")
-        .iter()
-        .filter(|p| p["participant_id"] == participant)
-        .flat_map(|p| p["tracks"].as_array().expect("tracks").iter())
-        .find(|t| t["kind"] == kind && t["screenshare"] == false)
+    tracks(manifest, participant, kind)
+        .into_iter()
+        .find(|t| t["screenshare"] == false)
         .and_then(|t| t["start_ms"].as_f64())
         .unwrap_or_else(|| panic!("{participant}: no {kind} track"))
 }

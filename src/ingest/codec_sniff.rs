@@ -9,6 +9,7 @@
 //!   add up exactly. A VP8 or VP9 payload descriptor from libwebrtc always has its top
 //!   bit set (X or I), which H.264 forbids in a NAL header.
 
+use super::frames::vp8_frame_start;
 use super::sdp::Codec;
 
 /// The video codecs told apart, in the order their signatures are tried.
@@ -85,26 +86,10 @@ fn h264_sps(payload: &[u8]) -> bool {
 }
 
 fn vp8_keyframe_start_code(payload: &[u8]) -> bool {
-    let Some(&b0) = payload.first() else { return false };
-    // S set, partition 0, reserved bit clear.
-    if b0 & 0x10 == 0 || b0 & 0x07 != 0 || b0 & 0x40 != 0 {
+    // The descriptor's reserved bit is clear.
+    let Some(index) = vp8_frame_start(payload).filter(|_| payload.first().is_some_and(|b0| b0 & 0x40 == 0)) else {
         return false;
-    }
-    let mut index = 1;
-    if b0 & 0x80 != 0 {
-        let Some(&x) = payload.get(1) else { return false };
-        index = 2;
-        if x & 0x80 != 0 {
-            let Some(&picture_id) = payload.get(index) else { return false };
-            index += if picture_id & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            index += 1;
-        }
-        if x & 0x30 != 0 {
-            index += 1;
-        }
-    }
+    };
     payload.get(index).is_some_and(|tag| tag & 0x01 == 0)
         && payload.get(index + 3..index + 6) == Some(&[0x9d, 0x01, 0x2a][..])
 }

@@ -45,16 +45,22 @@ pub fn is_keyframe_packet(codec: Codec, payload: &[u8]) -> bool {
 
 /// RFC 7741: skip the payload descriptor, then bit 0 of the VP8 frame tag is 0 on keyframes.
 fn vp8_keyframe(payload: &[u8]) -> bool {
-    let Some(&b0) = payload.first() else { return false };
+    vp8_frame_start(payload).and_then(|index| payload.get(index)).is_some_and(|tag| tag & 0x01 == 0)
+}
+
+/// Where the VP8 frame starts in `payload` (after the RFC 7741 payload descriptor), when the
+/// packet starts a frame (S set, partition 0).
+pub(crate) fn vp8_frame_start(payload: &[u8]) -> Option<usize> {
+    let b0 = *payload.first()?;
     if b0 & 0x10 == 0 || b0 & 0x07 != 0 {
-        return false;
+        return None;
     }
     let mut index = 1;
     if b0 & 0x80 != 0 {
-        let Some(&x) = payload.get(1) else { return false };
+        let x = *payload.get(1)?;
         index = 2;
         if x & 0x80 != 0 {
-            let Some(&picture_id) = payload.get(index) else { return false };
+            let picture_id = *payload.get(index)?;
             index += if picture_id & 0x80 != 0 { 2 } else { 1 };
         }
         if x & 0x40 != 0 {
@@ -64,7 +70,7 @@ fn vp8_keyframe(payload: &[u8]) -> bool {
             index += 1;
         }
     }
-    payload.get(index).is_some_and(|tag| tag & 0x01 == 0)
+    Some(index)
 }
 
 /// An IDR slice in a single NAL unit, a STAP-A aggregate, or the first fragment of a FU-A.

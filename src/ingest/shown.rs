@@ -37,63 +37,31 @@ impl PathShown<'_> {
 
 impl IngestError {
     /// This error with its paths as `shown` names them.
-    pub fn shown(self, shown: &PathShown<'_>) -> IngestError {
-        let p = |path: PathBuf| shown.path(&path);
-        match self {
-            IngestError::Io { path, source } => IngestError::Io { path: p(path), source },
-            IngestError::Archive(ArchiveError::Io { path, source }) => {
-                IngestError::Archive(ArchiveError::Io { path: p(path), source })
+    pub fn shown(mut self, shown: &PathShown<'_>) -> IngestError {
+        match &mut self {
+            IngestError::Io { path, .. }
+            | IngestError::Archive(ArchiveError::Io { path, .. } | ArchiveError::TooDeep { path, .. })
+            | IngestError::NoMetadata { path }
+            | IngestError::Metadata { path, .. }
+            | IngestError::MixedCalls { path, .. }
+            | IngestError::MissingRtpdump { path, .. }
+            | IngestError::Sdp { path, .. }
+            | IngestError::KindMismatch { path, .. }
+            | IngestError::Rtpdump { path, .. }
+            | IngestError::Damaged { path, .. }
+            | IngestError::NoMediaPackets { path, .. }
+            | IngestError::CallTooLong { path, .. } => *path = shown.path(path),
+            IngestError::AmbiguousRtpdump { path, candidates, .. } => {
+                *path = shown.path(path);
+                *candidates = shown.text(candidates);
             }
-            IngestError::Archive(ArchiveError::TooDeep { path, max_depth }) => {
-                IngestError::Archive(ArchiveError::TooDeep { path: p(path), max_depth })
+            IngestError::MissingSdp { path, rtpdump } => {
+                *path = shown.path(path);
+                *rtpdump = shown.path(rtpdump);
             }
-            IngestError::Archive(err) => IngestError::Archive(err),
-            IngestError::NoMetadata { path } => IngestError::NoMetadata { path: p(path) },
-            IngestError::Metadata { path, source } => IngestError::Metadata { path: p(path), source },
-            IngestError::MixedCalls { path, field, value, expected } => {
-                IngestError::MixedCalls { path: p(path), field, value, expected }
-            }
-            IngestError::MissingRtpdump { path, field, base_filename } => {
-                IngestError::MissingRtpdump { path: p(path), field, base_filename }
-            }
-            IngestError::AmbiguousRtpdump { path, field, base_filename, candidates } => IngestError::AmbiguousRtpdump {
-                path: p(path),
-                field,
-                base_filename,
-                candidates: shown.text(&candidates),
-            },
-            IngestError::MissingSdp { path, rtpdump } => IngestError::MissingSdp { path: p(path), rtpdump: p(rtpdump) },
-            IngestError::Sdp { path, source } => IngestError::Sdp { path: p(path), source },
-            IngestError::KindMismatch { path, sdp_kind, track_type } => {
-                IngestError::KindMismatch { path: p(path), sdp_kind, track_type }
-            }
-            IngestError::Rtpdump { path, source } => IngestError::Rtpdump { path: p(path), source },
-            IngestError::Damaged {
-                path,
-                skipped,
-                records,
-                unread_bytes,
-                file_bytes,
-                first_record_index,
-                first_reason,
-                first_detail,
-            } => IngestError::Damaged {
-                path: p(path),
-                skipped,
-                records,
-                unread_bytes,
-                file_bytes,
-                first_record_index,
-                first_reason,
-                first_detail,
-            },
-            IngestError::NoMediaPackets { path, payload_type, codec } => {
-                IngestError::NoMediaPackets { path: p(path), payload_type, codec }
-            }
-            IngestError::CallTooLong { path, who, start_ms, end_ms, limit_h } => {
-                IngestError::CallTooLong { path: p(path), who, start_ms, end_ms, limit_h }
-            }
+            IngestError::Archive(_) => {}
         }
+        self
     }
 }
 

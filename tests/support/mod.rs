@@ -197,6 +197,18 @@ pub fn manifest(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&bytes).expect("manifest.json is JSON")
 }
 
+/// The manifest's tracks of `participant` (every session) of `kind` ("audio" or "video").
+pub fn tracks<'a>(manifest: &'a serde_json::Value, participant: &str, kind: &str) -> Vec<&'a serde_json::Value> {
+    manifest["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .filter(|p| p["participant_id"] == participant)
+        .flat_map(|p| p["tracks"].as_array().expect("tracks").iter())
+        .filter(|t| t["kind"] == kind)
+        .collect()
+}
+
 /// The render's MP4 in `out` (the job must have succeeded).
 pub fn render_ok(input: &Path, out: &Path, extra: &[&str]) -> PathBuf {
     let output = composite("--input-dir", input, out, extra);
