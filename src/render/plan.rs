@@ -246,28 +246,42 @@ fn track_span(segments: &[SegmentPlan]) -> TrackSpan {
     TrackSpan { segments: segments.iter().map(|s| s.span.clone()).collect() }
 }
 
-/// A segment without sender reports is placed by its arrival times, which include the path's
-/// delay from the sender. The call's segments with sender reports show how long that path
-/// takes (each one's least transit; their median): those placed by arrival are moved that much
-/// earlier, so they line up with the others. A call without sender reports keeps its arrival
-/// times (every participant is equally late).
+/// A segment without sender reports is placed by its arrival times, which include the time
+/// from capture to the recorder (packetising, encoding, the network path). The call's segments
+/// with sender reports show how long that takes (each one's least transit; the median over
+/// those of the same kind, else over all): those placed by arrival are moved that much earlier,
+/// so they line up with the others. A call without sender reports keeps its arrival times
+/// (every participant is equally late).
 fn take_off_network_delay(tracks: &mut [TrackPlan]) {
-    let mut transits: Vec<f64> =
-        tracks.iter().flat_map(|t| &t.segments).filter_map(|s| s.clock.transit_ms).filter(|t| t.is_finite()).collect();
-    if transits.is_empty() {
-        return;
-    }
-    transits.sort_by(f64::total_cmp);
-    let delay_ms = transits[transits.len() / 2].clamp(0.0, MAX_NETWORK_DELAY_MS);
+    let transits = |kind: Option<TrackKind>| -> Vec<f64> {
+        let mut found: Vec<f64> = tracks
+            .iter()
+            .filter(|t| kind.is_none_or(|k| t.kind == k))
+            .flat_map(|t| &t.segments)
+            .filter_map(|s| s.clock.transit_ms)
+            .filter(|t| t.is_finite())
+            .collect();
+        found.sort_by(f64::total_cmp);
+        found
+    };
+    let delays: Vec<(TrackKind, f64, usize)> = [TrackKind::Audio, TrackKind::Video]
+        .into_iter()
+        .filter_map(|kind| {
+            let same = transits(Some(kind));
+            let measured = if same.is_empty() { transits(None) } else { same };
+            let median = *measured.get(measured.len() / 2)?;
+            Some((kind, median.clamp(0.0, MAX_NETWORK_DELAY_MS), measured.len()))
+        })
+        .collect();
     for track in tracks.iter_mut() {
+        let Some(&(_, delay_ms, measured)) = delays.iter().find(|(kind, ..)| *kind == track.kind) else { continue };
         let mut moved = false;
         for segment in &mut track.segments {
             if segment.clock.anchor_source == AnchorSource::FirstPacketArrival {
                 segment.clock.advance_by(delay_ms);
                 segment.clock.notes.push(format!(
-                    "placed {delay_ms:.0} ms before its arrival times: the network delay measured on the call's {} \
-                     segments with sender reports (median)",
-                    transits.len()
+                    "placed {delay_ms:.0} ms before its arrival times: the transit measured on {measured} of the \
+                     call's segments with sender reports (median)"
                 ));
                 segment.span = segment_span(&segment.clock, &segment.scan, track.kind);
                 moved = true;

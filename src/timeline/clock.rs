@@ -176,15 +176,9 @@ impl SegmentClock {
 
         // Then the anchor: the first sender report when it agrees with the arrival times.
         match rtcp_first {
-            None => {
-                // The first packet may have been held up: anchor on the envelope instead.
-                let jitter_ms = jitter_of(inputs.first_packet, &inputs.arrival_floor, clock.ticks_per_ms);
-                clock.anchor_call_ms -= jitter_ms;
-                clock.notes.push(format!(
-                    "first_rtcp_* absent or 0: anchored at the arrival times (the first packet's, less the \
-                     {jitter_ms:.0} ms of jitter it had over the least delayed packets)"
-                ));
-            }
+            None => clock.notes.push(
+                "first_rtcp_* absent or 0: anchored at the first packet's arrival (first_rtp_unix_timestamp)".into(),
+            ),
             Some((rtp, unix_ms)) => {
                 let ticks = extend(rtp);
                 let report_call_ms = (unix_ms - inputs.call_start_unix_ms) as f64;
@@ -205,6 +199,17 @@ impl SegmentClock {
                          inconsistent with first_rtp_*, anchored at the first packet's arrival"
                     ));
                 }
+            }
+        }
+        if clock.anchor_source == AnchorSource::FirstPacketArrival {
+            // The first packet may have been held up: anchor on the envelope instead.
+            let jitter_ms = jitter_of(inputs.first_packet, &inputs.arrival_floor, clock.ticks_per_ms);
+            if jitter_ms >= 0.5 {
+                clock.anchor_call_ms -= jitter_ms;
+                clock.notes.push(format!(
+                    "the first packet arrived {jitter_ms:.0} ms later than the least delayed packets imply: \
+                     anchored on them"
+                ));
             }
         }
         if inputs.decoder_delay_ms != 0.0 {
