@@ -126,6 +126,16 @@ impl Recording {
     }
 }
 
+/// The first few of `paths`, and how many more there are (an archive may hold thousands).
+fn candidate_list(paths: &[&PathBuf]) -> String {
+    const SHOWN: usize = 5;
+    let mut list = paths.iter().take(SHOWN).map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    if paths.len() > SHOWN {
+        list.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    list
+}
+
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
@@ -270,7 +280,7 @@ fn bind_segment(
                 path: path.to_path_buf(),
                 field: field.to_owned(),
                 base_filename: seg.base_filename.clone(),
-                candidates: many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                candidates: candidate_list(many),
             });
         }
     };

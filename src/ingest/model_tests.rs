@@ -152,3 +152,13 @@ fn an_archive_is_extracted_into_the_work_dir_and_its_errors_name_entries() {
     drop(recording);
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0, "the extraction goes with the recording");
 }
+
+#[test]
+fn an_ambiguous_segment_names_a_few_candidates_and_counts_the_rest() {
+    let paths: Vec<PathBuf> = (0..7).map(|i| PathBuf::from(format!("u/s{i}/audio_1.rtpdump"))).collect();
+    let refs: Vec<&PathBuf> = paths.iter().collect();
+    let list = candidate_list(&refs);
+    assert!(list.starts_with("u/s0/audio_1.rtpdump, u/s1/audio_1.rtpdump"), "{list}");
+    assert!(list.ends_with("u/s4/audio_1.rtpdump and 2 more"), "{list}");
+    assert_eq!(candidate_list(&refs[..2]), "u/s0/audio_1.rtpdump, u/s1/audio_1.rtpdump");
+}
