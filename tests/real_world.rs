@@ -21,7 +21,7 @@ const OUT: (u32, u32) = (640, 360);
 
 /// `REAL_WORLD_S` lengthens the call for local runs.
 fn duration_ms() -> u64 {
-    std::env::var("REAL_WORLD_S").ok().and_then(|s| s.parse::<u64>().ok()).map_or(30_000, |s| s * 1000)
+    std::env::var("REAL_WORLD_S").ok().and_then(|s| s.parse::<u64>().ok()).map_or(60_000, |s| s * 1000)
 }
 
 fn spec() -> SynthSpec {
@@ -113,6 +113,19 @@ fn a_real_world_call_stays_in_sync() {
         eprintln!("{}: video placed {video_ms:+.1} ms, audio {audio_ms:+.1} ms", p.participant_id);
         assert!(video_ms.abs() <= 20.0 && audio_ms.abs() <= 20.0, "{}: placed off", p.participant_id);
         assert!((video_ms - audio_ms).abs() <= 10.0, "{}: lip sync {:.1} ms", p.participant_id, video_ms - audio_ms);
+        // Each track's clock runs at the sender's rate, measured from sender reports or, without
+        // them, from the arrival times' envelope: placed right at the start, still right at the end.
+        for kind in ["audio", "video"] {
+            for track in tracks(&manifest, &p.participant_id, kind).into_iter().filter(|t| t["screenshare"] == false) {
+                let drift_ppm = track["segments"][0]["drift_ppm"].as_f64().expect("drift_ppm");
+                eprintln!("{} {kind}: drift {drift_ppm:+.1} ppm", p.participant_id);
+                assert!(
+                    (drift_ppm - p.drift_ppm).abs() <= 25.0,
+                    "{} {kind}: measured {drift_ppm} ppm",
+                    p.participant_id
+                );
+            }
+        }
     }
 }
 

@@ -16,8 +16,9 @@ const MAX_DRIFT_PPM: f64 = 1000.0;
 /// Sender reports this close together say too little about the rate.
 const MIN_RATE_SPAN_MS: f64 = 10_000.0;
 /// A rate measured from arrival times is used only when it moves the segment's end by more
-/// than network jitter could.
-const MIN_ARRIVAL_CORRECTION_MS: f64 = 40.0;
+/// than the envelope's own error could (its two end points are each within about a
+/// millisecond of the path's floor).
+const MIN_ARRIVAL_CORRECTION_MS: f64 = 5.0;
 
 /// Where the anchor of a segment's RTP clock came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -1,3 +1,4 @@
+use super::arrival::ArrivalFloor;
 use super::*;
 
 #[test]
@@ -45,6 +46,38 @@ fn without_sender_reports_the_first_packets_jitter_is_taken_off() {
     assert!((clock.call_ms(0) - 491.0).abs() < 1e-9, "{}", clock.call_ms(0));
     assert!(clock.notes.iter().any(|n| n.contains("arrived 9 ms later")), "{:?}", clock.notes);
     assert_eq!(clock.transit_ms, None);
+}
+
+#[test]
+fn without_sender_reports_drift_is_measured_through_jitter() {
+    // Two minutes of 20 ms packets from a -150 ppm sender, each 40 to 52 ms on the network.
+    let (ppm, seconds) = (-150.0, 120_u32);
+    let mut floor = ArrivalFloor::new(48_000);
+    let mut rng = 7_u64;
+    let arrival = |k: u32, rng: &mut u64| {
+        *rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let jitter_ms = (*rng >> 33) % 13;
+        (f64::from(k * 20) / (1.0 + ppm * 1e-6)).round() as u32 + 40 + jitter_ms as u32
+    };
+    let packets = seconds * 50;
+    let first_arrival = arrival(0, &mut rng);
+    floor.push(0, first_arrival);
+    let mut last = (0, first_arrival);
+    for k in 1..packets {
+        last = (i64::from(k) * 960, arrival(k, &mut rng));
+        floor.push(last.0, last.1);
+    }
+    let mut i = inputs(48_000, (0, 1_000_000 + i64::from(first_arrival)), None);
+    i.first_packet = (0, first_arrival);
+    i.last_packet = last;
+    i.arrival_floor = floor.finish();
+    let clock = SegmentClock::from_inputs(&i);
+    assert_eq!(clock.rate_source, RateSource::PacketArrivals);
+    assert!((clock.drift_ppm() - ppm).abs() < 15.0, "{}", clock.drift_ppm());
+    // Placed by arrival (40 ms of path left in: the call's other tracks take that off), the
+    // last packet lands where the first one's path says, 18 ms of drift corrected.
+    let true_end_ms = f64::from((packets - 1) * 20) / (1.0 + ppm * 1e-6) + 40.0;
+    assert!((clock.call_ms(last.0) - true_end_ms).abs() < 3.0, "{} vs {true_end_ms}", clock.call_ms(last.0));
 }
 
 #[test]
