@@ -9,6 +9,7 @@ mod impair;
 mod media;
 mod package;
 pub mod plan;
+mod rng;
 
 use std::path::{Path, PathBuf};
 

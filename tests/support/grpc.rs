@@ -122,3 +122,8 @@ pub async fn archive_server(archive: PathBuf) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await.expect("archive server") });
     format!("http://{addr}")
 }
+
+/// True for a progress event at or past `fraction`.
+pub fn is_progress_past(event: &pb::RenderJobEvent, fraction: f64) -> bool {
+    matches!(&event.event, Some(pb::render_job_event::Event::Progress(p)) if p.fraction >= fraction)
+}

@@ -209,6 +209,20 @@ pub fn tracks<'a>(manifest: &'a serde_json::Value, participant: &str, kind: &str
         .collect()
 }
 
+/// A small synthetic call (160x90 cameras) written as `dir/{name}.zip`.
+pub fn call(dir: &Path, name: &str, participants: usize, duration_ms: u64) -> PathBuf {
+    let path = dir.join(format!("{name}.zip"));
+    let spec = tessera::synth::SynthSpec {
+        participants,
+        duration_ms,
+        width: 160,
+        height: 90,
+        ..tessera::synth::SynthSpec::default()
+    };
+    tessera::synth::synth(&spec, &path).expect("synth");
+    path
+}
+
 /// The render's MP4 in `out` (the job must have succeeded).
 pub fn render_ok(input: &Path, out: &Path, extra: &[&str]) -> PathBuf {
     let output = composite("--input-dir", input, out, extra);
