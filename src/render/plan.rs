@@ -114,7 +114,7 @@ impl RenderPlan {
             }
             let mut segments = Vec::with_capacity(track.segments.len());
             for segment in &track.segments {
-                let scan = recording.scan(segment)?;
+                let mut scan = recording.scan(segment)?;
                 let meta = &segment.meta;
                 let mut clock = SegmentClock::from_inputs(&ClockInputs {
                     clock_rate_hz: segment.clock_rate_hz,
@@ -125,7 +125,8 @@ impl RenderPlan {
                     first_packet: (scan.first_ticks, scan.first_arrival_ms),
                     last_packet: (scan.max_ticks, scan.last_arrival_ms),
                     discontinuous: scan.packets.ssrc_changes + scan.packets.discontinuities > 0,
-                    arrival_floor: scan.arrival_floor.clone(),
+                    // Only the clock needs the envelope: the plan does not keep it.
+                    arrival_floor: std::mem::take(&mut scan.arrival_floor),
                     decoder_delay_ms: segment.codec.decoder_delay_ms(),
                 });
                 clock.notes.extend(metadata_notes(segment, &scan));

@@ -97,7 +97,13 @@ pub struct DumpOptions {
 /// sender reports); GStreamer's encoder stamps its output that much earlier, so its decoded
 /// audio lines up with them. Synthetic senders are libwebrtc-like: their audio timestamps,
 /// send times and sender reports are those of the capture 6.5 ms after the decoded audio.
-pub const WEBRTC_OPUS_SHIFT_TICKS: u32 = 312;
+const WEBRTC_OPUS_SHIFT_TICKS: u32 = 312;
+
+/// The shift [`WEBRTC_OPUS_SHIFT_TICKS`] a libwebrtc-like sender of `codec` puts on its
+/// timestamps (none for video).
+pub fn stamp_shift_ticks(codec: Codec) -> u32 {
+    if codec == Codec::Opus { WEBRTC_OPUS_SHIFT_TICKS } else { 0 }
+}
 
 /// Runs `appsrc ! <chain with a payloader named pay> ! appsink`, pushing what `produce` makes,
 /// and writes every RTP packet into `rtpdump_path` at its arrival time (see [`DumpOptions`]).

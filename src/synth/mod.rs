@@ -373,7 +373,7 @@ fn write_track(
                 ),
                 delay_ms: spec.network.delay_ms,
                 jitter_ms: spec.network.jitter_ms,
-                timestamp_shift_ticks: if audio { media::WEBRTC_OPUS_SHIFT_TICKS } else { 0 },
+                timestamp_shift_ticks: media::stamp_shift_ticks(track.codec),
             },
         };
         let rtpdump = dir.join(format!("{name}.rtpdump"));
@@ -425,7 +425,7 @@ fn segment(
     let has_rtcp = p.sender_reports && packets.last_arrival_ms >= 1000;
     // A libwebrtc-like Opus stamp names the capture of the input frame, 6.5 ms after the
     // decoded audio it carries.
-    let stamp_ms = if facts.codec == Codec::Opus { media::WEBRTC_OPUS_SHIFT_TICKS as f64 / 48.0 } else { 0.0 };
+    let stamp_ms = f64::from(media::stamp_shift_ticks(facts.codec)) * 1000.0 / f64::from(clock_rate_hz.max(1));
     // One second of the sender's media after the first packet arrives 1/(1+drift) s later.
     let report_unix = start_unix_ms + (1000.0 / (1.0 + drift_ppm * 1e-6) + stamp_ms).round() as i64;
     let report_rtp = packets.first_timestamp.wrapping_add(clock_rate_hz);
