@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages tessera needs on Debian 12 (bookworm): GStreamer 1.22 with
-# its plugin sets and headers, Mesa's Vulkan drivers (lavapipe), protoc, ffmpeg/ffprobe.
+# its plugin sets and headers, Mesa's Vulkan drivers (lavapipe), protoc, ffmpeg/ffprobe, and
+# procps (`kill`, which the signal tests send with).
 # Safe to run again: it only calls apt-get when something is missing.
 set -euo pipefail
 
@@ -10,7 +11,7 @@ packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   mesa-vulkan-drivers libvulkan1 vulkan-tools
-  protobuf-compiler ffmpeg openssl
+  protobuf-compiler ffmpeg openssl procps
   python3 python3-venv
 )
 
