@@ -18,8 +18,11 @@ use crate::error::failure;
 use crate::proto::{self as pb, JobState, render_job_event::Event};
 use crate::render::manifest::MANIFEST_FILE_NAME;
 use crate::render::{CancelFlag, Progress, RenderError, RenderInput, RenderSummary, render};
+use crate::storage::FileFacts;
 use crate::storage::fetch::{FetchError, fetch_blocking};
-use crate::storage::publish::{Destination, output_file};
+use crate::storage::publish::{Publisher, output_file};
+use crate::storage::retry::RetryPolicy;
+use crate::storage::settings::{Backend, StorageSettings};
 
 /// What a job needs from the node.
 #[derive(Clone)]
@@ -47,7 +50,11 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
         Ok(request) => request,
         Err(invalid) => return fail(events, &job.id, failure(&invalid)),
     };
-    let destination = Destination::Local(request.output_dir.clone());
+    let settings = StorageSettings {
+        backend: Backend::Local { dir: request.output_dir.clone() },
+        path_prefix: String::new(),
+        url_expiry: crate::storage::settings::DEFAULT_URL_EXPIRY,
+    };
     let work_dir = ctx.config.work_dir(&job.id);
     // A run after a crash starts from nothing.
     let _ = std::fs::remove_dir_all(&work_dir);
@@ -100,7 +107,7 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
                 files = summary.outputs.len(),
                 "rendered"
             );
-            upload(ctx, job, &summary, &destination)
+            upload(ctx, job, &summary, settings)
         }
         Err(RenderError::Cancelled) => stopped(ctx, &job.id, handle, &work_dir),
         Err(err) => {
@@ -166,9 +173,14 @@ fn upload(
     ctx: &JobContext,
     job: &pb::RenderJob,
     summary: &RenderSummary,
-    destination: &Destination,
+    settings: StorageSettings,
 ) -> Result<(), StoreError> {
     let events = &ctx.events;
+    let handle = tokio::runtime::Handle::current();
+    let publisher = match handle.block_on(Publisher::open(settings, RetryPolicy::default())) {
+        Ok(publisher) => publisher,
+        Err(err) => return fail(events, &job.id, failure(&err)),
+    };
     events.transition_leased(&job.id, JobState::Uploading)?;
     events.store().update(&job.id, |stored| {
         stored.encoder = summary.encoder.clone().unwrap_or_default();
@@ -184,9 +196,10 @@ fn upload(
     })?;
     for entry in &summary.outputs {
         let staged = summary.output_dir.join(&entry.file);
-        match destination.publish(&staged, &entry.file, Some((entry.size_bytes, &entry.sha256))) {
-            Ok(url) => {
-                let file = output_file(entry, url);
+        let facts = FileFacts { size_bytes: entry.size_bytes, sha256: entry.sha256.clone() };
+        match handle.block_on(publisher.publish(&staged, &entry.file, &facts)) {
+            Ok(published) => {
+                let file = output_file(entry, &published);
                 let listed = file.clone();
                 events.record_leased(&job.id, |stored| stored.outputs.push(listed), Event::OutputReady(file))?;
                 let _ = std::fs::remove_file(&staged);
@@ -198,7 +211,13 @@ fn upload(
         }
     }
     let manifest = summary.output_dir.join(MANIFEST_FILE_NAME);
-    if let Err(err) = destination.publish(&manifest, MANIFEST_FILE_NAME, None) {
+    let facts = match crate::render::manifest::file_facts(&manifest) {
+        Ok((size_bytes, sha256)) => FileFacts { size_bytes, sha256 },
+        Err(source) => {
+            return fail(events, &job.id, failure(&crate::storage::StorageError::Io { path: manifest, source }));
+        }
+    };
+    if let Err(err) = handle.block_on(publisher.publish(&manifest, MANIFEST_FILE_NAME, &facts)) {
         return fail(events, &job.id, failure(&err));
     }
     if let Some(work_dir) = summary.output_dir.parent() {

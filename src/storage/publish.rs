@@ -1,146 +1,155 @@
 //! Publishing a job's finished files to its storage. A job renders into its own working
-//! directory; each file is then moved to the destination under a temporary name, checked
-//! (size and SHA-256 against the manifest) and renamed into place, so a file under its final
-//! name is always whole, and a job run again after a crash replaces its files instead of
-//! adding copies. A failed attempt is retried; the working copy stays until the file is in
-//! place. Local disk is the destination this build has.
+//! directory; each file is uploaded under its object name (`{path_prefix}/{file name}`),
+//! checked by the backend against the size and SHA-256 the render measured, and only then
+//! reported. A failed attempt is retried with backoff; the working copy stays until the
+//! object is verified. Backends never leave a half-written object under the final name, so a
+//! job run again after a crash replaces its objects instead of adding copies.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
+use std::sync::Arc;
 
+use super::object::{DownloadUrl, FileFacts, ObjectStore, StorageError};
+use super::retry::{RetryPolicy, retrying};
+use super::settings::StorageSettings;
 use crate::error::{Classify, Fault};
 use crate::proto as pb;
-use crate::render::PartialFile;
-use crate::render::manifest::{OutputEntry, file_facts};
-
-/// Attempts per file, and the first wait between them (doubling).
-const ATTEMPTS: u32 = 3;
-const FIRST_RETRY_MS: u64 = 200;
+use crate::render::manifest::OutputEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error(
-        "publishing {file} to {destination} failed after {attempts} attempts: {reason} (the rendered file is kept at {kept})"
+        "uploading {file} to {location} failed after {attempts} attempts: {source} (the rendered file is kept at {kept})"
     )]
-    Failed { file: String, destination: String, attempts: u32, reason: String, kept: String },
+    Failed {
+        file: String,
+        location: String,
+        attempts: u32,
+        #[source]
+        source: StorageError,
+        kept: String,
+    },
 }
 
 impl Classify for PublishError {
     fn fault(&self) -> Fault {
-        Fault::Internal("upload_failed")
-    }
-}
-
-/// Where a job's files go.
-#[derive(Debug, Clone)]
-pub enum Destination {
-    /// A directory on this machine.
-    Local(PathBuf),
-}
-
-impl Destination {
-    fn describe(&self) -> String {
         match self {
-            Destination::Local(dir) => dir.display().to_string(),
-        }
-    }
-
-    /// Publishes `staged` (a file of `size_bytes` and `sha256`) as `name`; returns its URL.
-    pub fn publish(&self, staged: &Path, name: &str, expected: Option<(u64, &str)>) -> Result<String, PublishError> {
-        let mut wait_ms = FIRST_RETRY_MS;
-        let mut attempt = 1;
-        loop {
-            let result = match self {
-                Destination::Local(dir) => publish_local(staged, dir, name, expected),
-            };
-            match result {
-                Ok(url) => return Ok(url),
-                Err(reason) if attempt >= ATTEMPTS => {
-                    return Err(PublishError::Failed {
-                        file: name.to_owned(),
-                        destination: self.describe(),
-                        attempts: attempt,
-                        reason,
-                        kept: staged.display().to_string(),
-                    });
-                }
-                Err(reason) => {
-                    tracing::warn!(file = name, attempt, %reason, "publishing failed; retrying in {wait_ms} ms");
-                    std::thread::sleep(Duration::from_millis(wait_ms));
-                    wait_ms *= 2;
-                    attempt += 1;
-                }
-            }
+            // Wrong credentials or a bucket that is not there: the job's storage block.
+            PublishError::Failed { source, .. } if source.fault().is_callers() => Fault::BadInput("upload_refused"),
+            PublishError::Failed { .. } => Fault::Internal("upload_failed"),
         }
     }
 }
 
-fn publish_local(staged: &Path, dir: &Path, name: &str, expected: Option<(u64, &str)>) -> Result<String, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let target = dir.join(name);
-    // The render's own partial-file rule: complete under the final name or not there at all.
-    let partial = PartialFile::new(&target).map_err(|e| format!("{}: {e}", target.display()))?;
-    let temporary = partial.path();
-    // Copy rather than move: the working copy stays until the file is verified in place.
-    std::fs::copy(staged, temporary).map_err(|e| format!("copying to {}: {e}", temporary.display()))?;
-    if let Some((size_bytes, sha256)) = expected {
-        let (got_size, got_sha) =
-            file_facts(temporary).map_err(|e| format!("reading back {}: {e}", temporary.display()))?;
-        if got_size != size_bytes || got_sha != sha256 {
-            return Err(format!(
-                "{} does not match what was rendered ({got_size} bytes, sha256 {got_sha}; expected {size_bytes}, {sha256})",
-                temporary.display()
-            ));
-        }
+/// A file in place and verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub location: String,
+    /// The download URL, where the backend has one.
+    pub url: Option<DownloadUrl>,
+    /// What the backend verified.
+    pub verified: String,
+}
+
+/// Where a job's files go: an open backend and its block's settings.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    pub store: Arc<dyn ObjectStore>,
+    pub settings: StorageSettings,
+    pub policy: RetryPolicy,
+}
+
+impl Publisher {
+    pub async fn open(settings: StorageSettings, policy: RetryPolicy) -> Result<Publisher, StorageError> {
+        let store = super::open(&settings).await?;
+        Ok(Publisher { store, settings, policy })
     }
-    partial.commit().map_err(|e| format!("moving into place as {}: {e}", target.display()))?;
-    let absolute = std::path::absolute(&target).unwrap_or(target);
-    Ok(format!("file://{}", absolute.display()))
+
+    /// Uploads `staged` as `file_name` (checked against `expected`), then signs its download URL.
+    pub async fn publish(
+        &self,
+        staged: &Path,
+        file_name: &str,
+        expected: &FileFacts,
+    ) -> Result<Published, PublishError> {
+        let key = self.settings.key(file_name);
+        let location = self.store.location(&key);
+        let failed = |gave_up: super::retry::GaveUp| PublishError::Failed {
+            file: file_name.to_owned(),
+            location: location.clone(),
+            attempts: gave_up.attempts,
+            source: gave_up.error,
+            kept: staged.display().to_string(),
+        };
+        let receipt =
+            retrying(&self.policy, "upload", || self.store.put_file(&key, staged, expected)).await.map_err(failed)?;
+        tracing::info!(%location, size_bytes = expected.size_bytes, verified = %receipt.verified, "uploaded and verified");
+        let url = retrying(&self.policy, "sign", || self.store.download_url(&key, self.settings.url_expiry))
+            .await
+            .map_err(failed)?;
+        Ok(Published { location, url, verified: receipt.verified })
+    }
 }
 
 /// The event/`RenderJob.outputs` entry of a published file.
-pub fn output_file(entry: &OutputEntry, url: String) -> pb::OutputFile {
+pub fn output_file(entry: &OutputEntry, published: &Published) -> pb::OutputFile {
     pb::OutputFile {
         kind: entry.kind.clone(),
         participant_id: entry.participant_id.clone().unwrap_or_default(),
-        url,
+        url: published.url.as_ref().map(|u| u.url.clone()).unwrap_or_default(),
         size_bytes: entry.size_bytes,
         sha256: entry.sha256.clone(),
         duration_ms: entry.duration_ms.round() as i64,
         call_offset_ms: entry.offset_ms.round() as i64,
+        location: published.location.clone(),
+        url_expires_at_unix_ms: published.url.as_ref().and_then(|u| u.expires_at_unix_ms).unwrap_or(0),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::manifest::file_facts;
+    use crate::storage::settings::Backend;
+    use std::time::Duration;
 
-    #[test]
-    fn a_file_is_checked_and_replaces_an_earlier_copy() {
+    fn publisher(dir: &Path) -> Publisher {
+        let settings = StorageSettings {
+            backend: Backend::Local { dir: dir.to_path_buf() },
+            path_prefix: String::new(),
+            url_expiry: Duration::from_secs(60),
+        };
+        let policy =
+            RetryPolicy { attempts: 3, first_backoff: Duration::from_millis(1), max_backoff: Duration::from_millis(2) };
+        Publisher { store: Arc::new(crate::storage::local::LocalStore::new(dir.to_path_buf())), settings, policy }
+    }
+
+    #[tokio::test]
+    async fn a_file_is_checked_and_replaces_an_earlier_copy() {
         let dir = tempfile::tempdir().expect("tempdir");
         let staged = dir.path().join("work/a.mp4");
         std::fs::create_dir_all(staged.parent().expect("parent")).expect("mkdir");
         std::fs::write(&staged, b"rendered").expect("write");
-        let (size, sha) = file_facts(&staged).expect("facts");
+        let (size_bytes, sha256) = file_facts(&staged).expect("facts");
         let out = dir.path().join("out");
-        let destination = Destination::Local(out.clone());
         std::fs::create_dir_all(&out).expect("mkdir");
         std::fs::write(out.join("a.mp4"), b"from a run that crashed").expect("old");
-        let url = destination.publish(&staged, "a.mp4", Some((size, &sha))).expect("publish");
-        assert!(url.starts_with("file:///") && url.ends_with("/out/a.mp4"), "{url}");
+        let published =
+            publisher(&out).publish(&staged, "a.mp4", &FileFacts { size_bytes, sha256 }).await.expect("publish");
+        assert!(published.location.starts_with("file:///") && published.location.ends_with("/out/a.mp4"));
+        assert_eq!(published.url.as_ref().map(|u| u.url.as_str()), Some(published.location.as_str()));
         assert_eq!(std::fs::read(out.join("a.mp4")).expect("read"), b"rendered");
         let names: Vec<_> = std::fs::read_dir(&out).expect("ls").map(|e| e.expect("entry").file_name()).collect();
         assert_eq!(names.len(), 1, "no temporary or duplicate left: {names:?}");
         assert!(staged.exists(), "the working copy is the caller's to remove");
     }
 
-    #[test]
-    fn a_mismatch_is_retried_then_reported_with_the_kept_copy() {
+    #[tokio::test]
+    async fn a_mismatch_is_retried_then_reported_with_the_kept_copy() {
         let dir = tempfile::tempdir().expect("tempdir");
         let staged = dir.path().join("a.mp4");
         std::fs::write(&staged, b"rendered").expect("write");
-        let destination = Destination::Local(dir.path().join("out"));
-        let err = destination.publish(&staged, "a.mp4", Some((8, "not-the-hash"))).expect_err("mismatch");
+        let expected = FileFacts { size_bytes: 8, sha256: "not-the-hash".into() };
+        let err = publisher(&dir.path().join("out")).publish(&staged, "a.mp4", &expected).await.expect_err("mismatch");
         let message = err.to_string();
         assert!(message.contains("after 3 attempts") && message.contains("kept at"), "{message}");
         assert!(!dir.path().join("out/a.mp4").exists(), "nothing under the final name");

@@ -1,0 +1,7 @@
+//! Shared parts of the storage tests: the conformance suite, the fault proxy and suite, and
+//! one harness per storage server (each started on loopback by the test itself; a server that
+//! cannot start fails the test loudly).
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+pub mod conformance;
+pub mod faults;
