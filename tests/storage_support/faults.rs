@@ -185,19 +185,19 @@ async fn assert_whole(store: &dyn ObjectStore, key: &str, facts: &tessera::stora
     assert_eq!(sha256_file(&got), facts.sha256, "{key} is whole");
 }
 
-/// The fault suite. `make_store(port)` builds the backend pointed at `127.0.0.1:port` (the
-/// proxy); `http`: the backend speaks HTTP (errors are 503 answers; else connection resets).
+/// The fault suite. `proxy` forwards to the server (start it with [`FaultProxy::start`] before
+/// the server when the server must know the proxy's port, e.g. for the URLs it hands out);
+/// `store` is the backend pointed at `127.0.0.1:{proxy.port()}`; `http`: the backend speaks
+/// HTTP (errors are 500/503 answers; else connection resets).
 pub async fn fault_suite(
     kind: &str,
-    make_store: &(dyn Fn(u16) -> Arc<dyn ObjectStore> + Sync),
+    store: Arc<dyn ObjectStore>,
     server: &mut dyn Restartable,
-    upstream_port: u16,
+    proxy: &FaultProxy,
     http: bool,
     prefix: &str,
     scratch: &Path,
 ) {
-    let proxy = FaultProxy::start(upstream_port).await;
-    let store = make_store(proxy.port());
     let key = |name: &str| format!("{prefix}/{name}");
 
     // Down at the start, then up.

@@ -5,3 +5,7 @@
 
 pub mod conformance;
 pub mod faults;
+pub mod moto;
+pub mod azurite;
+pub mod fake_gcs;
+pub mod sshd;

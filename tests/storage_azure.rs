@@ -1,0 +1,3 @@
+//! Storage tests for the azure backend (being written).
+
+mod storage_support;

@@ -1,0 +1,3 @@
+//! Storage tests for the gcs backend (being written).
+
+mod storage_support;

@@ -1,0 +1,3 @@
+//! Storage tests for the s3 backend (being written).
+
+mod storage_support;

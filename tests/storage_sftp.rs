@@ -1,0 +1,3 @@
+//! Storage tests for the sftp backend (being written).
+
+mod storage_support;

@@ -1,0 +1,1 @@
+//! The azurite harness (being written).

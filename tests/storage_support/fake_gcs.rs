@@ -1,0 +1,1 @@
+//! The fake_gcs harness (being written).

@@ -1,0 +1,1 @@
+//! The moto harness (being written).

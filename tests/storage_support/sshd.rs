@@ -1,0 +1,1 @@
+//! The sshd harness (being written).
