@@ -55,7 +55,14 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn sha256_file(path: &Path) -> String {
     let mut hasher = Sha256::new();
     let mut file = std::fs::File::open(path).expect("open");
-    std::io::copy(&mut file, &mut hasher).expect("hash");
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
     hex(&hasher.finalize())
 }
 
@@ -63,9 +70,7 @@ pub fn sha256_file(path: &Path) -> String {
 pub async fn http_get(url: &str) -> (u16, Vec<u8>) {
     use http_body_util::BodyExt as _;
     let client = tessera::storage::http::client().expect("http client");
-    let request = http::Request::get(url)
-        .body(http_body_util::Full::new(bytes::Bytes::new()))
-        .expect("request");
+    let request = http::Request::get(url).body(http_body_util::Full::new(bytes::Bytes::new())).expect("request");
     let response = tokio::time::timeout(Duration::from_secs(120), client.request(request))
         .await
         .expect("GET in time")

@@ -20,11 +20,18 @@ pub enum Mode {
     /// Not listening: connections are refused.
     Down,
     /// The next `remaining` connections get this HTTP status (and are closed).
-    Status { code: u16, remaining: u32 },
+    Status {
+        code: u16,
+        remaining: u32,
+    },
     /// The next `remaining` connections are closed at once.
-    Reset { remaining: u32 },
+    Reset {
+        remaining: u32,
+    },
     /// Every byte passes, at this rate each way.
-    Slow { bytes_per_s: u64 },
+    Slow {
+        bytes_per_s: u64,
+    },
 }
 
 pub struct FaultProxy {
@@ -172,7 +179,12 @@ pub fn test_policy() -> RetryPolicy {
     RetryPolicy { attempts: 8, first_backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(3) }
 }
 
-async fn put_retrying(store: &dyn ObjectStore, key: &str, path: &Path, facts: &tessera::storage::FileFacts) -> Result<(), String> {
+async fn put_retrying(
+    store: &dyn ObjectStore,
+    key: &str,
+    path: &Path,
+    facts: &tessera::storage::FileFacts,
+) -> Result<(), String> {
     retrying(&test_policy(), "put", || store.put_file(key, path, facts))
         .await
         .map(|_| ())
@@ -208,7 +220,8 @@ pub async fn fault_suite(
         tokio::time::sleep(Duration::from_millis(1500)).await;
         proxy.set(Mode::Pass);
     };
-    let (result, ()) = tokio::join!(put_retrying(&*store, &key("down-then-up.bin"), &file, &facts), up_later);
+    let down_key = key("down-then-up.bin");
+    let (result, ()) = tokio::join!(put_retrying(&*store, &down_key, &file, &facts), up_later);
     result.unwrap_or_else(|e| panic!("{kind}: server down then up: {e}"));
     assert_whole(&*store, &key("down-then-up.bin"), &facts, scratch).await;
 
@@ -241,7 +254,8 @@ pub async fn fault_suite(
     let file = scratch.join("fault-4.bin");
     let facts = write_pattern(&file, 40 << 20, 14);
     proxy.set(Mode::Slow { bytes_per_s: 10 << 20 });
-    let upload = put_retrying(&*store, &key("killed.bin"), &file, &facts);
+    let killed_key = key("killed.bin");
+    let upload = put_retrying(&*store, &killed_key, &file, &facts);
     let chaos = async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         server.kill();

@@ -3,9 +3,9 @@
 //! cannot start fails the test loudly).
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod azurite;
 pub mod conformance;
+pub mod fake_gcs;
 pub mod faults;
 pub mod moto;
-pub mod azurite;
-pub mod fake_gcs;
 pub mod sshd;
