@@ -68,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         cancel: CancelFlag::default(),
         stall_timeout_s: tessera::render::watchdog::DEFAULT_STALL_TIMEOUT_S,
         max_call_span_h: tessera::render::DEFAULT_MAX_CALL_SPAN_H,
+        on_file: None,
     };
     let started = Instant::now();
     let summary = render(&request, |_| {})?;

@@ -111,6 +111,7 @@ pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
         cancel: guarded.cancel.clone(),
         stall_timeout_s: args.input.stall_timeout_s,
         max_call_span_h: args.input.max_call_span_h,
+        on_file: None,
     };
     let summary = run(&request, None)?;
     let peak = peak_rss_mib().map(|m| format!(", peak RSS {m} MiB")).unwrap_or_default();

@@ -152,6 +152,7 @@ fn process(common: &Common, mut outputs: OutputSet) -> anyhow::Result<()> {
         cancel: guarded.cancel.clone(),
         stall_timeout_s: common.input.stall_timeout_s,
         max_call_span_h: common.input.max_call_span_h,
+        on_file: None,
     };
     let summary = run(&request, Some(&recording))?;
     println!("wrote {} files to {}", summary.outputs.len(), summary.output_dir.display());

@@ -103,6 +103,7 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
         cancel: CancelFlag::default(),
         stall_timeout_s: DEFAULT_STALL_TIMEOUT_S,
         max_call_span_h: DEFAULT_MAX_CALL_SPAN_H,
+        on_file: None,
     })
 }
 

@@ -14,7 +14,7 @@ use super::manifest::{OutputEntry, StreamEntry, file_facts};
 use super::pass::{self, Entry, OutputResult};
 use super::plan::{RenderPlan, TrackPlan};
 use super::transcode::{self, Transcode};
-use super::{PartialFile, Progress, RenderError, RenderRequest};
+use super::{FileReady, PartialFile, Progress, RenderError, RenderRequest};
 use crate::layout::Layout;
 use crate::outputs::individual::{IndividualFile, TrackRef, select};
 use crate::outputs::naming;
@@ -153,7 +153,10 @@ pub fn write_outputs(
     let mut written = Written { entries: Vec::new(), failed: Vec::new(), composite: None };
     if wants_composite {
         let result = results.next().unwrap_or(Err(RenderError::Cancelled))?;
-        written.entries.extend(commit_composites(request, video, audio, &result)?);
+        for entry in commit_composites(request, video, audio, &result)? {
+            FileReady::notify(request, &entry);
+            written.entries.push(entry);
+        }
         written.composite = Some(result);
     }
     let mut from_pass: Vec<Option<Result<(Planned, WrittenIndividual), RenderError>>> =
@@ -176,7 +179,10 @@ pub fn write_outputs(
             None => remux(plan, &file.file, request, &file.path),
         };
         match entry {
-            Ok(entry) => written.entries.push(entry),
+            Ok(entry) => {
+                FileReady::notify(request, &entry);
+                written.entries.push(entry);
+            }
             Err(RenderError::Cancelled) => return Err(RenderError::Cancelled),
             Err(err) => {
                 let what =

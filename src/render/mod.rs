@@ -130,6 +130,31 @@ pub struct RenderRequest {
     /// Refuse a call whose media lies further than this from its start (see
     /// [`RenderPlan::check_call_span`]).
     pub max_call_span_h: u64,
+    /// Told of each file as soon as it is complete under its final name, while the render
+    /// goes on (the service uploads it meanwhile).
+    pub on_file: Option<FileReady>,
+}
+
+/// A callback for each finished file (see [`RenderRequest::on_file`]).
+#[derive(Clone)]
+pub struct FileReady(pub Arc<dyn Fn(&OutputEntry) + Send + Sync>);
+
+impl FileReady {
+    pub fn new(f: impl Fn(&OutputEntry) + Send + Sync + 'static) -> FileReady {
+        FileReady(Arc::new(f))
+    }
+
+    pub fn notify(request: &RenderRequest, entry: &OutputEntry) {
+        if let Some(ready) = &request.on_file {
+            (ready.0)(entry);
+        }
+    }
+}
+
+impl std::fmt::Debug for FileReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileReady")
+    }
 }
 
 /// Progress of a render phase.

@@ -53,6 +53,17 @@ impl Classify for FetchError {
     }
 }
 
+/// What a fetch brought.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// The server says the copy whose ETag was given is current (HTTP 304); nothing written.
+    NotModified,
+    Downloaded {
+        size_bytes: u64,
+        etag: Option<String>,
+    },
+}
+
 /// One attempt's failure: worth retrying or not.
 enum Failure {
     Transient(String),
@@ -65,25 +76,32 @@ pub fn fetch_blocking(url: &str, dest: &Path, max_bytes: u64, cancel: &CancelFla
     let io = |source| FetchError::Io { path: dest.to_path_buf(), source };
     let client = super::http::client()
         .map_err(|e| FetchError::BadUrl { url: shown_url(url), reason: format!("TLS set-up: {e}") })?;
-    let work = fetch(&client, url, dest, max_bytes, cancel);
-    match tokio::runtime::Handle::try_current() {
+    let work = fetch(&client, url, dest, max_bytes, cancel, None);
+    let fetched = match tokio::runtime::Handle::try_current() {
         Ok(handle) => handle.block_on(work),
         Err(_) => tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io)?.block_on(work),
-    }
+    }?;
+    Ok(match fetched {
+        Fetched::Downloaded { size_bytes, .. } => size_bytes,
+        Fetched::NotModified => 0,
+    })
 }
 
+/// Downloads `url` to `dest` unless the server says the copy with ETag `if_none_match` is
+/// current.
 pub async fn fetch(
     client: &HttpsClient,
     url: &str,
     dest: &Path,
     max_bytes: u64,
     cancel: &CancelFlag,
-) -> Result<u64, FetchError> {
+    if_none_match: Option<&str>,
+) -> Result<Fetched, FetchError> {
     let mut wait = Duration::from_millis(500);
     let mut attempt = 1;
     loop {
-        match fetch_once(client, url, dest, max_bytes, cancel).await {
-            Ok(size) => return Ok(size),
+        match fetch_once(client, url, dest, max_bytes, cancel, if_none_match).await {
+            Ok(fetched) => return Ok(fetched),
             Err(Failure::Final(err)) => return Err(err),
             Err(Failure::Transient(reason)) if attempt >= ATTEMPTS => {
                 return Err(FetchError::Unavailable { url: shown_url(url), reason, attempts: attempt });
@@ -104,15 +122,20 @@ async fn fetch_once(
     dest: &Path,
     max_bytes: u64,
     cancel: &CancelFlag,
-) -> Result<u64, Failure> {
+    if_none_match: Option<&str>,
+) -> Result<Fetched, Failure> {
     let mut current = url.to_owned();
     let mut redirects = 0;
     let response = loop {
         let uri: http::Uri = current
             .parse()
             .map_err(|e| Failure::Final(FetchError::BadUrl { url: shown_url(&current), reason: format!("{e}") }))?;
-        let request = http::Request::get(uri)
-            .header(http::header::USER_AGENT, concat!("tessera/", env!("CARGO_PKG_VERSION")))
+        let mut request =
+            http::Request::get(uri).header(http::header::USER_AGENT, concat!("tessera/", env!("CARGO_PKG_VERSION")));
+        if let Some(etag) = if_none_match {
+            request = request.header(http::header::IF_NONE_MATCH, format!("\"{etag}\""));
+        }
+        let request = request
             .body(Full::new(Bytes::new()))
             .map_err(|e| Failure::Final(FetchError::BadUrl { url: shown_url(&current), reason: e.to_string() }))?;
         let response = tokio::time::timeout(IDLE_TIMEOUT, client.request(request))
@@ -130,6 +153,7 @@ async fn fetch_once(
             continue;
         }
         match status.as_u16() {
+            304 if if_none_match.is_some() => return Ok(Fetched::NotModified),
             200..=299 => break response,
             code @ (408 | 429 | 500..=599) => return Err(Failure::Transient(format!("HTTP {code}"))),
             code => return Err(Failure::Final(FetchError::Refused { url: shown_url(&current), status: code })),
@@ -144,6 +168,11 @@ async fn fetch_once(
     if declared.is_some_and(|n| n > max_bytes) {
         return Err(too_large());
     }
+    let etag = response
+        .headers()
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_start_matches("W/").trim_matches('"').to_owned());
     let io = |source| Failure::Final(FetchError::Io { path: dest.to_path_buf(), source });
     let mut file = std::fs::File::create(dest).map_err(io)?;
     let mut body = response.into_body();
@@ -169,7 +198,7 @@ async fn fetch_once(
         return Err(Failure::Transient(format!("the body ended after {written} of {} bytes", declared.unwrap_or(0))));
     }
     file.sync_all().map_err(io)?;
-    Ok(written)
+    Ok(Fetched::Downloaded { size_bytes: written, etag })
 }
 
 /// A redirect's `Location` made absolute against the URL it answered.

@@ -4,6 +4,7 @@
 //! storage into the node's cache, and the plain http(s) client for presigned URLs and webhooks.
 
 pub mod azure;
+pub mod cache;
 pub mod fetch;
 pub mod gcs;
 pub mod http;
@@ -14,6 +15,7 @@ pub mod retry;
 pub mod s3;
 pub mod settings;
 pub mod sftp;
+pub mod source;
 
 use std::sync::Arc;
 

@@ -294,13 +294,9 @@ fn sftp_settings(block: &pb::Storage, node: &NodeStorage, v: &mut Vec<Violation>
             SftpAuth::Password(Secret::default())
         }
     };
+    // Without a host key and a known-hosts file the connection is refused (naming the key's
+    // fingerprint, so the user can add it), unless the node trusts on first use.
     let host_key = (!block.host_key.trim().is_empty()).then(|| block.host_key.trim().to_owned());
-    if host_key.is_none() && node.known_hosts.is_none() && !node.trust_on_first_use {
-        v.push((
-            "host_key",
-            "give the server's host key (an OpenSSH public key line or its SHA256 fingerprint): this node has no known-hosts file".into(),
-        ));
-    }
     Backend::Sftp(SftpSettings {
         host: block.host.trim().to_owned(),
         port,
@@ -368,7 +364,7 @@ mod tests {
         )
         .expect_err("invalid");
         let fields: Vec<_> = err.iter().map(|(f, _)| *f).collect();
-        assert_eq!(fields, ["host", "username", "port", "auth_method", "host_key"]);
+        assert_eq!(fields, ["host", "username", "port", "auth_method"]);
         let err = remote_settings(&pb::Storage { access_key: "AK".into(), ..block("s3") }, &NodeStorage::default())
             .expect_err("half credentials");
         assert_eq!(err[0].0, "access_key");
