@@ -130,7 +130,8 @@ fn sorted_unique(values: impl Iterator<Item = String>) -> Vec<String> {
 pub fn list_tracks(args: ListTracksArgs) -> anyhow::Result<()> {
     args.input.init_logging();
     let guarded = guard(None)?;
-    let recording = Recording::open_in(&args.input.path()?, guarded.work_dir.path())?;
+    let recording =
+        Recording::open_in(&args.input.path(guarded.work_dir.path(), &guarded.cancel)?, guarded.work_dir.path())?;
     let wanted = |t: &Track| match args.track_type.as_deref() {
         Some("audio") => t.kind == TrackKind::Audio,
         Some("video") => t.kind == TrackKind::Video,

@@ -4,6 +4,7 @@ pub mod interrupt;
 pub mod job_cmd;
 pub mod list_tracks;
 pub mod progress;
+pub mod remote;
 pub mod render_cmd;
 pub mod serve_cmd;
 pub mod stream;
@@ -23,10 +24,12 @@ pub struct RawInput {
     /// A raw recording extracted into a directory (never written to).
     #[arg(long)]
     pub input_dir: Option<PathBuf>,
-    /// An `s3://` or presigned HTTPS URL of the archive (not supported by this build).
+    /// An `s3://bucket/key` or presigned `https://` URL of the archive (also `gs://`,
+    /// `sftp://`). S3 credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL (S3-compatible stores), profiles.
     #[arg(long)]
     pub input_s3: Option<String>,
-    /// Download cache for --input-s3 (accepted for compatibility).
+    /// Download cache for --input-s3, revalidated by ETag (default: ~/.cache/tessera).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Debug logging on stderr.
@@ -41,8 +44,9 @@ pub struct RawInput {
 }
 
 impl RawInput {
-    /// The one input given, checked as `stream-cli` checks it.
-    pub fn path(&self) -> anyhow::Result<PathBuf> {
+    /// The one input given, checked as `stream-cli` checks it; a remote one is brought into
+    /// `work_dir` (through the download cache).
+    pub fn path(&self, work_dir: &std::path::Path, cancel: &tessera::render::CancelFlag) -> anyhow::Result<PathBuf> {
         let given = [self.input_file.is_some(), self.input_dir.is_some(), self.input_s3.is_some()];
         match given.iter().filter(|g| **g).count() {
             0 => anyhow::bail!("one of --input-file, --input-dir or --input-s3 is required"),
@@ -50,10 +54,8 @@ impl RawInput {
             _ => anyhow::bail!("only one of --input-file, --input-dir or --input-s3 can be given"),
         }
         if let Some(url) = &self.input_s3 {
-            anyhow::bail!(
-                "--input-s3 `{url}`: downloading from object storage is not supported by this build; \
-                 download the archive and pass --input-file"
-            );
+            let cache = remote::cache_dir(self.cache_dir.as_deref());
+            return remote::fetch_source(url, &[], &cache, work_dir, cancel);
         }
         Ok(self.input_file.clone().or_else(|| self.input_dir.clone()).unwrap_or_default())
     }

@@ -100,7 +100,7 @@ pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
     };
     let guarded = guard(Some(&args.output))?;
     let request = RenderRequest {
-        input: RenderInput::Archive(args.input.path()?),
+        input: RenderInput::Archive(args.input.path(guarded.work_dir.path(), &guarded.cancel)?),
         output_dir: args.output,
         work_dir: guarded.work_dir.path().to_path_buf(),
         layout: args.layout,

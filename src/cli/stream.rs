@@ -135,8 +135,8 @@ pub struct ProcessAllArgs {
 /// Runs one command's outputs over the filtered recording.
 fn process(common: &Common, mut outputs: OutputSet) -> anyhow::Result<()> {
     common.input.init_logging();
-    let input = common.input.path()?;
     let guarded = guard(Some(&common.output))?;
+    let input = common.input.path(guarded.work_dir.path(), &guarded.cancel)?;
     let recording = Recording::open_in(&input, guarded.work_dir.path())?;
     let filter = common.filters.resolve(&recording)?;
     outputs.align_to_call = common.align_to_call;

@@ -33,12 +33,21 @@ pub fn admit(
     if let Err(InvalidJob(more)) = validate(&spec) {
         violations.extend(more);
     }
+    if violations.is_empty() {
+        // What only this node can tell: its default storage, its credentials for sources.
+        for checked in [
+            super::destination::output_storage(&spec, config).err(),
+            super::destination::remote_source(&spec, config).err(),
+        ] {
+            violations.extend(checked.into_iter().flat_map(|InvalidJob(v)| v));
+        }
+    }
     if violations.is_empty() { Ok(spec) } else { Err(InvalidJob(violations)) }
 }
 
 /// `path` made absolute under `root` (a relative path is taken relative to it); `None` when it
 /// would lie outside.
-fn under_root(root: &Path, path: &Path) -> Option<PathBuf> {
+pub fn under_root(root: &Path, path: &Path) -> Option<PathBuf> {
     let joined = if path.is_absolute() { path.to_path_buf() } else { root.join(path) };
     let escapes = joined.components().any(|c| matches!(c, Component::ParentDir));
     (!escapes && joined.starts_with(root)).then_some(joined)
@@ -178,5 +187,40 @@ mod tests {
         }
         let err = admit(&"r".repeat(3 << 20), Some(spec("a")), &config).expect_err("long request id");
         assert_eq!(err.to_string(), "invalid job: request_id: 3145728 bytes, over the limit of 256 bytes");
+    }
+
+    #[test]
+    fn the_node_default_storage_and_source_credentials_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = ServeConfig::default();
+        config.server.data_dir = dir.path().join("data");
+        let spec = |source: &str| pb::RenderJobSpec {
+            sources: vec![pb::Source { kind: Some(pb::source::Kind::RawArchive(source.into())) }],
+            outputs: vec![pb::Output { kind: "composite".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let err = admit("", Some(spec("s3://calls/a.zip")), &config).expect_err("no storage anywhere");
+        assert_eq!(err.0[0].field, "storage", "{err}");
+        let err = admit("", Some(spec("sftp://files.example/a.zip")), &config).expect_err("no sftp credentials");
+        assert!(
+            err.0.iter().any(|v| v.field == "sources[0].raw_archive" && v.reason.contains("source_storage")),
+            "{err}"
+        );
+        config.storage.default = Some(super::super::config::StorageBlock(pb::Storage {
+            r#type: "s3".into(),
+            bucket: "recordings".into(),
+            ..Default::default()
+        }));
+        config.storage.source = Some(super::super::config::StorageBlock(pb::Storage {
+            r#type: "sftp".into(),
+            host: "files.example".into(),
+            username: "u".into(),
+            password: "p".into(),
+            ..Default::default()
+        }));
+        let admitted = admit("", Some(spec("sftp://files.example/a.zip")), &config).expect("node defaults");
+        assert_eq!(admitted.storage, None, "the node's secrets are not copied into the job");
+        let settings = super::super::destination::output_storage(&admitted, &config).expect("default storage");
+        assert_eq!((settings.kind(), settings.key("a.mp4").as_str()), ("s3", "a.mp4"));
     }
 }

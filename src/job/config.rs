@@ -81,8 +81,43 @@ pub struct StorageConfig {
     pub local_root: Option<PathBuf>,
     /// When not empty, local raw archives must lie under one of these directories.
     pub source_roots: Vec<PathBuf>,
-    /// Largest raw archive downloaded from an http(s) source.
+    /// Largest raw archive downloaded from a remote source.
     pub max_download_bytes: u64,
+    /// The storage of a job that names none (`[storage.default]`: the fields of a job's
+    /// storage block, snake_case). Not set: every job names its storage.
+    pub default: Option<StorageBlock>,
+    /// Credentials for sources in storage (`s3://`, `gs://`, `sftp://`, Azure blob URLs) when
+    /// a job gives no `source_storage` of the source's type (`[storage.source]`); then
+    /// `default` is tried.
+    pub source: Option<StorageBlock>,
+    /// OpenSSH known-hosts file for SFTP servers whose job gives no `host_key`.
+    pub known_hosts: Option<PathBuf>,
+    /// Accept an SFTP host key never seen before (and add it to `known_hosts`). A changed key
+    /// is refused whatever this says.
+    pub trust_on_first_use: bool,
+    /// Lifetime of the outputs' download URLs (presigned, SAS) when the job does not say.
+    pub url_expiry_s: u64,
+    /// Downloaded sources are kept here and revalidated by ETag; not set: `data_dir/cache`.
+    pub cache_dir: Option<PathBuf>,
+    /// The cache's size; the least recently used sources are evicted beyond it.
+    pub cache_max_bytes: u64,
+    /// Attempts per upload or download (the first included), with exponential backoff and
+    /// jitter from `retry_first_backoff_ms` up to `retry_max_backoff_ms`.
+    pub retry_attempts: u32,
+    pub retry_first_backoff_ms: u64,
+    pub retry_max_backoff_ms: u64,
+}
+
+/// A storage block of the node's config: the contract's `Storage`, never printed (it holds
+/// credentials).
+#[derive(Clone, Deserialize, PartialEq, Default)]
+#[serde(transparent)]
+pub struct StorageBlock(pub crate::proto::Storage);
+
+impl std::fmt::Debug for StorageBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StorageBlock({:?}, credentials not shown)", self.0.r#type)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -146,7 +181,21 @@ impl Default for JobsConfig {
 
 impl Default for StorageConfig {
     fn default() -> StorageConfig {
-        StorageConfig { local_root: None, source_roots: Vec::new(), max_download_bytes: 64 << 30 }
+        StorageConfig {
+            local_root: None,
+            source_roots: Vec::new(),
+            max_download_bytes: 64 << 30,
+            default: None,
+            source: None,
+            known_hosts: None,
+            trust_on_first_use: false,
+            url_expiry_s: 86_400,
+            cache_dir: None,
+            cache_max_bytes: 50 << 30,
+            retry_attempts: 6,
+            retry_first_backoff_ms: 1000,
+            retry_max_backoff_ms: 30_000,
+        }
     }
 }
 
@@ -196,6 +245,8 @@ impl ServeConfig {
             // Serde repeats the bad value; a token must not end up in a log.
             let reason = if path.starts_with("auth") {
                 "invalid value (not shown); expected a list of strings".to_owned()
+            } else if path.starts_with("storage.default") || path.starts_with("storage.source") {
+                "invalid value (not shown: storage blocks hold credentials)".to_owned()
             } else {
                 err.inner().to_string()
             };
@@ -240,6 +291,12 @@ impl ServeConfig {
         if !matches!(self.log.format.as_str(), "json" | "text") {
             return Err(format!("`log.format` is `{}`: expected json or text", self.log.format));
         }
+        if self.storage.retry_attempts == 0 {
+            return Err("`storage.retry_attempts` must be at least 1".into());
+        }
+        if self.storage.url_expiry_s == 0 || self.storage.url_expiry_s > 7 * 86_400 {
+            return Err("`storage.url_expiry_s` must be 1 s to 7 days (604800)".into());
+        }
         if self.auth.bearer_tokens.iter().any(|t| t.len() < 16) {
             return Err("`auth.bearer_tokens`: tokens must be at least 16 characters".into());
         }
@@ -277,6 +334,29 @@ impl ServeConfig {
     pub fn output_root(&self) -> PathBuf {
         let root = self.storage.local_root.clone().unwrap_or_else(|| self.server.data_dir.join("outputs"));
         std::path::absolute(&root).unwrap_or(root)
+    }
+
+    /// What the node adds to every storage block.
+    pub fn node_storage(&self) -> crate::storage::NodeStorage {
+        crate::storage::NodeStorage {
+            known_hosts: self.storage.known_hosts.clone(),
+            trust_on_first_use: self.storage.trust_on_first_use,
+            url_expiry: Some(std::time::Duration::from_secs(self.storage.url_expiry_s)),
+        }
+    }
+
+    pub fn retry_policy(&self) -> crate::storage::retry::RetryPolicy {
+        crate::storage::retry::RetryPolicy {
+            attempts: self.storage.retry_attempts,
+            first_backoff: std::time::Duration::from_millis(self.storage.retry_first_backoff_ms),
+            max_backoff: std::time::Duration::from_millis(self.storage.retry_max_backoff_ms),
+        }
+    }
+
+    /// The node's cache of downloaded sources.
+    pub fn source_cache(&self) -> crate::storage::cache::SourceCache {
+        let dir = self.storage.cache_dir.clone().unwrap_or_else(|| self.server.data_dir.join("cache"));
+        crate::storage::cache::SourceCache::new(dir, self.storage.cache_max_bytes)
     }
 
     /// Where a job's files are rendered before they are published.

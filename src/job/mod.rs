@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod config;
+pub mod destination;
 pub mod events;
 pub mod limits;
 pub mod metrics;
@@ -15,6 +16,7 @@ pub mod spec;
 pub mod sqlite;
 pub mod state;
 pub mod store;
+pub mod uploader;
 pub mod webhook;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
-//! Runs one claimed job (already RUNNING in the store) to its end: render into the job's
-//! working directory with progress events, then UPLOADING: publish every file (one
-//! `output_ready` event each, only once the file is verified in place), then COMPLETED. Or
+//! Runs one claimed job (already RUNNING in the store) to its end: its source brought from
+//! storage (through the node's cache), the render into the job's working directory with
+//! progress events, each finished file uploaded while the render goes on (one `output_ready`
+//! event each, only once the backend verified it), then UPLOADING: the last uploads and the
+//! manifest, then COMPLETED. Or
 //! FAILED with a cause that keeps the caller's fault apart from ours, CANCELLED, or (on
 //! shutdown) back to QUEUED for the next start.
 
@@ -10,19 +12,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::config::ServeConfig;
+use super::destination;
 use super::events::EventLog;
 use super::metrics::Metrics;
 use super::spec::{remote_source, shown_url, validate};
 use super::store::StoreError;
+use super::uploader::{UploadStop, Uploader};
 use crate::error::failure;
+use crate::error::{Fault, failure_of};
 use crate::proto::{self as pb, JobState, render_job_event::Event};
 use crate::render::manifest::MANIFEST_FILE_NAME;
+use crate::render::manifest::file_facts;
 use crate::render::{CancelFlag, Progress, RenderError, RenderInput, RenderSummary, render};
-use crate::storage::FileFacts;
-use crate::storage::fetch::{FetchError, fetch_blocking};
 use crate::storage::publish::{Publisher, output_file};
-use crate::storage::retry::RetryPolicy;
-use crate::storage::settings::{Backend, StorageSettings};
+use crate::storage::source::SourceRef;
+use crate::storage::{FileFacts, StorageError};
 
 /// What a job needs from the node.
 #[derive(Clone)]
@@ -42,7 +46,7 @@ pub struct JobHandle {
     pub lost: Arc<AtomicBool>,
 }
 
-/// Runs `job` (blocking: call from a blocking thread).
+/// Runs `job` (blocking: call from a blocking thread of the server's runtime).
 pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<(), StoreError> {
     let events = &ctx.events;
     let spec = job.spec.clone().unwrap_or_default();
@@ -50,11 +54,11 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
         Ok(request) => request,
         Err(invalid) => return fail(events, &job.id, failure(&invalid)),
     };
-    let settings = StorageSettings {
-        backend: Backend::Local { dir: request.output_dir.clone() },
-        path_prefix: String::new(),
-        url_expiry: crate::storage::settings::DEFAULT_URL_EXPIRY,
+    let output = match destination::output_storage(&spec, &ctx.config) {
+        Ok(output) => output,
+        Err(invalid) => return fail(events, &job.id, failure(&invalid)),
     };
+    let runtime = tokio::runtime::Handle::current();
     let work_dir = ctx.config.work_dir(&job.id);
     // A run after a crash starts from nothing.
     let _ = std::fs::remove_dir_all(&work_dir);
@@ -63,16 +67,25 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     request.cancel = handle.cancel.clone();
     request.stall_timeout_s = ctx.config.jobs.stall_timeout_s;
     request.max_call_span_h = ctx.config.jobs.max_call_span_h;
+    if let Err(source) = std::fs::create_dir_all(&request.output_dir) {
+        return fail(events, &job.id, failure(&StorageError::Io { path: request.output_dir.clone(), source }));
+    }
     // A downloaded source is named by its URL (as shown), not the file it was saved as.
     let mut downloaded = None;
     if let Some(url) = remote_source(&spec) {
+        let source = match destination::remote_source(&spec, &ctx.config) {
+            Ok(Some(source)) => source,
+            Ok(None) => SourceRef::Http(url.to_owned()),
+            Err(invalid) => return fail(events, &job.id, failure(&invalid)),
+        };
         let archive = work_dir.join("source.archive");
-        let fetched = std::fs::create_dir_all(&work_dir)
-            .map_err(|source| FetchError::Io { path: work_dir.clone(), source })
-            .and_then(|()| fetch_blocking(url, &archive, ctx.config.storage.max_download_bytes, &handle.cancel));
+        let max_bytes = ctx.config.storage.max_download_bytes;
+        let cache = ctx.config.source_cache();
+        let fetched =
+            runtime.block_on(cache.fetch(&source, &archive, max_bytes, &ctx.config.retry_policy(), &handle.cancel));
         match fetched {
-            Ok(bytes) => tracing::info!(url = %shown_url(url), bytes, "source fetched"),
-            Err(FetchError::Cancelled) => return stopped(ctx, &job.id, handle, &work_dir),
+            Ok(how) => tracing::info!(url = %shown_url(url), ?how, "source ready"),
+            Err(_) if handle.cancel.is_cancelled() => return stopped(ctx, &job.id, handle, &work_dir),
             Err(err) => {
                 let _ = std::fs::remove_dir_all(&work_dir);
                 return fail(events, &job.id, failure(&err));
@@ -81,6 +94,27 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
         downloaded = Some((archive.display().to_string(), shown_url(url)));
         request.input = RenderInput::Archive(archive);
     }
+    let publisher = match runtime.block_on(Publisher::open(output, ctx.config.retry_policy())) {
+        Ok(publisher) => publisher,
+        Err(err) => {
+            let _ = std::fs::remove_dir_all(&work_dir);
+            return fail(events, &job.id, failure(&err));
+        }
+    };
+    let staged = request.output_dir.clone();
+    let uploader = Uploader::start(
+        events.clone(),
+        job.id.clone(),
+        publisher.clone(),
+        staged.clone(),
+        handle.cancel.clone(),
+        runtime.clone(),
+    );
+    let uploader = match uploader {
+        Ok(uploader) => uploader,
+        Err(source) => return fail(events, &job.id, failure(&StorageError::Io { path: staged, source })),
+    };
+    request.on_file = uploader.file_ready();
     let started = Instant::now();
     let phases = u32::from(request.outputs.composite_video.is_some() || !request.outputs.composite_audio.is_empty())
         + u32::from(!request.outputs.individual.is_empty());
@@ -107,11 +141,19 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
                 files = summary.outputs.len(),
                 "rendered"
             );
-            upload(ctx, job, &summary, settings)
+            finish_uploads(ctx, job, handle, &summary, uploader, &publisher)
         }
-        Err(RenderError::Cancelled) => stopped(ctx, &job.id, handle, &work_dir),
+        Err(RenderError::Cancelled) => {
+            let _ = uploader.finish();
+            stopped(ctx, &job.id, handle, &work_dir)
+        }
         Err(err) => {
             tracing::error!(%err, "render failed");
+            // The files finished before the failure are still delivered.
+            let report = uploader.finish();
+            if let Some(UploadStop::Store(err)) = report.stopped {
+                return Err(err);
+            }
             let _ = std::fs::remove_dir_all(&work_dir);
             let mut failure = failure(&err);
             if let Some((saved_as, url)) = &downloaded {
@@ -168,19 +210,19 @@ pub fn fail(events: &EventLog, job_id: &str, failure: pb::Failure) -> Result<(),
     events.transition_leased(job_id, JobState::Failed).map(|_| ())
 }
 
-/// UPLOADING: every file to the destination, an event per file, the manifest last.
-fn upload(
+/// UPLOADING: waits for the files still being uploaded, uploads any the render did not hand
+/// over and the manifest last, then COMPLETED. Or FAILED naming the upload that failed (the
+/// files not uploaded are kept in the job's working directory).
+fn finish_uploads(
     ctx: &JobContext,
     job: &pb::RenderJob,
+    handle: &JobHandle,
     summary: &RenderSummary,
-    settings: StorageSettings,
+    uploader: Uploader,
+    publisher: &Publisher,
 ) -> Result<(), StoreError> {
     let events = &ctx.events;
-    let handle = tokio::runtime::Handle::current();
-    let publisher = match handle.block_on(Publisher::open(settings, RetryPolicy::default())) {
-        Ok(publisher) => publisher,
-        Err(err) => return fail(events, &job.id, failure(&err)),
-    };
+    let render_end = Instant::now();
     events.transition_leased(&job.id, JobState::Uploading)?;
     events.store().update(&job.id, |stored| {
         stored.encoder = summary.encoder.clone().unwrap_or_default();
@@ -194,32 +236,54 @@ fn upload(
         });
         Ok(())
     })?;
-    for entry in &summary.outputs {
+    let report = uploader.finish();
+    match report.stopped {
+        None => {}
+        Some(UploadStop::Store(err)) => return Err(err),
+        Some(UploadStop::Cancelled) => return stopped(ctx, &job.id, handle, &summary.output_dir),
+        Some(UploadStop::Publish(err)) => return fail(events, &job.id, failure(&err)),
+        Some(UploadStop::Panicked) => {
+            let failure = failure_of(
+                Fault::Internal("internal"),
+                "the upload stopped on an internal error (a bug); it is logged".into(),
+            );
+            return fail(events, &job.id, failure);
+        }
+    }
+    let runtime = tokio::runtime::Handle::current();
+    for entry in summary.outputs.iter().filter(|e| !report.uploaded.contains(&e.file)) {
         let staged = summary.output_dir.join(&entry.file);
         let facts = FileFacts { size_bytes: entry.size_bytes, sha256: entry.sha256.clone() };
-        match handle.block_on(publisher.publish(&staged, &entry.file, &facts)) {
+        match runtime.block_on(publisher.publish(&staged, &entry.file, &facts)) {
             Ok(published) => {
                 let file = output_file(entry, &published);
                 let listed = file.clone();
-                events.record_leased(&job.id, |stored| stored.outputs.push(listed), Event::OutputReady(file))?;
+                events.record_leased(
+                    &job.id,
+                    |stored| {
+                        stored.outputs.retain(|o| o.location != listed.location);
+                        stored.outputs.push(listed);
+                    },
+                    Event::OutputReady(file),
+                )?;
                 let _ = std::fs::remove_file(&staged);
             }
-            Err(err) => {
-                tracing::error!(%err, "upload failed");
-                return fail(events, &job.id, failure(&err));
-            }
+            Err(err) => return fail(events, &job.id, failure(&err)),
         }
     }
     let manifest = summary.output_dir.join(MANIFEST_FILE_NAME);
-    let facts = match crate::render::manifest::file_facts(&manifest) {
+    let facts = match file_facts(&manifest) {
         Ok((size_bytes, sha256)) => FileFacts { size_bytes, sha256 },
-        Err(source) => {
-            return fail(events, &job.id, failure(&crate::storage::StorageError::Io { path: manifest, source }));
-        }
+        Err(source) => return fail(events, &job.id, failure(&StorageError::Io { path: manifest, source })),
     };
-    if let Err(err) = handle.block_on(publisher.publish(&manifest, MANIFEST_FILE_NAME, &facts)) {
+    if let Err(err) = runtime.block_on(publisher.publish(&manifest, MANIFEST_FILE_NAME, &facts)) {
         return fail(events, &job.id, failure(&err));
     }
+    tracing::info!(
+        files = summary.outputs.len() + 1,
+        upload_tail_ms = render_end.elapsed().as_millis() as u64,
+        "every output uploaded and verified"
+    );
     if let Some(work_dir) = summary.output_dir.parent() {
         let _ = std::fs::remove_dir_all(work_dir);
     }

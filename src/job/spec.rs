@@ -15,6 +15,8 @@ use crate::render::DEFAULT_MAX_CALL_SPAN_H;
 use crate::render::watchdog::DEFAULT_STALL_TIMEOUT_S;
 use crate::render::{CancelFlag, RenderInput, RenderRequest};
 pub use crate::storage::fetch::shown_url;
+use crate::storage::settings::{NodeStorage, remote_settings};
+use crate::storage::source::source_ref;
 
 /// One invalid field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +43,6 @@ impl crate::error::Classify for InvalidJob {
     }
 }
 
-const STORAGE_TYPES: &[&str] = &["local", "s3", "digitalocean", "azure", "gcs", "sftp"];
 /// A track file may start at most this long (a day) after the call.
 const MAX_OFFSET_MS: i64 = 86_400_000;
 const COMPOSITE: &str = "composite";
@@ -117,11 +118,18 @@ fn source(spec: &pb::RenderJobSpec, v: &mut Violations) -> RenderInput {
         Some(pb::source::Kind::RawArchive(path)) if path.is_empty() => {
             v.add("sources[0].raw_archive", "empty");
         }
-        Some(pb::source::Kind::RawArchive(url)) if url.starts_with("s3://") => {
-            v.add(
-                "sources[0].raw_archive",
-                "s3:// sources come with the S3 storage backend; give an https URL (e.g. a presigned one)",
-            );
+        Some(pb::source::Kind::RawArchive(url)) if ["s3://", "gs://", "sftp://"].iter().any(|s| url.starts_with(s)) => {
+            // Credentials may come from the node: an sftp source without a job block is
+            // checked at admission.
+            let blocks: Vec<&pb::Storage> = spec.source_storage.iter().collect();
+            let node = NodeStorage { trust_on_first_use: true, ..NodeStorage::default() };
+            match source_ref(url, &blocks, &node) {
+                Ok(_) => return RenderInput::Archive(PathBuf::from(url)),
+                Err(_) if url.starts_with("sftp://") && !blocks.iter().any(|b| b.r#type == "sftp") => {
+                    return RenderInput::Archive(PathBuf::from(url));
+                }
+                Err(err) => v.add("sources[0].raw_archive", err.to_string()),
+            }
         }
         Some(pb::source::Kind::RawArchive(url)) if url.contains("://") => match url.parse::<http::Uri>() {
             Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
@@ -129,7 +137,10 @@ fn source(spec: &pb::RenderJobSpec, v: &mut Violations) -> RenderInput {
             }
             _ => v.add(
                 "sources[0].raw_archive",
-                format!("{} is not a local path or an http:// or https:// URL", quoted(&shown_url(url))),
+                format!(
+                    "{} is not a local path or an s3://, gs://, sftp://, http:// or https:// URL",
+                    quoted(&shown_url(url))
+                ),
             ),
         },
         Some(pb::source::Kind::RawArchive(path)) => return RenderInput::Archive(PathBuf::from(path)),
@@ -358,31 +369,30 @@ fn webhook_settings(webhook: &pb::Webhook, v: &mut Violations) {
     }
 }
 
+/// The local output directory (empty for remote storage, or none: the node's default);
+/// a remote block is checked here for what needs no node.
 fn storage(storage: Option<&pb::Storage>, v: &mut Violations) -> PathBuf {
-    let Some(storage) = storage else {
-        v.add("storage", "say where the outputs go (type `local` and path_prefix)");
-        return PathBuf::new();
-    };
+    let Some(storage) = storage else { return PathBuf::new() };
     match storage.r#type.as_str() {
         "local" | "" if storage.path_prefix.is_empty() => {
             v.add("storage.path_prefix", "the output directory is needed")
         }
         "local" | "" => return PathBuf::from(&storage.path_prefix),
-        kind if STORAGE_TYPES.contains(&kind) => {
-            v.add("storage.type", format!("{} uploads are not supported by this build yet (local only)", quoted(kind)));
+        _ => {
+            if let Err(violations) = remote_settings(storage, &NodeStorage::default()) {
+                for (field, reason) in violations {
+                    v.add(format!("storage.{field}"), reason);
+                }
+            }
         }
-        kind => v.add(
-            "storage.type",
-            format!("unknown storage type {} (expected one of {})", quoted(kind), STORAGE_TYPES.join(", ")),
-        ),
     }
     PathBuf::new()
 }
 
-/// The source's URL when the job's raw archive is to be downloaded (http:// or https://).
+/// The source's URL when the job's raw archive is remote (http(s), s3, gs, sftp).
 pub fn remote_source(spec: &pb::RenderJobSpec) -> Option<&str> {
     match spec.sources.first()?.kind.as_ref()? {
-        pb::source::Kind::RawArchive(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url),
+        pb::source::Kind::RawArchive(url) if url.contains("://") && !url.starts_with("file://") => Some(url),
         _ => None,
     }
 }
@@ -397,7 +407,7 @@ pub fn redacted(spec: &pb::RenderJobSpec) -> pb::RenderJobSpec {
             *url = shown_url(url);
         }
     }
-    if let Some(storage) = spec.storage.as_mut() {
+    for storage in spec.storage.iter_mut().chain(spec.source_storage.iter_mut()) {
         for secret in [&mut storage.access_key, &mut storage.secret, &mut storage.password, &mut storage.private_key] {
             if !secret.is_empty() {
                 *secret = "(redacted)".into();
