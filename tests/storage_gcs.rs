@@ -33,6 +33,8 @@ async fn conformance_with_a_service_account_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_through_a_proxy() {
+    // Each retry is logged (a warning): RUST_LOG=tessera=debug shows every request too.
+    tessera::telemetry::init("warn");
     // The proxy first, forwarding to the port the server will take: the server's upload
     // session URIs then name the proxy.
     let port = free_port();
@@ -63,6 +65,10 @@ async fn the_key_signs_urls_and_its_token_comes_from_loopback() {
     assert!(url.url.contains(&credential), "signed as the key's client_email: {}", url.url);
     let (status, body) = http_get(&url.url).await;
     assert_eq!((status, body.len()), (200, 1000));
+    // The Storage block a render job would carry reaches the same settings.
+    let block: tessera::proto::Storage = serde_json::from_value(server.storage_block("signed")).expect("block");
+    let from_block = tessera::storage::settings::remote_settings(&block, &Default::default()).expect("valid block");
+    assert_eq!(from_block, server.settings("signed"));
     // Longer than 7 days is cut to 7 days.
     let week = store.download_url("signed/a b.bin", Duration::from_secs(30 * 86400)).await.expect("sign").expect("URL");
     assert!(week.url.contains("X-Goog-Expires=604800"), "{}", week.url);
@@ -79,6 +85,16 @@ async fn anonymous_access_has_no_download_url() {
     let receipt = store.put_file("anonymous/a.bin", &file, &facts).await.expect("put");
     assert_eq!(receipt.meta.size_bytes, 5000);
     assert!(store.download_url("anonymous/a.bin", Duration::from_secs(600)).await.expect("no error").is_none());
+
+    // An empty file is an object too.
+    let empty = scratch.path().join("empty.bin");
+    let empty_facts = write_pattern(&empty, 0, 9);
+    store.put_file("anonymous/empty.bin", &empty, &empty_facts).await.expect("put empty");
+    assert_eq!(store.stat("anonymous/empty.bin").await.expect("stat").map(|m| m.size_bytes), Some(0));
+    let got = scratch.path().join("empty.got");
+    store.get_file("anonymous/empty.bin", &got, 0).await.expect("get empty");
+    assert_eq!(std::fs::metadata(&got).expect("got").len(), 0);
+    assert!(store.get_range("anonymous/empty.bin", 0..10).await.expect("range of empty").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
