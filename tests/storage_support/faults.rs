@@ -110,11 +110,13 @@ async fn serve(
             }
             action
         };
-        tokio::spawn(handle(client, upstream_port, action));
+        tokio::spawn(handle(client, upstream_port, action, changed.clone()));
     }
 }
 
-async fn handle(mut client: TcpStream, upstream_port: u16, action: Mode) {
+/// One client connection. A connection passed through is cut when the mode changes, as a
+/// server going away cuts it: clients that keep connections open meet each new fault too.
+async fn handle(mut client: TcpStream, upstream_port: u16, action: Mode, changed: Arc<tokio::sync::Notify>) {
     match action {
         Mode::Reset { .. } | Mode::Down => drop(client),
         Mode::Status { code, .. } => {
@@ -143,9 +145,17 @@ async fn handle(mut client: TcpStream, upstream_port: u16, action: Mode) {
             };
             let (cr, cw) = client.into_split();
             let (ur, uw) = upstream.into_split();
+            let cut = changed.notified();
             let up = tokio::spawn(pump(cr, uw, rate));
             let down = tokio::spawn(pump(ur, cw, rate));
-            let _ = tokio::join!(up, down);
+            let (up_abort, down_abort) = (up.abort_handle(), down.abort_handle());
+            tokio::select! {
+                _ = async { tokio::join!(up, down) } => {}
+                () = cut => {
+                    up_abort.abort();
+                    down_abort.abort();
+                }
+            }
         }
     }
 }
