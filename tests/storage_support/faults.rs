@@ -24,7 +24,8 @@ pub enum Mode {
         code: u16,
         remaining: u32,
     },
-    /// The next `remaining` connections are closed at once.
+    /// The next `remaining` connections are closed at once, and the connections open when this
+    /// mode is set are cut (a client that keeps one connection, as SFTP does, meets the fault).
     Reset {
         remaining: u32,
     },
@@ -38,6 +39,8 @@ pub struct FaultProxy {
     port: u16,
     mode: Arc<Mutex<Mode>>,
     changed: Arc<tokio::sync::Notify>,
+    /// Cuts the open connections.
+    cut: Arc<tokio::sync::Notify>,
 }
 
 impl FaultProxy {
@@ -47,8 +50,9 @@ impl FaultProxy {
         let port = listener.local_addr().expect("addr").port();
         let mode = Arc::new(Mutex::new(Mode::Pass));
         let changed = Arc::new(tokio::sync::Notify::new());
-        tokio::spawn(serve(listener, port, upstream_port, mode.clone(), changed.clone()));
-        FaultProxy { port, mode, changed }
+        let cut = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(serve(listener, port, upstream_port, mode.clone(), changed.clone(), cut.clone()));
+        FaultProxy { port, mode, changed, cut }
     }
 
     pub fn port(&self) -> u16 {
@@ -58,6 +62,9 @@ impl FaultProxy {
     pub fn set(&self, mode: Mode) {
         *self.mode.lock().expect("mode") = mode;
         self.changed.notify_waiters();
+        // Any new fault cuts what is open, as a server going away would: clients that keep
+        // connections (SFTP, pooled HTTP) meet it too.
+        self.cut.notify_waiters();
     }
 
     pub fn mode(&self) -> Mode {
@@ -71,6 +78,7 @@ async fn serve(
     upstream_port: u16,
     mode: Arc<Mutex<Mode>>,
     changed: Arc<tokio::sync::Notify>,
+    cut: Arc<tokio::sync::Notify>,
 ) {
     loop {
         let current = *mode.lock().expect("mode");
@@ -110,13 +118,11 @@ async fn serve(
             }
             action
         };
-        tokio::spawn(handle(client, upstream_port, action, changed.clone()));
+        tokio::spawn(handle(client, upstream_port, action, cut.clone()));
     }
 }
 
-/// One client connection. A connection passed through is cut when the mode changes, as a
-/// server going away cuts it: clients that keep connections open meet each new fault too.
-async fn handle(mut client: TcpStream, upstream_port: u16, action: Mode, changed: Arc<tokio::sync::Notify>) {
+async fn handle(mut client: TcpStream, upstream_port: u16, action: Mode, cut: Arc<tokio::sync::Notify>) {
     match action {
         Mode::Reset { .. } | Mode::Down => drop(client),
         Mode::Status { code, .. } => {
@@ -145,13 +151,15 @@ async fn handle(mut client: TcpStream, upstream_port: u16, action: Mode, changed
             };
             let (cr, cw) = client.into_split();
             let (ur, uw) = upstream.into_split();
-            let cut = changed.notified();
+            let cut = cut.notified();
+            tokio::pin!(cut);
+            cut.as_mut().enable();
             let up = tokio::spawn(pump(cr, uw, rate));
             let down = tokio::spawn(pump(ur, cw, rate));
             let (up_abort, down_abort) = (up.abort_handle(), down.abort_handle());
             tokio::select! {
                 _ = async { tokio::join!(up, down) } => {}
-                () = cut => {
+                () = &mut cut => {
                     up_abort.abort();
                     down_abort.abort();
                 }
