@@ -33,6 +33,8 @@ pub struct ServerOptions {
     pub stall_timeout_s: Option<u64>,
     /// Extra environment of the server process.
     pub env: Vec<(String, String)>,
+    /// Extra lines of the `[storage]` section (and any sections after it).
+    pub storage_config: String,
 }
 
 impl Default for ServerOptions {
@@ -46,6 +48,7 @@ impl Default for ServerOptions {
             default_output_root: false,
             stall_timeout_s: None,
             env: Vec::new(),
+            storage_config: String::new(),
         }
     }
 }
@@ -78,12 +81,13 @@ impl Server {
         let stall = options.stall_timeout_s.map_or(String::new(), |s| format!("stall_timeout_s = {s}\n"));
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\
-             [storage]\n{storage}\
+             [storage]\n{storage}{}\n\
              [jobs]\nmax_concurrent = {}\nshutdown_grace_s = {}\n{stall}\
              [auth]\nbearer_tokens = [{}]\n[tls]\n{tls}\
              [webhooks]\ninitial_backoff_ms = {}\nmax_backoff_ms = 1000\ntimeout_ms = 5000\n\
              [log]\nformat = \"json\"\nlevel = \"info\"\n",
             dir.join("data").display().to_string(),
+            options.storage_config,
             options.max_concurrent,
             options.shutdown_grace_s,
             tokens.join(", "),
