@@ -50,7 +50,25 @@ pub(super) struct Context<'a> {
     pub location: &'a str,
 }
 
+/// A [`Context`] a spawned task can own.
+#[derive(Debug, Clone)]
+pub(super) struct OwnedContext {
+    backend: &'static str,
+    op: &'static str,
+    location: String,
+}
+
+impl OwnedContext {
+    pub(super) fn borrow(&self) -> Context<'_> {
+        Context { backend: self.backend, op: self.op, location: &self.location }
+    }
+}
+
 impl Context<'_> {
+    pub(super) fn owned(&self) -> OwnedContext {
+        OwnedContext { backend: self.backend, op: self.op, location: self.location.to_owned() }
+    }
+
     pub(super) fn unavailable(&self, reason: impl Into<String>) -> StorageError {
         StorageError::Unavailable {
             backend: self.backend,

@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
 use tokio::task::JoinSet;
 
-use super::errors::Context;
+use super::errors::{Context, OwnedContext};
 use super::{MAX_PARTS, PART_SIZE, PARTS_IN_FLIGHT, S3Store, SHA256_METADATA, hex};
 use crate::storage::object::{FileFacts, ObjectStore as _, PutReceipt, StorageError};
 
@@ -30,7 +30,7 @@ impl S3Store {
     ) -> Result<PutReceipt, StorageError> {
         let location = self.location(key);
         let cx = self.context("put", &location);
-        self.abort_stale(key, &cx).await?;
+        self.abort_stale(key, &cx).await;
         let created = self
             .client
             .create_multipart_upload()
@@ -66,8 +66,9 @@ impl S3Store {
     }
 
     /// Aborts the unfinished multipart uploads of exactly `key` (a node stopped mid-upload
-    /// leaves them, and they hold storage until aborted).
-    async fn abort_stale(&self, key: &str, cx: &Context<'_>) -> Result<(), StorageError> {
+    /// leaves them, and they hold storage until aborted). Best effort: credentials allowed to
+    /// upload but not to list or abort uploads still upload.
+    async fn abort_stale(&self, key: &str, cx: &Context<'_>) {
         let mut markers: (Option<String>, Option<String>) = (None, None);
         for _ in 0..MAX_LISTING_PAGES {
             let listing = self
@@ -78,14 +79,20 @@ impl S3Store {
                 .set_key_marker(markers.0.take())
                 .set_upload_id_marker(markers.1.take())
                 .send()
-                .await
-                .map_err(|err| cx.sdk(&err))?;
+                .await;
+            let listing = match listing {
+                Ok(listing) => listing,
+                Err(err) => {
+                    let error = cx.sdk(&err);
+                    tracing::debug!(backend = self.kind, location = cx.location, %error, "stale uploads not listed");
+                    return;
+                }
+            };
             for upload in listing.uploads() {
                 let (Some(stale_key), Some(upload_id)) = (upload.key(), upload.upload_id()) else { continue };
                 if stale_key != key {
                     continue;
                 }
-                tracing::debug!(backend = self.kind, location = cx.location, "aborting a stale multipart upload");
                 let aborted = self
                     .client
                     .abort_multipart_upload()
@@ -94,9 +101,12 @@ impl S3Store {
                     .upload_id(upload_id)
                     .send()
                     .await;
-                match aborted.map_err(|err| cx.sdk(&err)) {
-                    Ok(_) | Err(StorageError::NotFound { .. } | StorageError::Unavailable { .. }) => {}
-                    Err(other) => return Err(other),
+                match aborted {
+                    Ok(_) => tracing::debug!(backend = self.kind, location = cx.location, "stale upload aborted"),
+                    Err(err) => {
+                        let error = cx.sdk(&err);
+                        tracing::debug!(backend = self.kind, location = cx.location, %error, "stale upload not aborted");
+                    }
                 }
             }
             if listing.is_truncated() != Some(true) {
@@ -108,7 +118,6 @@ impl S3Store {
                 break;
             }
         }
-        Ok(())
     }
 
     /// Sends the parts, checks the whole file, completes the upload. Returns S3's composite
@@ -125,10 +134,8 @@ impl S3Store {
         let mut file = tokio::fs::File::open(path).await.map_err(StorageError::io(path))?;
         let mut whole = Sha256::new();
         let mut read_bytes = 0_u64;
-        let mut in_flight: JoinSet<Result<CompletedPart, StorageError>> = JoinSet::new();
-        let mut done: Vec<CompletedPart> = Vec::new();
-        // The parts' SHA-256s in order, for the composite checksum.
-        let mut part_digests = Sha256::new();
+        let mut in_flight: JoinSet<Result<SentPart, StorageError>> = JoinSet::new();
+        let mut done: Vec<SentPart> = Vec::new();
         for part_number in 1.. {
             let part = read_part(&mut file, part_size, path).await?;
             if part.is_empty() {
@@ -141,39 +148,23 @@ impl S3Store {
                     expected.size_bytes
                 )));
             }
-            let (hashed, part, checksum) = tokio::task::spawn_blocking(move || {
-                whole.update(&part);
-                let digest = Sha256::digest(&part);
-                (whole, part, digest)
-            })
-            .await
-            .map_err(|err| cx.unavailable(format!("hashing a part failed: {err}")))?;
-            whole = hashed;
-            part_digests.update(checksum);
-            let checksum = base64::engine::general_purpose::STANDARD.encode(checksum);
             if in_flight.len() >= PARTS_IN_FLIGHT {
                 done.push(joined(in_flight.join_next().await, cx)?);
             }
-            let request = self
-                .client
-                .upload_part()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .part_number(part_number)
-                .content_length(part.len() as i64)
-                .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                .checksum_sha256(checksum.clone())
-                .body(ByteStream::from(part));
-            let part_cx = (cx.backend, cx.op, cx.location.to_owned());
-            in_flight.spawn(async move {
-                let cx = Context { backend: part_cx.0, op: part_cx.1, location: &part_cx.2 };
-                let out = request.send().await.map_err(|err| cx.sdk(&err))?;
-                let Some(etag) = out.e_tag() else {
-                    return Err(cx.unavailable(format!("part {part_number} was answered without an entity tag")));
-                };
-                Ok(CompletedPart::builder().part_number(part_number).e_tag(etag).checksum_sha256(checksum).build())
-            });
+            // The part hashes and goes while the whole file's hash takes it in.
+            in_flight.spawn(self.clone().send_part(
+                key.to_owned(),
+                upload_id.to_owned(),
+                part_number,
+                part.clone(),
+                cx.owned(),
+            ));
+            whole = tokio::task::spawn_blocking(move || {
+                whole.update(&part);
+                whole
+            })
+            .await
+            .map_err(|err| cx.unavailable(format!("hashing the file failed: {err}")))?;
         }
         while let Some(result) = in_flight.join_next().await {
             done.push(joined(Some(result), cx)?);
@@ -185,18 +176,72 @@ impl S3Store {
                 expected.size_bytes, expected.sha256
             )));
         }
-        done.sort_by_key(|part| part.part_number());
+        done.sort_by_key(|sent| sent.part.part_number());
+        let mut composite = Sha256::new();
+        for sent in &done {
+            composite.update(&sent.digest);
+        }
+        let parts = done.into_iter().map(|sent| sent.part).collect();
         self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
             .send()
             .await
             .map_err(|err| cx.sdk(&err))?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(part_digests.finalize()))
+        Ok(base64::engine::general_purpose::STANDARD.encode(composite.finalize()))
     }
+
+    /// Hashes one part and sends it with its SHA-256 (`ChecksumSHA256`, which S3 checks; the
+    /// payload itself is not signed a second time: the signed checksum header covers it).
+    async fn send_part(
+        self,
+        key: String,
+        upload_id: String,
+        part_number: i32,
+        part: Bytes,
+        cx: OwnedContext,
+    ) -> Result<SentPart, StorageError> {
+        let cx = cx.borrow();
+        let (part, digest) = tokio::task::spawn_blocking(move || {
+            let digest = Sha256::digest(&part).to_vec();
+            (part, digest)
+        })
+        .await
+        .map_err(|err| cx.unavailable(format!("hashing part {part_number} failed: {err}")))?;
+        let checksum = base64::engine::general_purpose::STANDARD.encode(&digest);
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number)
+            .content_length(part.len() as i64)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&checksum)
+            .body(ByteStream::from(part))
+            .customize()
+            .disable_payload_signing()
+            .send()
+            .await
+            .map_err(|err| cx.sdk(&err))?;
+        let Some(etag) = out.e_tag() else {
+            return Err(cx.unavailable(format!("part {part_number} was answered without an entity tag")));
+        };
+        Ok(SentPart {
+            part: CompletedPart::builder().part_number(part_number).e_tag(etag).checksum_sha256(checksum).build(),
+            digest,
+        })
+    }
+}
+
+/// A part S3 has taken, and its SHA-256.
+struct SentPart {
+    part: CompletedPart,
+    digest: Vec<u8>,
 }
 
 /// Parts big enough that the file fits in [`MAX_PARTS`], whole MiB, at least [`PART_SIZE`].
@@ -220,9 +265,9 @@ async fn read_part(file: &mut tokio::fs::File, part_size: u64, path: &Path) -> R
 
 /// One finished part task.
 fn joined(
-    result: Option<Result<Result<CompletedPart, StorageError>, tokio::task::JoinError>>,
+    result: Option<Result<Result<SentPart, StorageError>, tokio::task::JoinError>>,
     cx: &Context<'_>,
-) -> Result<CompletedPart, StorageError> {
+) -> Result<SentPart, StorageError> {
     match result {
         Some(Ok(part)) => part,
         Some(Err(err)) => Err(cx.unavailable(format!("a part upload task failed: {err}"))),
