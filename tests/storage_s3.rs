@@ -236,3 +236,21 @@ async fn nothing_listening_is_unavailable() {
     assert!(matches!(err, StorageError::Unavailable { .. }), "{err}");
     assert!(err.to_string().contains(&format!("s3://{BUCKET}/a.bin")), "{err}");
 }
+
+/// A large file that is not what the caller measured: every part goes up, the whole-file
+/// SHA-256 differs, the upload is aborted: no object, no upload left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_mismatch_leaves_nothing() {
+    let moto = Moto::start();
+    let store = open(&moto.settings("mismatch")).await;
+    let scratch = tempfile::tempdir().expect("scratch");
+    let file = scratch.path().join("big.bin");
+    let facts = write_pattern(&file, (16 << 20) + 3, 8);
+    let wrong = tessera::storage::FileFacts { sha256: "0".repeat(64), ..facts };
+    let err = store.put_file("mismatch/big.bin", &file, &wrong).await.expect_err("integrity");
+    assert!(matches!(err, StorageError::Mismatch { .. }), "{err}");
+    assert!(err.to_string().contains("s3://tessera-test/mismatch/big.bin"), "{err}");
+    assert_eq!(store.stat("mismatch/big.bin").await.expect("stat"), None, "no object");
+    let listing = moto.client().list_multipart_uploads().bucket(BUCKET).send().await.expect("list uploads");
+    assert!(listing.uploads().is_empty(), "the upload was aborted: {:?}", listing.uploads());
+}
