@@ -25,7 +25,17 @@ use tessera::proto as pb;
 use tessera::storage::{FileFacts, ObjectStore, StorageSettings};
 
 const BUCKET_SOURCE_KEY: &str = "sources/call one.tar.gz";
-const S3_SECRET: &str = "test";
+/// moto takes any credentials: these are unique, so the logs can be searched for them.
+const S3_ACCESS_KEY: &str = "AKIA-TESSERA-GREP-ME";
+const S3_SECRET: &str = "s3-secret-that-must-never-be-shown";
+
+/// `block` with the credentials above.
+fn with_s3_keys(mut block: serde_json::Value, kind: &str) -> serde_json::Value {
+    block["type"] = serde_json::json!(kind);
+    block["accessKey"] = serde_json::json!(S3_ACCESS_KEY);
+    block["secret"] = serde_json::json!(S3_SECRET);
+    block
+}
 
 /// A small synthetic call packed as a raw archive.
 fn call_archive(dir: &Path) -> std::path::PathBuf {
@@ -112,13 +122,13 @@ fn a_job_writes_every_output_and_the_manifest_to_each_backend_reading_its_source
         put(&*source_store, BUCKET_SOURCE_KEY, &archive).await;
     });
     let source_url = format!("s3://{}/{BUCKET_SOURCE_KEY}", storage_support::moto::BUCKET);
-    let source_block = moto.storage_block("");
+    let source_block = with_s3_keys(moto.storage_block(""), "s3");
     let local_out = dir.path().join("outputs");
     let backends: Vec<(&str, serde_json::Value, StorageSettings, String)> = vec![
-        ("s3", moto.storage_block("jobs/s3"), moto.settings(""), "jobs/s3".into()),
+        ("s3", with_s3_keys(moto.storage_block("jobs/s3"), "s3"), moto.settings(""), "jobs/s3".into()),
         (
             "digitalocean",
-            moto.storage_block_as("digitalocean", "jobs/do"),
+            with_s3_keys(moto.storage_block("jobs/do"), "digitalocean"),
             moto.settings_as("digitalocean", moto.port(), ""),
             "jobs/do".into(),
         ),
@@ -132,6 +142,10 @@ fn a_job_writes_every_output_and_the_manifest_to_each_backend_reading_its_source
         ..ServerOptions::default()
     };
     let server = Server::start(&server_dir, &options);
+    let gcs_key = gcs.service_account_json();
+    let gcs_key: serde_json::Value = serde_json::from_str(&gcs_key).expect("key JSON");
+    let gcs_private = gcs_key["private_key"].as_str().expect("private key").lines().nth(3).expect("a key line").to_owned();
+    let secrets = [S3_ACCESS_KEY, S3_SECRET, storage_support::azurite::ACCOUNT_KEY, storage_support::sshd::PASSWORD, &gcs_private];
     rt.block_on(async {
         let mut ids = Vec::new();
         for (kind, block, _, _) in &backends {
@@ -165,6 +179,11 @@ fn a_job_writes_every_output_and_the_manifest_to_each_backend_reading_its_source
             assert_eq!(ready, job.outputs.len(), "{kind}: one output_ready per file: {:?}", job.failure);
             check_outputs(&job, settings, prefix, dir.path()).await;
             eprintln!("{kind}: {} outputs verified", job.outputs.len());
+            // What the service tells about the job never holds a credential.
+            let told = format!("{job:?} {events:?}");
+            for secret in secrets {
+                assert!(!told.contains(secret), "{kind}: a secret in GetRenderJob or the events");
+            }
         }
         watch(&server.addr, &local_job.id, 0, |e| {
             matches!(e.event, Some(pb::render_job_event::Event::StateChanged(s)) if s >= pb::JobState::Completed as i32)
@@ -188,21 +207,14 @@ fn a_job_writes_every_output_and_the_manifest_to_each_backend_reading_its_source
     let downloads = logs.matches("\"how\":\"Downloaded\"").count() + logs.matches("how=Downloaded").count();
     let hits = logs.matches("\"how\":\"Hit\"").count() + logs.matches("how=Hit").count();
     assert!(downloads >= 1 && hits >= 1 && downloads + hits == 6, "cache: {downloads} downloads, {hits} hits\n{logs}");
-    // Secrets never appear in the logs.
-    for secret in [azurite_key(), moto_secret(), "tessera-sftp-password"] {
-        if !secret.is_empty() {
-            assert!(!logs.contains(secret), "a secret in the logs");
-        }
+    // Secrets and the signatures of the download URLs never appear in the logs.
+    for secret in secrets {
+        assert!(!logs.contains(secret), "a secret in the logs");
     }
+    assert!(!logs.contains("X-Amz-Signature=") && !logs.contains("X-Goog-Signature=") && !logs.contains("sig="), "a signed URL in the logs");
+    let tails: Vec<&str> = logs.lines().filter(|l| l.contains("upload_tail_ms")).collect();
+    eprintln!("render end to last output verified:\n{}", tails.join("\n"));
     drop(server);
-}
-
-fn azurite_key() -> &'static str {
-    storage_support::azurite::ACCOUNT_KEY
-}
-
-fn moto_secret() -> &'static str {
-    S3_SECRET
 }
 
 #[test]
@@ -216,7 +228,7 @@ fn the_node_killed_mid_upload_finishes_the_job_with_each_object_once_and_whole()
     let prefix = sshd.prefix("killed");
     // Uploads crawl through the proxy, so the node is killed while one is under way.
     let (s3_proxy, sftp_proxy) = rt.block_on(async { (FaultProxy::start(moto.port()).await, FaultProxy::start(sshd.port()).await) });
-    let mut s3_block = moto.storage_block("killed/s3");
+    let mut s3_block = with_s3_keys(moto.storage_block("killed/s3"), "s3");
     s3_block["endpoint"] = serde_json::json!(format!("http://127.0.0.1:{}", s3_proxy.port()));
     let mut sftp_block = sshd.storage_block(&prefix);
     sftp_block["port"] = serde_json::json!(sftp_proxy.port());
@@ -297,7 +309,7 @@ fn the_cli_reads_input_s3_from_s3_and_from_a_presigned_url_through_its_cache() {
             .arg(out)
             .arg("--cache-dir")
             .arg(&cache)
-            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ENDPOINT_URL", moto.endpoint())
