@@ -110,11 +110,32 @@ async fn serve(
             }
             action
         };
-        tokio::spawn(handle(client, upstream_port, action));
+        tokio::spawn(handle(client, upstream_port, action, mode.clone(), changed.clone()));
     }
 }
 
-async fn handle(mut client: TcpStream, upstream_port: u16, action: Mode) {
+/// Returns once [`FaultProxy::set`] has put the proxy in a mode of another kind than `action`:
+/// a connection does not outlive the mode it was made in (else a client's pooled connection
+/// would dodge the errors, the outage or the slowness that follow).
+async fn mode_leaves(mode: &Mutex<Mode>, changed: &tokio::sync::Notify, action: Mode) {
+    loop {
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if std::mem::discriminant(&*mode.lock().expect("mode")) != std::mem::discriminant(&action) {
+            return;
+        }
+        notified.await;
+    }
+}
+
+async fn handle(
+    mut client: TcpStream,
+    upstream_port: u16,
+    action: Mode,
+    mode: Arc<Mutex<Mode>>,
+    changed: Arc<tokio::sync::Notify>,
+) {
     match action {
         Mode::Reset { .. } | Mode::Down => drop(client),
         Mode::Status { code, .. } => {
@@ -143,9 +164,12 @@ async fn handle(mut client: TcpStream, upstream_port: u16, action: Mode) {
             };
             let (cr, cw) = client.into_split();
             let (ur, uw) = upstream.into_split();
-            let up = tokio::spawn(pump(cr, uw, rate));
-            let down = tokio::spawn(pump(ur, cw, rate));
-            let _ = tokio::join!(up, down);
+            let both = async { tokio::join!(pump(cr, uw, rate), pump(ur, cw, rate)) };
+            // Cut (both halves dropped) when the mode changes under the connection.
+            tokio::select! {
+                _ = both => {}
+                () = mode_leaves(&mode, &changed, action) => {}
+            }
         }
     }
 }
