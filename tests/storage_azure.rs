@@ -11,7 +11,7 @@ use storage_support::azurite::{ACCOUNT_KEY, Azurite};
 use storage_support::conformance::{Capabilities, conformance, write_pattern};
 use storage_support::faults::{FaultProxy, fault_suite};
 use tessera::storage::azure::AzureStore;
-use tessera::storage::{Backend, ObjectStore, Secret, StorageError, StorageSettings};
+use tessera::storage::{Backend, FileFacts, ObjectStore, Secret, StorageError, StorageSettings};
 
 fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("storage-azure-").tempdir().expect("scratch directory")
@@ -143,11 +143,22 @@ async fn azure_corruption_in_transit_is_caught() {
         assert!(matches!(err, StorageError::Mismatch { .. }), "{name}: {err}");
         eprintln!("{name}: {err}");
         assert!(err.to_string().contains("azure") && err.to_string().contains(key), "{err}");
-        let got = scratch.path().join("got.bin");
-        let meta = direct.get_file(key, &got, u64::MAX).await.expect("the first version is still there");
-        assert_eq!(meta.size_bytes, good_facts.size_bytes, "{name}: the previous blob stays");
-        assert_eq!(storage_support::conformance::sha256_file(&got), good_facts.sha256);
+        assert_unchanged(&direct, key, &good_facts, scratch.path(), name).await;
     }
+    // Blocks sent, then a SHA-256 other than the expected one: the list is never committed.
+    let large = scratch.path().join("large.bin");
+    let large_facts = write_pattern(&large, 9 << 20, 23);
+    let wrong = FileFacts { sha256: "0".repeat(64), ..large_facts };
+    let err = direct.put_file(key, &large, &wrong).await.expect_err("wrong sha256");
+    assert!(matches!(err, StorageError::Mismatch { .. }), "{err}");
+    assert_unchanged(&direct, key, &good_facts, scratch.path(), "wrong sha256 in blocks").await;
+}
+
+async fn assert_unchanged(store: &AzureStore, key: &str, facts: &FileFacts, scratch: &std::path::Path, what: &str) {
+    let got = scratch.join("got.bin");
+    let meta = store.get_file(key, &got, u64::MAX).await.expect("the first version is still there");
+    assert_eq!(meta.size_bytes, facts.size_bytes, "{what}: the previous blob stays");
+    assert_eq!(storage_support::conformance::sha256_file(&got), facts.sha256, "{what}: the previous blob stays");
 }
 
 /// A loopback proxy to `upstream` that flips one byte of the body of the first request on

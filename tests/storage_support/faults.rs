@@ -114,15 +114,17 @@ async fn serve(
     }
 }
 
-/// Returns once [`FaultProxy::set`] has put the proxy in a mode of another kind than `action`:
-/// a connection does not outlive the mode it was made in (else a client's pooled connection
-/// would dodge the errors, the outage or the slowness that follow).
+/// Returns once [`FaultProxy::set`] has put the proxy in a fault mode of another kind than
+/// `action`: a connection does not live on into the next fault (else a client's pooled
+/// connection would dodge the errors, the outage or the slowness that follow). A return to
+/// `Pass` leaves connections be (cutting them would fail the checks that follow).
 async fn mode_leaves(mode: &Mutex<Mode>, changed: &tokio::sync::Notify, action: Mode) {
     loop {
         let notified = changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if std::mem::discriminant(&*mode.lock().expect("mode")) != std::mem::discriminant(&action) {
+        let now = *mode.lock().expect("mode");
+        if now != Mode::Pass && std::mem::discriminant(&now) != std::mem::discriminant(&action) {
             return;
         }
         notified.await;

@@ -124,15 +124,33 @@ impl Service {
 
     /// The error an unwanted answer means; reads (a bounded part of) its body.
     pub async fn failure(&self, call: &Call, response: Response<Incoming>) -> StorageError {
+        let answer = ErrorAnswer::read(response).await;
+        classify(call.op, &call.location, answer.status, answer.code.as_deref(), answer.message.as_deref())
+    }
+}
+
+/// A failed answer: its status, the service's error code and message.
+#[derive(Debug)]
+pub struct ErrorAnswer {
+    pub status: StatusCode,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl ErrorAnswer {
+    /// Reads (a bounded part of) the body.
+    pub async fn read(response: Response<Incoming>) -> ErrorAnswer {
         let (head, body) = response.into_parts();
         let body = match tokio::time::timeout(IDLE_TIMEOUT, Limited::new(body, ERROR_BODY_BYTES).collect()).await {
             Ok(Ok(collected)) => collected.to_bytes(),
             _ => Bytes::new(),
         };
         let text = String::from_utf8_lossy(&body);
-        let code = error_code(&head.headers).or_else(|| xml_element(&text, "Code"));
-        let message = xml_element(&text, "Message");
-        classify(call.op, &call.location, head.status, code.as_deref(), message.as_deref())
+        ErrorAnswer {
+            status: head.status,
+            code: error_code(&head.headers).or_else(|| xml_element(&text, "Code")),
+            message: xml_element(&text, "Message"),
+        }
     }
 }
 

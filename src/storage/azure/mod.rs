@@ -4,11 +4,12 @@
 //! read-only service SAS for download URLs.
 //!
 //! Why not a library: the Azure SDK for Rust's blob crate (`azure_storage_blob`) is pre-1.0,
-//! its API still changing, and its clients take only Entra ID token credentials (Shared Key is
-//! an open request upstream, Azure/azure-sdk-for-rust#2975); object_store's Azure client
-//! signs with Shared Key but sends no `Content-MD5` with its blocks, so Azure would not check
-//! what it stores. We need Shared Key (Azurite, account keys), per-block MD5 and service SAS:
-//! a few hundred lines.
+//! its API still changing, and its clients take an Entra ID token credential or a SAS in the
+//! URL, no Shared Key (the older `azure_storage_blobs`, which had it, is superseded);
+//! object_store's Azure client signs with Shared Key but sends no `Content-MD5` with its
+//! blocks or blobs, so Azure would not check what it stores (and object_store is not a
+//! dependency). We need Shared Key (Azurite, account keys), per-block MD5 and service SAS: a
+//! few hundred lines.
 //!
 //! Not here: listing, leases, snapshots, Entra ID or SAS-token credentials.
 
@@ -26,7 +27,7 @@ use http_body_util::{BodyExt as _, Limited};
 use md5::Digest as _;
 use tokio::io::AsyncWriteExt as _;
 
-use self::client::{Call, IDLE_TIMEOUT, Service};
+use self::client::{Call, ErrorAnswer, IDLE_TIMEOUT, Service};
 use self::sign::{AccountKey, BlobSas};
 use super::object::{DownloadUrl, FileFacts, ObjectMeta, ObjectStore, PutReceipt, StorageError, expiry_unix_ms};
 use super::settings::AzureSettings;
@@ -91,17 +92,14 @@ impl AzureStore {
         let path = format!("{}/{}", self.base_path, sign::encode_component(&self.container));
         let call = Call::new("create container", location, Method::PUT, path).query("restype", "container");
         let response = self.service.send_any(&call).await?;
-        match response.status() {
-            StatusCode::CREATED => Ok(()),
-            StatusCode::CONFLICT => {
-                let err = self.service.failure(&call, response).await;
-                match &err {
-                    StorageError::Refused { reason, .. } if reason.contains("ContainerAlreadyExists") => Ok(()),
-                    _ => Err(err),
-                }
-            }
-            _ => Err(self.service.failure(&call, response).await),
+        if response.status() == StatusCode::CREATED {
+            return Ok(());
         }
+        let answer = ErrorAnswer::read(response).await;
+        if answer.status == StatusCode::CONFLICT && answer.code.as_deref() == Some("ContainerAlreadyExists") {
+            return Ok(());
+        }
+        Err(client::classify(call.op, &call.location, answer.status, answer.code.as_deref(), answer.message.as_deref()))
     }
 
     /// The URL path of a blob, encoded.
