@@ -95,6 +95,18 @@ async fn azure_refusals_name_the_backend_and_hide_the_key() {
     assert!(!err.to_string().contains("not base64!"), "{err}");
 }
 
+/// The harness's job-level `Storage` block checks into the same settings as `settings()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_storage_block_matches_settings() {
+    let azurite = Azurite::start();
+    let block: tessera::proto::Storage =
+        serde_json::from_value(azurite.storage_block("calls/2026")).expect("a Storage block");
+    let settings = tessera::storage::settings::remote_settings(&block, &Default::default()).expect("valid block");
+    assert_eq!(settings, azurite.settings("calls/2026"));
+    let store = tessera::storage::open(&settings).await.expect("open");
+    assert_eq!(store.stat("calls/2026/none.mp4").await.expect("stat"), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_download_url_is_a_read_only_sas() {
     let azurite = Azurite::start();

@@ -157,8 +157,9 @@ impl ObjectStore for AzureStore {
         let too_large =
             || StorageError::TooLarge { backend: BACKEND, location: location.clone(), limit_bytes: max_bytes };
         let response = self.service.send(self.call("get", Method::GET, key), &[StatusCode::OK]).await?;
-        let meta = meta_of(response.headers());
-        if meta.size_bytes > max_bytes {
+        let mut meta = meta_of(response.headers());
+        let declared = header(response.headers(), "content-length").and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|d| d > max_bytes) {
             return Err(too_large());
         }
         let stored_md5 = header(response.headers(), "content-md5").map(str::to_owned);
@@ -184,8 +185,8 @@ impl ObjectStore for AzureStore {
                 file.write_all(&data).await.map_err(StorageError::io(dest))?;
             }
             file.flush().await.map_err(StorageError::io(dest))?;
-            if received != meta.size_bytes {
-                return Err(interrupted(&location, &format!("got {received} of {} bytes", meta.size_bytes)));
+            if let Some(declared) = declared.filter(|d| *d != received) {
+                return Err(interrupted(&location, &format!("got {received} of {declared} bytes")));
             }
             let got = upload::base64(&md5.finalize());
             match stored_md5 {
@@ -194,13 +195,16 @@ impl ObjectStore for AzureStore {
                     location: location.clone(),
                     reason: format!("the downloaded bytes' MD5 {got} is not the stored Content-MD5 {stored}"),
                 }),
-                _ => Ok(()),
+                _ => Ok(received),
             }
         }
         .await;
-        if let Err(err) = result {
-            let _ = tokio::fs::remove_file(dest).await;
-            return Err(err);
+        match result {
+            Ok(received) => meta.size_bytes = received,
+            Err(err) => {
+                let _ = tokio::fs::remove_file(dest).await;
+                return Err(err);
+            }
         }
         tracing::debug!(%location, size_bytes = meta.size_bytes, "azure get");
         Ok(meta)
