@@ -23,11 +23,19 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn put(runtime: &tokio::runtime::Runtime, name: &str, settings: &StorageSettings, file: &Path, facts: &FileFacts, copy_s: f64) {
+fn put(
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+    settings: &StorageSettings,
+    file: &Path,
+    facts: &FileFacts,
+    copy_s: f64,
+) {
     let started = Instant::now();
     let receipt = runtime.block_on(async {
         let store = open(settings).await.unwrap_or_else(|e| panic!("{name}: open: {e}"));
-        let receipt = store.put_file("bench/upload.bin", file, facts).await.unwrap_or_else(|e| panic!("{name}: put: {e}"));
+        let receipt =
+            store.put_file("bench/upload.bin", file, facts).await.unwrap_or_else(|e| panic!("{name}: put: {e}"));
         let _ = store.delete("bench/upload.bin").await;
         receipt
     });

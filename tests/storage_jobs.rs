@@ -24,7 +24,7 @@ use support::*;
 use tessera::proto as pb;
 use tessera::storage::{FileFacts, ObjectStore, StorageSettings};
 
-const BUCKET_SOURCE_KEY: &str = "sources/call one.tar.gz";
+const BUCKET_SOURCE_KEY: &str = "sources/call one.zip";
 /// moto takes any credentials: these are unique, so the logs can be searched for them.
 const S3_ACCESS_KEY: &str = "AKIA-TESSERA-GREP-ME";
 const S3_SECRET: &str = "s3-secret-that-must-never-be-shown";
@@ -37,20 +37,9 @@ fn with_s3_keys(mut block: serde_json::Value, kind: &str) -> serde_json::Value {
     block
 }
 
-/// A small synthetic call packed as a raw archive.
+/// A small synthetic call, as a zipped raw archive.
 fn call_archive(dir: &Path) -> std::path::PathBuf {
-    let call = support::call(dir, "call", 2, 3000);
-    let archive = dir.join("call.tar.gz");
-    let status = std::process::Command::new("tar")
-        .arg("czf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(&call)
-        .arg(".")
-        .status()
-        .expect("tar");
-    assert!(status.success(), "tar failed");
-    archive
+    support::call(dir, "call", 2, 3000)
 }
 
 async fn put(store: &dyn ObjectStore, key: &str, path: &Path) {
@@ -144,8 +133,15 @@ fn a_job_writes_every_output_and_the_manifest_to_each_backend_reading_its_source
     let server = Server::start(&server_dir, &options);
     let gcs_key = gcs.service_account_json();
     let gcs_key: serde_json::Value = serde_json::from_str(&gcs_key).expect("key JSON");
-    let gcs_private = gcs_key["private_key"].as_str().expect("private key").lines().nth(3).expect("a key line").to_owned();
-    let secrets = [S3_ACCESS_KEY, S3_SECRET, storage_support::azurite::ACCOUNT_KEY, storage_support::sshd::PASSWORD, &gcs_private];
+    let gcs_private =
+        gcs_key["private_key"].as_str().expect("private key").lines().nth(3).expect("a key line").to_owned();
+    let secrets = [
+        S3_ACCESS_KEY,
+        S3_SECRET,
+        storage_support::azurite::ACCOUNT_KEY,
+        storage_support::sshd::PASSWORD,
+        &gcs_private,
+    ];
     rt.block_on(async {
         let mut ids = Vec::new();
         for (kind, block, _, _) in &backends {
@@ -179,9 +175,10 @@ fn a_job_writes_every_output_and_the_manifest_to_each_backend_reading_its_source
             assert_eq!(ready, job.outputs.len(), "{kind}: one output_ready per file: {:?}", job.failure);
             check_outputs(&job, settings, prefix, dir.path()).await;
             eprintln!("{kind}: {} outputs verified", job.outputs.len());
-            // What the service tells about the job never holds a credential.
+            // What the service tells about the job never holds a credential (the access key
+            // id is part of every presigned S3 URL, by AWS's design, so it is left out here).
             let told = format!("{job:?} {events:?}");
-            for secret in secrets {
+            for secret in secrets.iter().filter(|s| **s != S3_ACCESS_KEY) {
                 assert!(!told.contains(secret), "{kind}: a secret in GetRenderJob or the events");
             }
         }
@@ -211,7 +208,10 @@ fn a_job_writes_every_output_and_the_manifest_to_each_backend_reading_its_source
     for secret in secrets {
         assert!(!logs.contains(secret), "a secret in the logs");
     }
-    assert!(!logs.contains("X-Amz-Signature=") && !logs.contains("X-Goog-Signature=") && !logs.contains("sig="), "a signed URL in the logs");
+    assert!(
+        !logs.contains("X-Amz-Signature=") && !logs.contains("X-Goog-Signature=") && !logs.contains("sig="),
+        "a signed URL in the logs"
+    );
     let tails: Vec<&str> = logs.lines().filter(|l| l.contains("upload_tail_ms")).collect();
     eprintln!("render end to last output verified:\n{}", tails.join("\n"));
     drop(server);
@@ -224,14 +224,27 @@ fn the_node_killed_mid_upload_finishes_the_job_with_each_object_once_and_whole()
     let input = support::call(dir.path(), "call", 2, 3000);
     let rt = runtime();
     let moto = Moto::start();
+    let azurite = Azurite::start();
+    let gcs = FakeGcs::start();
     let sshd = Sshd::start();
     let prefix = sshd.prefix("killed");
-    // Uploads crawl through the proxy, so the node is killed while one is under way.
-    let (s3_proxy, sftp_proxy) = rt.block_on(async { (FaultProxy::start(moto.port()).await, FaultProxy::start(sshd.port()).await) });
+    // Uploads crawl through a proxy, so the node is killed while one is under way.
+    let proxies: Vec<FaultProxy> = rt.block_on(async {
+        let mut proxies = Vec::new();
+        for port in [moto.port(), azurite.port(), gcs.port(), sshd.port()] {
+            proxies.push(FaultProxy::start(port).await);
+        }
+        proxies
+    });
+    let via = |port: u16| format!("http://127.0.0.1:{port}");
     let mut s3_block = with_s3_keys(moto.storage_block("killed/s3"), "s3");
-    s3_block["endpoint"] = serde_json::json!(format!("http://127.0.0.1:{}", s3_proxy.port()));
+    s3_block["endpoint"] = serde_json::json!(via(proxies[0].port()));
+    let mut azure_block = azurite.storage_block("killed/azure");
+    azure_block["endpoint"] = serde_json::json!(Azurite::endpoint(proxies[1].port()));
+    let mut gcs_block = gcs.storage_block("killed/gcs");
+    gcs_block["endpoint"] = serde_json::json!(via(proxies[2].port()));
     let mut sftp_block = sshd.storage_block(&prefix);
-    sftp_block["port"] = serde_json::json!(sftp_proxy.port());
+    sftp_block["port"] = serde_json::json!(proxies[3].port());
     let server_dir = dir.path().join("server");
     let options = ServerOptions {
         storage_config: "retry_first_backoff_ms = 100\nretry_max_backoff_ms = 1000\n".into(),
@@ -241,8 +254,10 @@ fn the_node_killed_mid_upload_finishes_the_job_with_each_object_once_and_whole()
     let source = input.display().to_string();
     let none = serde_json::Value::Null;
     for (kind, block, proxy, settings, key_prefix) in [
-        ("s3", &s3_block, &s3_proxy, moto.settings(""), "killed/s3".to_owned()),
-        ("sftp", &sftp_block, &sftp_proxy, sshd.settings(""), prefix.clone()),
+        ("s3", &s3_block, &proxies[0], moto.settings_via(proxies[0].port(), ""), "killed/s3".to_owned()),
+        ("azure", &azure_block, &proxies[1], azurite.settings_via(proxies[1].port(), ""), "killed/azure".to_owned()),
+        ("gcs", &gcs_block, &proxies[2], gcs.settings_via(proxies[2].port(), ""), "killed/gcs".to_owned()),
+        ("sftp", &sftp_block, &proxies[3], sshd.settings_via(proxies[3].port(), ""), prefix.clone()),
     ] {
         proxy.set(Mode::Slow { bytes_per_s: 24 * 1024 });
         let mut spec = job_spec(&source, &none, block);
@@ -251,7 +266,9 @@ fn the_node_killed_mid_upload_finishes_the_job_with_each_object_once_and_whole()
             client(&server.addr).await.create_render_job(create_request(&spec)).await.expect("create").into_inner().id
         });
         // Killed at the first file verified: the others are still on their way.
-        rt.block_on(watch(&server.addr, &id, 0, |e| matches!(e.event, Some(pb::render_job_event::Event::OutputReady(_)))));
+        rt.block_on(watch(&server.addr, &id, 0, |e| {
+            matches!(e.event, Some(pb::render_job_event::Event::OutputReady(_)))
+        }));
         server.kill();
         proxy.set(Mode::Pass);
         server.restart();
@@ -333,7 +350,7 @@ fn the_cli_reads_input_s3_from_s3_and_from_a_presigned_url_through_its_cache() {
     let signature = presigned.split("X-Amz-Signature=").nth(1).expect("signature");
     assert!(!text(&signed).contains(signature), "the signature is never shown: {}", text(&signed));
     assert_eq!(files_in(&dir.path().join("out-3")).len(), files_in(&dir.path().join("out-1")).len());
-    let missing = run(&format!("s3://{}/nope.tar.gz", storage_support::moto::BUCKET), &dir.path().join("out-4"));
+    let missing = run(&format!("s3://{}/nope.zip", storage_support::moto::BUCKET), &dir.path().join("out-4"));
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"), "{}", text(&missing));
 }

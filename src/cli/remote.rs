@@ -60,7 +60,7 @@ pub fn fetch_source(
     let cache = SourceCache::new(cache_dir.to_path_buf(), CLI_CACHE_MAX_BYTES);
     let how = runtime()?
         .block_on(cache.fetch(&source, &dest, u64::MAX, &RetryPolicy::default(), cancel))
-        .with_context(|| format!("reading {shown}"))?;
+        .map_err(|err| anyhow::anyhow!("reading {shown}: {err}"))?;
     let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
     match how {
         Cached::Hit => eprintln!("{shown}: {size} bytes, from the cache in {}", cache_dir.display()),

@@ -80,20 +80,23 @@ pub fn spec_lengths(spec: &pb::RenderJobSpec) -> Vec<FieldViolation> {
         checks.push((format!("outputs[{i}].container"), &output.container, MAX_NAME_BYTES));
         checks.push((format!("outputs[{i}].codec"), &output.codec, MAX_NAME_BYTES));
     }
-    if let Some(s) = &spec.storage {
+    for (name, block) in [("storage", &spec.storage), ("source_storage", &spec.source_storage)] {
+        let Some(s) = block else { continue };
+        let field = |f: &str| format!("{name}.{f}");
         checks.extend([
-            ("storage.type".into(), s.r#type.as_str(), MAX_NAME_BYTES),
-            ("storage.bucket".into(), &s.bucket, MAX_ID_BYTES),
-            ("storage.region".into(), &s.region, MAX_NAME_BYTES),
-            ("storage.endpoint".into(), &s.endpoint, MAX_URL_BYTES),
-            ("storage.path_prefix".into(), &s.path_prefix, MAX_PATH_BYTES),
-            ("storage.access_key".into(), &s.access_key, MAX_SECRET_BYTES),
-            ("storage.secret".into(), &s.secret, MAX_SECRET_BYTES),
-            ("storage.host".into(), &s.host, MAX_ID_BYTES),
-            ("storage.username".into(), &s.username, MAX_ID_BYTES),
-            ("storage.password".into(), &s.password, MAX_SECRET_BYTES),
-            ("storage.private_key".into(), &s.private_key, MAX_SECRET_BYTES),
-            ("storage.auth_method".into(), &s.auth_method, MAX_NAME_BYTES),
+            (field("type"), s.r#type.as_str(), MAX_NAME_BYTES),
+            (field("bucket"), &s.bucket, MAX_ID_BYTES),
+            (field("region"), &s.region, MAX_NAME_BYTES),
+            (field("endpoint"), &s.endpoint, MAX_URL_BYTES),
+            (field("path_prefix"), &s.path_prefix, MAX_PATH_BYTES),
+            (field("access_key"), &s.access_key, MAX_SECRET_BYTES),
+            (field("secret"), &s.secret, MAX_SECRET_BYTES),
+            (field("host"), &s.host, MAX_ID_BYTES),
+            (field("username"), &s.username, MAX_ID_BYTES),
+            (field("password"), &s.password, MAX_SECRET_BYTES),
+            (field("private_key"), &s.private_key, MAX_SECRET_BYTES),
+            (field("auth_method"), &s.auth_method, MAX_NAME_BYTES),
+            (field("host_key"), &s.host_key, MAX_URL_BYTES),
         ]);
     }
     if let Some(webhook) = &spec.webhook {

@@ -120,6 +120,8 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
         + u32::from(!request.outputs.individual.is_empty());
     let mut reporter = ProgressReporter::new(ctx, &job.id, phases.max(1));
     let result = render(&request, |p| reporter.report(p));
+    // The render's hook holds the uploader's queue open: let it go so the uploads can end.
+    request.on_file = None;
     if let Some(err) = reporter.error.take() {
         tracing::error!(%err, "progress could not be stored");
     }

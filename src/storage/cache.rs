@@ -159,14 +159,14 @@ impl SourceCache {
         let mut entries: Vec<(SystemTime, u64, PathBuf)> = read
             .flatten()
             .filter(|e| e.path() != keep)
-            .filter_map(|e| {
+            .map(|e| {
                 let path = e.path();
                 let size = std::fs::metadata(path.join("data")).map(|m| m.len()).unwrap_or(0);
                 let used = std::fs::metadata(path.join("etag"))
                     .or_else(|_| std::fs::metadata(path.join("data")))
                     .and_then(|m| m.modified())
                     .unwrap_or(SystemTime::UNIX_EPOCH);
-                Some((used, size, path))
+                (used, size, path)
             })
             .collect();
         let kept = std::fs::metadata(keep.join("data")).map(|m| m.len()).unwrap_or(0);

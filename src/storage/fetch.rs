@@ -1,5 +1,5 @@
-//! Fetching a job's remote raw archive (`http://` or `https://`, e.g. a presigned object-store
-//! URL) into the job's working directory before rendering: streamed to disk, size-limited,
+//! Fetching a remote raw archive by URL (`http://` or `https://`, e.g. a presigned object-store
+//! URL), for the source cache: streamed to disk, size-limited,
 //! redirects followed (at most 5), transient failures (no answer, 408, 429, 5xx) retried, the
 //! query string (where presigned credentials live) never shown. Cancellable between chunks.
 
@@ -68,23 +68,6 @@ pub enum Fetched {
 enum Failure {
     Transient(String),
     Final(FetchError),
-}
-
-/// Downloads `url` to `dest` (at most `max_bytes`); returns the size. Blocks: call from a
-/// blocking thread of a runtime, or outside any runtime.
-pub fn fetch_blocking(url: &str, dest: &Path, max_bytes: u64, cancel: &CancelFlag) -> Result<u64, FetchError> {
-    let io = |source| FetchError::Io { path: dest.to_path_buf(), source };
-    let client = super::http::client()
-        .map_err(|e| FetchError::BadUrl { url: shown_url(url), reason: format!("TLS set-up: {e}") })?;
-    let work = fetch(&client, url, dest, max_bytes, cancel, None);
-    let fetched = match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle.block_on(work),
-        Err(_) => tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io)?.block_on(work),
-    }?;
-    Ok(match fetched {
-        Fetched::Downloaded { size_bytes, .. } => size_bytes,
-        Fetched::NotModified => 0,
-    })
 }
 
 /// Downloads `url` to `dest` unless the server says the copy with ETag `if_none_match` is
