@@ -25,6 +25,12 @@ pub fn output_storage(spec: &pb::RenderJobSpec, config: &ServeConfig) -> Result<
         return Err(invalid("storage", "say where the outputs go: this node has no default storage".into()));
     };
     match block.r#type.as_str() {
+        // A job's own local path was confined and made absolute when it was admitted.
+        "" | "local" if spec.storage.is_some() => Ok(StorageSettings {
+            backend: Backend::Local { dir: block.path_prefix.clone().into() },
+            path_prefix: String::new(),
+            url_expiry: config.node_storage().url_expiry.unwrap_or(crate::storage::settings::DEFAULT_URL_EXPIRY),
+        }),
         "" | "local" => {
             let root = config.output_root();
             let dir = under_root(&root, Path::new(&block.path_prefix)).ok_or_else(|| {

@@ -242,7 +242,10 @@ fn finish_uploads(
     match report.stopped {
         None => {}
         Some(UploadStop::Store(err)) => return Err(err),
-        Some(UploadStop::Cancelled) => return stopped(ctx, &job.id, handle, &summary.output_dir),
+        Some(UploadStop::Cancelled) => {
+            let work_dir = summary.output_dir.parent().unwrap_or(&summary.output_dir);
+            return stopped(ctx, &job.id, handle, work_dir);
+        }
         Some(UploadStop::Publish(err)) => return fail(events, &job.id, failure(&err)),
         Some(UploadStop::Panicked) => {
             let failure = failure_of(
