@@ -58,6 +58,9 @@ enum RawCommand {
 }
 
 fn main() -> ExitCode {
+    // Both rustls providers are linked (ring for ours, aws-lc-rs through the AWS SDK): ours is
+    // named once for every TLS user of the process (the gRPC server, webhooks, sources).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Raw { command } => match command {

@@ -67,7 +67,7 @@ fn bad_job_files_name_every_bad_field_and_never_echo_secrets() {
     let result = tessera(&["render", &path]);
     let message = text(&result);
     assert!(!result.status.success(), "{message}");
-    for field in ["video.width", "outputs[0].kind", "storage.type"] {
+    for field in ["video.width", "outputs[0].kind", "storage.username"] {
         assert!(message.contains(field), "{field} named: {message}");
     }
     assert!(!message.contains("hunter2"), "{message}");

@@ -50,8 +50,12 @@ fn assert_complete_story(events: &[serde_json::Value], files: usize) {
     assert_eq!(states, ["JOB_STATE_QUEUED", "JOB_STATE_RUNNING", "JOB_STATE_UPLOADING", "JOB_STATE_COMPLETED"]);
     let ready = events.iter().filter(|e| e.get("outputReady").is_some()).count();
     assert_eq!(ready, files, "one output_ready per file");
-    let uploading = events.iter().position(|e| state_of(e) == Some("JOB_STATE_UPLOADING")).expect("uploading");
-    assert!(events[..uploading].iter().all(|e| e.get("outputReady").is_none()), "files are ready only once uploaded");
+    // Files are uploaded (and announced) as the render finishes them, so output_ready comes
+    // after RUNNING, possibly before UPLOADING (the render's end), and always before COMPLETED.
+    let running = events.iter().position(|e| state_of(e) == Some("JOB_STATE_RUNNING")).expect("running");
+    let completed = events.iter().position(|e| state_of(e) == Some("JOB_STATE_COMPLETED")).expect("completed");
+    assert!(events[..running].iter().all(|e| e.get("outputReady").is_none()), "no file is ready before the run");
+    assert!(events[completed..].iter().all(|e| e.get("outputReady").is_none()), "every file is ready before COMPLETED");
 }
 
 #[test]

@@ -33,15 +33,13 @@ pub fn admit(
     if let Err(InvalidJob(more)) = validate(&spec) {
         violations.extend(more);
     }
-    if violations.is_empty() {
-        // What only this node can tell: its default storage, its credentials for sources.
-        for checked in [
-            super::destination::output_storage(&spec, config).err(),
-            super::destination::remote_source(&spec, config).err(),
-        ] {
-            violations.extend(checked.into_iter().flat_map(|InvalidJob(v)| v));
-        }
-    }
+    // What only this node can tell: its default storage (for a job that names none), its
+    // credentials for sources.
+    let storage = (spec.storage.is_none() || violations.is_empty())
+        .then(|| super::destination::output_storage(&spec, config).err())
+        .flatten();
+    let source = violations.is_empty().then(|| super::destination::remote_source(&spec, config).err()).flatten();
+    violations.extend([storage, source].into_iter().flatten().flat_map(|InvalidJob(v)| v));
     if violations.is_empty() { Ok(spec) } else { Err(InvalidJob(violations)) }
 }
 
