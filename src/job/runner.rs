@@ -17,14 +17,14 @@ use super::events::EventLog;
 use super::metrics::Metrics;
 use super::spec::{remote_source, shown_url, validate};
 use super::store::StoreError;
-use super::uploader::{UploadStop, Uploader};
+use super::uploader::{UploadStop, Uploader, deliver};
 use crate::error::failure;
 use crate::error::{Fault, failure_of};
 use crate::proto::{self as pb, JobState, render_job_event::Event};
 use crate::render::manifest::MANIFEST_FILE_NAME;
 use crate::render::manifest::file_facts;
 use crate::render::{CancelFlag, Progress, RenderError, RenderInput, RenderSummary, render};
-use crate::storage::publish::{Publisher, output_file};
+use crate::storage::publish::Publisher;
 use crate::storage::source::SourceRef;
 use crate::storage::{FileFacts, StorageError};
 
@@ -246,7 +246,7 @@ fn finish_uploads(
             let work_dir = summary.output_dir.parent().unwrap_or(&summary.output_dir);
             return stopped(ctx, &job.id, handle, work_dir);
         }
-        Some(UploadStop::Publish(err)) => return fail(events, &job.id, failure(&err)),
+        Some(UploadStop::Publish(err)) => return fail(events, &job.id, failure(&*err)),
         Some(UploadStop::Panicked) => {
             let failure = failure_of(
                 Fault::Internal("internal"),
@@ -257,23 +257,11 @@ fn finish_uploads(
     }
     let runtime = tokio::runtime::Handle::current();
     for entry in summary.outputs.iter().filter(|e| !report.uploaded.contains(&e.file)) {
-        let staged = summary.output_dir.join(&entry.file);
-        let facts = FileFacts { size_bytes: entry.size_bytes, sha256: entry.sha256.clone() };
-        match runtime.block_on(publisher.publish(&staged, &entry.file, &facts)) {
-            Ok(published) => {
-                let file = output_file(entry, &published);
-                let listed = file.clone();
-                events.record_leased(
-                    &job.id,
-                    |stored| {
-                        stored.outputs.retain(|o| o.location != listed.location);
-                        stored.outputs.push(listed);
-                    },
-                    Event::OutputReady(file),
-                )?;
-                let _ = std::fs::remove_file(&staged);
-            }
-            Err(err) => return fail(events, &job.id, failure(&err)),
+        match deliver(events, &job.id, publisher, &runtime, &summary.output_dir, entry) {
+            Ok(()) => {}
+            Err(UploadStop::Store(err)) => return Err(err),
+            Err(UploadStop::Publish(err)) => return fail(events, &job.id, failure(&*err)),
+            Err(UploadStop::Cancelled | UploadStop::Panicked) => {}
         }
     }
     let manifest = summary.output_dir.join(MANIFEST_FILE_NAME);

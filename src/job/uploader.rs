@@ -4,9 +4,8 @@
 //! removed). The first failure stops the uploads; the files not uploaded stay in the job's
 //! working directory until the job ends.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Instant;
 
 use super::events::EventLog;
 use super::store::StoreError;
@@ -20,7 +19,7 @@ use crate::storage::publish::{PublishError, Publisher, output_file};
 /// Why the uploads stopped early.
 #[derive(Debug)]
 pub enum UploadStop {
-    Publish(PublishError),
+    Publish(Box<PublishError>),
     Store(StoreError),
     Cancelled,
     /// The upload thread panicked (a bug).
@@ -32,8 +31,6 @@ pub enum UploadStop {
 pub struct UploadReport {
     /// The files uploaded and announced.
     pub uploaded: Vec<String>,
-    /// When the last file was verified.
-    pub last_verified: Option<Instant>,
     pub stopped: Option<UploadStop>,
 }
 
@@ -56,7 +53,7 @@ impl Uploader {
         let span = tracing::info_span!("upload", storage = publisher.store.kind());
         let thread = std::thread::Builder::new().name(format!("upload-{job_id}")).spawn(move || {
             let _entered = span.enter();
-            let mut report = UploadReport { uploaded: Vec::new(), last_verified: None, stopped: None };
+            let mut report = UploadReport { uploaded: Vec::new(), stopped: None };
             for entry in files {
                 if report.stopped.is_some() {
                     continue;
@@ -65,34 +62,9 @@ impl Uploader {
                     report.stopped = Some(UploadStop::Cancelled);
                     continue;
                 }
-                let staged = staged_dir.join(&entry.file);
-                let facts = FileFacts { size_bytes: entry.size_bytes, sha256: entry.sha256.clone() };
-                match runtime.block_on(publisher.publish(&staged, &entry.file, &facts)) {
-                    Ok(published) => {
-                        let file = output_file(&entry, &published);
-                        let listed = file.clone();
-                        // A job run again (after a crash) replaces its earlier entries.
-                        let recorded = events.record_leased(
-                            &job_id,
-                            |job| {
-                                job.outputs.retain(|o| o.location != listed.location);
-                                job.outputs.push(listed);
-                            },
-                            Event::OutputReady(file),
-                        );
-                        match recorded {
-                            Ok(_) => {
-                                report.uploaded.push(entry.file.clone());
-                                report.last_verified = Some(Instant::now());
-                                let _ = std::fs::remove_file(&staged);
-                            }
-                            Err(err) => report.stopped = Some(UploadStop::Store(err)),
-                        }
-                    }
-                    Err(err) => {
-                        tracing::error!(%err, "upload failed");
-                        report.stopped = Some(UploadStop::Publish(err));
-                    }
+                match deliver(&events, &job_id, &publisher, &runtime, &staged_dir, &entry) {
+                    Ok(()) => report.uploaded.push(entry.file.clone()),
+                    Err(stop) => report.stopped = Some(stop),
                 }
             }
             report
@@ -114,10 +86,40 @@ impl Uploader {
     /// Waits for every queued file.
     pub fn finish(mut self) -> UploadReport {
         self.sender = None;
-        self.thread.join().unwrap_or_else(|_| UploadReport {
-            uploaded: Vec::new(),
-            last_verified: None,
-            stopped: Some(UploadStop::Panicked),
-        })
+        self.thread
+            .join()
+            .unwrap_or_else(|_| UploadReport { uploaded: Vec::new(), stopped: Some(UploadStop::Panicked) })
     }
+}
+
+/// Uploads one finished file of `staged_dir`, announces it (`output_ready`; a job run again
+/// after a crash replaces its earlier entry) and removes the working copy.
+pub fn deliver(
+    events: &EventLog,
+    job_id: &str,
+    publisher: &Publisher,
+    runtime: &tokio::runtime::Handle,
+    staged_dir: &Path,
+    entry: &OutputEntry,
+) -> Result<(), UploadStop> {
+    let staged = staged_dir.join(&entry.file);
+    let facts = FileFacts { size_bytes: entry.size_bytes, sha256: entry.sha256.clone() };
+    let published = runtime.block_on(publisher.publish(&staged, &entry.file, &facts)).map_err(|err| {
+        tracing::error!(%err, "upload failed");
+        UploadStop::Publish(Box::new(err))
+    })?;
+    let file = output_file(entry, &published);
+    let listed = file.clone();
+    events
+        .record_leased(
+            job_id,
+            |job| {
+                job.outputs.retain(|o| o.location != listed.location);
+                job.outputs.push(listed);
+            },
+            Event::OutputReady(file),
+        )
+        .map_err(UploadStop::Store)?;
+    let _ = std::fs::remove_file(&staged);
+    Ok(())
 }
