@@ -16,6 +16,7 @@ use tessera::layout::Layout;
 use tessera::media::encode::EncodeSettings;
 use tessera::media::remux::remux_segment_to_mkv;
 use tessera::outputs::{OutputSet, TrackFilter};
+use tessera::render::staging::Staging;
 use tessera::render::{CancelFlag, RenderInput, RenderPlan, RenderRequest, render};
 use tessera::synth::{SynthSpec, synth};
 
@@ -60,11 +61,10 @@ fn main() -> anyhow::Result<()> {
         input: RenderInput::Archive(input.clone()),
         output_dir: dir.path().join("tessera"),
         work_dir: std::env::temp_dir(),
-        layout: "grid".into(),
+        staging: Staging::default(),
         encode,
         outputs: OutputSet::composite(),
         filter: TrackFilter::default(),
-        background_rgb: None,
         cancel: CancelFlag::default(),
         stall_timeout_s: tessera::render::watchdog::DEFAULT_STALL_TIMEOUT_S,
         max_call_span_h: tessera::render::DEFAULT_MAX_CALL_SPAN_H,

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cli::job_cmd::{RenderArgs, render_job};
+use cli::layout_cmd::{LayoutCommand, run_layout};
 use cli::list_tracks::{ListTracksArgs, list_tracks};
 use cli::render_cmd::{CompositeArgs, composite};
 use cli::serve_cmd::{ServeArgs, serve};
@@ -36,12 +37,17 @@ enum Command {
     Serve(ServeArgs),
     /// Write a synthetic raw recording with known content (colours, flashes, tones, beeps).
     Synth(SynthArgs),
+    /// Work with layouts (preview).
+    Layout {
+        #[command(subcommand)]
+        command: LayoutCommand,
+    },
 }
 
 #[derive(Subcommand)]
 enum RawCommand {
-    /// Render the composite video (grid layout, mixed audio), and optionally the mix alone and
-    /// individual files.
+    /// Render the composite video (grid, speaker, screenshare or another layout; mixed audio),
+    /// and optionally the mix alone and individual files.
     Composite(CompositeArgs),
     /// List the recording's tracks (table, json, users, sessions, tracks, completion).
     ListTracks(ListTracksArgs),
@@ -74,6 +80,7 @@ fn main() -> ExitCode {
         },
         Command::Render(args) => render_job(args),
         Command::Serve(args) => serve(args),
+        Command::Layout { command } => run_layout(command),
         Command::Synth(args) => {
             tessera::telemetry::init("warn");
             run_synth(args)

@@ -2,6 +2,7 @@
 
 pub mod interrupt;
 pub mod job_cmd;
+pub mod layout_cmd;
 pub mod list_tracks;
 pub mod progress;
 pub mod remote;

@@ -20,9 +20,8 @@ pub struct CompositeArgs {
     /// Directory for the output files (created if missing).
     #[arg(long)]
     output: PathBuf,
-    /// Layout name.
-    #[arg(long, default_value = "grid")]
-    layout: String,
+    #[command(flatten)]
+    staging: super::layout_cmd::StagingArgs,
     /// Output size, WIDTHxHEIGHT.
     #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
     size: (u32, u32),
@@ -103,11 +102,10 @@ pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
         input: RenderInput::Archive(args.input.path(guarded.work_dir.path(), &guarded.cancel)?),
         output_dir: args.output,
         work_dir: guarded.work_dir.path().to_path_buf(),
-        layout: args.layout,
+        staging: args.staging.staging()?,
         encode,
         outputs,
         filter: TrackFilter::default(),
-        background_rgb: None,
         cancel: guarded.cancel.clone(),
         stall_timeout_s: args.input.stall_timeout_s,
         max_call_span_h: args.input.max_call_span_h,

@@ -12,6 +12,7 @@ use clap::{ArgAction, Args};
 use tessera::ingest::Recording;
 use tessera::media::encode::EncodeSettings;
 use tessera::outputs::{AudioFormat, GapFill, IndividualKind, OutputSet, TrackFilter};
+use tessera::render::staging::Staging;
 use tessera::render::{RenderInput, RenderRequest};
 
 use super::RawInput;
@@ -144,11 +145,10 @@ fn process(common: &Common, mut outputs: OutputSet) -> anyhow::Result<()> {
         input: RenderInput::Archive(input),
         output_dir: common.output.clone(),
         work_dir: guarded.work_dir.path().to_path_buf(),
-        layout: "grid".into(),
+        staging: Staging::default(),
         encode: EncodeSettings::new(1280, 720, 30),
         outputs,
         filter,
-        background_rgb: None,
         cancel: guarded.cancel.clone(),
         stall_timeout_s: common.input.stall_timeout_s,
         max_call_span_h: common.input.max_call_span_h,

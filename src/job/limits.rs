@@ -8,7 +8,8 @@ use crate::proto as pb;
 /// Names of things: layout, codec, preset, colour, output kind and container, storage type,
 /// region, auth method.
 pub const MAX_NAME_BYTES: usize = 64;
-/// Ids: `requestId`, call type and id, participant and session ids, bucket, host, user name.
+/// Ids: `requestId`, call type and id, participant and session ids, bucket, host, user name;
+/// display names.
 pub const MAX_ID_BYTES: usize = 256;
 /// `storage.pathPrefix`.
 pub const MAX_PATH_BYTES: usize = 4096;
@@ -17,6 +18,8 @@ pub const MAX_PATH_BYTES: usize = 4096;
 pub const MAX_URL_BYTES: usize = 8192;
 /// Keys, secrets, passwords, private keys (a PEM key is a few KiB).
 pub const MAX_SECRET_BYTES: usize = 16384;
+/// An inline layout (a layout file is a few KiB).
+pub const MAX_LAYOUT_BYTES: usize = 65536;
 /// Outputs of one job.
 pub const MAX_OUTPUTS: usize = 32;
 /// Track files of one source.
@@ -64,6 +67,20 @@ pub fn spec_lengths(spec: &pb::RenderJobSpec) -> Vec<FieldViolation> {
         }
     }
     checks.push(("layout".into(), &spec.layout, MAX_NAME_BYTES));
+    checks.push(("layout_inline".into(), &spec.layout_inline, MAX_LAYOUT_BYTES));
+    if spec.layout_timeline.len() <= super::staging::MAX_LAYOUT_CHANGES {
+        for (i, change) in spec.layout_timeline.iter().enumerate() {
+            checks.push((format!("layout_timeline[{i}].layout"), &change.layout, MAX_NAME_BYTES));
+            checks.push((format!("layout_timeline[{i}].layout_inline"), &change.layout_inline, MAX_LAYOUT_BYTES));
+        }
+    }
+    if spec.participants.len() <= super::staging::MAX_PARTICIPANTS {
+        for (i, p) in spec.participants.iter().enumerate() {
+            checks.push((format!("participants[{i}].id"), &p.id, MAX_ID_BYTES));
+            checks.push((format!("participants[{i}].name"), &p.name, MAX_ID_BYTES));
+            checks.push((format!("participants[{i}].role"), &p.role, MAX_NAME_BYTES));
+        }
+    }
     if let Some(video) = &spec.video {
         checks.push(("video.codec".into(), &video.codec, MAX_NAME_BYTES));
         checks.push(("video.preset".into(), &video.preset, MAX_NAME_BYTES));

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod runner;
 pub mod scheduler;
 pub mod spec;
+pub mod staging;
 pub mod sqlite;
 pub mod state;
 pub mod store;

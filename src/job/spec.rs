@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::error::quoted;
 use crate::ingest::track_files::{TrackFile, TrackFileSet, local_path};
-use crate::layout::{Layout, Rgb};
+use crate::layout::Rgb;
 use crate::media::encode::EncodeSettings;
 use crate::media::encoders::PRESETS;
 use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
@@ -49,10 +49,10 @@ const COMPOSITE: &str = "composite";
 const COMPOSITE_AUDIO: &str = "composite_audio";
 
 #[derive(Default)]
-struct Violations(Vec<FieldViolation>);
+pub(super) struct Violations(Vec<FieldViolation>);
 
 impl Violations {
-    fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+    pub(super) fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
         self.0.push(FieldViolation { field: field.into(), reason: reason.into() });
     }
 }
@@ -71,13 +71,13 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
     }
     let mut v = Violations::default();
     let input = source(spec, &mut v);
-    let layout = if spec.layout.is_empty() { "grid".to_owned() } else { spec.layout.clone() };
-    if let Err(err) = Layout::builtin(&layout) {
-        v.add("layout", err.to_string());
-    }
+    let mut staging = super::staging::staging(spec, &mut v);
     let default_video = pb::VideoSettings::default();
     let video = spec.video.as_ref().unwrap_or(&default_video);
     let (encode, background_rgb) = video_settings(video, &mut v);
+    if let Some(rgb) = background_rgb {
+        staging.set_background(rgb);
+    }
     let mut encode = encode;
     audio_settings(spec.audio.as_ref(), &mut encode, &mut v);
     let outputs = outputs(spec, encode.codec, &mut v);
@@ -96,11 +96,10 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
         output_dir,
         // The service's runner and the CLI put their own here.
         work_dir: std::env::temp_dir(),
-        layout,
+        staging,
         encode,
         outputs,
         filter: TrackFilter::default(),
-        background_rgb,
         cancel: CancelFlag::default(),
         stall_timeout_s: DEFAULT_STALL_TIMEOUT_S,
         max_call_span_h: DEFAULT_MAX_CALL_SPAN_H,

@@ -10,9 +10,9 @@ use super::plan::{RenderPlan, Visual};
 use super::source::VideoFeed;
 use super::{RenderError, RenderRequest};
 use crate::audio::Limiter;
-use crate::gpu::{self, Compositor, TileDraw};
+use super::stage::{Performer, Stage};
+use crate::gpu::{self, OverlayCache, TileDraw};
 use crate::ingest::TrackKind;
-use crate::layout::{Layout, OnStage, Scene, TileContent};
 use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ, VideoFrame};
 use crate::media::encode::AudioFileEncoder;
 use crate::outputs::AudioFormat;
@@ -34,7 +34,6 @@ pub fn frame_range((from_ms, to_ms): (f64, f64), fps: u32) -> (u64, u64) {
 /// whether it carries the mix, `audio` each audio-only composite.
 pub fn composite_output(
     plan: &RenderPlan,
-    layout: &Layout,
     request: &RenderRequest,
     video: Option<(&Path, bool)>,
     audio: &[(AudioFormat, &Path)],
@@ -47,7 +46,8 @@ pub fn composite_output(
             encoder = Some(sink.encoder.element.to_owned());
             adapter = Some(compositor.adapter_summary());
             let uploaded = vec![None; plan.visuals.len()];
-            VideoOut::Running(Box::new(RunningVideo { compositor, encoder: sink, uploaded }))
+            let overlays = OverlayCache::new()?;
+            VideoOut::Running(Box::new(RunningVideo { compositor, encoder: sink, uploaded, overlays }))
         }
         None => VideoOut::None,
     };
@@ -70,7 +70,7 @@ pub fn composite_output(
         end_frame,
         window_ms,
         visuals: plan.visuals.clone(),
-        layout: layout.clone(),
+        stage: Stage::new(&request.staging)?,
         audio_tracks,
         limiter: mix_limiter(),
         video,
@@ -130,62 +130,40 @@ impl ScenePlacer<'_> {
         self.frame(shown).map(|(f, _)| (f.width, f.height))
     }
 
-    /// The tiles of the output frame: the scene given to `layout`, new pictures uploaded.
+    /// The tiles of the output frame at `t_ms` and its background: new pictures uploaded, the
+    /// performers given to the stage.
     pub fn draws(
         &self,
         visuals: &[Visual],
-        layout: &Layout,
+        stage: &mut Stage,
+        t_ms: f64,
         shown: &[Shown],
-        compositor: &mut Compositor,
-        uploaded: &mut [Option<u64>],
-    ) -> Result<Vec<TileDraw>, RenderError> {
-        let mut scene = Scene::default();
-        // The visual of each entry of the scene.
-        let mut placed = Vec::with_capacity(shown.len());
+        running: &mut RunningVideo,
+    ) -> Result<(Vec<TileDraw>, [u8; 3]), RenderError> {
+        let mut performers = Vec::with_capacity(shown.len());
         for s in shown {
             let Some(visual) = visuals.get(s.visual) else { continue };
-            placed.push(s.visual);
             let frame = self.frame(s);
             if let Some((frame, generation)) = frame
-                && uploaded[s.visual] != Some(generation)
+                && running.uploaded[s.visual] != Some(generation)
             {
-                compositor.upload(s.visual as u64, &i420(frame))?;
-                uploaded[s.visual] = Some(generation);
+                running.compositor.upload(s.visual as u64, &i420(frame))?;
+                running.uploaded[s.visual] = Some(generation);
             }
-            let speaking_level =
-                visual.audio_tracks.iter().filter_map(|&t| self.levels.get(t)).copied().fold(0.0, f32::max);
-            scene.on_stage.push(OnStage {
+            let level = visual.audio_tracks.iter().filter_map(|&t| self.levels.get(t)).copied().fold(0.0, f32::max);
+            performers.push(Performer {
                 participant_id: &visual.participant_id,
-                display_name: &visual.participant_id,
                 screenshare: visual.screenshare,
+                source_id: s.visual as u64,
                 picture: frame.map(|(f, _)| (f.width, f.height)),
-                speaking_level,
+                level,
                 join_order: s.visual,
             });
         }
-        let (width, height) = compositor.output_size();
-        Ok(layout
-            .arrange(&scene, width, height)
-            .into_iter()
-            .filter_map(|tile| {
-                let visual = *placed.get(tile.participant_index)?;
-                Some(match tile.content {
-                    TileContent::Video { rect, uv_rect } => TileDraw {
-                        rect: gpu::RectPx { x: rect.x, y: rect.y, width: rect.width, height: rect.height },
-                        content: gpu::TileContent::Video { source_id: visual as u64, uv_rect },
-                    },
-                    TileContent::Placeholder(rgb) => TileDraw {
-                        rect: gpu::RectPx {
-                            x: tile.cell.x,
-                            y: tile.cell.y,
-                            width: tile.cell.width,
-                            height: tile.cell.height,
-                        },
-                        content: gpu::TileContent::Solid { rgb: rgb.0 },
-                    },
-                })
-            })
-            .collect())
+        let (width, height) = running.compositor.output_size();
+        let tiles = stage.advance(t_ms, &performers, width, height);
+        let draws = stage.draws(&tiles, &performers, &mut running.compositor, &mut running.overlays)?;
+        Ok((draws, stage.background(t_ms).0))
     }
 }
 

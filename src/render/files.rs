@@ -15,7 +15,6 @@ use super::pass::{self, Entry, OutputResult};
 use super::plan::{RenderPlan, TrackPlan};
 use super::transcode::{self, Transcode};
 use super::{FileReady, PartialFile, Progress, RenderError, RenderRequest};
-use crate::layout::Layout;
 use crate::outputs::individual::{IndividualFile, TrackRef, select};
 use crate::outputs::naming;
 
@@ -90,7 +89,6 @@ struct Individual {
 /// Writes every file `request` asks for into its output directory.
 pub fn write_outputs(
     plan: &RenderPlan,
-    layout: &Layout,
     request: &RenderRequest,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Written, RenderError> {
@@ -131,7 +129,7 @@ pub fn write_outputs(
     if wants_composite {
         let targets: Vec<_> = audio.iter().map(|(format, planned)| (*format, planned.partial.path())).collect();
         let output =
-            composite_output(plan, layout, request, video.as_ref().map(|v| (v.partial.path(), true)), &targets)?;
+            composite_output(plan, request, video.as_ref().map(|v| (v.partial.path(), true)), &targets)?;
         entries.push(Entry { output, isolated: false, reports_progress: true });
     }
     // Re-encoded individual files: a partial file and an output each (or the reason it failed).

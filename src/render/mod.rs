@@ -11,8 +11,13 @@ mod output;
 mod pass;
 mod pass_output;
 pub mod plan;
+pub mod preview;
 mod rtpdump_source;
 pub mod source;
+pub mod stage;
+pub mod staging;
+
+use staging::Staging;
 mod transcode;
 pub mod watchdog;
 
@@ -116,13 +121,12 @@ pub struct RenderRequest {
     /// is removed when the render ends: a job's work directory in the service, a temporary
     /// directory of the CLI's own.
     pub work_dir: PathBuf,
-    pub layout: String,
+    /// Which layouts arrange the composite when, and who is who.
+    pub staging: Staging,
     pub encode: EncodeSettings,
     pub outputs: OutputSet,
     /// The tracks to work on.
     pub filter: TrackFilter,
-    /// Background of the composite instead of the layout's.
-    pub background_rgb: Option<[u8; 3]>,
     /// Set from elsewhere to stop the render.
     pub cancel: CancelFlag,
     /// The render fails when nothing moves for this long (see [`watchdog`]).
@@ -319,10 +323,6 @@ fn render_plan(
     started: Instant,
     mut on_progress: impl FnMut(Progress),
 ) -> Result<RenderSummary, RenderError> {
-    let mut layout = Layout::builtin(&request.layout)?;
-    if let Some(rgb) = request.background_rgb {
-        layout.background = crate::layout::Rgb(rgb);
-    }
     let dir = &request.output_dir;
     std::fs::create_dir_all(dir).map_err(files::io_error(dir))?;
     let mut summary = RenderSummary {
@@ -336,7 +336,7 @@ fn render_plan(
         adapter: None,
     };
 
-    let written = files::write_outputs(plan, &layout, request, &mut on_progress)?;
+    let written = files::write_outputs(plan, request, &mut on_progress)?;
     let (outputs, failed) = (written.entries, written.failed);
     if let Some(result) = written.composite {
         summary.frames = result.frames;

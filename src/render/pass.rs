@@ -5,7 +5,7 @@
 //! composed on the GPU.
 
 use super::composite::{ScenePlacer, on_stage};
-use super::pass_output::{PassOutput, RunningVideo, VideoOut, tick_samples};
+use super::pass_output::{PassOutput, VideoOut, tick_samples};
 use super::plan::RenderPlan;
 use super::source::{AudioFeed, VideoFeed, audio_source, video_source};
 use super::{Progress, RenderError, RenderRequest};
@@ -172,9 +172,9 @@ fn output_tick(
         }
     }
     if let VideoOut::Running(running) = &mut output.video {
-        let RunningVideo { compositor, encoder, uploaded } = running.as_mut();
-        let draws = placer.draws(&output.visuals, &output.layout, &shown, compositor, uploaded)?;
-        compositor.compose(&draws, output.layout.background.0, placer.nv12)?;
+        let (draws, background) = placer.draws(&output.visuals, &mut output.stage, tick.t_ms, &shown, running)?;
+        running.compositor.compose(&draws, background, placer.nv12)?;
+        let encoder = &mut running.encoder;
         encoder.push_video(std::mem::take(placer.nv12))?;
         encoder.push_audio(pcm)?;
     }

@@ -16,10 +16,12 @@ use super::RenderError;
 use super::plan::Visual;
 use crate::audio::Limiter;
 use crate::gpu::Compositor;
-use crate::layout::Layout;
+use super::stage::Stage;
+use crate::gpu::OverlayCache;
 use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use crate::media::encode::{AudioFileEncoder, CompositeEncoder, EncodeSettings};
 use crate::media::encoders::{VideoEncoder, pick_video_encoder};
+use crate::timeline::CallTimeline;
 
 /// Audio kept in memory while an output waits for its first picture; past this it goes to a
 /// temporary file (30 s of stereo f32).
@@ -46,6 +48,8 @@ pub struct RunningVideo {
     pub compositor: Compositor,
     pub encoder: CompositeEncoder,
     pub uploaded: Vec<Option<u64>>,
+    /// Labels and avatars uploaded to the compositor.
+    pub overlays: OverlayCache,
 }
 
 /// What a waiting output needs to start, and what it has to replay.
@@ -123,7 +127,8 @@ pub struct PassOutput {
     pub window_ms: (f64, f64),
     /// What it shows (tracks indexed in the full plan), through which layout.
     pub visuals: Vec<Visual>,
-    pub layout: Layout,
+    /// What it shows, tick by tick.
+    pub stage: Stage,
     /// The tracks whose audio it mixes.
     pub audio_tracks: Vec<usize>,
     pub limiter: Limiter,
@@ -151,7 +156,8 @@ impl PassOutput {
         self.encoder = Some(encoder.encoder.element.to_owned());
         self.adapter = Some(compositor.adapter_summary());
         let (mut compositor, mut black) = (compositor, Vec::new());
-        compositor.compose(&[], self.layout.background.0, &mut black)?;
+        let background = self.stage.background(CallTimeline::frame_time_ms(self.first_frame, self.fps));
+        compositor.compose(&[], background.0, &mut black)?;
         let (first, fps) = (self.first_frame, self.fps);
         backlog.replay(
             (first..first + ticks).map(|n| {
@@ -165,7 +171,8 @@ impl PassOutput {
             },
         )?;
         let uploaded = vec![None; self.visuals.len()];
-        self.video = VideoOut::Running(Box::new(RunningVideo { compositor, encoder, uploaded }));
+        let overlays = OverlayCache::new()?;
+        self.video = VideoOut::Running(Box::new(RunningVideo { compositor, encoder, uploaded, overlays }));
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use super::pass_output::{PassOutput, VideoOut, Waiting};
 use super::plan::{RenderPlan, TrackPlan};
 use super::{RenderError, RenderRequest};
 use crate::ingest::TrackKind;
+use super::stage::Stage;
 use crate::layout::Layout;
 use crate::media::encode::{AudioFileEncoder, EncodeSettings};
 use crate::outputs::individual::IndividualFile;
@@ -33,7 +34,13 @@ arrange = "grid"
 fit = "contain"
 gap = 0.0
 max_participants = 1
+
+[regions.tile]
 placeholder = "#000000"
+corner_radius = 0.0
+highlight = "none"
+label = false
+avatar = false
 "##;
 
 /// How an individual file is transcoded.
@@ -107,7 +114,7 @@ pub fn individual_output(
         end_frame,
         window_ms,
         visuals: plan.visuals_of(&file.tracks),
-        layout: Layout::parse("single", SINGLE_LAYOUT)?,
+        stage: Stage::single(Layout::parse("single", SINGLE_LAYOUT)?)?,
         audio_tracks,
         limiter: mix_limiter(),
         video,

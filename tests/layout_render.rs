@@ -1,0 +1,168 @@
+//! End to end with layouts: synthetic calls rendered by `tessera raw composite --layout ...`,
+//! decoded with ffmpeg: a screenshare takes the large region from its first frame to its last
+//! and the layout falls back when it ends; with every built-in layout each flash and beep is
+//! still at its call time; the active speaker takes the stage in turns, and a cough or a brief
+//! interjection does not.
+
+mod support;
+
+use support::*;
+use tessera::layout::{Layout, OnStage, RectF, Scene, Tile};
+use tessera::synth::plan::BEEP_HZ;
+use tessera::synth::{SynthParticipant, SynthPlan, SynthSpec, synth};
+
+const FPS: f64 = 30.0;
+const FRAME_MS: f64 = 1000.0 / FPS;
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 360;
+/// Frames are decoded at this fraction of the canvas.
+const SCALE: f64 = 2.0;
+
+fn frame_at(t_ms: f64) -> usize {
+    (t_ms / FRAME_MS).round() as usize
+}
+
+fn at(cell: &RectF) -> (usize, usize) {
+    let (x, y) = cell.center();
+    ((f64::from(x) / SCALE) as usize, (f64::from(y) / SCALE) as usize)
+}
+
+fn near(got: [f64; 3], expected: [u8; 3], tolerance: f64) -> bool {
+    got.iter().zip(expected).all(|(g, e)| (g - f64::from(e)).abs() <= tolerance)
+}
+
+fn white(got: [f64; 3]) -> bool {
+    got.iter().all(|c| *c > 200.0)
+}
+
+fn decode(mp4: &std::path::Path) -> Frames {
+    Frames::decode(mp4, (f64::from(WIDTH) / SCALE) as usize, (f64::from(HEIGHT) / SCALE) as usize)
+}
+
+/// The tiles `layout` gives `ids` (cameras, in join order) and a screenshare of `sharer`.
+fn tiles(layout: &str, ids: &[&str], sharer: Option<&str>) -> Vec<(String, bool, RectF)> {
+    let mut on_stage: Vec<OnStage<'_>> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| OnStage {
+            participant_id: id,
+            display_name: id,
+            screenshare: false,
+            picture: Some((160, 90)),
+            speaking_level: 0.0,
+            join_order: i,
+            role: None,
+            pinned: false,
+            speaking: false,
+        })
+        .collect();
+    if let Some(sharer) = sharer {
+        let join_order = ids.iter().position(|id| *id == sharer).unwrap_or(0);
+        on_stage.push(OnStage { screenshare: true, participant_id: sharer, display_name: sharer, join_order, ..on_stage[0].clone() });
+    }
+    let scene = Scene { on_stage, active_speaker: None };
+    let placed: Vec<Tile> = Layout::builtin(layout).expect("built-in").arrange(&scene, WIDTH, HEIGHT);
+    placed
+        .into_iter()
+        .map(|t| {
+            let p = &scene.on_stage[t.participant_index];
+            (p.participant_id.to_owned(), p.screenshare, t.cell)
+        })
+        .collect()
+}
+
+fn area(cell: &RectF) -> f32 {
+    cell.width * cell.height
+}
+
+#[test]
+fn a_screenshare_is_the_largest_region_from_its_first_frame_to_its_last_and_the_grid_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("call");
+    synth_cli(
+        &input,
+        &["--participants", "3", "--duration-s", "7", "--size", "320x180", "--event", "carol:screenshare:2000-4500"],
+    );
+    let out = dir.path().join("out");
+    let size = format!("{WIDTH}x{HEIGHT}");
+    let mp4 = render_ok(&input, &out, &["--layout", "screenshare", "--size", &size]);
+    let frames = decode(&mp4);
+    let plan = SynthPlan::new(&SynthSpec { participants: 3, ..SynthSpec::default() });
+    let share_rgb = plan.participants[2].screenshare.rgb;
+
+    let shared = tiles("screenshare", &["alice", "bob", "carol"], Some("carol"));
+    let (_, _, share_cell) = shared.iter().find(|(_, share, _)| *share).expect("the share is placed").clone();
+    assert!(
+        shared.iter().all(|(_, share, cell)| *share || area(cell) < area(&share_cell)),
+        "the share's region is the largest: {shared:?}"
+    );
+    let point = at(&share_cell);
+    let showing = |i: usize| {
+        let got = frames.mean_rgb(i, point.0, point.1, 2);
+        near(got, share_rgb, 24.0) || white(got)
+    };
+    let first = (frame_at(1500.0)..frame_at(3000.0)).find(|&i| showing(i)).expect("the share shows");
+    let first_ms = first as f64 * FRAME_MS;
+    eprintln!("the share is large from {first_ms:.1} ms");
+    assert!((first_ms - 2000.0).abs() <= 2.0 * FRAME_MS, "the share's first picture is at 2000 ms, shown at {first_ms:.1}");
+    let last = frame_at(4500.0) - 1;
+    for i in first..last {
+        assert!(showing(i), "frame {i} ({:.1} ms): the share is not in the large region", i as f64 * FRAME_MS);
+    }
+    // Once the share ends (and the tiles have moved), the layout is the grid of three cameras.
+    let grid = tiles("grid", &["alice", "bob", "carol"], None);
+    for (id, _, cell) in &grid {
+        let rgb = plan.participants.iter().find(|p| &p.participant_id == id).expect("participant").rgb;
+        for t_ms in [1000.0, 5500.0] {
+            let got = frames.mean_rgb(frame_at(t_ms), at(cell).0, at(cell).1, 2);
+            assert!(near(got, rgb, 24.0) || white(got), "{id} at {t_ms} ms: {got:?}, expected {rgb:?} (grid)");
+        }
+    }
+}
+
+/// Where `p` is on screen at `t_ms`: a point of its colour, found on a coarse grid of the frame.
+fn find(frames: &Frames, index: usize, p: &SynthParticipant) -> Option<(usize, usize)> {
+    let step = 6;
+    (step..frames.height - step)
+        .step_by(step)
+        .flat_map(|y| (step..frames.width - step).step_by(step).map(move |x| (x, y)))
+        .find(|&(x, y)| {
+            near(frames.mean_rgb(index, x, y, 2), p.rgb, 14.0)
+                && [(x - 4, y), (x + 4, y), (x, y - 4), (x, y + 4)]
+                    .iter()
+                    .all(|&(x, y)| near(frames.mean_rgb(index, x, y, 1), p.rgb, 20.0))
+        })
+}
+
+#[test]
+fn with_every_built_in_layout_each_flash_and_beep_is_at_its_call_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = SynthSpec { participants: 3, duration_ms: 6000, width: 320, height: 180, ..SynthSpec::default() };
+    let plan = SynthPlan::new(&spec);
+    let input = dir.path().join("call");
+    synth(&spec, &input).expect("synth");
+    let size = format!("{WIDTH}x{HEIGHT}");
+    for layout in Layout::builtin_names() {
+        let out = dir.path().join(format!("out-{layout}"));
+        let mp4 = render_ok(&input, &out, &["--layout", layout, "--size", &size]);
+        let frames = decode(&mp4);
+        let mut flashes = 0;
+        for p in &plan.participants {
+            for &flash_ms in &p.flashes_ms {
+                // Where the participant is just before the flash.
+                let Some(point) = find(&frames, frame_at(flash_ms as f64 - 150.0), p) else { continue };
+                flashes += assert_flashes_on_time(&frames, &p.participant_id, &[flash_ms], point, FRAME_MS);
+            }
+        }
+        let samples = decode_audio(&mp4);
+        for p in &plan.participants {
+            assert_beeps_on_time(&samples, BEEP_HZ, &p.participant_id, &p.flashes_ms, FRAME_MS);
+        }
+        eprintln!("{layout}: {flashes} flashes on time, every beep on time");
+        if *layout == "audio-only" {
+            assert_eq!(flashes, 0, "audio-only shows no video");
+        } else {
+            assert!(flashes >= 2, "{layout}: only {flashes} flashes could be checked");
+        }
+    }
+}
