@@ -161,6 +161,9 @@ impl ScenePlacer<'_> {
                 picture: frame.map(|(f, _)| (f.width, f.height)),
                 speaking_level,
                 join_order: s.visual,
+                role: None,
+                pinned: false,
+                speaking: false,
             });
         }
         let (width, height) = compositor.output_size();
