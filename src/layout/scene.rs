@@ -2,8 +2,6 @@
 //! since when). The layout engine decides from it who is visible, in which order and where;
 //! the caller only reports. Pure.
 
-use super::{Layout, Tile};
-
 /// One participant's camera or screenshare on stage at a moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OnStage<'a> {
@@ -12,33 +10,49 @@ pub struct OnStage<'a> {
     pub display_name: &'a str,
     pub screenshare: bool,
     /// The size of the current picture; `None` while there is none (camera off, not yet
-    /// decoded): a placeholder tile.
+    /// decoded): a placeholder tile. A screenshare without a picture is not placed at all.
     pub picture: Option<(u32, u32)>,
     /// How loud the participant is in this frame's interval: RMS of the samples, 0..1.
     pub speaking_level: f32,
-    /// Rank of the participant's first appearance in the call (0 = first).
+    /// Rank of the participant's first appearance in the call (0 = first); for screenshares,
+    /// a higher rank means a newer share.
     pub join_order: usize,
+    /// The participant's role in the call, if the job gives one (`select = "role"`).
+    pub role: Option<&'a str>,
+    /// Whether the job pins this participant (`select = "pinned"`).
+    pub pinned: bool,
+    /// Whether the participant is speaking now (the speaking highlight).
+    pub speaking: bool,
+}
+
+impl<'a> OnStage<'a> {
+    /// A camera with nothing else set: silent, no role, not pinned; the display name is the id.
+    pub fn camera(participant_id: &'a str, join_order: usize, picture: Option<(u32, u32)>) -> OnStage<'a> {
+        OnStage {
+            participant_id,
+            display_name: participant_id,
+            screenshare: false,
+            picture,
+            speaking_level: 0.0,
+            join_order,
+            role: None,
+            pinned: false,
+            speaking: false,
+        }
+    }
+
+    /// `participant_id`'s screenshare with a picture of `picture` pixels.
+    pub fn screenshare(participant_id: &'a str, join_order: usize, picture: Option<(u32, u32)>) -> OnStage<'a> {
+        OnStage { screenshare: true, ..OnStage::camera(participant_id, join_order, picture) }
+    }
 }
 
 /// Everyone on stage at one moment, in any order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scene<'a> {
     pub on_stage: Vec<OnStage<'a>>,
-}
-
-impl Layout {
-    /// Places the scene on a canvas of `canvas_width` x `canvas_height` pixels. Each tile's
-    /// `participant_index` indexes `scene.on_stage`.
-    pub fn arrange(&self, scene: &Scene<'_>, canvas_width: u32, canvas_height: u32) -> Vec<Tile> {
-        let order = display_order(scene);
-        let pictures: Vec<Option<(u32, u32)>> = order.iter().map(|&i| scene.on_stage[i].picture).collect();
-        let mut tiles = self.place(&pictures, canvas_width, canvas_height);
-        for tile in &mut tiles {
-            tile.participant_index = order.get(tile.participant_index).copied().unwrap_or(usize::MAX);
-        }
-        tiles.retain(|tile| tile.participant_index != usize::MAX);
-        tiles
-    }
+    /// The participant id of the active (dominant) speaker; `None` while nobody has spoken.
+    pub active_speaker: Option<&'a str>,
 }
 
 /// Indices into `scene.on_stage` in the order the grid fills: by join order, cameras before
@@ -60,8 +74,10 @@ mod tests {
     use super::*;
     use crate::layout::TileContent;
 
+    use crate::layout::Layout;
+
     fn on_stage(id: &str, join_order: usize, picture: Option<(u32, u32)>) -> OnStage<'_> {
-        OnStage { participant_id: id, display_name: id, screenshare: false, picture, speaking_level: 0.0, join_order }
+        OnStage::camera(id, join_order, picture)
     }
 
     #[test]
@@ -73,6 +89,7 @@ mod tests {
                 on_stage("alice", 0, Some((640, 360))),
                 on_stage("bob", 1, None),
             ],
+            active_speaker: None,
         };
         let tiles = layout.arrange(&scene, 1280, 720);
         assert_eq!(tiles.len(), 3);
@@ -89,7 +106,8 @@ mod tests {
     fn a_screenshare_follows_the_camera_that_joined_with_it_and_ties_break_by_id() {
         let mut share = on_stage("alice", 0, Some((1920, 1080)));
         share.screenshare = true;
-        let scene = Scene { on_stage: vec![share, on_stage("bob", 0, None), on_stage("alice", 0, None)] };
+        let scene =
+            Scene { on_stage: vec![share, on_stage("bob", 0, None), on_stage("alice", 0, None)], active_speaker: None };
         let order = display_order(&scene);
         assert_eq!(order, vec![2, 1, 0]);
     }
@@ -97,8 +115,11 @@ mod tests {
     #[test]
     fn more_on_stage_than_the_region_takes_shows_the_first_joiners() {
         let layout = Layout::builtin("grid").expect("grid");
-        let ids: Vec<String> = (0..30).map(|i| format!("p{i:02}")).collect();
-        let scene = Scene { on_stage: ids.iter().enumerate().rev().map(|(i, id)| on_stage(id, i, None)).collect() };
+        let ids: Vec<String> = (0..60).map(|i| format!("p{i:02}")).collect();
+        let scene = Scene {
+            on_stage: ids.iter().enumerate().rev().map(|(i, id)| on_stage(id, i, None)).collect(),
+            active_speaker: None,
+        };
         let tiles = layout.arrange(&scene, 1920, 1080);
         let max = layout.regions[0].max_participants;
         assert_eq!(tiles.len(), max);

@@ -1,14 +1,26 @@
 use super::*;
 
-fn grid() -> Layout {
+pub(super) fn grid() -> Layout {
     Layout::builtin("grid").expect("built-in grid parses")
 }
 
-fn overlaps(a: &RectF, b: &RectF) -> bool {
-    a.x < b.x + b.width - 0.01
-        && b.x < a.x + a.width - 0.01
-        && a.y < b.y + b.height - 0.01
-        && b.y < a.y + a.height - 0.01
+pub(super) fn overlaps(a: &RectF, b: &RectF) -> bool {
+    a.overlaps(b, 0.01)
+}
+
+/// Participant ids `p00`, `p01`, ...
+pub(super) fn ids(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("p{i:02}")).collect()
+}
+
+/// A camera with a 640x360 picture for each id, joined in order.
+pub(super) fn cameras(ids: &[String]) -> Vec<OnStage<'_>> {
+    ids.iter().enumerate().map(|(i, id)| OnStage::camera(id, i, Some((640, 360)))).collect()
+}
+
+/// The participant id of each tile, in draw order.
+pub(super) fn who<'a>(tiles: &[Tile], scene: &Scene<'a>) -> Vec<(&'a str, bool)> {
+    tiles.iter().map(|t| (scene.on_stage[t.participant_index].participant_id, t.key.screenshare)).collect()
 }
 
 #[test]
@@ -48,10 +60,76 @@ fn every_count_from_1_to_25_fits_inside_the_canvas_without_overlap() {
 }
 
 #[test]
-fn more_than_max_participants_shows_the_first_25() {
-    let tiles = grid().place(&vec![None; 30], 1920, 1080);
-    assert_eq!(tiles.len(), 25);
-    assert_eq!(tiles.last().map(|t| t.participant_index), Some(24));
+fn more_than_max_participants_shows_the_first_49() {
+    let tiles = grid().place(&vec![None; 60], 1920, 1080);
+    assert_eq!(tiles.len(), 49);
+    assert_eq!(tiles.last().map(|t| t.participant_index), Some(48));
+}
+
+#[test]
+fn the_grid_places_every_count_where_todays_grid_did() {
+    // Today's grid: one region over the canvas, gap 0.008 of the height, cells by `grid::cells`.
+    for (width, height) in [(1920, 1080), (1280, 720), (640, 360), (1080, 1920)] {
+        let area = RectF { x: 0.0, y: 0.0, width: width as f32, height: height as f32 };
+        for n in 1..=49 {
+            let tiles = grid().place(&vec![Some((640, 360)); n], width, height);
+            let cells: Vec<RectF> = tiles.iter().map(|t| t.cell).collect();
+            assert_eq!(cells, grid::cells(area, n, 0.008 * height as f32), "{width}x{height} n={n}");
+            let order: Vec<usize> = tiles.iter().map(|t| t.participant_index).collect();
+            assert_eq!(order, (0..n).collect::<Vec<_>>(), "join order");
+        }
+    }
+}
+
+#[test]
+fn the_layout_format_before_tile_tables_still_parses_plain() {
+    // What src/render/transcode.rs carries for individual files.
+    let text = "name = \"single\"\nbackground = \"#000000\"\n[[regions]]\nname = \"participant\"\nx = 0.0\ny = 0.0\n\
+                width = 1.0\nheight = 1.0\nselect = \"all\"\narrange = \"grid\"\nfit = \"contain\"\ngap = 0.0\n\
+                max_participants = 1\nplaceholder = \"#000000\"\n";
+    let layout = Layout::parse("single", text).expect("parses");
+    let region = &layout.regions[0];
+    assert_eq!(region.tile.placeholder, Rgb([0, 0, 0]));
+    let plain = TileSpec { placeholder: Rgb([0, 0, 0]), ..TileSpec::default() };
+    assert_eq!(region.tile, plain, "no rounding, border, label or avatar unless asked for");
+    assert_eq!(layout.transition_ms, 300);
+    let tiles = layout.place(&[None, Some((640, 360))], 1280, 720);
+    assert_eq!(tiles.len(), 1);
+    assert_eq!(tiles[0].content, TileContent::Placeholder(Rgb([0, 0, 0])));
+    assert_eq!(tiles[0].cell, RectF { x: 0.0, y: 0.0, width: 1280.0, height: 720.0 });
+}
+
+#[test]
+fn tiles_carry_their_key_style_and_speaking_state() {
+    let names = ids(2);
+    let mut on_stage = cameras(&names);
+    on_stage[1].speaking = true;
+    on_stage[1].picture = None;
+    let scene = Scene { on_stage, active_speaker: None };
+    let tiles = grid().arrange(&scene, 1920, 1080);
+    assert_eq!(tiles[0].key, TileKey { participant_id: "p00".into(), screenshare: false });
+    assert!(!tiles[0].speaking && tiles[1].speaking);
+    assert_eq!(tiles[0].picture, Some((640, 360)));
+    assert_eq!(tiles[1].picture, None);
+    assert_eq!(tiles[1].content, TileContent::Placeholder(Rgb([0x2a, 0x2f, 0x36])));
+    let style = tiles[0].style;
+    assert!((style.corner_radius_px - 0.012 * 1080.0).abs() < 1e-3);
+    assert_eq!(style.highlight, Some(Rgb([0x3d, 0x9c, 0xf5])));
+    assert!(style.label && style.avatar);
+    assert!((style.label_px - 0.026 * 1080.0).abs() < 1e-3);
+}
+
+#[test]
+fn refit_follows_the_new_cell() {
+    let mut tile = grid().place(&[Some((1280, 720))], 1920, 1080).remove(0);
+    let cell = RectF { x: 100.0, y: 100.0, width: 400.0, height: 400.0 };
+    tile.refit(cell);
+    assert_eq!(tile.cell, cell);
+    assert_eq!(tile.content, fit_frame(cell, 1280, 720, Fit::Contain));
+    let mut placeholder = grid().place(&[None], 1920, 1080).remove(0);
+    placeholder.refit(cell);
+    assert_eq!(placeholder.cell, cell);
+    assert!(matches!(placeholder.content, TileContent::Placeholder(_)));
 }
 
 #[test]

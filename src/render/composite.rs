@@ -158,6 +158,9 @@ impl ScenePlacer<'_> {
                 picture: frame.map(|(f, _)| (f.width, f.height)),
                 level,
                 join_order: s.visual,
+                role: None,
+                pinned: false,
+                speaking: false,
             });
         }
         let (width, height) = running.compositor.output_size();
