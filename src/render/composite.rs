@@ -173,6 +173,7 @@ impl ScenePlacer<'_> {
                     TileContent::Video { rect, uv_rect } => TileDraw {
                         rect: gpu::RectPx { x: rect.x, y: rect.y, width: rect.width, height: rect.height },
                         content: gpu::TileContent::Video { source_id: visual as u64, uv_rect },
+                        style: gpu::DrawStyle::default(),
                     },
                     TileContent::Placeholder(rgb) => TileDraw {
                         rect: gpu::RectPx {
@@ -182,6 +183,7 @@ impl ScenePlacer<'_> {
                             height: tile.cell.height,
                         },
                         content: gpu::TileContent::Solid { rgb: rgb.0 },
+                        style: gpu::DrawStyle::default(),
                     },
                 })
             })
