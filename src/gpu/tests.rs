@@ -4,7 +4,7 @@
 use super::*;
 
 /// An owned I420 frame built from a per-pixel colour function.
-struct OwnedFrame {
+pub(super) struct OwnedFrame {
     width: u32,
     height: u32,
     y: Vec<u8>,
@@ -18,7 +18,13 @@ struct OwnedFrame {
 impl OwnedFrame {
     /// Builds the frame; chroma of each 2x2 block comes from its top-left pixel. Stride
     /// padding bytes are filled with 0xAB so that sampling them would show up.
-    fn new(width: u32, height: u32, pad: usize, matrix: ColorMatrix, color: impl Fn(u32, u32) -> [u8; 3]) -> Self {
+    pub(super) fn new(
+        width: u32,
+        height: u32,
+        pad: usize,
+        matrix: ColorMatrix,
+        color: impl Fn(u32, u32) -> [u8; 3],
+    ) -> Self {
         let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
         let y_stride = width as usize + pad;
         let c_stride = cw as usize + pad;
@@ -39,11 +45,11 @@ impl OwnedFrame {
         Self { width, height, y, y_stride, u, v, c_stride, matrix }
     }
 
-    fn solid(width: u32, height: u32, matrix: ColorMatrix, rgb: [u8; 3]) -> Self {
+    pub(super) fn solid(width: u32, height: u32, matrix: ColorMatrix, rgb: [u8; 3]) -> Self {
         Self::new(width, height, 0, matrix, |_, _| rgb)
     }
 
-    fn frame(&self) -> I420Frame<'_> {
+    pub(super) fn frame(&self) -> I420Frame<'_> {
         I420Frame {
             width: self.width,
             height: self.height,
@@ -58,26 +64,27 @@ impl OwnedFrame {
     }
 }
 
-fn compositor(width: u32, height: u32) -> Compositor {
+pub(super) fn compositor(width: u32, height: u32) -> Compositor {
     match Compositor::new(width, height) {
         Ok(c) => c,
         Err(err) => panic!("GPU compositor unavailable (lavapipe expected): {err}"),
     }
 }
 
-fn video(source_id: u64, x: f32, y: f32, w: f32, h: f32) -> TileDraw {
+pub(super) fn video(source_id: u64, x: f32, y: f32, w: f32, h: f32) -> TileDraw {
     TileDraw {
         rect: RectPx { x, y, width: w, height: h },
         content: TileContent::Video { source_id, uv_rect: [0.0, 0.0, 1.0, 1.0] },
+        style: DrawStyle::default(),
     }
 }
 
-fn assert_rgb_near(actual: [u8; 3], expected: [u8; 3], tol: i32, what: &str) {
+pub(super) fn assert_rgb_near(actual: [u8; 3], expected: [u8; 3], tol: i32, what: &str) {
     let ok = actual.iter().zip(expected).all(|(&a, e)| (i32::from(a) - i32::from(e)).abs() <= tol);
     assert!(ok, "{what}: got {actual:?}, expected {expected:?} (±{tol})");
 }
 
-fn compose(c: &mut Compositor, tiles: &[TileDraw], bg: [u8; 3]) -> Vec<u8> {
+pub(super) fn compose(c: &mut Compositor, tiles: &[TileDraw], bg: [u8; 3]) -> Vec<u8> {
     let mut out = Vec::new();
     if let Err(err) = c.compose(tiles, bg, &mut out) {
         panic!("compose failed: {err}");
@@ -215,6 +222,7 @@ fn crop_left_half_shows_only_red() {
     let tile = TileDraw {
         rect: RectPx { x: 16.0, y: 16.0, width: 32.0, height: 32.0 },
         content: TileContent::Video { source_id: 5, uv_rect: [0.0, 0.0, 0.5, 1.0] },
+        style: DrawStyle::default(),
     };
     let out = compose(&mut c, &[tile], [0, 0, 0]);
     for y in 16..48 {
@@ -234,6 +242,7 @@ fn later_tiles_on_top_and_clipping() {
     let solid = |x: f32, y: f32, w: f32, h: f32, rgb| TileDraw {
         rect: RectPx { x, y, width: w, height: h },
         content: TileContent::Solid { rgb },
+        style: DrawStyle::default(),
     };
     let tiles = [
         // Extends beyond the canvas on every side: clipped by the rasterizer.
