@@ -200,7 +200,7 @@ mod tests {
     fn levels_land_on_the_media_packets_ticks() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("audio.rtpdump");
-        let level = |n: u32| AudioLevel { minus_dbov: (n % 100) as u8, voice: n % 2 == 0 };
+        let level = |n: u32| AudioLevel { minus_dbov: (n % 100) as u8, voice: n.is_multiple_of(2) };
         let mut packets = Vec::new();
         // Timestamps wrapping around, one packet late, one without the element, an SSRC change
         // half way, a packet of another payload type.

@@ -524,7 +524,7 @@ mod tests {
         assert_eq!(video.audio_level_extension(), None, "only audio carries audio levels");
         let maps = [RtpMap::new(111, "opus", 48_000, Some(2), &[])];
         let extmap = ExtMap { id: 1, uri: AUDIO_LEVEL_URI.to_owned() };
-        let written = write_sdp_with_extmaps(MediaKind::Audio, &maps, &[extmap.clone()]);
+        let written = write_sdp_with_extmaps(MediaKind::Audio, &maps, std::slice::from_ref(&extmap));
         assert!(written.ends_with("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"), "{written}");
         assert_eq!(parse_sdp(&written).unwrap().extmaps, vec![extmap]);
         assert_eq!(write_sdp_with_extmaps(MediaKind::Audio, &maps, &[]), write_sdp(MediaKind::Audio, &maps));
