@@ -1,9 +1,11 @@
-//! Audio: the call mix and each participant's level before it. Pure code, no GStreamer.
+//! Audio: the call mix, each participant's level before it and the active speaker those
+//! levels show. Pure code, no GStreamer.
 
 pub mod level;
 mod limiter;
 mod mixer;
 mod resample;
+pub mod speaker;
 
 pub use limiter::Limiter;
 pub use mixer::MixBuffer;

@@ -5,12 +5,16 @@ use std::path::PathBuf;
 use clap::Args;
 use tessera::ingest::sdp::Codec;
 use tessera::synth::plan::RtcpMode;
-use tessera::synth::{NetworkSpec, SynthEvent, SynthSpec, synth};
+use tessera::synth::{NetworkSpec, SynthEvent, SynthSpec, TalkTurn, synth};
 
 use super::{parse_codec, parse_size};
 
 fn parse_event(text: &str) -> Result<SynthEvent, String> {
     text.parse::<SynthEvent>()
+}
+
+fn parse_talk(text: &str) -> Result<TalkTurn, String> {
+    text.parse::<TalkTurn>()
 }
 
 #[derive(Args)]
@@ -41,9 +45,18 @@ pub struct SynthArgs {
     /// Mutes, rejoins, leaves, rotations and clock drift, e.g. `alice:mute-video:2000-3500`,
     /// `bob:mute-audio:2000-3500`, `carol:rejoin:3000-4500`, `dave:leave:5000`,
     /// `alice:rotate:3000`, `bob:drift:100` (ppm), `carol:audio-only`,
-    /// `dave:screenshare:1000-2500`. Repeatable.
+    /// `dave:screenshare:1000-2500`, `carol:no-rtcp`, `alice:talk:0-3000`, `bob:cough:1500`
+    /// (a 200 ms burst). Repeatable.
     #[arg(long = "event", value_parser = parse_event)]
     events: Vec<SynthEvent>,
+    /// A talk turn, NAME:FROM_MS-TO_MS, e.g. `alice:0-3000`. Repeatable. With any turn, every
+    /// microphone is near-silent (-50 dBFS) outside its participant's turns and talks during
+    /// them.
+    #[arg(long = "talk", value_parser = parse_talk)]
+    talk: Vec<TalkTurn>,
+    /// Audio packets carry RFC 6464 audio levels (a header extension mapped in the SDPs).
+    #[arg(long)]
+    audio_level_ext: bool,
     /// RTCP fields in the timing metadata: consistent, absent, zero, inconsistent, ntp-epoch.
     #[arg(long, default_value = "consistent", value_parser = parse_rtcp)]
     rtcp: RtcpMode,
@@ -146,6 +159,8 @@ pub fn run_synth(args: SynthArgs) -> anyhow::Result<()> {
         dtx: args.dtx,
         start_mid_gop: args.start_mid_gop,
         events: args.events,
+        talk: args.talk,
+        audio_level_ext: args.audio_level_ext,
         ..SynthSpec::default()
     };
     let spec = if args.real_world { spec.real_world() } else { spec };

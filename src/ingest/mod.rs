@@ -2,6 +2,7 @@
 //! metadata, SDP and rtpdump files, and group the segments into tracks per participant session.
 
 pub mod archive;
+pub mod audio_level;
 mod codec_sniff;
 pub mod damage;
 pub mod frames;

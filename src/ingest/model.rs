@@ -49,6 +49,9 @@ pub struct Segment {
     /// RTX, RED and FEC payload types named in the SDP: unwrapped or passed over, never
     /// decoded as media.
     pub aux: AuxiliaryPayloads,
+    /// The header extension ID of the RFC 6464 audio levels its packets carry, when the SDP
+    /// maps one (see [`super::audio_level`]).
+    pub audio_level_ext: Option<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -300,6 +303,7 @@ fn bind_segment(
         channels: primary.rtpmap.channels,
         fmtp: primary.rtpmap.fmtp.clone(),
         aux: AuxiliaryPayloads::from_sdp(&description, primary.rtpmap.payload_type),
+        audio_level_ext: description.audio_level_extension(),
         rtpdump_path,
         sdp_path,
     })

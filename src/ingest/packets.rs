@@ -125,9 +125,10 @@ impl Newest {
     }
 }
 
-/// Places raw (ssrc, sequence, timestamp) triples on one continuous extended scale.
+/// Places raw (ssrc, sequence, timestamp) triples on one continuous extended scale (also used
+/// by [`super::audio_level`] so its levels share the media packets' timestamps).
 #[derive(Debug, Clone)]
-struct Rebaser {
+pub(crate) struct Rebaser {
     clock_rate_hz: i64,
     epochs: Vec<Epoch>,
     newest: Option<Newest>,
@@ -136,7 +137,7 @@ struct Rebaser {
 }
 
 impl Rebaser {
-    fn new(clock_rate_hz: u32) -> Rebaser {
+    pub(crate) fn new(clock_rate_hz: u32) -> Rebaser {
         Rebaser {
             clock_rate_hz: i64::from(clock_rate_hz.max(1)),
             epochs: Vec::new(),
@@ -146,7 +147,7 @@ impl Rebaser {
         }
     }
 
-    fn place(&mut self, ssrc: u32, sequence: u16, timestamp: u32, arrival_ms: u32) -> (i64, i64) {
+    pub(crate) fn place(&mut self, ssrc: u32, sequence: u16, timestamp: u32, arrival_ms: u32) -> (i64, i64) {
         let index = match self.epochs.iter().position(|e| e.ssrc == ssrc) {
             Some(index) => index,
             None => {

@@ -1,4 +1,5 @@
-//! RTP fixed-header parsing (RFC 3550) and RTP/RTCP demultiplexing (RFC 5761).
+//! RTP fixed-header parsing (RFC 3550), header extension elements (RFC 8285) and RTP/RTCP
+//! demultiplexing (RFC 5761).
 //!
 //! Only the header is parsed: the payload is described by an offset and a length into the
 //! original packet so that callers can slice it without copying.
@@ -112,6 +113,104 @@ pub fn parse_rtp(packet: &[u8]) -> Result<RtpPacketInfo, RtpError> {
         payload_offset: offset,
         payload_len,
     })
+}
+
+/// The "defined by profile" value of an RFC 8285 one-byte header extension.
+pub const ONE_BYTE_PROFILE: u16 = 0xBEDE;
+/// The "defined by profile" value of an RFC 8285 two-byte header extension, with its 4
+/// application bits clear (they may carry anything).
+pub const TWO_BYTE_PROFILE: u16 = 0x1000;
+/// An RFC 8285 one-byte element ID that ends the parsing of the extension block.
+const ONE_BYTE_STOP_ID: u8 = 15;
+
+/// The header extension block of an RTP packet: its profile value and its data (a whole
+/// number of 32-bit words), or `None` when the packet has no extension or is not valid RTP.
+pub fn header_extension(packet: &[u8]) -> Option<(u16, &[u8])> {
+    let info = parse_rtp(packet).ok()?;
+    let b0 = *packet.first()?;
+    if b0 & 0x10 == 0 {
+        return None;
+    }
+    let start = FIXED_HEADER_LEN + 4 * usize::from(b0 & 0x0f);
+    let profile = u16::from_be_bytes([*packet.get(start)?, *packet.get(start + 1)?]);
+    // parse_rtp checked that the block fits before the payload.
+    let data = packet.get(start + 4..info.payload_offset)?;
+    Some((profile, data))
+}
+
+/// One element of an RFC 8285 header extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtensionElement<'a> {
+    /// The local identifier the SDP's `a=extmap` maps to a URI (1..=14 one-byte, 1..=255 two-byte).
+    pub id: u8,
+    pub data: &'a [u8],
+}
+
+/// The elements of a header extension block (see [`header_extension`]), in order. A block of
+/// another profile has none; parsing stops at a one-byte element with ID 15 or at an element
+/// whose length runs past the block (what came before it is kept).
+pub fn extension_elements(profile: u16, data: &[u8]) -> Vec<ExtensionElement<'_>> {
+    let one_byte = profile == ONE_BYTE_PROFILE;
+    if !one_byte && profile & 0xfff0 != TWO_BYTE_PROFILE {
+        return Vec::new();
+    }
+    let mut elements = Vec::new();
+    let mut pos = 0;
+    while let Some(&first) = data.get(pos) {
+        if first == 0 {
+            pos += 1; // padding
+            continue;
+        }
+        let (id, len, header) = if one_byte {
+            if first >> 4 == ONE_BYTE_STOP_ID {
+                break;
+            }
+            (first >> 4, usize::from(first & 0x0f) + 1, 1)
+        } else {
+            let Some(&len) = data.get(pos + 1) else { break };
+            (first, usize::from(len), 2)
+        };
+        let Some(element) = data.get(pos + header..pos + header + len) else { break };
+        elements.push(ExtensionElement { id, data: element });
+        pos += header + len;
+    }
+    elements
+}
+
+/// The data of the header extension element `id` of `packet`, if it has one.
+pub fn find_extension(packet: &[u8], id: u8) -> Option<&[u8]> {
+    let (profile, data) = header_extension(packet)?;
+    extension_elements(profile, data).into_iter().find(|e| e.id == id).map(|e| e.data)
+}
+
+/// `packet` with an RFC 8285 one-byte header extension holding `elements` (id 1..=14, 1 to 16
+/// bytes of data each) inserted after its CSRCs, padded to whole words; `None` when the packet
+/// is not valid RTP, already has an extension, or an element is out of range.
+pub fn with_one_byte_extension(packet: &[u8], elements: &[(u8, &[u8])]) -> Option<Vec<u8>> {
+    parse_rtp(packet).ok()?;
+    let b0 = *packet.first()?;
+    if b0 & 0x10 != 0 {
+        return None;
+    }
+    let mut block = Vec::new();
+    for (id, data) in elements {
+        if !(1..ONE_BYTE_STOP_ID).contains(id) || data.is_empty() || data.len() > 16 {
+            return None;
+        }
+        block.push((id << 4) | (data.len() - 1) as u8);
+        block.extend_from_slice(data);
+    }
+    block.resize(block.len().div_ceil(4) * 4, 0);
+    let words = u16::try_from(block.len() / 4).ok()?;
+    let at = FIXED_HEADER_LEN + 4 * usize::from(b0 & 0x0f);
+    let mut out = Vec::with_capacity(packet.len() + 4 + block.len());
+    out.extend_from_slice(packet.get(..at)?);
+    out[0] |= 0x10;
+    out.extend_from_slice(&ONE_BYTE_PROFILE.to_be_bytes());
+    out.extend_from_slice(&words.to_be_bytes());
+    out.extend_from_slice(&block);
+    out.extend_from_slice(packet.get(at..)?);
+    Some(out)
 }
 
 /// True when `packet` looks like RTCP rather than RTP (RFC 5761 §4): version 2 and a second
@@ -231,6 +330,52 @@ mod tests {
     }
 
     #[test]
+    fn one_and_two_byte_extensions() {
+        let plain = build_rtp(false, 111, 5, 960, 7, b"opus");
+        let packet = with_one_byte_extension(&plain, &[(1, &[0x85]), (3, &[1, 2, 3])]).unwrap();
+        let info = parse_rtp(&packet).unwrap();
+        assert_eq!(info.payload(&packet), Some(&b"opus"[..]));
+        assert_eq!(info.payload_offset, 12 + 4 + 8);
+        let (profile, data) = header_extension(&packet).unwrap();
+        assert_eq!(profile, ONE_BYTE_PROFILE);
+        let elements = extension_elements(profile, data);
+        assert_eq!(
+            elements,
+            vec![ExtensionElement { id: 1, data: &[0x85] }, ExtensionElement { id: 3, data: &[1, 2, 3] }]
+        );
+        assert_eq!(find_extension(&packet, 3), Some(&[1u8, 2, 3][..]));
+        assert_eq!(find_extension(&packet, 2), None);
+        assert_eq!(find_extension(&plain, 1), None);
+        assert_eq!(with_one_byte_extension(&packet, &[(1, &[0])]), None, "already has one");
+        assert_eq!(with_one_byte_extension(&plain, &[(15, &[0])]), None);
+        assert_eq!(with_one_byte_extension(&plain, &[(1, &[])]), None);
+        // Padding between elements, and ID 15 stops the parsing.
+        assert_eq!(extension_elements(ONE_BYTE_PROFILE, &[0, 0x10, 9, 0, 0xf0, 0x20, 1]).len(), 1);
+        // Two-byte: id, length (0 allowed), data; the profile's low 4 bits are free.
+        let data = [5, 2, 0xaa, 0xbb, 0, 6, 0, 7, 1, 0xcc];
+        let two = extension_elements(0x1003, &data);
+        assert_eq!(
+            two,
+            vec![
+                ExtensionElement { id: 5, data: &[0xaa, 0xbb] },
+                ExtensionElement { id: 6, data: &[] },
+                ExtensionElement { id: 7, data: &[0xcc] }
+            ]
+        );
+        // An element running past the block ends it; an unknown profile has none.
+        assert_eq!(extension_elements(0x1000, &[5, 9, 1]), vec![]);
+        assert_eq!(extension_elements(ONE_BYTE_PROFILE, &[0x12, 1]), vec![]);
+        assert_eq!(extension_elements(0xabcd, &[0x10, 1]), vec![]);
+        // With CSRCs the extension follows them.
+        let mut csrc = build_rtp(true, 96, 1, 2, 3, b"xy");
+        csrc[0] |= 1;
+        csrc.splice(12..12, [0, 0, 0, 9]);
+        let extended = with_one_byte_extension(&csrc, &[(14, &[7; 16])]).unwrap();
+        assert_eq!(find_extension(&extended, 14), Some(&[7u8; 16][..]));
+        assert_eq!(parse_rtp(&extended).unwrap().payload(&extended), Some(&b"xy"[..]));
+    }
+
+    #[test]
     fn rtcp_demux() {
         assert!(is_rtcp(&[0x80, 200, 0, 6]));
         assert!(is_rtcp(&[0x81, 201, 0, 1]));
@@ -267,6 +412,22 @@ mod tests {
             if let Ok(info) = parse_rtp(&packet) {
                 assert!(info.payload(&packet).is_some());
             }
+            if let Some((profile, data)) = header_extension(&packet) {
+                for element in extension_elements(profile, data) {
+                    assert!(element.data.len() <= data.len());
+                }
+            }
+            let _ = find_extension(&packet, (i % 16) as u8);
+            // Random element data behind a valid one-byte or two-byte extension header.
+            let words = (rng.next() % 4) as u8;
+            let profile: [u8; 2] = if i % 2 == 0 { [0xbe, 0xde] } else { [0x10, rng.next() as u8 & 0x0f] };
+            let mut extended = vec![0x90, 111, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, profile[0], profile[1], 0, words];
+            extended.extend((0..usize::from(words) * 4 + 2).map(|_| rng.next() as u8));
+            if let Some((profile, data)) = header_extension(&extended) {
+                let total: usize = extension_elements(profile, data).iter().map(|e| e.data.len()).sum();
+                assert!(total <= data.len());
+            }
+            let _ = with_one_byte_extension(&packet, &[(1, &[0x80])]);
             let _ = is_rtcp(&packet);
         }
     }

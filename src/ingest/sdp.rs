@@ -1,7 +1,7 @@
 //! Minimal SDP parsing for the single-stream `.sdp` files that accompany each `.rtpdump`.
 //!
-//! Only the first `m=` section is used. `a=rtpmap` and `a=fmtp` lines are read from the session
-//! level and from that section; everything else is ignored.
+//! Only the first `m=` section is used. `a=rtpmap`, `a=fmtp` and `a=extmap` (RFC 8285) lines are
+//! read from the session level and from that section; everything else is ignored.
 
 use thiserror::Error;
 
@@ -145,6 +145,18 @@ pub struct RtpMap {
     pub fmtp: Vec<(String, String)>,
 }
 
+/// The URI of the RFC 6464 client-to-mixer audio level header extension.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// One `a=extmap` line (RFC 8285): an RTP header extension and the local ID its packets use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtMap {
+    /// The element ID in the packets (1..=14 one-byte, up to 255 two-byte).
+    pub id: u8,
+    /// The URI naming the extension, e.g. [`AUDIO_LEVEL_URI`].
+    pub uri: String,
+}
+
 /// The parts of an SDP tessera needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionDescription {
@@ -154,6 +166,8 @@ pub struct SessionDescription {
     pub payload_types: Vec<u8>,
     /// rtpmaps for payload types on the `m=` line, in SDP order.
     pub rtpmaps: Vec<RtpMap>,
+    /// Header extensions of the session level and the `m=` section, in SDP order.
+    pub extmaps: Vec<ExtMap>,
 }
 
 /// The media stream to decode.
@@ -215,13 +229,24 @@ impl SessionDescription {
     pub fn rtpmap(&self, pt: u8) -> Option<&RtpMap> {
         self.rtpmaps.iter().find(|m| m.payload_type == pt)
     }
+
+    /// The element ID of the RFC 6464 audio level extension ([`AUDIO_LEVEL_URI`]) in an audio
+    /// description, if it maps one.
+    pub fn audio_level_extension(&self) -> Option<u8> {
+        if self.media != MediaKind::Audio {
+            return None;
+        }
+        self.extmaps.iter().find(|e| e.uri.eq_ignore_ascii_case(AUDIO_LEVEL_URI)).map(|e| e.id)
+    }
 }
 
 /// Parses an SDP. Tolerates `\r\n`, unknown and session-level lines; uses the first `m=`
-/// section, which must be audio or video.
+/// section, which must be audio or video. An `a=extmap` line that cannot be read is passed
+/// over (the extensions are optional).
 pub fn parse_sdp(text: &str) -> Result<SessionDescription, SdpError> {
     let mut media: Option<(MediaKind, Vec<u8>)> = None;
     let mut rtpmaps: Vec<RtpMap> = Vec::new();
+    let mut extmaps: Vec<ExtMap> = Vec::new();
     let mut fmtps: Vec<(u8, Vec<(String, String)>)> = Vec::new();
     for (index, raw) in text.split('\n').enumerate() {
         let line = raw.trim_end_matches('\r').trim();
@@ -244,6 +269,10 @@ pub fn parse_sdp(text: &str) -> Result<SessionDescription, SdpError> {
             rtpmaps.push(map);
         } else if let Some(rest) = line.strip_prefix("a=fmtp:") {
             fmtps.push(parse_fmtp(rest).map_err(bad)?);
+        } else if let Some(extmap) = line.strip_prefix("a=extmap:").and_then(parse_extmap)
+            && !extmaps.iter().any(|e| e.id == extmap.id)
+        {
+            extmaps.push(extmap);
         }
     }
     let (media, payload_types) = media.ok_or(SdpError::NoMediaLine)?;
@@ -256,7 +285,18 @@ pub fn parse_sdp(text: &str) -> Result<SessionDescription, SdpError> {
             map.fmtp.extend(params);
         }
     }
-    Ok(SessionDescription { media, payload_types, rtpmaps })
+    Ok(SessionDescription { media, payload_types, rtpmaps, extmaps })
+}
+
+/// `<id>[/<direction>] <uri> [<attributes>]`; `None` when the ID is not 1..=255 or the URI is
+/// missing.
+fn parse_extmap(rest: &str) -> Option<ExtMap> {
+    let mut words = rest.split_whitespace();
+    let value = words.next()?;
+    let id_text = value.split('/').next()?;
+    let id = id_text.parse::<u8>().ok().filter(|id| *id >= 1)?;
+    let uri = words.next()?.to_owned();
+    Some(ExtMap { id, uri })
 }
 
 fn parse_payload_type(text: &str) -> Result<u8, String> {
@@ -338,6 +378,12 @@ fn parse_fmtp(rest: &str) -> Result<(u8, Vec<(String, String)>), String> {
 /// Writes a minimal SDP with one media section carrying `maps` (primary first, then any
 /// rtx / red / ulpfec streams) that [`parse_sdp`] reads back.
 pub fn write_sdp(kind: MediaKind, maps: &[RtpMap]) -> String {
+    write_sdp_with_extmaps(kind, maps, &[])
+}
+
+/// [`write_sdp`] with an `a=extmap` line for each of `extmaps` after the rtpmaps (none: the
+/// same text as [`write_sdp`]).
+pub fn write_sdp_with_extmaps(kind: MediaKind, maps: &[RtpMap], extmaps: &[ExtMap]) -> String {
     let mut sdp = String::from("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=tessera\r\n");
     sdp.push_str("c=IN IP4 127.0.0.1\r\nt=0 0\r\n");
     let pts: Vec<String> = maps.iter().map(|m| m.payload_type.to_string()).collect();
@@ -354,6 +400,9 @@ pub fn write_sdp(kind: MediaKind, maps: &[RtpMap]) -> String {
                 map.fmtp.iter().map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") }).collect();
             sdp.push_str(&format!("a=fmtp:{pt} {}\r\n", params.join(";")));
         }
+    }
+    for extmap in extmaps {
+        sdp.push_str(&format!("a=extmap:{} {}\r\n", extmap.id, extmap.uri));
     }
     sdp
 }
@@ -383,7 +432,7 @@ mod tests {
 
     const CHROME_VIDEO: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
         m=video 9 UDP/TLS/RTP/SAVPF 97 98 96 99 100 101\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
-        a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=rtpmap:98 red/90000\r\n\
+        a=extmap:3 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=rtpmap:98 red/90000\r\n\
         a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\na=rtpmap:99 ulpfec/90000\r\n\
         a=rtpmap:100 flexfec-03/90000\r\na=rtpmap:101 H264/90000\r\n\
         a=fmtp:101 packetization-mode=1; profile-level-id=42e01f;level-asymmetry-allowed\r\n\
@@ -441,12 +490,45 @@ mod tests {
         let sdp = parse_sdp(&text).unwrap();
         let map =
             RtpMap { payload_type: 111, encoding_name: "opus".into(), clock_rate_hz: 48_000, channels: Some(2), fmtp };
-        assert_eq!(sdp, SessionDescription { media: MediaKind::Audio, payload_types: vec![111], rtpmaps: vec![map] });
+        assert_eq!(
+            sdp,
+            SessionDescription {
+                media: MediaKind::Audio,
+                payload_types: vec![111],
+                rtpmaps: vec![map],
+                extmaps: Vec::new()
+            }
+        );
         assert_eq!(sdp.primary().unwrap().codec, Codec::Opus);
         let text = write_sdp(MediaKind::Video, &[RtpMap::new(96, "AV1", 90_000, None, &[])]);
         assert!(!text.contains("a=fmtp"));
         let sdp = parse_sdp(&text.replace("\r\n", "\n")).unwrap();
         assert_eq!((sdp.primary().unwrap().codec, sdp.rtpmaps[0].channels), (Codec::Av1, None));
+    }
+
+    #[test]
+    fn extmaps_name_the_audio_level_extension() {
+        let text = "v=0\r\na=extmap:14 urn:ietf:params:rtp-hdrext:toffset\r\nm=audio 9 RTP/AVP 111\r\n\
+            a=rtpmap:111 opus/48000/2\r\na=extmap:1/recvonly urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on\r\n\
+            a=extmap:0 bad\r\na=extmap:x urn:y\r\na=extmap:3\r\na=extmap:1 urn:duplicate\r\n\
+            m=video 9 RTP/AVP 96\r\na=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n";
+        let sdp = parse_sdp(text).unwrap();
+        let ids: Vec<(u8, &str)> = sdp.extmaps.iter().map(|e| (e.id, e.uri.as_str())).collect();
+        assert_eq!(ids, vec![(14, "urn:ietf:params:rtp-hdrext:toffset"), (1, AUDIO_LEVEL_URI)]);
+        assert_eq!(sdp.audio_level_extension(), Some(1));
+        let video = parse_sdp(&text.replace(
+            "m=audio 9 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2",
+            "m=video 9 RTP/AVP 96\r\na=rtpmap:96 VP8/90000",
+        ))
+        .unwrap();
+        assert_eq!(video.audio_level_extension(), None, "only audio carries audio levels");
+        let maps = [RtpMap::new(111, "opus", 48_000, Some(2), &[])];
+        let extmap = ExtMap { id: 1, uri: AUDIO_LEVEL_URI.to_owned() };
+        let written = write_sdp_with_extmaps(MediaKind::Audio, &maps, std::slice::from_ref(&extmap));
+        assert!(written.ends_with("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"), "{written}");
+        assert_eq!(parse_sdp(&written).unwrap().extmaps, vec![extmap]);
+        assert_eq!(write_sdp_with_extmaps(MediaKind::Audio, &maps, &[]), write_sdp(MediaKind::Audio, &maps));
+        assert_eq!(parse_sdp(&write_sdp(MediaKind::Audio, &maps)).unwrap().audio_level_extension(), None);
     }
 
     #[test]
@@ -505,7 +587,7 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let alphabet = b"m=a:rtpmfx/ 0123456789\r\nVP8opusRTP;";
+        let alphabet = b"m=a:rtpmfxe/ 0123456789\r\nVP8opusRTP;";
         for i in 0..20_000 {
             let mut bytes = CHROME_VIDEO.as_bytes().to_vec();
             if i % 3 == 0 {
@@ -518,7 +600,7 @@ mod tests {
                 }
             }
             if let Ok(sdp) = parse_sdp(&String::from_utf8_lossy(&bytes)) {
-                let _ = (sdp.primary(), sdp.auxiliary_payload_types());
+                let _ = (sdp.primary(), sdp.auxiliary_payload_types(), sdp.audio_level_extension());
             }
         }
     }

@@ -32,15 +32,58 @@ pub enum SynthAction {
     /// The participant's sender sends no RTCP sender reports: its segments' timing metadata
     /// has no `*_rtcp_*` fields, whatever the call's RTCP mode.
     NoSenderReports,
+    /// Talks from .. to: a turn of the call's talk schedule (see [`TalkTurn`]).
+    Talk { from_ms: u64, to_ms: u64 },
+    /// Coughs at this call time: a loud 200 ms burst on the microphone.
+    Cough { at_ms: u64 },
+}
+
+/// One turn of a call's talk schedule: `participant` talks from `from_ms` to `to_ms`. When a
+/// call has a talk schedule, every microphone is near-silent (its tone at -50 dBFS) outside
+/// its participant's turns and talks (its tone at speech level, in syllables) during them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TalkTurn {
+    pub participant: String,
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+/// `NAME:FROM_MS-TO_MS`, e.g. `alice:0-3000`.
+impl FromStr for TalkTurn {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<TalkTurn, String> {
+        let (name, range) =
+            text.split_once(':').ok_or_else(|| format!("talk `{text}`: expected NAME:FROM_MS-TO_MS"))?;
+        match format!("{name}:talk:{range}").parse::<SynthEvent>() {
+            Ok(SynthEvent { participant, action: SynthAction::Talk { from_ms, to_ms } }) => {
+                Ok(TalkTurn { participant, from_ms, to_ms })
+            }
+            Ok(_) => Err(format!("talk `{text}`: expected NAME:FROM_MS-TO_MS")),
+            Err(e) => Err(e.replacen(&format!("event `{name}:talk:{range}`"), &format!("talk `{text}`"), 1)),
+        }
+    }
 }
 
 /// The actions [`SynthEvent::from_str`] knows, as the command line spells them.
-pub const ACTION_NAMES: &[&str] =
-    &["mute-video", "mute-audio", "rejoin", "leave", "rotate", "drift", "audio-only", "screenshare", "no-rtcp"];
+pub const ACTION_NAMES: &[&str] = &[
+    "mute-video",
+    "mute-audio",
+    "rejoin",
+    "leave",
+    "rotate",
+    "drift",
+    "audio-only",
+    "screenshare",
+    "no-rtcp",
+    "talk",
+    "cough",
+];
 
 /// `NAME:ACTION[:ARG]`: `alice:mute-video:2000-3500`, `bob:mute-audio:2000-3500`,
 /// `carol:rejoin:3000-4500`, `dave:leave:5000`, `alice:rotate:3000`, `bob:drift:100` (ppm),
-/// `carol:audio-only`, `dave:screenshare:1000-2500`.
+/// `carol:audio-only`, `dave:screenshare:1000-2500`, `carol:no-rtcp`, `alice:talk:0-3000`,
+/// `bob:cough:1500`.
 impl FromStr for SynthEvent {
     type Err = String;
 
@@ -78,6 +121,8 @@ impl FromStr for SynthEvent {
                 Some(extra) => return Err(bad(&format!("{action} takes no argument (got `{extra}`)"))),
             },
             "screenshare" => range().map(|(from_ms, to_ms)| SynthAction::Screenshare { from_ms, to_ms })?,
+            "talk" => range().map(|(from_ms, to_ms)| SynthAction::Talk { from_ms, to_ms })?,
+            "cough" => SynthAction::Cough { at_ms: number(arg_text)? },
             other => {
                 return Err(bad(&format!("unknown action `{other}` ({})", ACTION_NAMES.join(", "))));
             }
@@ -123,6 +168,22 @@ mod tests {
         assert_eq!(action("carol:no-rtcp"), SynthAction::NoSenderReports);
         assert_eq!(action("dave:screenshare:1000-2500"), SynthAction::Screenshare { from_ms: 1000, to_ms: 2500 });
         assert_eq!(parse("user12:audio-only").map(|e| e.participant), Ok("user12".to_owned()));
+        assert_eq!(action("alice:talk:0-3000"), SynthAction::Talk { from_ms: 0, to_ms: 3000 });
+        assert_eq!(action("bob:cough:1500"), SynthAction::Cough { at_ms: 1500 });
+    }
+
+    #[test]
+    fn talk_turns_parse_with_precise_errors() {
+        assert_eq!(
+            "bob:3000-6000".parse::<TalkTurn>(),
+            Ok(TalkTurn { participant: "bob".into(), from_ms: 3000, to_ms: 6000 })
+        );
+        let error = |text: &str| text.parse::<TalkTurn>().expect_err(text);
+        assert_eq!(error("bob"), "talk `bob`: expected NAME:FROM_MS-TO_MS");
+        assert_eq!(error("bob:6000-3000"), "talk `bob:6000-3000`: the range ends before it starts");
+        assert_eq!(error("bob:3000"), "talk `bob:3000`: expected FROM_MS-TO_MS");
+        assert_eq!(error(":0-100"), "talk `:0-100`: no participant name");
+        assert_eq!(error("bob:1s-2s"), "talk `bob:1s-2s`: `1s` is not a number of ms");
     }
 
     #[test]
@@ -147,5 +208,7 @@ mod tests {
         assert!(error("alice:audio-only:1000").contains("audio-only takes no argument"));
         assert!(error(":audio-only").contains("no participant name"));
         assert!(error(":leave:100").contains("no participant name"));
+        assert!(error("alice:talk:3000-1000").contains("the range ends before it starts"));
+        assert!(error("alice:cough").contains("`` is not a number of ms"));
     }
 }

@@ -11,8 +11,10 @@ use gstreamer_app as gst_app;
 
 use super::SynthError;
 use super::impair::{Impairer, Impairments};
-use super::plan::{BEEP_AMPLITUDE, BEEP_HZ, FLASH_RGB, SplitMix, SynthParticipant, TONE_AMPLITUDE};
-use crate::ingest::rtp::parse_rtp;
+use super::plan::{BEEP_AMPLITUDE, BEEP_HZ, COUGH_AMPLITUDE, FLASH_RGB, SplitMix, SynthParticipant, TONE_AMPLITUDE};
+use crate::audio::level::rms;
+use crate::ingest::audio_level::AudioLevel;
+use crate::ingest::rtp::{parse_rtp, with_one_byte_extension};
 use crate::ingest::rtpdump::RtpDumpWriter;
 use crate::ingest::sdp::Codec;
 use crate::media::pipeline::{OwnedPipeline, require_elements};
@@ -89,6 +91,45 @@ pub struct DumpOptions {
     pub jitter_ms: u32,
     /// Added to every RTP timestamp of a 48 kHz audio track (see [`WEBRTC_OPUS_SHIFT_TICKS`]).
     pub timestamp_shift_ticks: u32,
+    /// Audio packets carry their level in an RFC 6464 header extension.
+    pub audio_levels: Option<AudioLevels>,
+}
+
+/// The level of each 20 ms frame of an audio track as it is made, for the RFC 6464 header
+/// extension of the packet that carries it.
+#[derive(Debug, Clone)]
+pub struct AudioLevels {
+    ext_id: u8,
+    /// One per frame pushed to the encoder, in order (made before the packet leaves it).
+    frames: Arc<Mutex<Vec<AudioLevel>>>,
+}
+
+impl AudioLevels {
+    pub fn new(ext_id: u8) -> AudioLevels {
+        AudioLevels { ext_id, frames: Arc::new(Mutex::new(Vec::new())) }
+    }
+
+    /// Notes the level of the next frame of samples.
+    fn push(&self, samples: &[f32]) {
+        let level = rms(samples);
+        // Louder than -40 dBov is voice: a talking or beeping microphone.
+        let level = AudioLevel::from_rms(level, level > 0.01);
+        if let Ok(mut frames) = self.frames.lock() {
+            frames.push(level);
+        }
+    }
+
+    /// `packet` (media time `pts_ns` from the track's start) with the level of its frame.
+    fn mark(&self, pts_ns: u64, packet: &[u8]) -> Result<Vec<u8>, String> {
+        let frame = ((pts_ns + AUDIO_FRAME_MS * 500_000) / (AUDIO_FRAME_MS * 1_000_000)) as usize;
+        let level = {
+            let frames = self.frames.lock().map_err(|_| "audio level lock poisoned".to_owned())?;
+            frames.get(frame).or(frames.last()).copied()
+        };
+        let level = level.unwrap_or(AudioLevel::from_rms(0.0, false));
+        with_one_byte_extension(packet, &[(self.ext_id, &[level.to_byte()])])
+            .ok_or_else(|| "cannot add the audio level extension to a payloader packet".to_owned())
+    }
 }
 
 /// How far a libwebrtc sender's Opus RTP timestamps lie after GStreamer's: libwebrtc stamps a
@@ -144,6 +185,7 @@ fn run_track(
             last_arrival_ms: 0,
         },
         timestamp_shift_ticks: options.timestamp_shift_ticks,
+        audio_levels: options.audio_levels,
     }));
     let sink_state = Arc::clone(&state);
     sink.set_callbacks(
@@ -208,6 +250,7 @@ struct DumpSink {
     skip_before_ns: u64,
     path: NetworkPath,
     timestamp_shift_ticks: u32,
+    audio_levels: Option<AudioLevels>,
 }
 
 /// The delay and jitter between capture and the recorder.
@@ -245,6 +288,9 @@ impl DumpSink {
         {
             let ts = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
             field.copy_from_slice(&ts.wrapping_add(self.timestamp_shift_ticks).to_be_bytes());
+        }
+        if let Some(levels) = &self.audio_levels {
+            packet = levels.mark(pts_ns, &packet)?;
         }
         match self.impairer.as_mut() {
             Some(impairer) => {
@@ -301,6 +347,8 @@ pub struct Look {
     pub rotate_at_ms: Option<u64>,
     /// Audio beeps during the participant's flashes.
     pub beeps: bool,
+    /// Audio follows the participant's talk schedule and coughs (the microphone).
+    pub talks: bool,
 }
 
 /// One media segment of a track: its call-time span and how it reaches the dump.
@@ -398,7 +446,8 @@ fn draw_bar(frame: &mut [u8], width: u32, height: u32, n: u64, fps: u32) {
 }
 
 /// Writes one segment of an audio track: its tone (only while the participant speaks when the
-/// call uses DTX), with a loud beep during flashes if the track beeps.
+/// call uses DTX; at the talk schedule's levels when the call has one), with a loud beep
+/// during flashes if the track beeps and a burst during coughs if it talks.
 pub fn write_audio(job: SegmentJob<'_>, dtx: bool, rtpdump_path: &Path) -> Result<TrackPackets, SynthError> {
     require_elements(&["opusenc", "rtpopuspay", "audioconvert"])?;
     let p = job.participant;
@@ -418,6 +467,9 @@ pub fn write_audio(job: SegmentJob<'_>, dtx: bool, rtpdump_path: &Path) -> Resul
     // Whole packets only, so the track ends exactly where its last packet does.
     let total = ((job.to_ms - job.from_ms) as f64 * scale) as u64 / AUDIO_FRAME_MS * chunk;
     let (from_ms, look, participant) = (job.from_ms, job.look, p.clone());
+    let levels = job.options.audio_levels.clone();
+    let talk_schedule = look.talks && p.talk_ms.is_some();
+    let coughs = look.talks && !p.coughs_ms.is_empty();
     run_track(&chain, caps, rtpdump_path, job.options, format!("synth audio {}", p.participant_id), move |n| {
         let first = n * chunk;
         if first >= total {
@@ -425,17 +477,33 @@ pub fn write_audio(job: SegmentJob<'_>, dtx: bool, rtpdump_path: &Path) -> Resul
         }
         let count = chunk.min(total - first);
         let mut bytes = Vec::with_capacity(count as usize * 4);
+        let mut samples = Vec::with_capacity(if levels.is_some() { count as usize } else { 0 });
         for s in first..first + count {
             let t_s = s as f64 / 48_000.0 / scale;
             let t_ms = from_ms as f64 + t_s * 1000.0;
+            let tone = (2.0 * std::f64::consts::PI * look.tone_hz * t_s).sin() as f32;
             let mut v = 0.0;
-            if participant.speaking_at(t_ms, dtx) {
-                v = TONE_AMPLITUDE * (2.0 * std::f64::consts::PI * look.tone_hz * t_s).sin() as f32;
+            if talk_schedule {
+                v = participant.talk_amplitude(t_ms, dtx) * tone;
+            } else if participant.speaking_at(t_ms, dtx) {
+                v = TONE_AMPLITUDE * tone;
             }
             if look.beeps && participant.flashing_at(t_ms) {
                 v += BEEP_AMPLITUDE * (2.0 * std::f64::consts::PI * BEEP_HZ * t_s).sin() as f32;
             }
+            if coughs && participant.coughing_at(t_ms) {
+                v += COUGH_AMPLITUDE * (4.0 * std::f64::consts::PI * look.tone_hz * t_s).sin() as f32;
+            }
+            if talk_schedule || coughs {
+                v = v.clamp(-1.0, 1.0);
+            }
+            if levels.is_some() {
+                samples.push(v);
+            }
             bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        if let Some(levels) = &levels {
+            levels.push(&samples);
         }
         Some(Produced {
             data: bytes,

@@ -2,7 +2,9 @@
 //! rtptools `.rtpdump`) with known content, as a directory, `.tar.gz` or `.zip`. Each
 //! participant is a solid colour that flashes white at scheduled call times, and a tone that
 //! beeps at the same times, so tests can check layout positions and audio/video sync.
-//! Screenshares are a greyer colour and a higher tone (see [`plan::ScreenshareSender`]).
+//! Screenshares are a greyer colour and a higher tone (see [`plan::ScreenshareSender`]). A talk
+//! schedule makes microphones talk in turns (for active speaker tests), and audio packets can
+//! carry RFC 6464 audio levels.
 
 mod events;
 mod impair;
@@ -13,20 +15,22 @@ mod rng;
 
 use std::path::{Path, PathBuf};
 
-pub use events::{SynthAction, SynthEvent};
+pub use events::{SynthAction, SynthEvent, TalkTurn};
 pub use package::OutputFormat;
 pub use plan::{NetworkSpec, SynthParticipant, SynthPlan, SynthSpec};
 
 use crate::ingest::metadata::{FrameDimension, SegmentMetadata, Segments, TimingMetadata, TrackType};
-use crate::ingest::sdp::{Codec, MediaKind, RtpMap, write_sdp};
+use crate::ingest::sdp::{AUDIO_LEVEL_URI, Codec, ExtMap, MediaKind, RtpMap, write_sdp_with_extmaps};
 use crate::media::MediaError;
 use impair::Impairments;
-use media::{AUDIO_PT, Look, TrackPackets, video_payload_type};
+use media::{AUDIO_PT, AudioLevels, Look, TrackPackets, video_payload_type};
 use plan::{MID_GOP_KEYFRAME_MS, RtcpMode, SplitMix, SynthSession};
 
 /// Payload types of the auxiliary streams (RTX is the primary's + 1).
 const RED_PT: u8 = 63;
 const ULPFEC_PT: u8 = 127;
+/// The header extension ID of the RFC 6464 audio levels (with [`SynthSpec::audio_level_ext`]).
+pub const AUDIO_LEVEL_EXT_ID: u8 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
@@ -86,6 +90,10 @@ fn validate(spec: &SynthSpec) -> Result<(), SynthError> {
     if spec.fps == 0 || spec.fps > 60 {
         return invalid("fps", spec.fps.to_string(), "must be 1 to 60");
     }
+    if let Some(turn) = spec.talk.iter().find(|t| t.from_ms >= t.to_ms) {
+        let value = format!("{}:{}-{}", turn.participant, turn.from_ms, turn.to_ms);
+        return invalid("talk", value, "the range ends before it starts");
+    }
     if spec.join_stagger_ms.saturating_mul(spec.participants as u64) >= spec.duration_ms {
         return invalid(
             "join stagger",
@@ -100,12 +108,13 @@ fn validate(spec: &SynthSpec) -> Result<(), SynthError> {
 pub fn synth(spec: &SynthSpec, output: &Path) -> Result<SynthOutput, SynthError> {
     validate(spec)?;
     let plan = SynthPlan::new(spec);
-    for event in &spec.events {
-        if !plan.participants.iter().any(|p| p.participant_id == event.participant) {
+    let named = spec.events.iter().map(|e| ("event", &e.participant));
+    for (field, participant) in named.chain(spec.talk.iter().map(|t| ("talk", &t.participant))) {
+        if !plan.participants.iter().any(|p| &p.participant_id == participant) {
             let names: Vec<&str> = plan.participants.iter().map(|p| p.participant_id.as_str()).collect();
             return Err(SynthError::InvalidArgument {
-                field: "event",
-                value: event.participant.clone(),
+                field,
+                value: participant.clone(),
                 reason: format!("no such participant (this call has {})", names.join(", ")),
             });
         }
@@ -199,7 +208,11 @@ fn sdp(plan: &SynthPlan, kind: MediaKind, codec: Codec) -> String {
     if kind == MediaKind::Video && n.fec {
         maps.push(RtpMap::new(ULPFEC_PT, "ulpfec", 90_000, None, &[]));
     }
-    write_sdp(kind, &maps)
+    let mut extmaps = Vec::new();
+    if kind == MediaKind::Audio && plan.spec.audio_level_ext {
+        extmaps.push(ExtMap { id: AUDIO_LEVEL_EXT_ID, uri: AUDIO_LEVEL_URI.to_owned() });
+    }
+    write_sdp_with_extmaps(kind, &maps, &extmaps)
 }
 
 /// What differs between a session's microphone, camera, screenshare and screenshare audio tracks.
@@ -234,9 +247,9 @@ fn write_session(
 ) -> Result<(), SynthError> {
     let spec = &plan.spec;
     let session_short = session.user_session_id.get(..8).unwrap_or(&session.user_session_id);
-    let camera = Look { rgb: p.rgb, tone_hz: p.tone_hz, rotate_at_ms: p.rotate_at_ms, beeps: true };
+    let camera = Look { rgb: p.rgb, tone_hz: p.tone_hz, rotate_at_ms: p.rotate_at_ms, beeps: true, talks: true };
     let share = &p.screenshare;
-    let screen = Look { rgb: share.rgb, tone_hz: share.tone_hz, rotate_at_ms: None, beeps: false };
+    let screen = Look { rgb: share.rgb, tone_hz: share.tone_hz, rotate_at_ms: None, beeps: false, talks: false };
     let audio = TrackSpec {
         kind: MediaKind::Audio,
         name: "audio",
@@ -374,6 +387,7 @@ fn write_track(
                 delay_ms: spec.network.delay_ms,
                 jitter_ms: spec.network.jitter_ms,
                 timestamp_shift_ticks: media::stamp_shift_ticks(track.codec),
+                audio_levels: (audio && spec.audio_level_ext).then(|| AudioLevels::new(AUDIO_LEVEL_EXT_ID)),
             },
         };
         let rtpdump = dir.join(format!("{name}.rtpdump"));

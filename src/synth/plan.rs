@@ -1,8 +1,8 @@
 //! What a synthetic call contains, decided up front and deterministic for a seed: who joins
-//! when, their colour and tone, the codec of each track, RTP bases, and the call times of the
-//! flashes (video) and beeps (audio) a test can look for in the output.
+//! when, their colour and tone, the codec of each track, RTP bases, the call times of the
+//! flashes (video) and beeps (audio) a test can look for in the output, and who talks when.
 
-pub use super::events::{SynthAction, SynthEvent};
+pub use super::events::{SynthAction, SynthEvent, TalkTurn};
 pub use super::rng::SplitMix;
 use crate::ingest::sdp::Codec;
 
@@ -28,6 +28,16 @@ pub const BEEP_AMPLITUDE: f32 = 0.5;
 /// Flashes start at this call time and repeat every period.
 pub const FIRST_FLASH_MS: u64 = 1000;
 pub const FLASH_PERIOD_MS: u64 = 2000;
+/// A talking microphone's tone peaks at this, under a [`SYLLABLE_HZ`] envelope that dips to
+/// [`SYLLABLE_FLOOR`] of it between syllables.
+pub const TALK_AMPLITUDE: f32 = 0.3;
+pub const SYLLABLE_HZ: f64 = 4.0;
+pub const SYLLABLE_FLOOR: f64 = 0.25;
+/// Outside its turns a microphone of a call with a talk schedule plays its tone at -50 dBFS.
+pub const QUIET_AMPLITUDE: f32 = 0.003_162_3;
+/// A cough: the participant's tone an octave up, this loud, for this long.
+pub const COUGH_AMPLITUDE: f32 = 0.5;
+pub const COUGH_MS: u64 = 200;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SynthSpec {
@@ -51,9 +61,15 @@ pub struct SynthSpec {
     /// Video segments start 500 ms into a group of pictures: their first keyframe comes
     /// [`MID_GOP_KEYFRAME_MS`] after their first packet.
     pub start_mid_gop: bool,
-    /// Mutes, rejoins, early leaves, rotations, clock drift, audio-only senders and screenshares
-    /// of named participants.
+    /// Mutes, rejoins, early leaves, rotations, clock drift, audio-only senders, screenshares,
+    /// talk turns and coughs of named participants.
     pub events: Vec<SynthEvent>,
+    /// Who talks when (with the `talk` events): none, and no `talk` event, keeps every
+    /// microphone's steady tone.
+    pub talk: Vec<TalkTurn>,
+    /// Audio packets carry the RFC 6464 audio level header extension (ID
+    /// [`super::AUDIO_LEVEL_EXT_ID`], mapped in the SDPs).
+    pub audio_level_ext: bool,
 }
 
 /// Network conditions applied to every track (turned into per-track impairments by `synth`).
@@ -157,6 +173,8 @@ impl Default for SynthSpec {
             dtx: false,
             start_mid_gop: false,
             events: Vec::new(),
+            talk: Vec::new(),
+            audio_level_ext: false,
         }
     }
 }
@@ -192,6 +210,11 @@ pub struct SynthParticipant {
     /// What the screenshare tracks (if any session has screenshare segments) look and sound
     /// like, and their RTP identities.
     pub screenshare: ScreenshareSender,
+    /// `None` when the call has no talk schedule; else this participant's turns (call times,
+    /// sorted, merged where they overlap), possibly none.
+    pub talk_ms: Option<Vec<(u64, u64)>>,
+    /// Call times at which this participant coughs, each for [`COUGH_MS`], sorted.
+    pub coughs_ms: Vec<u64>,
 }
 
 /// The screenshare tracks of a participant: its own colour desaturated towards grey (so it
@@ -242,6 +265,68 @@ impl SynthParticipant {
     pub fn present_at(&self, t_ms: f64) -> bool {
         self.sessions.iter().any(|s| t_ms >= s.join_ms as f64 && t_ms < s.leave_ms as f64)
     }
+
+    /// The turn of the talk schedule `t_ms` lies in, if any.
+    fn turn_at(&self, t_ms: f64) -> Option<(u64, u64)> {
+        let turns = self.talk_ms.as_deref()?;
+        let next = turns.partition_point(|&(_, to)| to as f64 <= t_ms);
+        turns.get(next).copied().filter(|&(from, _)| t_ms >= from as f64)
+    }
+
+    /// True when `t_ms` lies in one of this participant's talk turns.
+    pub fn talking_at(&self, t_ms: f64) -> bool {
+        self.turn_at(t_ms).is_some()
+    }
+
+    /// True during one of this participant's coughs.
+    pub fn coughing_at(&self, t_ms: f64) -> bool {
+        let next = self.coughs_ms.partition_point(|&c| (c + COUGH_MS) as f64 <= t_ms);
+        self.coughs_ms.get(next).is_some_and(|&c| t_ms >= c as f64)
+    }
+
+    /// The peak amplitude of the microphone's tone at `t_ms` in a call with a talk schedule:
+    /// [`TALK_AMPLITUDE`] under the syllable envelope during a turn, else [`QUIET_AMPLITUDE`]
+    /// (silence where a DTX call is silent, see [`SynthParticipant::speaking_at`]).
+    pub fn talk_amplitude(&self, t_ms: f64, dtx: bool) -> f32 {
+        match self.turn_at(t_ms) {
+            Some((from, _)) => {
+                let phase = std::f64::consts::TAU * SYLLABLE_HZ * (t_ms - from as f64) / 1000.0;
+                let envelope = SYLLABLE_FLOOR + (1.0 - SYLLABLE_FLOOR) * 0.5 * (1.0 - phase.cos());
+                TALK_AMPLITUDE * envelope as f32
+            }
+            None if self.speaking_at(t_ms, dtx) => QUIET_AMPLITUDE,
+            None => 0.0,
+        }
+    }
+}
+
+/// The turns of `participant` in `talk` and its `talk` events, sorted, overlapping or touching
+/// turns merged; `None` when the call has no talk schedule at all.
+fn talk_turns(spec: &SynthSpec, participant: &str, events: &[SynthAction]) -> Option<Vec<(u64, u64)>> {
+    let scheduled = !spec.talk.is_empty() || spec.events.iter().any(|e| matches!(e.action, SynthAction::Talk { .. }));
+    if !scheduled {
+        return None;
+    }
+    let mut turns: Vec<(u64, u64)> = spec
+        .talk
+        .iter()
+        .filter(|t| t.participant == participant)
+        .map(|t| (t.from_ms, t.to_ms))
+        .chain(events.iter().filter_map(|a| match *a {
+            SynthAction::Talk { from_ms, to_ms } => Some((from_ms, to_ms)),
+            _ => None,
+        }))
+        .filter(|(from, to)| from < to)
+        .collect();
+    turns.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (from, to) in turns {
+        match merged.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => merged.push((from, to)),
+        }
+    }
+    Some(merged)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -251,6 +336,14 @@ pub struct SynthPlan {
     pub call_id: String,
     pub call_session_id: String,
     pub participants: Vec<SynthParticipant>,
+}
+
+impl SynthPlan {
+    /// The participant whose talk turn `t_ms` lies in (the first by join order when turns
+    /// overlap); `None` between turns or without a talk schedule.
+    pub fn talker_at(&self, t_ms: f64) -> Option<&str> {
+        self.participants.iter().find(|p| p.talking_at(t_ms)).map(|p| p.participant_id.as_str())
+    }
 }
 
 fn colour(index: usize) -> [u8; 3] {
@@ -328,6 +421,7 @@ impl SynthPlan {
                     })
                     .collect();
                 let (rgb, tone_hz) = (colour(i), 220.0 + 55.0 * i as f64);
+                let talk_ms = talk_turns(spec, &participant_id, &events);
                 SynthParticipant {
                     participant_id,
                     user_session_id: first_session,
@@ -362,6 +456,18 @@ impl SynthPlan {
                     sender_reports: !events.contains(&SynthAction::NoSenderReports),
                     audio_only,
                     screenshare: ScreenshareSender::new(spec.seed, i, rgb, tone_hz),
+                    talk_ms,
+                    coughs_ms: {
+                        let mut coughs: Vec<u64> = events
+                            .iter()
+                            .filter_map(|a| match a {
+                                SynthAction::Cough { at_ms } => Some(*at_ms),
+                                _ => None,
+                            })
+                            .collect();
+                        coughs.sort_unstable();
+                        coughs
+                    },
                 }
             })
             .collect();
@@ -472,122 +578,5 @@ fn clip_screenshares(spans: &[(u64, u64)], join_ms: u64, leave_ms: u64) -> Vec<(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flash_lookup_matches_the_schedule() {
-        let plan = SynthPlan::new(&SynthSpec { participants: 2, duration_ms: 20_000, ..SynthSpec::default() });
-        let p = &plan.participants[1];
-        for t in (0..20_000).map(|t| t as f64 + 0.5) {
-            let flashing = p.flashes_ms.iter().any(|&f| t >= f as f64 && t < (f + FLASH_MS) as f64);
-            let speaking = p.flashes_ms.iter().any(|&f| t >= f as f64 - 400.0 && t < (f + FLASH_MS) as f64 + 300.0);
-            assert_eq!(p.flashing_at(t), flashing, "{t}");
-            assert_eq!(p.speaking_at(t, true), speaking, "{t}");
-        }
-    }
-
-    #[test]
-    fn plan_is_deterministic_and_flashes_are_staggered() {
-        let spec = SynthSpec { participants: 4, join_stagger_ms: 300, ..SynthSpec::default() };
-        let a = SynthPlan::new(&spec);
-        assert_eq!(a, SynthPlan::new(&spec));
-        assert_eq!(a.participants[0].flashes_ms, vec![1000, 3000, 5000, 7000, 9000]);
-        assert_eq!(a.participants[1].flashes_ms[0], 1500);
-        assert_eq!(a.participants[3].join_ms, 900);
-        assert_eq!(a.participants[3].video_start_ms, 900);
-        for p in &a.participants {
-            assert!(p.flashes_ms.iter().all(|f| *f % 100 == 0 && *f >= p.video_start_ms));
-        }
-        let mut all: Vec<u64> = a.participants.iter().flat_map(|p| p.flashes_ms.clone()).collect();
-        all.sort_unstable();
-        assert!(all.windows(2).all(|w| w[1] - w[0] >= 500), "beeps never overlap: {all:?}");
-    }
-
-    fn event(participant: &str, action: SynthAction) -> SynthEvent {
-        SynthEvent { participant: participant.to_owned(), action }
-    }
-
-    #[test]
-    fn audio_only_sends_no_video_and_still_flashes() {
-        let spec = SynthSpec {
-            participants: 2,
-            start_mid_gop: true,
-            events: vec![
-                event("bob", SynthAction::AudioOnly),
-                event("bob", SynthAction::Rejoin { leave_ms: 4000, rejoin_ms: 5000 }),
-            ],
-            ..SynthSpec::default()
-        };
-        let plan = SynthPlan::new(&spec);
-        let (alice, bob) = (&plan.participants[0], &plan.participants[1]);
-        assert!(!alice.audio_only && bob.audio_only);
-        assert!(alice.sessions.iter().all(|s| !s.video_segments.is_empty()));
-        assert_eq!(bob.sessions.len(), 2);
-        assert!(bob.sessions.iter().all(|s| s.video_segments.is_empty() && !s.audio_segments.is_empty()));
-        assert_eq!(bob.sessions[0].join_ms, bob.audio_start_ms, "an audio-only session starts with its audio");
-        // A mid-GOP camera's first flash waits for its keyframe; audio needs no keyframe.
-        assert_eq!(alice.flashes_ms, vec![3000, 5000, 7000, 9000]);
-        assert_eq!(bob.flashes_ms, vec![2000, 6000, 8000]);
-        // The rest of the plan is as without the event.
-        let plain = SynthPlan::new(&SynthSpec { events: spec.events[1..].to_vec(), ..spec.clone() });
-        let plain_bob = &plain.participants[1];
-        assert_eq!(plain.participants[0], *alice);
-        assert_eq!((plain_bob.audio_ssrc, plain_bob.video_ssrc), (bob.audio_ssrc, bob.video_ssrc));
-        for (a, b) in plain_bob.sessions.iter().zip(&bob.sessions) {
-            assert_eq!((&a.user_session_id, &a.audio_segments), (&b.user_session_id, &b.audio_segments));
-        }
-    }
-
-    #[test]
-    fn screenshares_are_clipped_to_presence() {
-        let spec = SynthSpec {
-            participants: 3,
-            join_stagger_ms: 350,
-            events: vec![
-                event("alice", SynthAction::Screenshare { from_ms: 500, to_ms: 9000 }),
-                event("alice", SynthAction::Rejoin { leave_ms: 3000, rejoin_ms: 4950 }),
-                event("alice", SynthAction::Leave { at_ms: 8000 }),
-                event("bob", SynthAction::Screenshare { from_ms: 0, to_ms: 1000 }),
-                event("bob", SynthAction::Screenshare { from_ms: 900, to_ms: 1500 }),
-                event("bob", SynthAction::Screenshare { from_ms: 6010, to_ms: 7000 }),
-                event("bob", SynthAction::Screenshare { from_ms: 8000, to_ms: 12_000 }),
-                event("bob", SynthAction::Screenshare { from_ms: 3000, to_ms: 3090 }),
-                event("carol", SynthAction::Screenshare { from_ms: 100, to_ms: 700 }),
-            ],
-            ..SynthSpec::default()
-        };
-        let plan = SynthPlan::new(&spec);
-        let spans = |p: &SynthParticipant| -> Vec<Vec<(u64, u64)>> {
-            p.sessions.iter().map(|s| s.screenshare_segments.clone()).collect()
-        };
-        let [alice, bob, carol] = [0, 1, 2].map(|i| &plan.participants[i]);
-        assert_eq!(spans(alice), vec![vec![(500, 3000)], vec![(5000, 8000)]]);
-        // Bob joins at 350 (audio at 363): his screenshare starts on the grid after that;
-        // overlapping spans merge, the one past the end is cut there, and 90 ms is too short.
-        assert_eq!(spans(bob), vec![vec![(400, 1500), (6100, 7000), (8000, 10_000)]]);
-        // Carol joins at 700: nothing of her screenshare is left.
-        assert_eq!(spans(carol), vec![Vec::<(u64, u64)>::new()]);
-        for p in &plan.participants {
-            let s = &p.screenshare;
-            assert!(s.video_ssrc != p.video_ssrc && s.audio_ssrc != p.audio_ssrc && s.video_ssrc != s.audio_ssrc);
-            assert!(s.rgb != p.rgb && s.tone_hz == p.tone_hz * 2.0);
-            assert!(p.flashes_ms.iter().all(|f| f % 100 == 0), "screenshares move no flash");
-        }
-        assert!(plan.participants.iter().all(|p| !p.audio_only));
-    }
-
-    #[test]
-    fn colours_are_distinct_for_25() {
-        let plan = SynthPlan::new(&SynthSpec { participants: 25, ..SynthSpec::default() });
-        for (i, a) in plan.participants.iter().enumerate() {
-            for b in &plan.participants[i + 1..] {
-                assert_ne!(a.rgb, b.rgb);
-                assert_ne!(a.screenshare.rgb, b.screenshare.rgb);
-                assert_ne!(a.rgb, b.screenshare.rgb);
-                assert_ne!(a.screenshare.rgb, b.rgb);
-                assert_ne!(a.participant_id, b.participant_id);
-            }
-        }
-    }
-}
+#[path = "plan_tests.rs"]
+mod tests;
