@@ -102,10 +102,10 @@ fn participants(given: &[pb::Participant], v: &mut Violations) -> Vec<Participan
 fn speaker(settings: Option<&pb::SpeakerSettings>, v: &mut Violations) -> SpeakerConfig {
     let mut config = SpeakerConfig::default();
     let Some(s) = settings else { return config };
-    let ms = |value: u32, field: &str, v: &mut Violations| -> Option<f64> {
+    let ms = |value: u32, field: &str, v: &mut Violations| -> Option<u32> {
         match value {
             0 => None,
-            1..=60_000 => Some(f64::from(value)),
+            1..=60_000 => Some(value),
             _ => {
                 v.add(format!("speaker.{field}"), format!("{value} ms is over 60000"));
                 None

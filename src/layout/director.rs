@@ -70,6 +70,11 @@ impl Director {
         &self.timeline
     }
 
+    /// The layout in force at `t_ms` (before any fallback).
+    pub fn layout_at(&self, t_ms: f64) -> &Layout {
+        self.timeline.at(t_ms)
+    }
+
     /// The tiles to draw at `t_ms` on a `canvas_width` x `canvas_height` canvas, in draw
     /// order; `participant_index` indexes `scene.on_stage`. Tiles that appear or disappear
     /// cut; tiles whose cell changes (a new arrangement, another layout from the timeline, a

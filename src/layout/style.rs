@@ -206,3 +206,13 @@ mod tests {
         assert_eq!(spec.resolve(100).label_px, MIN_LABEL_PX);
     }
 }
+
+impl super::Layout {
+    /// Turns the name labels of every region on or off.
+    pub fn set_labels(&mut self, on: bool) {
+        self.tile.label = on;
+        for region in &mut self.regions {
+            region.tile.label = on;
+        }
+    }
+}

@@ -158,9 +158,6 @@ impl ScenePlacer<'_> {
                 picture: frame.map(|(f, _)| (f.width, f.height)),
                 level,
                 join_order: s.visual,
-                role: None,
-                pinned: false,
-                speaking: false,
             });
         }
         let (width, height) = running.compositor.output_size();

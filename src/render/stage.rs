@@ -3,16 +3,12 @@
 //! director (layouts over time, stable slots, motion); the tiles it places become GPU draws,
 //! with names on labels and avatars rasterised once and cached in the compositor.
 
-use std::collections::HashMap;
-
 use super::RenderError;
 use super::staging::{ParticipantInfo, Staging};
-use crate::audio::speaker::{DominantSpeaker, SpeakerConfig};
+use crate::audio::speaker::DominantSpeaker;
 use crate::gpu::{self, Compositor, DrawStyle, OverlayCache, RectPx, TileDraw};
 use crate::layout::{Director, Layout, LayoutError, OnStage, RectF, Rgb, Scene, Tile, TileContent, avatar_rgb, initials};
 
-/// A speaker stays highlighted this long after their level last rose above silence.
-const SPEAKING_HANGOVER_MS: f64 = 600.0;
 /// Labels sit this far (fraction of the label's height) inside the tile's corner.
 const LABEL_MARGIN: f32 = 0.5;
 /// Avatars take this share of the smaller side of their tile.
@@ -37,10 +33,7 @@ pub struct Performer<'a> {
 pub struct Stage {
     director: Director,
     speaker: DominantSpeaker,
-    speaker_config: SpeakerConfig,
     participants: Vec<ParticipantInfo>,
-    /// Call time each participant was last heard above silence.
-    last_heard_ms: HashMap<String, f64>,
 }
 
 impl Stage {
@@ -48,9 +41,7 @@ impl Stage {
         Ok(Stage {
             director: staging.director()?,
             speaker: DominantSpeaker::new(staging.speaker.clone()),
-            speaker_config: staging.speaker.clone(),
             participants: staging.participants.clone(),
-            last_heard_ms: HashMap::new(),
         })
     }
 
@@ -82,7 +73,6 @@ impl Stage {
         canvas_width: u32,
         canvas_height: u32,
     ) -> Vec<Tile> {
-        let silence = 10f32.powf(self.speaker_config.silence_threshold_dbov / 20.0);
         let mut levels: Vec<(&str, f32)> = Vec::with_capacity(performers.len());
         for p in performers.iter().filter(|p| !p.screenshare) {
             match levels.iter_mut().find(|(id, _)| *id == p.participant_id) {
@@ -90,35 +80,25 @@ impl Stage {
                 None => levels.push((p.participant_id, p.level)),
             }
         }
-        for &(id, level) in &levels {
-            if level > silence {
-                match self.last_heard_ms.get_mut(id) {
-                    Some(at) => *at = t_ms,
-                    None => {
-                        self.last_heard_ms.insert(id.to_owned(), t_ms);
-                    }
-                }
-            }
-        }
         let active = self.speaker.update(t_ms, &levels).map(str::to_owned);
-        let speaking_now = |id: &str| {
-            active.as_deref() == Some(id)
-                && self.last_heard_ms.get(id).is_some_and(|at| t_ms - at <= SPEAKING_HANGOVER_MS)
-        };
+        let (speaker, participants) = (&self.speaker, &self.participants);
         let on_stage = performers
             .iter()
             .map(|p| {
-                let info = self.info(p.participant_id);
+                let info = participants.iter().find(|i| i.id == p.participant_id);
                 OnStage {
                     participant_id: p.participant_id,
-                    display_name: self.display_name(p.participant_id),
+                    display_name: info.map(|i| i.name.as_str()).filter(|n| !n.is_empty()).unwrap_or(p.participant_id),
                     screenshare: p.screenshare,
                     picture: p.picture,
                     speaking_level: p.level,
                     join_order: p.join_order,
                     role: info.and_then(|i| i.role.as_deref()),
                     pinned: info.is_some_and(|i| i.pinned),
-                    speaking: !p.screenshare && speaking_now(p.participant_id),
+                    // The highlight follows the active speaker while they talk.
+                    speaking: !p.screenshare
+                        && active.as_deref() == Some(p.participant_id)
+                        && speaker.speaking(p.participant_id),
                 }
             })
             .collect();
@@ -205,7 +185,7 @@ impl Stage {
         let max_width_px = (cell.width - 2.0 * margin).max(1.0) as u32;
         let name = self.display_name(performer.participant_id);
         let text = if performer.screenshare { format!("{name} (screen)") } else { name.to_owned() };
-        let (image_id, (width, height)) = overlays.label(compositor, &text, text_px as u32, max_width_px)?;
+        let (image_id, (width, height)) = overlays.label(compositor, &text, text_px, max_width_px as f32)?;
         let rect = RectPx {
             x: (cell.x + margin).round(),
             y: (cell.y + cell.height - margin - height as f32).round(),
