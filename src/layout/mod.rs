@@ -146,20 +146,31 @@ pub enum WhenEmpty {
 /// A region of the canvas, in normalised coordinates (0..1 of width and height).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Region {
+    /// The region's name in the file (for people; regions are identified by index).
     pub name: String,
+    /// Left edge, fraction of the canvas width.
     pub x: f32,
+    /// Top edge, fraction of the canvas height.
     pub y: f32,
+    /// Fraction of the canvas width.
     pub width: f32,
+    /// Fraction of the canvas height.
     pub height: f32,
+    /// The canvases the region applies to.
     pub orientation: Orientation,
+    /// Whom it shows.
     pub select: Selector,
+    /// How it lays them out.
     pub arrange: Arrange,
+    /// How pictures fill their cells.
     pub fit: Fit,
     /// Gap between cells and around them, as a fraction of the canvas height.
     pub gap: f32,
     /// Draw order: higher on top; ties go by file order.
     pub z: i32,
+    /// The most tiles it shows (1..=49); `single` shows one.
     pub max_participants: usize,
+    /// What it does while it shows nobody.
     pub when_empty: WhenEmpty,
     /// The layout's `[tile]` defaults with this region's `[regions.tile]` overrides applied.
     pub tile: TileSpec,
@@ -180,12 +191,15 @@ impl Region {
 /// A parsed, validated layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
+    /// The `name` in the file.
     pub name: String,
+    /// The canvas colour behind the tiles.
     pub background: Rgb,
     /// Tile moves are eased over this many milliseconds; 0 cuts.
     pub transition_ms: u32,
     /// The `[tile]` defaults (each region holds its own resolved copy).
     pub tile: TileSpec,
+    /// The regions in file order (at least one for each orientation).
     pub regions: Vec<Region>,
 }
 
@@ -335,7 +349,9 @@ pub enum TileContent {
 /// A tile's identity across frames: whose camera or screenshare it is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TileKey {
+    /// The participant's id.
     pub participant_id: String,
+    /// The screenshare rather than the camera.
     pub screenshare: bool,
 }
 
@@ -355,8 +371,10 @@ pub struct Tile {
     pub z: i32,
     /// Whether the participant is speaking now (draw the highlight, if the style has one).
     pub speaking: bool,
-    /// The size of the current picture, if any, so that a moved cell can be re-fitted.
+    /// The size of the current picture, if any (`None` too when the layout shows no video),
+    /// so that a moved cell can be re-fitted.
     pub picture: Option<(u32, u32)>,
+    /// The region's fit, for [`Tile::refit`].
     pub fit: Fit,
 }
 

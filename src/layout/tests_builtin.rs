@@ -72,8 +72,8 @@ fn every_builtin_fits_1_to_49_participants_with_and_without_shares_on_both_orien
                             if i % 3 == 2 { None } else { Some(if i % 4 == 1 { (720, 1280) } else { (1280, 720) }) };
                         camera.pinned = i == n - 1;
                     }
-                    for s in 0..shares {
-                        on_stage.push(OnStage::screenshare(&names[s], n + s, Some((1920, 1080))));
+                    for (s, sharer) in names.iter().enumerate().take(shares) {
+                        on_stage.push(OnStage::screenshare(sharer, n + s, Some((1920, 1080))));
                     }
                     let speaker = names[n / 2].as_str();
                     let scene = Scene { on_stage, active_speaker: Some(speaker) };
