@@ -35,7 +35,7 @@ fn layout(name: &str, inline: &str, field: &str, v: &mut Violations) -> Option<L
 }
 
 /// The staging of `spec`; problems go to `v`.
-pub fn staging(spec: &pb::RenderJobSpec, v: &mut Violations) -> Staging {
+pub(super) fn staging(spec: &pb::RenderJobSpec, v: &mut Violations) -> Staging {
     let mut staging = Staging::default();
     let first = layout(&spec.layout, &spec.layout_inline, "layout", v);
     let mut layouts = vec![(0, first.unwrap_or_else(Layout::grid))];
@@ -135,4 +135,80 @@ fn speaker(settings: Option<&pb::SpeakerSettings>, v: &mut Violations) -> Speake
         );
     }
     config
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::job::spec::validate;
+    use crate::proto as pb;
+
+    fn spec(staging: serde_json::Value) -> pb::RenderJobSpec {
+        let mut json = serde_json::json!({
+            "sources": [{"rawArchive": "call"}], "outputs": [{"kind": "composite"}], "storage": {"pathPrefix": "out"}
+        });
+        if let (Some(obj), Some(extra)) = (json.as_object_mut(), staging.as_object()) {
+            obj.extend(extra.clone());
+        }
+        serde_json::from_value(json).expect("a spec")
+    }
+
+    fn fields(spec: &pb::RenderJobSpec) -> Vec<(String, String)> {
+        validate(spec).err().map(|e| e.0.into_iter().map(|v| (v.field, v.reason)).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_timeline_with_names_an_inline_layout_and_speaker_settings_becomes_the_staging() {
+        let inline = "name = \"mine\"\nbackground = \"#000000\"\n[[regions]]\nname = \"all\"\nx = 0.0\ny = 0.0\n\
+                      width = 1.0\nheight = 1.0\nselect = \"all\"\narrange = \"grid\"\nfit = \"cover\"\n";
+        let request = validate(&spec(serde_json::json!({
+            "layout": "speaker",
+            "layoutTimeline": [{"atMs": 60000, "layoutInline": inline}, {"atMs": 30000, "layout": "screenshare"}],
+            "participants": [{"id": "alice", "name": " Alice Liddell ", "role": "host", "pinned": true}, {"id": "bob"}],
+            "speaker": {"minSpeechMs": 200, "holdMs": 1500, "silenceThresholdDbov": -45.0}
+        })))
+        .expect("valid");
+        let staging = &request.staging;
+        let names: Vec<(u64, &str)> = staging.layouts.iter().map(|(at, l)| (*at, l.name.as_str())).collect();
+        assert_eq!(names, [(0, "speaker"), (30000, "screenshare"), (60000, "mine")]);
+        assert_eq!(staging.display_name("alice"), "Alice Liddell");
+        assert_eq!(staging.display_name("bob"), "bob", "no name: the id");
+        assert_eq!(staging.display_name("carol"), "carol", "not listed: the id");
+        let alice = staging.participant("alice").expect("alice");
+        assert_eq!((alice.role.as_deref(), alice.pinned), (Some("host"), true));
+        assert_eq!((staging.speaker.min_speech_ms, staging.speaker.hold_ms), (200, 1500));
+        assert_eq!(staging.speaker.switch_within_ms, 1000, "unset: the default");
+        assert!((staging.speaker.silence_threshold_dbov + 45.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bad_layouts_names_and_speaker_settings_are_reported_by_field() {
+        let got = fields(&spec(serde_json::json!({
+            "layout": "mosaic",
+            "layoutTimeline": [
+                {"atMs": 1000, "layoutInline": "name = \"x\"\nbackground = \"blue\"\n"},
+                {"atMs": 1000, "layout": "grid"},
+                {"atMs": 2000, "layout": "grid", "layoutInline": "name = \"y\""}
+            ],
+            "participants": [{"id": "alice"}, {"id": "alice"}, {"id": ""}, {"id": "bob", "name": "a\u{7}b"}],
+            "speaker": {"minSpeechMs": 90000, "silenceThresholdDbov": 3.0}
+        })));
+        let names: Vec<&str> = got.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "layout",
+                "layout_timeline[0].layout_inline",
+                "layout_timeline[1].at_ms",
+                "layout_timeline[2].layout",
+                "participants[1].id",
+                "participants[2].id",
+                "participants[3].name",
+                "speaker.min_speech_ms",
+                "speaker.silence_threshold_dbov",
+            ],
+            "{got:?}"
+        );
+        assert!(got[0].1.contains("mosaic"), "{got:?}");
+        assert!(got[1].1.contains("inline layout"), "the inline layout's error names it: {got:?}");
+    }
 }

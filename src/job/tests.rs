@@ -36,7 +36,8 @@ fn a_full_job_becomes_a_render_request() {
     assert_eq!(request.encode.quality.crf, 30);
     assert_eq!(request.encode.quality.keyframe_interval_frames, 25);
     assert_eq!(request.encode.audio_bitrate_kbps, 96);
-    assert_eq!(request.background_rgb, Some([0x20, 0x30, 0x40]));
+    let background = request.staging.first_layout().map(|l| l.background);
+    assert_eq!(background, Some(crate::layout::Rgb([0x20, 0x30, 0x40])));
     let outputs = &request.outputs;
     assert_eq!(outputs.composite_video, Some(VideoCodec::Vp9));
     assert_eq!(outputs.composite_audio, vec![AudioFormat::M4a]);
@@ -57,7 +58,8 @@ fn defaults_fill_what_the_spec_leaves_out() {
     assert_eq!(request.encode.quality.preset, "veryfast");
     assert_eq!(request.encode.quality.crf, 23);
     assert_eq!(request.encode.quality.keyframe_interval_frames, 60);
-    assert_eq!(request.layout, "grid");
+    assert_eq!(request.staging.layouts.len(), 1);
+    assert_eq!(request.staging.first_layout().map(|l| l.name.as_str()), Some("grid"));
 }
 
 #[test]

@@ -32,7 +32,7 @@ use crate::error::{Classify, Fault};
 use crate::gpu;
 use crate::ingest::track_files::TrackFileSet;
 use crate::ingest::{IngestError, PathShown, Recording};
-use crate::layout::{Layout, LayoutError};
+use crate::layout::LayoutError;
 use crate::media::MediaError;
 use crate::media::encode::EncodeSettings;
 use crate::outputs::{OutputSet, TrackFilter};

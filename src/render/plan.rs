@@ -29,6 +29,8 @@ pub struct SegmentPlan {
     pub clock: SegmentClock,
     pub span: SegmentSpan,
     pub scan: PacketScan,
+    /// The RFC 6464 audio level extension's id in the segment's SDP, if it names one.
+    pub audio_level_ext: Option<u8>,
 }
 
 impl SegmentPlan {
@@ -141,6 +143,7 @@ impl RenderPlan {
                         fmtp: if scan.codec == segment.codec { segment.fmtp.clone() } else { Vec::new() },
                         aux: segment.aux.clone(),
                     },
+                    audio_level_ext: segment.audio_level_ext,
                     clock,
                     span,
                     scan,

@@ -133,10 +133,9 @@ impl Stage {
                 }),
                 TileContent::Placeholder(rgb) => {
                     let name = self.display_name(performer.participant_id);
-                    let fill = if style.avatar { dim(avatar_rgb(performer.participant_id)) } else { *rgb };
                     draws.push(TileDraw {
                         rect: px(tile.cell),
-                        content: gpu::TileContent::Solid { rgb: fill.0 },
+                        content: gpu::TileContent::Solid { rgb: rgb.0 },
                         style: draw_style,
                     });
                     if style.avatar {
@@ -168,7 +167,8 @@ impl Stage {
         Ok(draws)
     }
 
-    /// The name label in the tile's bottom-left corner, when the tile is large enough for it.
+    /// The name label in the bottom-left corner of the tile's picture (or cell), when that is
+    /// large enough for it.
     fn label(
         &self,
         tile: &Tile,
@@ -177,7 +177,11 @@ impl Stage {
         overlays: &mut OverlayCache,
     ) -> Result<Option<TileDraw>, RenderError> {
         let text_px = tile.style.label_px.round();
-        let cell = tile.cell;
+        // On the picture itself where it is letterboxed inside its cell.
+        let cell = match &tile.content {
+            TileContent::Video { rect, .. } => *rect,
+            TileContent::Placeholder(_) => tile.cell,
+        };
         if text_px < 6.0 || cell.height < text_px * 3.0 || cell.width < text_px * 4.0 {
             return Ok(None);
         }
@@ -202,9 +206,4 @@ fn image(rect: RectPx, image_id: u64) -> TileDraw {
 
 fn px(rect: RectF) -> RectPx {
     RectPx { x: rect.x, y: rect.y, width: rect.width, height: rect.height }
-}
-
-/// The placeholder's fill: the avatar colour darkened, so the avatar stands out on it.
-fn dim(rgb: Rgb) -> Rgb {
-    Rgb(rgb.0.map(|c| (u16::from(c) * 2 / 5) as u8))
 }
