@@ -169,11 +169,12 @@ fn main() -> anyhow::Result<()> {
     let mut compositor = Compositor::new(width, height)?;
     let started = Instant::now();
     let mut overlays = OverlayCache::new()?;
+    let fonts = overlays.rasterizer();
     println!(
         "adapter: {}; fonts: {} ({} faces, loaded in {:.2} s)",
         compositor.adapter_summary(),
-        overlays.rasterizer().family(),
-        overlays.rasterizer().face_count(),
+        fonts.family(),
+        fonts.face_count(),
         started.elapsed().as_secs_f64()
     );
     println!(

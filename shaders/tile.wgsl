@@ -15,11 +15,11 @@
 // in for the covered pixels.
 //
 // Styled tiles (rounded corners, a border inside the rect) and images take another path,
-// `vs_styled` with the `fs_styled_*` shaders, over the rect grown by one pixel. Every output
-// pixel gets an anti-aliased coverage of the rounded rect and of the content inside the
+// `vs_styled` with the `fs_styled_*` shaders, over the rect grown by one pixel (less the
+// interior, drawn plainly: see `vs_styled`). Every output pixel gets an anti-aliased coverage of the rounded rect and of the content inside the
 // border (from a signed distance at its centre) and is blended as premultiplied Y'CbCr. The
-// chroma shaders add up the four pixels of their block the same way, so a chroma texel is
-// again the average of its block. Images are RGBA8 with premultiplied alpha (R'G'B'),
+// chroma shaders add up the four pixels of their block the same way (with one content
+// sample per block, as above), so a chroma texel is again the average of its block. Images are RGBA8 with premultiplied alpha (R'G'B'),
 // converted to BT.709 limited-range Y'CbCr here.
 
 struct Tile {
@@ -160,14 +160,37 @@ const KR: f32 = 0.2126;
 const KB: f32 = 0.0722;
 const KG: f32 = 0.7152; // 1 - KR - KB
 
-// The rect grown by one pixel on every side: room for the anti-aliased edge.
+// Instance 0 is the interior of a styled tile or image, where every pixel is wholly content:
+// it is drawn by the plain `fs_solid_*` / `fs_video_*` shaders (unblended) or `fs_image_*`
+// (blended by the image's alpha), without the per-pixel shape. Instances 1 to 4 are the
+// strips around it out to one pixel beyond the rect (as in `vs_chroma`), drawn by the blended
+// `fs_styled_*` shaders. The interior's bounds are even output pixels: whole chroma blocks.
 @vertex
-fn vs_styled(@builtin(vertex_index) index: u32) -> VsOut {
+fn vs_styled(@builtin(vertex_index) index: u32, @builtin(instance_index) region: u32) -> VsOut {
     let corner = vec2<f32>(f32(index & 1u), f32((index >> 1u) & 1u));
-    let px = mix(tile.rect.xy - vec2<f32>(1.0), tile.rect.xy + tile.rect.zw + vec2<f32>(1.0), corner);
+    let lo = tile.rect.xy;
+    let hi = tile.rect.xy + tile.rect.zw;
+    let g0 = lo - vec2<f32>(1.0);
+    let g1 = hi + vec2<f32>(1.0);
+    // Beyond the corner radius and the border (and half a pixel of anti-aliasing) from the
+    // edges, coverage and content coverage are both exactly 1 (see `shape_at`).
+    let half_min = 0.5 * min(tile.rect.z, tile.rect.w);
+    let margin = vec2<f32>(max(clamp(tile.style.x, 0.0, half_min), clamp(tile.style.y, 0.0, half_min)) + 1.0);
+    let i0 = min(2.0 * ceil((lo + margin) * 0.5), g1);
+    let i1 = clamp(2.0 * floor((hi - margin) * 0.5), i0, g1);
+    var r0 = i0;
+    var r1 = i1;
+    switch region {
+        case 1u: { r0 = g0; r1 = vec2<f32>(g1.x, i0.y); } // top, full width
+        case 2u: { r0 = vec2<f32>(g0.x, i1.y); r1 = g1; } // bottom, full width
+        case 3u: { r0 = vec2<f32>(g0.x, i0.y); r1 = vec2<f32>(i0.x, i1.y); } // left
+        case 4u: { r0 = vec2<f32>(i1.x, i0.y); r1 = vec2<f32>(g1.x, i1.y); } // right
+        default: {}
+    }
+    let px = mix(r0, r1, corner);
     var out: VsOut;
     out.position = to_ndc(px);
-    out.uv = vec2<f32>(0.0);
+    out.uv = uv_at(px);
     return out;
 }
 
@@ -253,6 +276,19 @@ fn block_centre(position: vec2<f32>, i: u32) -> vec2<f32> {
     return floor(position) * 2.0 + vec2<f32>(f32(i & 1u), f32(i >> 1u)) + vec2<f32>(0.5);
 }
 
+// The interior of an image: its own alpha, no shape.
+@fragment
+fn fs_image_y(in: VsOut) -> @location(0) vec4<f32> {
+    return luma_out(premultiplied_ycc(textureSampleLevel(source_ycc, source_sampler, in.uv, 0.0)));
+}
+
+// The interior of an image in chroma: one bilinear sample at the block centre.
+@fragment
+fn fs_image_uv(in: VsOut) -> @location(0) vec4<f32> {
+    let c = premultiplied_ycc(textureSampleLevel(source_ycc, source_sampler, in.uv, 0.0));
+    return chroma_out(vec4<f32>(c.xyz * 4.0, c.w * 4.0));
+}
+
 @fragment
 fn fs_styled_y_solid(in: VsOut) -> @location(0) vec4<f32> {
     return luma_out(styled(vec4<f32>(tile.color.xyz, 1.0), shape_at(in.position.xy)));
@@ -280,34 +316,42 @@ fn fs_styled_uv_solid(in: VsOut) -> @location(0) vec4<f32> {
     return chroma_out(sum);
 }
 
-// One video sample per chroma texel, at the mean of the block's pixel centres weighted by
-// their content coverage: a block wholly inside reads exactly what `fs_video_uv` reads.
-@fragment
-fn fs_styled_uv_video(in: VsOut) -> @location(0) vec4<f32> {
-    var shapes: array<Shape, 4>;
+// One video (or image) sample per chroma texel, at the mean of the block's pixel centres
+// weighted by their content coverage: a block wholly inside reads exactly what `fs_video_uv`
+// reads, and an image drawn at its own size on even pixels is box-filtered by the bilinear
+// sample at the block centre.
+fn content_uv(position: vec2<f32>, shapes: ptr<function, array<Shape, 4>>) -> vec2<f32> {
     var inner = 0.0;
     var weighted = vec2<f32>(0.0);
     for (var i = 0u; i < 4u; i++) {
-        let centre = block_centre(in.position.xy, i);
-        shapes[i] = shape_at(centre);
-        inner += shapes[i].inner;
-        weighted += centre * shapes[i].inner;
+        let centre = block_centre(position, i);
+        (*shapes)[i] = shape_at(centre);
+        inner += (*shapes)[i].inner;
+        weighted += centre * (*shapes)[i].inner;
     }
-    let mean = select(floor(in.position.xy) * 2.0 + vec2<f32>(1.0), weighted / inner, inner > 0.0);
-    let ycc = textureSampleLevel(source_ycc, source_sampler, uv_at(mean), 0.0).rgb;
+    let mean = select(floor(position) * 2.0 + vec2<f32>(1.0), weighted / inner, inner > 0.0);
+    return uv_at(mean);
+}
+
+fn styled_block(content: vec4<f32>, shapes: ptr<function, array<Shape, 4>>) -> vec4<f32> {
     var sum = vec4<f32>(0.0);
     for (var i = 0u; i < 4u; i++) {
-        sum += styled(vec4<f32>(ycc, 1.0), shapes[i]);
+        sum += styled(content, (*shapes)[i]);
     }
     return chroma_out(sum);
 }
 
 @fragment
+fn fs_styled_uv_video(in: VsOut) -> @location(0) vec4<f32> {
+    var shapes: array<Shape, 4>;
+    let uv = content_uv(in.position.xy, &shapes);
+    let ycc = textureSampleLevel(source_ycc, source_sampler, uv, 0.0).rgb;
+    return styled_block(vec4<f32>(ycc, 1.0), &shapes);
+}
+
+@fragment
 fn fs_styled_uv_image(in: VsOut) -> @location(0) vec4<f32> {
-    var sum = vec4<f32>(0.0);
-    for (var i = 0u; i < 4u; i++) {
-        let centre = block_centre(in.position.xy, i);
-        sum += styled(image_at(centre), shape_at(centre));
-    }
-    return chroma_out(sum);
+    var shapes: array<Shape, 4>;
+    let uv = content_uv(in.position.xy, &shapes);
+    return styled_block(premultiplied_ycc(textureSampleLevel(source_ycc, source_sampler, uv, 0.0)), &shapes);
 }

@@ -55,6 +55,12 @@ struct TilePipelines {
 }
 
 struct StyledPipelines {
+    /// The interior of styled solid and video tiles: plain shaders, no blending.
+    solid_inner: wgpu::RenderPipeline,
+    video_inner: wgpu::RenderPipeline,
+    /// The interior of images: blended by their alpha, no shape.
+    image_inner: wgpu::RenderPipeline,
+    /// The outline strips around the interiors: shaped and blended.
     solid: wgpu::RenderPipeline,
     video: wgpu::RenderPipeline,
     image: wgpu::RenderPipeline,
@@ -103,25 +109,20 @@ impl Compositor {
             bind_group_layouts: &[Some(&tile_layout), Some(&converter.ycc_layout)],
             immediate_size: 0,
         });
-        // The chroma pass draws inner regions and blended edge strips; styled tiles and
-        // images are one blended quad per plane (see shaders/tile.wgsl).
-        let pipeline = |label: &str, layout: &wgpu::PipelineLayout, entry: &str, format: wgpu::TextureFormat| {
-            let chroma = format == UV_FORMAT;
-            let edge = entry.ends_with("_edge");
-            let styled = entry.starts_with("fs_styled_");
-            let (vertex_entry, blend) = if styled {
-                ("vs_styled", Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING))
-            } else if chroma {
-                ("vs_chroma", edge.then_some(wgpu::BlendState::ALPHA_BLENDING))
-            } else {
-                ("vs_main", None)
-            };
+        // The chroma pass draws inner regions and blended edge strips; styled tiles draw their
+        // interior plainly and the rest blended; images are blended (see shaders/tile.wgsl).
+        let pipeline = |label: String,
+                        layout: &wgpu::PipelineLayout,
+                        vertex: &str,
+                        fragment: String,
+                        format: wgpu::TextureFormat,
+                        blend: Option<wgpu::BlendState>| {
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some(label),
+                label: Some(&label),
                 layout: Some(layout),
                 vertex: wgpu::VertexState {
                     module: &shader,
-                    entry_point: Some(vertex_entry),
+                    entry_point: Some(vertex),
                     compilation_options: Default::default(),
                     buffers: &[],
                 },
@@ -134,7 +135,7 @@ impl Compositor {
                 multisample: wgpu::MultisampleState::default(),
                 fragment: Some(wgpu::FragmentState {
                     module: &shader,
-                    entry_point: Some(entry),
+                    entry_point: Some(&fragment),
                     compilation_options: Default::default(),
                     targets: &[Some(wgpu::ColorTargetState { format, blend, write_mask: wgpu::ColorWrites::ALL })],
                 }),
@@ -142,59 +143,36 @@ impl Compositor {
                 cache: None,
             })
         };
-        let y_pipelines = TilePipelines {
-            solid: pipeline("tessera.gpu.tile.solid_y_pipeline", &solid_layout, "fs_solid_y", Y_FORMAT),
-            video: pipeline("tessera.gpu.tile.video_y_pipeline", &video_layout, "fs_video_y", Y_FORMAT),
-            edges: None,
-            styled: StyledPipelines {
-                solid: pipeline(
-                    "tessera.gpu.tile.styled_solid_y_pipeline",
-                    &solid_layout,
-                    "fs_styled_y_solid",
-                    Y_FORMAT,
-                ),
-                video: pipeline(
-                    "tessera.gpu.tile.styled_video_y_pipeline",
-                    &video_layout,
-                    "fs_styled_y_video",
-                    Y_FORMAT,
-                ),
-                image: pipeline(
-                    "tessera.gpu.tile.styled_image_y_pipeline",
-                    &video_layout,
-                    "fs_styled_y_image",
-                    Y_FORMAT,
-                ),
-            },
+        let plane_pipelines = |plane: &str, format: wgpu::TextureFormat| {
+            let chroma = format == UV_FORMAT;
+            let plain_vertex = if chroma { "vs_chroma" } else { "vs_main" };
+            let make = |name: &str, layout, vertex, fragment: String, blend| {
+                pipeline(format!("tessera.gpu.tile.{name}_{plane}_pipeline"), layout, vertex, fragment, format, blend)
+            };
+            let premultiplied = Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING);
+            let (solid, video) = (&solid_layout, &video_layout);
+            TilePipelines {
+                solid: make("solid", solid, plain_vertex, format!("fs_solid_{plane}"), None),
+                video: make("video", video, plain_vertex, format!("fs_video_{plane}"), None),
+                edges: chroma.then(|| {
+                    let blend = Some(wgpu::BlendState::ALPHA_BLENDING);
+                    (
+                        make("solid_edge", solid, "vs_chroma", "fs_solid_uv_edge".to_owned(), blend),
+                        make("video_edge", video, "vs_chroma", "fs_video_uv_edge".to_owned(), blend),
+                    )
+                }),
+                styled: StyledPipelines {
+                    solid_inner: make("styled_solid_inner", solid, "vs_styled", format!("fs_solid_{plane}"), None),
+                    video_inner: make("styled_video_inner", video, "vs_styled", format!("fs_video_{plane}"), None),
+                    image_inner: make("image_inner", video, "vs_styled", format!("fs_image_{plane}"), premultiplied),
+                    solid: make("styled_solid", solid, "vs_styled", format!("fs_styled_{plane}_solid"), premultiplied),
+                    video: make("styled_video", video, "vs_styled", format!("fs_styled_{plane}_video"), premultiplied),
+                    image: make("styled_image", video, "vs_styled", format!("fs_styled_{plane}_image"), premultiplied),
+                },
+            }
         };
-        let uv_pipelines = TilePipelines {
-            solid: pipeline("tessera.gpu.tile.solid_uv_pipeline", &solid_layout, "fs_solid_uv", UV_FORMAT),
-            video: pipeline("tessera.gpu.tile.video_uv_pipeline", &video_layout, "fs_video_uv", UV_FORMAT),
-            edges: Some((
-                pipeline("tessera.gpu.tile.solid_uv_edge_pipeline", &solid_layout, "fs_solid_uv_edge", UV_FORMAT),
-                pipeline("tessera.gpu.tile.video_uv_edge_pipeline", &video_layout, "fs_video_uv_edge", UV_FORMAT),
-            )),
-            styled: StyledPipelines {
-                solid: pipeline(
-                    "tessera.gpu.tile.styled_solid_uv_pipeline",
-                    &solid_layout,
-                    "fs_styled_uv_solid",
-                    UV_FORMAT,
-                ),
-                video: pipeline(
-                    "tessera.gpu.tile.styled_video_uv_pipeline",
-                    &video_layout,
-                    "fs_styled_uv_video",
-                    UV_FORMAT,
-                ),
-                image: pipeline(
-                    "tessera.gpu.tile.styled_image_uv_pipeline",
-                    &video_layout,
-                    "fs_styled_uv_image",
-                    UV_FORMAT,
-                ),
-            },
-        };
+        let y_pipelines = plane_pipelines("y", Y_FORMAT);
+        let uv_pipelines = plane_pipelines("uv", UV_FORMAT);
         let nv12 = Nv12Target::new(device, width, height);
 
         let alignment = u64::from(device.limits().min_uniform_buffer_offset_alignment).max(1);
@@ -412,26 +390,29 @@ impl Compositor {
             let offset = (slot as u64 * self.tile_stride) as u32;
             if tile.style.is_styled() || matches!(tile.content, TileContent::Image { .. }) {
                 let styled = &pipelines.styled;
-                let pipeline = match tile.content {
+                // The interior (instance 0) without the shape, then the shaped strips (1..5).
+                let (inner, outline) = match tile.content {
                     TileContent::Video { source_id, .. } => {
                         let Some(source) = self.sources.get(&source_id) else {
                             continue;
                         };
                         pass.set_bind_group(1, &source.bind_group, &[]);
-                        &styled.video
+                        (&styled.video_inner, &styled.video)
                     }
                     TileContent::Image { image_id } => {
                         let Some(image) = self.images.get(&image_id) else {
                             continue;
                         };
                         pass.set_bind_group(1, &image.bind_group, &[]);
-                        &styled.image
+                        (&styled.image_inner, &styled.image)
                     }
-                    TileContent::Solid { .. } => &styled.solid,
+                    TileContent::Solid { .. } => (&styled.solid_inner, &styled.solid),
                 };
                 pass.set_bind_group(0, &self.tile_bind_group, &[offset]);
-                pass.set_pipeline(pipeline);
+                pass.set_pipeline(inner);
                 pass.draw(0..4, 0..1);
+                pass.set_pipeline(outline);
+                pass.draw(0..4, 1..5);
                 continue;
             }
             let (inner, edge) = match tile.content {
