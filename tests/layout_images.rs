@@ -88,7 +88,10 @@ fn every_built_in_layout_matches_its_golden_image_in_landscape_and_portrait() {
 fn text_pixels(image: &RgbImage, rect: tessera::layout::RectF) -> usize {
     let (x0, x1) = (rect.x as u32, (rect.x + rect.width) as u32);
     let (y0, y1) = ((rect.y + rect.height * 0.75) as u32, (rect.y + rect.height) as u32);
-    (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|&(x, y)| image.pixel(x, y).iter().all(|c| *c > 215)).count()
+    (y0..y1)
+        .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+        .filter(|&(x, y)| image.pixel(x, y).iter().all(|c| *c > 215))
+        .count()
 }
 
 #[test]

@@ -58,7 +58,13 @@ fn tiles(layout: &str, ids: &[&str], sharer: Option<&str>) -> Vec<(String, bool,
         .collect();
     if let Some(sharer) = sharer {
         let join_order = ids.iter().position(|id| *id == sharer).unwrap_or(0);
-        on_stage.push(OnStage { screenshare: true, participant_id: sharer, display_name: sharer, join_order, ..on_stage[0].clone() });
+        on_stage.push(OnStage {
+            screenshare: true,
+            participant_id: sharer,
+            display_name: sharer,
+            join_order,
+            ..on_stage[0].clone()
+        });
     }
     let scene = Scene { on_stage, active_speaker: None };
     let placed: Vec<Tile> = Layout::builtin(layout).expect("built-in").arrange(&scene, WIDTH, HEIGHT);
@@ -104,7 +110,10 @@ fn a_screenshare_is_the_largest_region_from_its_first_frame_to_its_last_and_the_
     let first = (frame_at(1500.0)..frame_at(3000.0)).find(|&i| showing(i)).expect("the share shows");
     let first_ms = first as f64 * FRAME_MS;
     eprintln!("the share is large from {first_ms:.1} ms");
-    assert!((first_ms - 2000.0).abs() <= 2.0 * FRAME_MS, "the share's first picture is at 2000 ms, shown at {first_ms:.1}");
+    assert!(
+        (first_ms - 2000.0).abs() <= 2.0 * FRAME_MS,
+        "the share's first picture is at 2000 ms, shown at {first_ms:.1}"
+    );
     let last = frame_at(4500.0) - 1;
     for i in first..last {
         assert!(showing(i), "frame {i} ({:.1} ms): the share is not in the large region", i as f64 * FRAME_MS);
@@ -120,18 +129,24 @@ fn a_screenshare_is_the_largest_region_from_its_first_frame_to_its_last_and_the_
     }
 }
 
-/// Where `p` is on screen at `t_ms`: a point of its colour, found on a coarse grid of the frame.
+/// Where `p` is on screen in frame `index`: the point of its colour nearest the middle of all
+/// the points of its colour on a coarse grid of the frame (its tile's centre, clear of the
+/// moving bar at the top of its picture and of the label at the bottom).
 fn find(frames: &Frames, index: usize, p: &SynthParticipant) -> Option<(usize, usize)> {
-    let step = 6;
-    (step..frames.height - step)
+    let step = 4;
+    let matches: Vec<(usize, usize)> = (step..frames.height - step)
         .step_by(step)
         .flat_map(|y| (step..frames.width - step).step_by(step).map(move |x| (x, y)))
-        .find(|&(x, y)| {
-            near(frames.mean_rgb(index, x, y, 2), p.rgb, 14.0)
-                && [(x - 4, y), (x + 4, y), (x, y - 4), (x, y + 4)]
-                    .iter()
-                    .all(|&(x, y)| near(frames.mean_rgb(index, x, y, 1), p.rgb, 20.0))
-        })
+        .filter(|&(x, y)| near(frames.mean_rgb(index, x, y, 1), p.rgb, 16.0))
+        .collect();
+    if matches.len() < 4 {
+        return None;
+    }
+    let n = matches.len() as f64;
+    let mean_x = matches.iter().map(|m| m.0 as f64).sum::<f64>() / n;
+    let mean_y = matches.iter().map(|m| m.1 as f64).sum::<f64>() / n;
+    let distance = |m: &(usize, usize)| (m.0 as f64 - mean_x).powi(2) + (m.1 as f64 - mean_y).powi(2);
+    matches.into_iter().min_by(|a, b| distance(a).total_cmp(&distance(b)))
 }
 
 #[test]
@@ -163,6 +178,88 @@ fn with_every_built_in_layout_each_flash_and_beep_is_at_its_call_time() {
             assert_eq!(flashes, 0, "audio-only shows no video");
         } else {
             assert!(flashes >= 2, "{layout}: only {flashes} flashes could be checked");
+        }
+    }
+}
+
+/// Who is on the speaker layout's stage at each decoded frame: the participant whose colour
+/// fills the stage's centre, if any.
+fn on_the_stage(frames: &Frames, plan: &SynthPlan, stage: (usize, usize), index: usize) -> Option<String> {
+    let got = frames.mean_rgb(index, stage.0, stage.1, 2);
+    plan.participants.iter().find(|p| near(got, p.rgb, 24.0)).map(|p| p.participant_id.clone())
+}
+
+#[test]
+fn the_speaker_takes_the_stage_in_turns_but_not_on_a_cough_or_a_brief_interjection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = SynthPlan::new(&SynthSpec { participants: 4, ..SynthSpec::default() });
+    // The stage: where the speaker layout puts the active speaker.
+    let ids = ["alice", "bob", "carol", "dave"];
+    let on_stage: Vec<OnStage<'_>> =
+        ids.iter().enumerate().map(|(i, id)| OnStage::camera(id, i, Some((320, 180)))).collect();
+    let scene = Scene { on_stage, active_speaker: Some("bob") };
+    let placed = Layout::builtin("speaker").expect("speaker").arrange(&scene, WIDTH, HEIGHT);
+    let stage_cell = placed.iter().find(|t| t.participant_index == 1).expect("bob placed").cell;
+    assert!(placed.iter().all(|t| t.participant_index == 1 || area(&t.cell) < area(&stage_cell)));
+    let stage = at(&stage_cell);
+
+    for (variant, extra) in [("decoded audio", None), ("RFC 6464 levels", Some("--audio-level-ext"))] {
+        let input = dir.path().join(format!("call-{}", extra.is_some()));
+        let mut args = vec!["--participants", "4", "--duration-s", "10", "--size", "320x180"];
+        // Turns: alice, bob, carol; alice breaks into bob's turn for 400 ms; dave coughs in carol's.
+        args.extend(["--talk", "alice:0-3000", "--talk", "bob:3000-6000", "--talk", "carol:6000-10000"]);
+        args.extend(["--talk", "alice:4500-4900", "--event", "dave:cough:7500"]);
+        args.extend(extra);
+        synth_cli(&input, &args);
+        let out = dir.path().join(format!("out-{}", extra.is_some()));
+        let size = format!("{WIDTH}x{HEIGHT}");
+        let mp4 = render_ok(&input, &out, &["--layout", "speaker", "--size", &size]);
+        let frames = decode(&mp4);
+        // The one on the stage, or "flash" while the picture there flashes white.
+        let who = |t_ms: f64| {
+            let index = frame_at(t_ms);
+            match white(frames.mean_rgb(index, stage.0, stage.1, 2)) {
+                true => Some("flash".to_owned()),
+                false => on_the_stage(&frames, &plan, stage, index),
+            }
+        };
+        let shows = |id: &str, t_ms: f64| matches!(who(t_ms).as_deref(), Some(w) if w == id || w == "flash");
+        let timeline: Vec<(usize, Option<String>)> =
+            (0..frames.count()).step_by(3).map(|i| (i, on_the_stage(&frames, &plan, stage, i))).collect();
+        eprintln!("{variant}: {timeline:?}");
+        let takes_over = |id: &str, from_ms: f64| {
+            (frame_at(from_ms)..frames.count())
+                .find(|&i| on_the_stage(&frames, &plan, stage, i).as_deref() == Some(id))
+                .map(|i| i as f64 * FRAME_MS)
+        };
+        for (id, turn_ms) in [("bob", 3000.0), ("carol", 6000.0)] {
+            let at_ms = takes_over(id, turn_ms).unwrap_or_else(|| panic!("{variant}: {id} never takes the stage"));
+            eprintln!("{variant}: {id} starts talking at {turn_ms} ms, on the stage at {at_ms:.0} ms");
+            // Within about a second of sustained speech, and its move (300 ms) done.
+            assert!(at_ms - turn_ms <= 1400.0, "{variant}: {id} took {:.0} ms to take the stage", at_ms - turn_ms);
+        }
+        for t_ms in (2000..3000).step_by(100) {
+            assert!(
+                shows("alice", f64::from(t_ms)),
+                "{variant}: alice's turn at {t_ms} ms: {:?}",
+                who(f64::from(t_ms))
+            );
+        }
+        let bob_from = takes_over("bob", 3000.0).unwrap_or(4400.0) + 400.0;
+        for t_ms in (bob_from as u32..6000).step_by(100) {
+            assert!(
+                shows("bob", f64::from(t_ms)),
+                "{variant}: bob keeps the stage at {t_ms} ms: {:?}",
+                who(f64::from(t_ms))
+            );
+        }
+        let carol_from = takes_over("carol", 6000.0).unwrap_or(7400.0) + 400.0;
+        for t_ms in (carol_from as u32..9900).step_by(100) {
+            assert!(
+                shows("carol", f64::from(t_ms)),
+                "{variant}: carol keeps the stage at {t_ms} ms: {:?}",
+                who(f64::from(t_ms))
+            );
         }
     }
 }

@@ -73,11 +73,21 @@ fn cells(count: usize) -> Vec<RectF> {
 }
 
 /// The centre of `participant`'s tile at `t_ms`, in the quarter-size decoded frames.
-fn tile_centre(plan: &SynthPlan, participant: &str, t_ms: f64) -> Option<(usize, usize)> {
+fn tile_cell(plan: &SynthPlan, participant: &str, t_ms: f64) -> Option<RectF> {
     let screen = on_screen(plan, t_ms);
     let index = screen.iter().position(|(p, _)| p.participant_id == participant)?;
-    let (x, y) = cells(screen.len())[index].center();
+    Some(cells(screen.len())[index])
+}
+
+fn tile_centre(plan: &SynthPlan, participant: &str, t_ms: f64) -> Option<(usize, usize)> {
+    let (x, y) = tile_cell(plan, participant, t_ms)?.center();
     Some(((x / 4.0) as usize, (y / 4.0) as usize))
+}
+
+/// A point of a placeholder's fill: left of the centre, clear of the avatar drawn there.
+fn beside_avatar(cell: &RectF) -> (usize, usize) {
+    let (x, y) = cell.center();
+    (((x - 0.3 * cell.width) / 4.0) as usize, (y / 4.0) as usize)
 }
 
 fn frame_at(t_ms: f64) -> usize {
@@ -165,7 +175,7 @@ fn mutes_rejoins_and_early_leavers_appear_when_they_should() {
     let [alice, bob, carol] = [&r.plan.participants[0], &r.plan.participants[1], &r.plan.participants[2]];
 
     // Alice's camera off: her placeholder, in her cell; her microphone off: no tone.
-    let at = tile_centre(&r.plan, "alice", 2700.0).expect("alice on screen");
+    let at = beside_avatar(&tile_cell(&r.plan, "alice", 2700.0).expect("alice on screen"));
     assert!(close(frames.mean_rgb(frame_at(2700.0), at.0, at.1, 2), PLACEHOLDER), "alice muted shows her placeholder");
     let at = tile_centre(&r.plan, "alice", 3900.0).expect("alice on screen");
     assert!(close(frames.mean_rgb(frame_at(3900.0), at.0, at.1, 2), alice.rgb), "alice back at 3.9 s");
@@ -431,8 +441,9 @@ fn a_segment_starting_mid_gop_waits_for_its_first_keyframe() {
     for (p, cell) in plan.participants.iter().zip(&cells(2)) {
         let (x, y) = cell.center();
         let at = ((x / 4.0) as usize, (y / 4.0) as usize);
+        let fill = beside_avatar(cell);
         assert!(
-            close(frames.mean_rgb(frame_at(800.0), at.0, at.1, 2), PLACEHOLDER),
+            close(frames.mean_rgb(frame_at(800.0), fill.0, fill.1, 2), PLACEHOLDER),
             "{}: placeholder before the keyframe",
             p.participant_id
         );

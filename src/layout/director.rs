@@ -103,6 +103,7 @@ impl Director {
         let transition_ms = f64::from(selection.layout.transition_ms);
         let mut tiles = selection.tiles(scene, canvas_width, canvas_height);
         let mut motions = BTreeMap::new();
+        let mut moving = Vec::with_capacity(tiles.len());
         for tile in &mut tiles {
             let target = tile.cell;
             let motion = match self.motions.get(&tile.key) {
@@ -110,13 +111,19 @@ impl Director {
                 None => Motion::still(target),
             };
             let drawn = motion.at(t_ms);
+            moving.push(drawn != target);
             if drawn != target {
                 tile.refit(drawn);
             }
             motions.insert(tile.key.clone(), motion);
         }
         self.motions = motions;
-        tiles
+        // At one z, tiles on the move pass under the settled ones: a share promoted in its
+        // first frame is never covered by the cameras making way for it.
+        let mut order: Vec<usize> = (0..tiles.len()).collect();
+        order.sort_by_key(|&i| (tiles[i].z, !moving[i]));
+        let mut slots: Vec<Option<Tile>> = tiles.into_iter().map(Some).collect();
+        order.into_iter().filter_map(|i| slots[i].take()).collect()
     }
 }
 

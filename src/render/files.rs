@@ -128,8 +128,7 @@ pub fn write_outputs(
     let wants_composite = video.is_some() || !audio.is_empty();
     if wants_composite {
         let targets: Vec<_> = audio.iter().map(|(format, planned)| (*format, planned.partial.path())).collect();
-        let output =
-            composite_output(plan, request, video.as_ref().map(|v| (v.partial.path(), true)), &targets)?;
+        let output = composite_output(plan, request, video.as_ref().map(|v| (v.partial.path(), true)), &targets)?;
         entries.push(Entry { output, isolated: false, reports_progress: true });
     }
     // Re-encoded individual files: a partial file and an output each (or the reason it failed).

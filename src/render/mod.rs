@@ -6,6 +6,7 @@ mod composite;
 mod file_source;
 mod files;
 pub mod individual;
+mod levels;
 pub mod manifest;
 mod output;
 mod pass;

@@ -5,11 +5,11 @@
 //! composed on the GPU.
 
 use super::composite::{ScenePlacer, on_stage};
+use super::levels::LevelSource;
 use super::pass_output::{PassOutput, VideoOut, tick_samples};
 use super::plan::RenderPlan;
 use super::source::{AudioFeed, VideoFeed, audio_source, video_source};
 use super::{Progress, RenderError, RenderRequest};
-use crate::audio::level;
 use crate::ingest::TrackKind;
 use crate::media::decode::AUDIO_CHANNELS;
 use crate::timeline::CallTimeline;
@@ -81,6 +81,12 @@ pub fn run(
     for feed in audio.iter_mut().flatten() {
         feed.skip_to(start_sample)?;
     }
+    let level_sources: Vec<Option<LevelSource>> = plan
+        .tracks
+        .iter()
+        .zip(&audio)
+        .map(|(track, feed)| feed.as_ref().map(|_| LevelSource::for_track(track)))
+        .collect();
     let mut track_pcm: Vec<Vec<f32>> = vec![Vec::new(); tracks];
     let mut levels = vec![0.0_f32; tracks];
     let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
@@ -93,7 +99,9 @@ pub fn run(
         for (index, feed) in audio.iter_mut().enumerate() {
             let Some(feed) = feed else { continue };
             feed.take_until(until, &mut track_pcm[index])?;
-            levels[index] = level::rms(&track_pcm[index]);
+            if let Some(Some(source)) = level_sources.get(index) {
+                levels[index] = source.level((from, until), &track_pcm[index]);
+            }
         }
         let tick = Tick { t_ms: CallTimeline::frame_time_ms(n, fps), samples: (until - from) as usize };
         for (slot, result) in slots.iter_mut().zip(&mut results) {

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use super::RenderError;
 use super::plan::Visual;
+use super::stage::Stage;
 use crate::audio::Limiter;
 use crate::gpu::Compositor;
-use super::stage::Stage;
 use crate::gpu::OverlayCache;
 use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use crate::media::encode::{AudioFileEncoder, CompositeEncoder, EncodeSettings};

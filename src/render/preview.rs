@@ -105,7 +105,8 @@ impl RgbImage {
         let shown = path.display().to_string();
         let decode = |reason: String| ImageError::Decode { path: shown.clone(), reason };
         let file = std::fs::File::open(path).map_err(|source| ImageError::Io { path: shown.clone(), source })?;
-        let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().map_err(|e| decode(e.to_string()))?;
+        let mut reader =
+            png::Decoder::new(std::io::BufReader::new(file)).read_info().map_err(|e| decode(e.to_string()))?;
         let size = reader.output_buffer_size().ok_or_else(|| decode("image too large".into()))?;
         let mut buffer = vec![0; size];
         let info = reader.next_frame(&mut buffer).map_err(|e| decode(e.to_string()))?;

@@ -7,7 +7,9 @@ use super::RenderError;
 use super::staging::{ParticipantInfo, Staging};
 use crate::audio::speaker::DominantSpeaker;
 use crate::gpu::{self, Compositor, DrawStyle, OverlayCache, RectPx, TileDraw};
-use crate::layout::{Director, Layout, LayoutError, OnStage, RectF, Rgb, Scene, Tile, TileContent, avatar_rgb, initials};
+use crate::layout::{
+    Director, Fit, Layout, LayoutError, OnStage, RectF, Rgb, Scene, Tile, TileContent, avatar_rgb, fit_frame, initials,
+};
 
 /// Labels sit this far (fraction of the label's height) inside the tile's corner.
 const LABEL_MARGIN: f32 = 0.5;
@@ -133,13 +135,14 @@ impl Stage {
                 }),
                 TileContent::Placeholder(rgb) => {
                     let name = self.display_name(performer.participant_id);
+                    let area = placeholder_rect(tile);
                     draws.push(TileDraw {
-                        rect: px(tile.cell),
+                        rect: px(area),
                         content: gpu::TileContent::Solid { rgb: rgb.0 },
                         style: draw_style,
                     });
                     if style.avatar {
-                        let diameter = (tile.cell.width.min(tile.cell.height) * AVATAR_SHARE).round();
+                        let diameter = (area.width.min(area.height) * AVATAR_SHARE).round();
                         if diameter >= 8.0 {
                             let letters = initials(name);
                             let (image_id, _) = overlays.avatar(
@@ -148,7 +151,7 @@ impl Stage {
                                 avatar_rgb(performer.participant_id).0,
                                 diameter as u32,
                             )?;
-                            let (cx, cy) = tile.cell.center();
+                            let (cx, cy) = area.center();
                             let rect = RectPx {
                                 x: (cx - diameter / 2.0).round(),
                                 y: (cy - diameter / 2.0).round(),
@@ -180,7 +183,7 @@ impl Stage {
         // On the picture itself where it is letterboxed inside its cell.
         let cell = match &tile.content {
             TileContent::Video { rect, .. } => *rect,
-            TileContent::Placeholder(_) => tile.cell,
+            TileContent::Placeholder(_) => placeholder_rect(tile),
         };
         if text_px < 6.0 || cell.height < text_px * 3.0 || cell.width < text_px * 4.0 {
             return Ok(None);
@@ -197,6 +200,15 @@ impl Stage {
             height: height as f32,
         };
         Ok(Some(image(rect, image_id)))
+    }
+}
+
+/// Where a tile without a picture is drawn: its cell, or in a `contain` region the 16:9
+/// part of it a camera's picture would take, so it lines up with the cameras beside it.
+fn placeholder_rect(tile: &Tile) -> RectF {
+    match (tile.fit, fit_frame(tile.cell, 16, 9, Fit::Contain)) {
+        (Fit::Contain, TileContent::Video { rect, .. }) => rect,
+        _ => tile.cell,
     }
 }
 
