@@ -99,11 +99,12 @@ fn plain_tiles(cells: &[RectPx]) -> Vec<TileDraw> {
 fn styled_tiles(
     cells: &[RectPx],
     height: u32,
+    rounded: bool,
     compositor: &mut Compositor,
     overlays: &mut OverlayCache,
 ) -> anyhow::Result<Vec<TileDraw>> {
     let canvas_h = height as f32;
-    let radius = (CORNER_RADIUS * canvas_h).round();
+    let radius = if rounded { (CORNER_RADIUS * canvas_h).round() } else { 0.0 };
     let label_px = (LABEL_SIZE * canvas_h).max(10.0).round();
     let mut tiles = Vec::new();
     let mut labels = Vec::new();
@@ -181,22 +182,28 @@ fn main() -> anyhow::Result<()> {
         "{SRC_W}x{SRC_H} I420 sources uploaded every frame -> {width}x{height} NV12, {frames} frames after {warmup} warm-up{}",
         if full { "" } else { " (smoke run: pass --bench or set BENCH_FRAMES)" }
     );
-    println!("{:>5} | {:>10} | {:>11} | {:>8} | {:>6}", "tiles", "plain ms", "styled ms", "overhead", "labels");
+    println!(
+        "{:>5} | {:>10} | {:>16} | {:>8} | {:>11} | {:>8} | {:>6}",
+        "tiles", "plain ms", "labels+highlight", "overhead", "+ rounded", "overhead", "labels"
+    );
     let sources: Vec<Source> = (0..TILE_COUNTS[TILE_COUNTS.len() - 1]).map(Source::new).collect();
     for n in TILE_COUNTS {
         let cells = grid(n, width, height);
         let plain = plain_tiles(&cells);
         let label_start = Instant::now();
-        let styled = styled_tiles(&cells, height, &mut compositor, &mut overlays)?;
+        let labelled = styled_tiles(&cells, height, false, &mut compositor, &mut overlays)?;
         let label_ms = label_start.elapsed().as_secs_f64() * 1000.0;
+        let styled = styled_tiles(&cells, height, true, &mut compositor, &mut overlays)?;
         let (plain_ms, plain_out) = run(&mut compositor, &sources[..n], &plain, warmup, frames)?;
+        let (labelled_ms, _) = run(&mut compositor, &sources[..n], &labelled, warmup, frames)?;
         let (styled_ms, styled_out) = run(&mut compositor, &sources[..n], &styled, warmup, frames)?;
+        let labelled_overhead = (labelled_ms / plain_ms - 1.0) * 100.0;
         let overhead = (styled_ms / plain_ms - 1.0) * 100.0;
         println!(
-            "{n:>5} | {plain_ms:>10.3} | {styled_ms:>11.3} | {overhead:>7.1}% | {label_ms:>4.0}ms (rasterised once)"
+            "{n:>5} | {plain_ms:>10.3} | {labelled_ms:>16.3} | {labelled_overhead:>7.1}% | {styled_ms:>11.3} | {overhead:>7.1}% | {label_ms:>4.0}ms (rasterised once)"
         );
         println!(
-            "RESULT tiles={n} size={width}x{height} frames={frames} plain_ms={plain_ms:.3} styled_ms={styled_ms:.3} overhead_pct={overhead:.1}"
+            "RESULT tiles={n} size={width}x{height} frames={frames} plain_ms={plain_ms:.3} labels_highlight_ms={labelled_ms:.3} labels_highlight_overhead_pct={labelled_overhead:.1} styled_ms={styled_ms:.3} overhead_pct={overhead:.1}"
         );
         // The styles change the frame, but not the middle of any tile.
         anyhow::ensure!(plain_out != styled_out, "{n} tiles: the styled frame equals the plain one");

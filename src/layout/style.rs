@@ -149,6 +149,16 @@ fn is_combining_mark(c: char) -> bool {
     matches!(c, '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}')
 }
 
+impl super::Layout {
+    /// Turns the name labels of every region on or off.
+    pub fn set_labels(&mut self, on: bool) {
+        self.tile.label = on;
+        for region in &mut self.regions {
+            region.tile.label = on;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,15 +214,5 @@ mod tests {
         assert!((style.border_px - 2.16).abs() < 1e-3);
         assert!((style.label_px - 28.08).abs() < 1e-3);
         assert_eq!(spec.resolve(100).label_px, MIN_LABEL_PX);
-    }
-}
-
-impl super::Layout {
-    /// Turns the name labels of every region on or off.
-    pub fn set_labels(&mut self, on: bool) {
-        self.tile.label = on;
-        for region in &mut self.regions {
-            region.tile.label = on;
-        }
     }
 }
