@@ -9,63 +9,16 @@
 //! and without BENCH_FRAMES this is a smoke run of a few frames. Either way it fails if the GPU
 //! and CPU frames disagree by more than rounding.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use tessera::gpu::{
-    ColorMatrix, Compositor, DrawStyle, I420Frame, RectPx, TileContent, TileDraw, rgb_to_yuv709_limited,
-};
+use support::{SRC_H, SRC_W, Source, env_or};
+use tessera::gpu::{Compositor, DrawStyle, RectPx, TileContent, TileDraw, rgb_to_yuv709_limited};
 
-const SRC_W: usize = 640;
-const SRC_H: usize = 360;
 /// Frames run before timing starts (texture creation, pipeline warm-up).
 const WARMUP: usize = 10;
 const BACKGROUND: [u8; 3] = [24, 24, 24];
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// One synthetic I420 source: smooth R'G'B' gradients, a different blue per source, converted
-/// to BT.709 limited range (chroma of each 2x2 block from its top-left pixel).
-struct Source {
-    y: Vec<u8>,
-    u: Vec<u8>,
-    v: Vec<u8>,
-}
-
-impl Source {
-    fn new(index: usize) -> Self {
-        let cw = SRC_W / 2;
-        let blue = (40 + index * 53 % 180) as u8;
-        let rgb = |x: usize, y: usize| [(x * 255 / SRC_W) as u8, (y * 255 / SRC_H) as u8, blue];
-        let mut source = Self { y: vec![0; SRC_W * SRC_H], u: vec![0; cw * SRC_H / 2], v: vec![0; cw * SRC_H / 2] };
-        for y in 0..SRC_H {
-            for x in 0..SRC_W {
-                let [luma, cb, cr] = rgb_to_yuv709_limited(rgb(x, y));
-                source.y[y * SRC_W + x] = luma;
-                if x % 2 == 0 && y % 2 == 0 {
-                    source.u[y / 2 * cw + x / 2] = cb;
-                    source.v[y / 2 * cw + x / 2] = cr;
-                }
-            }
-        }
-        source
-    }
-
-    fn frame(&self) -> I420Frame<'_> {
-        I420Frame {
-            width: SRC_W as u32,
-            height: SRC_H as u32,
-            y: &self.y,
-            y_stride: SRC_W,
-            u: &self.u,
-            u_stride: SRC_W / 2,
-            v: &self.v,
-            v_stride: SRC_W / 2,
-            matrix: ColorMatrix::Bt709,
-        }
-    }
-}
 
 /// Pixel rectangle of one tile (all values even).
 #[derive(Debug, Clone, Copy)]

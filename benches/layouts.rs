@@ -10,14 +10,13 @@
 //! fonts of scripts/install-deps.sh (or TESSERA_FONT_DIR). The adapter is wgpu's default one
 //! (`WGPU_BACKEND`, `WGPU_ADAPTER_NAME` apply).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use tessera::gpu::{
-    ColorMatrix, Compositor, DrawStyle, I420Frame, OverlayCache, RectPx, TileContent, TileDraw, rgb_to_yuv709_limited,
-};
+use support::{SRC_H, SRC_W, Source, env_or};
+use tessera::gpu::{Compositor, DrawStyle, OverlayCache, RectPx, TileContent, TileDraw};
 
-const SRC_W: usize = 640;
-const SRC_H: usize = 360;
 const WARMUP: usize = 10;
 const BACKGROUND: [u8; 3] = [16, 20, 24];
 const TILE_COUNTS: [usize; 4] = [4, 9, 16, 25];
@@ -27,50 +26,6 @@ const HIGHLIGHT_WIDTH: f32 = 0.004;
 const LABEL_SIZE: f32 = 0.026;
 const HIGHLIGHT_RGB: [u8; 3] = [0x3d, 0x9c, 0xf5];
 const NAMES: [&str; 6] = ["Ada Lovelace", "Alan Turing", "Грейс Хоппер", "שרה כהן", "李雷", "Αλέξης Παππάς"];
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// One synthetic 640x360 I420 source: gradients, a different blue per source.
-struct Source {
-    y: Vec<u8>,
-    u: Vec<u8>,
-    v: Vec<u8>,
-}
-
-impl Source {
-    fn new(index: usize) -> Self {
-        let cw = SRC_W / 2;
-        let blue = (40 + index * 53 % 180) as u8;
-        let mut source = Self { y: vec![0; SRC_W * SRC_H], u: vec![0; cw * SRC_H / 2], v: vec![0; cw * SRC_H / 2] };
-        for y in 0..SRC_H {
-            for x in 0..SRC_W {
-                let [luma, cb, cr] = rgb_to_yuv709_limited([(x * 255 / SRC_W) as u8, (y * 255 / SRC_H) as u8, blue]);
-                source.y[y * SRC_W + x] = luma;
-                if x % 2 == 0 && y % 2 == 0 {
-                    source.u[y / 2 * cw + x / 2] = cb;
-                    source.v[y / 2 * cw + x / 2] = cr;
-                }
-            }
-        }
-        source
-    }
-
-    fn frame(&self) -> I420Frame<'_> {
-        I420Frame {
-            width: SRC_W as u32,
-            height: SRC_H as u32,
-            y: &self.y,
-            y_stride: SRC_W,
-            u: &self.u,
-            u_stride: SRC_W / 2,
-            v: &self.v,
-            v_stride: SRC_W / 2,
-            matrix: ColorMatrix::Bt709,
-        }
-    }
-}
 
 /// A near-square grid of `n` equal cells (even sizes) over the output.
 fn grid(n: usize, width: u32, height: u32) -> Vec<RectPx> {

@@ -116,3 +116,24 @@ fn names_in_latin_cyrillic_greek_arabic_hebrew_and_cjk_are_drawn_on_their_tiles(
         assert!(with >= 40 + without, "{script}: the label's text left {with} white pixels ({without} without it)");
     }
 }
+
+#[test]
+fn a_layout_files_background_picture_fills_the_canvas_behind_the_tiles() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 2x2 magenta picture, and a layout naming it beside itself.
+    let picture = RgbImage { width: 2, height: 2, rgb: [200, 40, 160].repeat(4) };
+    picture.write_png(&dir.path().join("brand.png")).expect("write picture");
+    let text = include_str!("../layouts/grid.toml")
+        .replace("background = \"#101418\"", "background = \"#101418\"\nbackground_image = \"brand.png\"");
+    let file = dir.path().join("branded.toml");
+    std::fs::write(&file, text).expect("write layout");
+    let layout = Layout::load(file.to_str().expect("utf-8")).expect("the layout loads");
+    let spec = PreviewSpec { layout, participants: 2, screenshare: false, width: 640, height: 360 };
+    let (image, tiles) = preview_tiles(&spec).expect("preview");
+    // Above the first tile's picture (two 16:9 pictures letterboxed in tall cells).
+    let tessera::layout::TileContent::Video { rect, .. } = tiles[0].content else { panic!("a picture") };
+    assert!(rect.y > 20.0, "a band above the picture: {rect:?}");
+    let got = image.pixel((rect.x + rect.width / 2.0) as u32, (rect.y / 2.0) as u32);
+    let near = got.iter().zip([200u8, 40, 160]).all(|(g, e)| g.abs_diff(e) <= 6);
+    assert!(near, "the background picture shows above the tiles: {got:?}");
+}

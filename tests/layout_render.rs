@@ -253,6 +253,10 @@ fn the_speaker_takes_the_stage_in_turns_but_not_on_a_cough_or_a_brief_interjecti
                 who(f64::from(t_ms))
             );
         }
+        // No empty frames while tiles move.
+        for index in 0..frames.count() {
+            assert!(covered(&frames, index) > 0.5, "{variant}: frame {index} is mostly empty");
+        }
         let carol_from = takes_over("carol", 6000.0).unwrap_or(7400.0) + 400.0;
         for t_ms in (carol_from as u32..9900).step_by(100) {
             assert!(
@@ -262,4 +266,62 @@ fn the_speaker_takes_the_stage_in_turns_but_not_on_a_cough_or_a_brief_interjecti
             );
         }
     }
+}
+
+/// Share of the frame's sampled pixels that are not the layouts' background (#101418).
+fn covered(frames: &Frames, index: usize) -> f64 {
+    let points: Vec<(usize, usize)> =
+        (2..frames.height).step_by(4).flat_map(|y| (2..frames.width).step_by(4).map(move |x| (x, y))).collect();
+    let background = points.iter().filter(|&&(x, y)| near(frames.mean_rgb(index, x, y, 0), [16, 20, 24], 10.0)).count();
+    1.0 - background as f64 / points.len() as f64
+}
+
+#[test]
+fn a_job_changes_layout_on_its_timeline_shows_its_names_and_renders_the_same_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("call");
+    synth_cli(&input, &["--participants", "3", "--duration-s", "5", "--size", "320x180"]);
+    let plan = SynthPlan::new(&SynthSpec { participants: 3, ..SynthSpec::default() });
+    // Carol alone, full frame, from an inline layout; from 2.5 s the spotlight on the pinned bob.
+    let inline = "name = \"carol-only\"\nbackground = \"#101418\"\n[[regions]]\nname = \"one\"\nx = 0.0\ny = 0.0\n\
+                  width = 1.0\nheight = 1.0\nselect = \"id\"\nids = [\"carol\"]\narrange = \"single\"\nfit = \"cover\"\n";
+    let mut outputs = Vec::new();
+    for run in ["first", "second"] {
+        let out = dir.path().join(run);
+        let job = serde_json::json!({"spec": {
+            "sources": [{"rawArchive": input.to_str().expect("utf-8")}],
+            "layoutInline": inline,
+            "layoutTimeline": [{"atMs": "2500", "layout": "spotlight"}],
+            "participants": [{"id": "bob", "name": "Bob Dylan", "pinned": true}, {"id": "alice", "name": "Алиса"}],
+            "video": {"width": WIDTH, "height": HEIGHT},
+            "outputs": [{"kind": "composite"}],
+            "storage": {"type": "local", "pathPrefix": out.to_str().expect("utf-8")}
+        }});
+        let path = dir.path().join(format!("{run}.json"));
+        std::fs::write(&path, job.to_string()).expect("write job");
+        let result = tessera(&["render", path.to_str().expect("utf-8")]);
+        assert!(result.status.success(), "{}", text(&result));
+        outputs.push(files_in(&out).into_iter().find(|f| f.extension().is_some_and(|e| e == "mp4")).expect("mp4"));
+    }
+    let frames = decode(&outputs[0]);
+    let centre = ((f64::from(WIDTH) / SCALE / 2.0) as usize, (f64::from(HEIGHT) / SCALE / 2.0) as usize);
+    let rgb = |id: &str| plan.participants.iter().find(|p| p.participant_id == id).expect("participant").rgb;
+    for (t_ms, who) in [(500.0, "carol"), (2000.0, "carol"), (3000.0, "bob"), (4500.0, "bob")] {
+        let got = frames.mean_rgb(frame_at(t_ms), centre.0, centre.1, 2);
+        assert!(near(got, rgb(who), 24.0) || white(got), "{t_ms} ms: {who} expected, got {got:?}");
+    }
+    for index in 0..frames.count() {
+        let share = covered(&frames, index);
+        assert!(share > 0.5, "frame {index}: only {:.0}% of the picture is drawn", share * 100.0);
+    }
+    // The label carries the job's name: Bob's tile has white text pixels at its bottom left.
+    let label_text = (frames.height * 3 / 4..frames.height)
+        .flat_map(|y| (0..frames.width / 2).map(move |x| (x, y)))
+        .filter(|&(x, y)| white(frames.mean_rgb(frame_at(4000.0), x, y, 0)))
+        .count();
+    assert!(label_text > 10, "the name label's text: {label_text} white pixels");
+    // Same input, same output: the same pictures and the same sound.
+    let again = decode(&outputs[1]);
+    assert!(frames.data == again.data, "two renders of the same job show different pictures");
+    assert!(decode_audio(&outputs[0]) == decode_audio(&outputs[1]), "two renders of the same job sound different");
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use support::*;
 use tessera::ingest::sdp::Codec;
-use tessera::layout::{Layout, RectF};
+use tessera::layout::{Layout, RectF, TileContent};
 use tessera::synth::plan::{BEEP_HZ, RtcpMode};
 use tessera::synth::{NetworkSpec, SynthAction, SynthEvent, SynthParticipant, SynthPlan, SynthSpec, synth};
 
@@ -79,8 +79,35 @@ fn tile_cell(plan: &SynthPlan, participant: &str, t_ms: f64) -> Option<RectF> {
     Some(cells(screen.len())[index])
 }
 
+/// `participant`'s picture at `t_ms` once the layout has settled (the video rect in its cell).
+fn tile_picture(plan: &SynthPlan, participant: &str, t_ms: f64) -> Option<RectF> {
+    let screen = on_screen(plan, t_ms);
+    let index = screen.iter().position(|(p, _)| p.participant_id == participant)?;
+    let layout = Layout::builtin("grid").expect("grid layout");
+    let tile = layout.place(&vec![Some((320, 180)); screen.len()], SIZE.0, SIZE.1).into_iter().nth(index)?;
+    match tile.content {
+        TileContent::Video { rect, .. } => Some(rect),
+        TileContent::Placeholder(_) => Some(tile.cell),
+    }
+}
+
+fn intersection(a: &RectF, b: &RectF) -> Option<RectF> {
+    let (x0, y0) = (a.x.max(b.x), a.y.max(b.y));
+    let (x1, y1) = ((a.x + a.width).min(b.x + b.width), (a.y + a.height).min(b.y + b.height));
+    (x1 > x0 && y1 > y0).then(|| RectF { x: x0, y: y0, width: x1 - x0, height: y1 - y0 })
+}
+
+/// A point of `participant`'s picture around `t_ms`, in the quarter-size decoded frames: the
+/// centre of the picture where it was 400 ms before and where it is 400 ms after, so the
+/// point stays on the picture while the tile eases from one place to the other when someone
+/// joins or leaves.
 fn tile_centre(plan: &SynthPlan, participant: &str, t_ms: f64) -> Option<(usize, usize)> {
-    let (x, y) = tile_cell(plan, participant, t_ms)?.center();
+    let after = tile_picture(plan, participant, t_ms + 400.0).or_else(|| tile_picture(plan, participant, t_ms))?;
+    let steady = match tile_picture(plan, participant, t_ms - 400.0) {
+        Some(before) => intersection(&before, &after).unwrap_or(after),
+        None => after,
+    };
+    let (x, y) = steady.center();
     Some(((x / 4.0) as usize, (y / 4.0) as usize))
 }
 

@@ -21,7 +21,7 @@ const TILE_UNIFORM_SIZE: u64 = (TILE_UNIFORM_FLOATS * 4) as u64;
 const INITIAL_TILE_CAPACITY: usize = 16;
 
 /// Composes tiles of uploaded I420 frames into NV12 output frames of a fixed size.
-pub struct Compositor {
+pub struct WgpuCompositor {
     gpu: std::sync::Arc<GpuContext>,
     width: u32,
     height: u32,
@@ -66,7 +66,7 @@ struct StyledPipelines {
     image: wgpu::RenderPipeline,
 }
 
-impl Compositor {
+impl WgpuCompositor {
     /// Creates, on the process's shared GPU device, everything needed for `width x height`
     /// output (both even).
     pub fn new(width: u32, height: u32) -> Result<Self, GpuError> {
@@ -440,7 +440,7 @@ impl Compositor {
 }
 
 /// Tiles with non-finite or non-positive sizes (or non-finite crops) draw nothing.
-fn is_drawable(tile: &TileDraw) -> bool {
+pub(crate) fn is_drawable(tile: &TileDraw) -> bool {
     let r = tile.rect;
     let finite = [r.x, r.y, r.width, r.height].iter().all(|v| v.is_finite());
     let uv_ok = match tile.content {

@@ -15,18 +15,47 @@ pub(crate) struct GpuContext {
     pub(crate) queue: wgpu::Queue,
 }
 
+/// The kind of the adapter wgpu would open (`None` when there is none), asked once per
+/// process without opening a device.
+pub(crate) fn probe_device_type() -> Option<wgpu::DeviceType> {
+    static PROBED: std::sync::OnceLock<Option<wgpu::DeviceType>> = std::sync::OnceLock::new();
+    *PROBED.get_or_init(|| {
+        let (instance, options) = adapter_request();
+        let adapter = pollster::block_on(instance.request_adapter(&options));
+        match adapter {
+            Ok(adapter) => {
+                let info = adapter.get_info();
+                tracing::debug!(adapter = %summary(&info), "probed GPU adapter");
+                Some(info.device_type)
+            }
+            Err(err) => {
+                tracing::info!(error = %err, "no GPU adapter");
+                None
+            }
+        }
+    })
+}
+
+/// The instance and adapter options every open and probe uses: wgpu's environment variables
+/// (`WGPU_BACKEND`, `WGPU_POWER_PREF`, ...), high performance by default.
+fn adapter_request() -> (wgpu::Instance, wgpu::RequestAdapterOptions<'static, 'static>) {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let power_preference = wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance);
+    let options = wgpu::RequestAdapterOptions {
+        power_preference,
+        force_fallback_adapter: false,
+        compatible_surface: None,
+        apply_limit_buckets: false,
+    };
+    (instance, options)
+}
+
 impl GpuContext {
     /// Opens the default adapter (honouring `WGPU_BACKEND`, `WGPU_POWER_PREF` and the other
     /// wgpu environment variables) with default limits and no optional features.
     pub(crate) fn new() -> Result<Self, GpuError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let power_preference = wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance);
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference,
-            force_fallback_adapter: false,
-            compatible_surface: None,
-            apply_limit_buckets: false,
-        }))?;
+        let (instance, options) = adapter_request();
+        let adapter = pollster::block_on(instance.request_adapter(&options))?;
         let adapter_info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("tessera.gpu.device"),

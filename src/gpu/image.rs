@@ -16,7 +16,7 @@ pub(crate) struct ImageTexture {
 }
 
 /// Checks the size against the device limit and the pixel count against the size.
-fn check_image(image_id: u64, width: u32, height: u32, rgba: &[u8], max_dim: u32) -> Result<(), GpuError> {
+pub(crate) fn check_image(image_id: u64, width: u32, height: u32, rgba: &[u8], max_dim: u32) -> Result<(), GpuError> {
     let bad = |reason: String| GpuError::BadImage { image_id, reason };
     if width == 0 || height == 0 {
         return Err(bad(format!("image size {width}x{height} is empty")));
@@ -33,7 +33,7 @@ fn check_image(image_id: u64, width: u32, height: u32, rgba: &[u8], max_dim: u32
 
 /// Straight alpha to premultiplied alpha (rounded), so that bilinear sampling does not bleed
 /// the colour of transparent pixels into the edges.
-fn premultiply(rgba: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn premultiply(rgba: &[u8], out: &mut Vec<u8>) {
     out.clear();
     out.reserve(rgba.len());
     for px in rgba.chunks_exact(4) {

@@ -6,7 +6,9 @@
 //! get the NV12 bytes back. [`text`] shapes and rasterises labels and avatars on the CPU;
 //! [`overlays`] uploads each of them once.
 
+mod backend;
 mod compositor;
+mod cpu;
 mod device;
 mod image;
 pub mod overlays;
@@ -27,7 +29,9 @@ mod style_tests;
 #[cfg(test)]
 mod tests;
 
-pub use compositor::Compositor;
+pub use backend::{Compositor, CompositorBackend};
+pub use compositor::WgpuCompositor;
+pub use cpu::CpuCompositor;
 pub use overlays::OverlayCache;
 pub use text::{RgbaImage, TextRasterizer};
 
@@ -143,6 +147,8 @@ pub enum GpuError {
     UnknownImage { image_id: u64 },
     #[error("bad image {image_id}: {reason}")]
     BadImage { image_id: u64, reason: String },
+    #[error("unknown compositor `{0}`: expected auto, gpu or cpu")]
+    UnknownBackend(String),
     #[error("fonts: {0}")]
     Font(String),
     #[error("mapping the readback buffer failed: {0}")]
@@ -253,7 +259,7 @@ mod pure_tests {
     fn odd_output_size_is_rejected() {
         for (w, h) in [(641, 360), (640, 361), (0, 2)] {
             assert!(matches!(
-                Compositor::new(w, h),
+                WgpuCompositor::new(w, h),
                 Err(GpuError::OddSize { width, height }) if width == w && height == h
             ));
         }

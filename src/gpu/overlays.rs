@@ -1,4 +1,4 @@
-//! Labels and avatars rasterised once and kept on the GPU: each distinct (kind, text, size,
+//! Labels, avatars and named pictures uploaded once and kept on the GPU: each distinct (kind, text, size,
 //! colour) is shaped, rasterised and uploaded the first time it is asked for, then only its
 //! image id is handed out, so drawing them costs nothing per frame beyond the tile.
 
@@ -22,6 +22,10 @@ enum OverlayKey {
         initials: String,
         rgb: [u8; 3],
         diameter_px: u32,
+    },
+    /// A picture the caller names (e.g. a layout's background file).
+    Picture {
+        name: String,
     },
 }
 
@@ -81,6 +85,24 @@ impl OverlayCache {
         }
         let image = self.text.avatar(initials, rgb, diameter_px);
         self.insert(compositor, key, &image)
+    }
+
+    /// The image id of the picture called `name` (straight-alpha RGBA, `width` x `height`),
+    /// uploaded to `compositor` the first time it is asked for.
+    pub fn picture(
+        &mut self,
+        compositor: &mut Compositor,
+        name: &str,
+        width: u32,
+        height: u32,
+        rgba: &[u8],
+    ) -> Result<u64, GpuError> {
+        let key = OverlayKey::Picture { name: name.to_owned() };
+        if let Some(&(image_id, _)) = self.images.get(&key) {
+            return Ok(image_id);
+        }
+        let image = super::RgbaImage { width, height, pixels: rgba.to_vec() };
+        self.insert(compositor, key, &image).map(|(image_id, _)| image_id)
     }
 
     /// Number of images uploaded and kept.

@@ -149,18 +149,22 @@ impl SourceConverter {
 }
 
 /// Size and data of one plane, checked against its stride.
-struct PlaneCheck<'a> {
-    data: &'a [u8],
-    stride: usize,
-    width: u32,
-    height: u32,
+pub(crate) struct PlaneCheck<'a> {
+    pub(crate) data: &'a [u8],
+    pub(crate) stride: usize,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
 }
 
 const PLANE_NAMES: [&str; 3] = ["y", "u", "v"];
 
 /// Checks the frame's dimensions, strides and plane lengths; returns the three planes
 /// trimmed to exactly the bytes a copy reads (`stride * (rows - 1) + row_width`).
-fn check_frame<'a>(source_id: u64, frame: &I420Frame<'a>, max_dim: u32) -> Result<[PlaneCheck<'a>; 3], GpuError> {
+pub(crate) fn check_frame<'a>(
+    source_id: u64,
+    frame: &I420Frame<'a>,
+    max_dim: u32,
+) -> Result<[PlaneCheck<'a>; 3], GpuError> {
     let bad = |reason: String| GpuError::BadFrame { source_id, reason };
     if frame.width == 0 || frame.height == 0 {
         return Err(bad(format!("frame size {}x{} is empty", frame.width, frame.height)));

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use super::spec::Violations;
 use crate::audio::speaker::SpeakerConfig;
-use crate::layout::Layout;
+use crate::layout::{INLINE_ORIGIN, Layout};
 use crate::proto as pb;
 use crate::render::staging::{ParticipantInfo, Staging};
 
@@ -27,7 +27,7 @@ fn layout(name: &str, inline: &str, field: &str, v: &mut Violations) -> Option<L
             v.add(field, "give a layout name or an inline layout, not both");
             return None;
         }
-        (_, false) => Layout::parse("inline layout", inline).map_err(|err| (format!("{field}_inline"), err)),
+        (_, false) => Layout::parse(INLINE_ORIGIN, inline).map_err(|err| (format!("{field}_inline"), err)),
         (true, true) => Ok(Layout::grid()),
         (false, true) => Layout::builtin(name).map_err(|err| (field.to_owned(), err)),
     };

@@ -154,6 +154,9 @@ fn strings_from_requests_have_length_limits_and_are_quoted_short() {
     let mut job = spec(GOOD);
     let huge = "x".repeat(3 << 20);
     job.layout = huge.clone();
+    job.layout_inline = huge.clone();
+    job.layout_timeline = vec![pb::LayoutChange { at_ms: 5, layout: "grid".into(), layout_inline: huge.clone() }];
+    job.participants = vec![pb::Participant { id: "alice".into(), name: huge.clone(), ..Default::default() }];
     if let Some(storage) = job.storage.as_mut() {
         storage.path_prefix = format!("/{huge}");
         storage.secret = huge.clone();
@@ -162,7 +165,19 @@ fn strings_from_requests_have_length_limits_and_are_quoted_short() {
     job.webhook = Some(pb::Webhook { url: format!("https://a.example/{huge}"), signing_secret: "s".repeat(16) });
     let err = validate(&job).expect_err("too long");
     let fields: Vec<&str> = err.0.iter().map(|v| v.field.as_str()).collect();
-    assert_eq!(fields, ["layout", "outputs[0].kind", "storage.path_prefix", "storage.secret", "webhook.url"]);
+    assert_eq!(
+        fields,
+        [
+            "layout",
+            "layout_inline",
+            "layout_timeline[0].layout_inline",
+            "participants[0].name",
+            "outputs[0].kind",
+            "storage.path_prefix",
+            "storage.secret",
+            "webhook.url"
+        ]
+    );
     let message = err.to_string();
     assert!(message.len() < 1500, "a short message: {} bytes", message.len());
     assert!(message.contains("storage.path_prefix: 3145729 bytes, over the limit of 4096 bytes"), "{message}");

@@ -4,14 +4,15 @@
 
 use std::fmt::Display;
 use std::ops::{Range, RangeInclusive};
+use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
 use super::error::{LayoutError, Location};
 use super::{
-    Arrange, BUILTIN_NAMES, Fit, Layout, MAX_REGION_PARTICIPANTS, Orientation, Region, Rgb, Selector, TileSpec,
-    WhenEmpty, builtin_text,
+    Arrange, BUILTIN_NAMES, Fit, INLINE_ORIGIN, Layout, LayoutImage, MAX_REGION_PARTICIPANTS, Orientation, Region, Rgb,
+    Selector, TileSpec, WhenEmpty, builtin_text,
 };
 
 /// The longest `transition_ms`.
@@ -48,6 +49,7 @@ impl<'de> Deserialize<'de> for Number {
 struct LayoutFile {
     name: Spanned<String>,
     background: Spanned<String>,
+    background_image: Option<Spanned<String>>,
     transition_ms: Option<Spanned<i64>>,
     tile: Option<TileFile>,
     regions: Spanned<Vec<RegionFile>>,
@@ -120,6 +122,10 @@ pub(crate) fn parse(origin: &str, text: &str, stack: &mut Vec<String>) -> Result
         return Err(check.invalid(file.name.span(), "name", file.name.get_ref(), "1 to 100 characters"));
     }
     let background = check.colour(&file.background, "background")?;
+    let background_image = match &file.background_image {
+        None => None,
+        Some(name) => Some(check.image(name, "background_image")?),
+    };
     let transition_ms = match &file.transition_ms {
         None => 300,
         Some(ms) => {
@@ -149,7 +155,7 @@ pub(crate) fn parse(origin: &str, text: &str, stack: &mut Vec<String>) -> Result
         regions.push(check.region(region, &format!("regions[{i}]"), &tile, stack)?);
     }
     stack.pop();
-    Ok(Layout { name, background, transition_ms, tile, regions })
+    Ok(Layout { name, background, background_image, transition_ms, tile, regions })
 }
 
 fn deserialize(origin: &str, text: &str) -> Result<LayoutFile, LayoutError> {
@@ -196,6 +202,18 @@ impl Check<'_> {
             value: value.to_string(),
             reason: reason.into(),
         }
+    }
+
+    /// The PNG a layout file names, relative to the file's directory. Only layout files on
+    /// the node may name files: an inline layout (a job's) cannot reach into the node's disk.
+    fn image(&self, value: &Spanned<String>, field: &str) -> Result<LayoutImage, LayoutError> {
+        let name = value.get_ref();
+        if self.origin == INLINE_ORIGIN {
+            let reason = "an inline layout cannot name a file: put the layout and its picture on the node";
+            return Err(self.invalid(value.span(), field, name, reason));
+        }
+        let base = Path::new(self.origin).parent().unwrap_or(Path::new(""));
+        LayoutImage::read_png(&base.join(name)).map_err(|reason| self.invalid(value.span(), field, name, reason))
     }
 
     fn colour(&self, value: &Spanned<String>, field: &str) -> Result<Rgb, LayoutError> {

@@ -13,6 +13,7 @@ mod director;
 mod error;
 mod format;
 mod grid;
+mod image;
 mod motion;
 mod scene;
 mod select;
@@ -25,6 +26,7 @@ pub use arrange::fit_frame;
 pub use director::{Director, LayoutTimeline};
 pub use error::{LayoutError, Location};
 pub use grid::{GridShape, grid_shape};
+pub use image::{LayoutImage, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SIDE_PX};
 pub use motion::{Motion, ease_in_out};
 pub use scene::{OnStage, Scene, display_order};
 pub use select::Selection;
@@ -43,6 +45,9 @@ const BUILTIN: &[(&str, &str)] = &[
 
 /// The names of [`BUILTIN`], in the same order.
 const BUILTIN_NAMES: &[&str] = &["grid", "speaker", "spotlight", "screenshare", "pip", "audio-only", "auto"];
+
+/// The origin [`Layout::parse`] is given for a layout a job carries inline.
+pub const INLINE_ORIGIN: &str = "inline layout";
 
 /// The largest layout file [`Layout::load`] reads.
 pub const MAX_LAYOUT_FILE_BYTES: u64 = 1024 * 1024;
@@ -195,6 +200,8 @@ pub struct Layout {
     pub name: String,
     /// The canvas colour behind the tiles.
     pub background: Rgb,
+    /// A picture scaled over the whole canvas behind the tiles (layout files only).
+    pub background_image: Option<LayoutImage>,
     /// Tile moves are eased over this many milliseconds; 0 cuts.
     pub transition_ms: u32,
     /// The `[tile]` defaults (each region holds its own resolved copy).
@@ -221,6 +228,7 @@ impl Layout {
         Layout::builtin("grid").unwrap_or_else(|_| Layout {
             name: "grid".into(),
             background: Rgb([0x10, 0x14, 0x18]),
+            background_image: None,
             transition_ms: 0,
             tile: TileSpec::default(),
             regions: Vec::new(),

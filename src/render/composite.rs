@@ -162,7 +162,7 @@ impl ScenePlacer<'_> {
         }
         let (width, height) = running.compositor.output_size();
         let tiles = stage.advance(t_ms, &performers, width, height);
-        let draws = stage.draws(&tiles, &performers, &mut running.compositor, &mut running.overlays)?;
+        let draws = stage.draws(t_ms, &tiles, &performers, &mut running.compositor, &mut running.overlays)?;
         Ok((draws, stage.background(t_ms).0))
     }
 }

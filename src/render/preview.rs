@@ -218,7 +218,7 @@ pub fn preview_tiles(spec: &PreviewSpec) -> Result<(RgbImage, Vec<Tile>), Render
         tiles = stage.advance(t_ms, &performers, spec.width, spec.height);
         t_ms += 1000.0 / FPS;
     }
-    let draws = stage.draws(&tiles, &performers, &mut compositor, &mut overlays)?;
+    let draws = stage.draws(t_ms, &tiles, &performers, &mut compositor, &mut overlays)?;
     let mut nv12 = Vec::new();
     compositor.compose(&draws, stage.background(t_ms).0, &mut nv12)?;
     Ok((RgbImage::from_nv12(&nv12, spec.width, spec.height), tiles))

@@ -4,7 +4,7 @@
 //! with names on labels and avatars rasterised once and cached in the compositor.
 
 use super::RenderError;
-use super::staging::{ParticipantInfo, Staging};
+use super::staging::Staging;
 use crate::audio::speaker::DominantSpeaker;
 use crate::gpu::{self, Compositor, DrawStyle, OverlayCache, RectPx, TileDraw};
 use crate::layout::{
@@ -35,7 +35,8 @@ pub struct Performer<'a> {
 pub struct Stage {
     director: Director,
     speaker: DominantSpeaker,
-    participants: Vec<ParticipantInfo>,
+    /// Who is who.
+    staging: Staging,
 }
 
 impl Stage {
@@ -43,7 +44,7 @@ impl Stage {
         Ok(Stage {
             director: staging.director()?,
             speaker: DominantSpeaker::new(staging.speaker.clone()),
-            participants: staging.participants.clone(),
+            staging: Staging { layouts: Vec::new(), ..staging.clone() },
         })
     }
 
@@ -52,13 +53,9 @@ impl Stage {
         Stage::new(&Staging::single(layout))
     }
 
-    fn info(&self, participant_id: &str) -> Option<&ParticipantInfo> {
-        self.participants.iter().find(|p| p.id == participant_id)
-    }
-
     /// The name on `participant_id`'s label: the job's, else the id.
     pub fn display_name<'a>(&'a self, participant_id: &'a str) -> &'a str {
-        self.info(participant_id).map(|p| p.name.as_str()).filter(|n| !n.is_empty()).unwrap_or(participant_id)
+        self.staging.display_name(participant_id)
     }
 
     /// The background of the layout in force at `t_ms`.
@@ -83,14 +80,14 @@ impl Stage {
             }
         }
         let active = self.speaker.update(t_ms, &levels).map(str::to_owned);
-        let (speaker, participants) = (&self.speaker, &self.participants);
+        let (speaker, staging) = (&self.speaker, &self.staging);
         let on_stage = performers
             .iter()
             .map(|p| {
-                let info = participants.iter().find(|i| i.id == p.participant_id);
+                let info = staging.participant(p.participant_id);
                 OnStage {
                     participant_id: p.participant_id,
-                    display_name: info.map(|i| i.name.as_str()).filter(|n| !n.is_empty()).unwrap_or(p.participant_id),
+                    display_name: staging.display_name(p.participant_id),
                     screenshare: p.screenshare,
                     picture: p.picture,
                     speaking_level: p.level,
@@ -108,16 +105,25 @@ impl Stage {
         self.director.frame(t_ms, &scene, canvas_width, canvas_height)
     }
 
-    /// The GPU draws of `tiles` (from [`Stage::advance`] over the same `performers`): pictures,
-    /// placeholders with avatars, borders, the speaking highlight and name labels.
+    /// The GPU draws of `tiles` (from [`Stage::advance`] at `t_ms` over the same `performers`):
+    /// the layout's background picture, pictures, placeholders with avatars, borders, the
+    /// speaking highlight and name labels.
     pub fn draws(
         &self,
+        t_ms: f64,
         tiles: &[Tile],
         performers: &[Performer<'_>],
         compositor: &mut Compositor,
         overlays: &mut OverlayCache,
     ) -> Result<Vec<TileDraw>, RenderError> {
-        let mut draws = Vec::with_capacity(tiles.len() * 3);
+        let mut draws = Vec::with_capacity(tiles.len() * 3 + 1);
+        if let Some(picture) = &self.director.layout_at(t_ms).background_image {
+            let name = picture.path.to_string_lossy();
+            let image_id = overlays.picture(compositor, &name, picture.width, picture.height, &picture.rgba)?;
+            let (width, height) = compositor.output_size();
+            let canvas = RectPx { x: 0.0, y: 0.0, width: width as f32, height: height as f32 };
+            draws.push(image(canvas, image_id));
+        }
         for tile in tiles {
             let Some(performer) = performers.get(tile.participant_index) else { continue };
             let style = &tile.style;

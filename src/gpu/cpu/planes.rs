@@ -1,0 +1,215 @@
+//! What the CPU compositor keeps of each source frame and image: tightly packed BT.709
+//! limited-range planes (luma, and Cb/Cr interleaved as in NV12) converted once per upload,
+//! and images as premultiplied Y'CbCrA, so that drawing is resampling and blending only.
+
+use super::super::image::{check_image, premultiply};
+use super::super::source::check_frame;
+use super::super::{ColorMatrix, GpuError, I420Frame};
+
+/// Largest side of a source frame or image, as on the GPU path (wgpu's default limit).
+pub(crate) const MAX_SIDE_PX: u32 = 8192;
+
+/// One source's latest frame: BT.709 limited-range luma and interleaved chroma.
+#[derive(Default)]
+pub(crate) struct SourcePlanes {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    /// `width * height` bytes.
+    pub(crate) luma: Vec<u8>,
+    /// `ceil(width/2) * ceil(height/2)` Cb, Cr pairs.
+    pub(crate) chroma: Vec<u8>,
+    /// Per-pixel luma correction of a BT.601 frame (reused).
+    luma_delta: Vec<i16>,
+}
+
+impl SourcePlanes {
+    pub(crate) fn chroma_size(&self) -> (u32, u32) {
+        (self.width.div_ceil(2), self.height.div_ceil(2))
+    }
+
+    /// Copies `frame` in (strides may exceed the plane widths), converting BT.601 to BT.709.
+    pub(crate) fn store(&mut self, source_id: u64, frame: &I420Frame<'_>) -> Result<(), GpuError> {
+        let [y, u, v] = check_frame(source_id, frame, MAX_SIDE_PX)?;
+        self.width = frame.width;
+        self.height = frame.height;
+        self.luma.clear();
+        for row in y.data.chunks(y.stride).take(y.height as usize) {
+            self.luma.extend_from_slice(&row[..y.width as usize]);
+        }
+        self.chroma.clear();
+        for (u_row, v_row) in u.data.chunks(u.stride).zip(v.data.chunks(v.stride)).take(u.height as usize) {
+            for (cb, cr) in u_row[..u.width as usize].iter().zip(&v_row[..v.width as usize]) {
+                self.chroma.extend_from_slice(&[*cb, *cr]);
+            }
+        }
+        if frame.matrix == ColorMatrix::Bt601 {
+            self.convert_601_to_709();
+        }
+        Ok(())
+    }
+
+    /// Re-expresses the planes in BT.709: chroma is a linear map of (Cb, Cr) alone (greys stay
+    /// grey), luma gains a term of its block's chroma.
+    fn convert_601_to_709(&mut self) {
+        let m = Matrix601To709::get();
+        let (cw, _) = self.chroma_size();
+        let (w, cw) = (self.width as usize, cw as usize);
+        self.luma_delta.resize(w, 0);
+        for (block_row, luma_rows) in self.chroma.chunks_exact_mut(cw * 2).zip(self.luma.chunks_mut(2 * w)) {
+            for (pair, deltas) in block_row.chunks_exact_mut(2).zip(self.luma_delta.chunks_mut(2)) {
+                let (cb, cr) = (i32::from(pair[0]) - 128, i32::from(pair[1]) - 128);
+                let delta = ((m.y_cb * cb + m.y_cr * cr + (1 << 13)) >> 14) as i16;
+                deltas.fill(delta);
+                pair[0] = clamp_u8(128 + ((m.cb_cb * cb + m.cb_cr * cr + (1 << 13)) >> 14));
+                pair[1] = clamp_u8(128 + ((m.cr_cb * cb + m.cr_cr * cr + (1 << 13)) >> 14));
+            }
+            for row in luma_rows.chunks_mut(w) {
+                for (y, d) in row.iter_mut().zip(&self.luma_delta) {
+                    *y = (i16::from(*y) + d).clamp(0, 255) as u8;
+                }
+            }
+        }
+    }
+}
+
+fn clamp_u8(v: i32) -> u8 {
+    v.clamp(0, 255) as u8
+}
+
+/// Fixed-point (x 2^14) coefficients of BT.601 -> BT.709 on limited-range code values.
+struct Matrix601To709 {
+    y_cb: i32,
+    y_cr: i32,
+    cb_cb: i32,
+    cb_cr: i32,
+    cr_cb: i32,
+    cr_cr: i32,
+}
+
+impl Matrix601To709 {
+    fn get() -> &'static Self {
+        static MATRIX: std::sync::OnceLock<Matrix601To709> = std::sync::OnceLock::new();
+        MATRIX.get_or_init(|| {
+            // Normalised Y' in 0..1, Cb/Cr in -0.5..0.5 -> R'G'B' (BT.601) -> Y'CbCr (BT.709).
+            let [r_cr, g_cb, g_cr, b_cb] = ColorMatrix::Bt601.yuv_to_rgb_coeffs().map(f64::from);
+            let (kr, kb) = (0.2126, 0.0722);
+            let kg = 1.0 - kr - kb;
+            let convert = |cb: f64, cr: f64| {
+                let (r, g, b) = (r_cr * cr, -g_cb * cb - g_cr * cr, b_cb * cb);
+                let y = kr * r + kg * g + kb * b;
+                (y, (b - y) / (2.0 * (1.0 - kb)), (r - y) / (2.0 * (1.0 - kr)))
+            };
+            // Code values: Y' = 16 + 219 y, Cb = 128 + 224 cb: one chroma code step is 1/224.
+            let fixed = |v: f64| (v * f64::from(1 << 14)).round() as i32;
+            let (y_b, cb_b, cr_b) = convert(1.0 / 224.0, 0.0);
+            let (y_r, cb_r, cr_r) = convert(0.0, 1.0 / 224.0);
+            Self {
+                y_cb: fixed(219.0 * y_b),
+                y_cr: fixed(219.0 * y_r),
+                cb_cb: fixed(224.0 * cb_b),
+                cb_cr: fixed(224.0 * cb_r),
+                cr_cb: fixed(224.0 * cr_b),
+                cr_cr: fixed(224.0 * cr_r),
+            }
+        })
+    }
+}
+
+/// One uploaded image as premultiplied BT.709 limited-range Y'CbCrA (the offsets scaled by
+/// alpha, as the GPU path blends it).
+pub(crate) struct ImagePlanes {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) ycca: Vec<u8>,
+    /// Every pixel has alpha 255: drawing it is a copy.
+    pub(crate) opaque: bool,
+}
+
+impl ImagePlanes {
+    pub(crate) fn new(image_id: u64, width: u32, height: u32, rgba: &[u8]) -> Result<Self, GpuError> {
+        check_image(image_id, width, height, rgba, MAX_SIDE_PX)?;
+        let mut premultiplied = Vec::new();
+        premultiply(rgba, &mut premultiplied);
+        let mut ycca = Vec::with_capacity(premultiplied.len());
+        for px in premultiplied.chunks_exact(4) {
+            ycca.extend_from_slice(&premultiplied_ycc(px));
+        }
+        let opaque = rgba.chunks_exact(4).all(|px| px[3] == 255);
+        Ok(Self { width, height, ycca, opaque })
+    }
+}
+
+/// Premultiplied R'G'B'A to premultiplied BT.709 limited-range Y'CbCrA (see tile.wgsl).
+fn premultiplied_ycc(px: &[u8]) -> [u8; 4] {
+    let (kr, kb) = (0.2126, 0.0722);
+    let kg = 1.0 - kr - kb;
+    let [r, g, b, a] = [px[0], px[1], px[2], px[3]].map(|c| f64::from(c) / 255.0);
+    let y = kr * r + kg * g + kb * b;
+    let cb = (b - y) / (2.0 * (1.0 - kb));
+    let cr = (r - y) / (2.0 * (1.0 - kr));
+    let q = |v: f64| v.round().clamp(0.0, 255.0) as u8;
+    [q(16.0 * a + 219.0 * y), q(128.0 * a + 224.0 * cb), q(128.0 * a + 224.0 * cr), px[3]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::{rgb_to_yuv_limited, yuv_limited_to_rgb};
+
+    #[test]
+    fn bt601_frames_become_bt709() {
+        for rgb in [[200u8, 40, 40], [12, 200, 90], [90, 30, 250], [128, 128, 128], [255, 255, 255]] {
+            let [y, u, v] = rgb_to_yuv_limited(rgb, ColorMatrix::Bt601);
+            let (ys, us, vs) = (vec![y; 16], vec![u; 4], vec![v; 4]);
+            let frame = I420Frame {
+                width: 4,
+                height: 4,
+                y: &ys,
+                y_stride: 4,
+                u: &us,
+                u_stride: 2,
+                v: &vs,
+                v_stride: 2,
+                matrix: ColorMatrix::Bt601,
+            };
+            let mut planes = SourcePlanes::default();
+            planes.store(1, &frame).expect("store");
+            let back = yuv_limited_to_rgb([planes.luma[5], planes.chroma[2], planes.chroma[3]], ColorMatrix::Bt709);
+            for c in 0..3 {
+                assert!((i32::from(back[c]) - i32::from(rgb[c])).abs() <= 3, "{rgb:?} came back as {back:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn strides_are_dropped_and_short_planes_refused() {
+        let ys: Vec<u8> = (0..3 * 8).map(|i| i as u8).collect();
+        let cs = vec![128u8; 2 * 8];
+        let mut frame = I420Frame {
+            width: 3,
+            height: 3,
+            y: &ys,
+            y_stride: 8,
+            u: &cs,
+            u_stride: 8,
+            v: &cs,
+            v_stride: 8,
+            matrix: ColorMatrix::Bt709,
+        };
+        let mut planes = SourcePlanes::default();
+        planes.store(7, &frame).expect("store");
+        assert_eq!(planes.luma, vec![0, 1, 2, 8, 9, 10, 16, 17, 18]);
+        assert_eq!(planes.chroma.len(), 2 * 2 * 2);
+        frame.y = &ys[..10];
+        assert!(matches!(planes.store(7, &frame), Err(GpuError::BadFrame { source_id: 7, .. })));
+    }
+
+    #[test]
+    fn images_are_premultiplied_ycca() {
+        let image = ImagePlanes::new(3, 2, 1, &[255, 255, 255, 255, 255, 255, 255, 0]).expect("image");
+        assert_eq!(&image.ycca[..4], &[235, 128, 128, 255]);
+        assert_eq!(&image.ycca[4..], &[0, 0, 0, 0]);
+        assert!(!image.opaque);
+        assert!(ImagePlanes::new(3, 2, 2, &[0; 4]).is_err());
+    }
+}

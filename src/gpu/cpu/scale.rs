@@ -1,0 +1,145 @@
+//! Bilinear resampling of 8-bit planes (one or more interleaved channels) into a region of
+//! another plane: the CPU path's version of the GPU's bilinear texture sample, with the same
+//! taps (texel centres at `k + 0.5`, clamped at the edges) in 8-bit fixed point.
+//!
+//! Written here rather than taken from `fast_image_resize`: that crate's one-channel
+//! horizontal kernel sums each output pixel's taps with full-width SIMD reductions, about
+//! 4 ns per pixel for a two-tap enlargement (10 ms per 1080p frame of four tiles, measured
+//! with `compose_fps`). Here each source row a tile needs is resampled across once (one
+//! two-tap blend per output column) and every output row is a blend of two such rows, a
+//! loop the compiler vectorises.
+
+use super::canvas::{Axis, Span};
+
+/// Weights are in 1/256.
+const ONE: u32 = 256;
+
+/// Buffers reused between calls: the column taps and two resampled source rows.
+#[derive(Default)]
+pub(crate) struct Scaler {
+    columns: Vec<(u32, u32, u32)>,
+    rows: [(Option<u32>, Vec<u16>); 2],
+}
+
+/// A tightly packed source plane of `C` interleaved channels.
+pub(crate) struct Plane<'a> {
+    pub(crate) data: &'a [u8],
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+}
+
+/// The two source texels and the weight (of the second, in 1/256) that output pixel `p`
+/// samples along an axis.
+fn tap(axis: Axis, p: u32, limit: u32) -> (u32, u32, u32) {
+    let last = limit.saturating_sub(1);
+    let s = (axis.at(f64::from(p) + 0.5) - 0.5).clamp(0.0, f64::from(last));
+    let mut i0 = s.floor() as u32;
+    let mut f = ((s - f64::from(i0)) * f64::from(ONE)).round() as u32;
+    if f >= ONE {
+        i0 += 1;
+        f = 0;
+    }
+    let i0 = i0.min(last);
+    (i0, (i0 + 1).min(last), f)
+}
+
+impl Scaler {
+    /// Resamples `src` into the pixels `xs x ys` of `dst` (a plane `dst_width` pixels wide,
+    /// `C` channels), output pixel centres mapped to source coordinates by the axes.
+    pub(crate) fn scale<const C: usize>(
+        &mut self,
+        src: &Plane<'_>,
+        dst: &mut [u8],
+        dst_width: u32,
+        (xs, ys): (Span, Span),
+        (x, y): (Axis, Axis),
+    ) {
+        if xs.is_empty() || ys.is_empty() || src.width == 0 || src.height == 0 {
+            return;
+        }
+        self.columns.clear();
+        self.columns.extend((xs.start..xs.end).map(|p| tap(x, p, src.width)));
+        let row_len = xs.len() as usize * C;
+        for slot in &mut self.rows {
+            slot.0 = None;
+            slot.1.resize(row_len, 0);
+        }
+        for py in ys.start..ys.end {
+            let (r0, r1, fy) = tap(y, py, src.height);
+            let a = self.resampled::<C>(src, r0, None);
+            let b = if r1 == r0 { a } else { self.resampled::<C>(src, r1, Some(a)) };
+            let start = (py as usize * dst_width as usize + xs.start as usize) * C;
+            let Some(out) = dst.get_mut(start..start + row_len) else {
+                return;
+            };
+            let (h0, h1) = (&self.rows[a].1, &self.rows[b].1);
+            let (w0, w1) = (ONE - fy, fy);
+            for ((o, &t0), &t1) in out.iter_mut().zip(h0).zip(h1) {
+                *o = ((u32::from(t0) * w0 + u32::from(t1) * w1 + (1 << 15)) >> 16) as u8;
+            }
+        }
+    }
+
+    /// The slot holding source row `row` resampled across the output columns (computed into
+    /// a slot other than `keep` when neither holds it).
+    fn resampled<const C: usize>(&mut self, src: &Plane<'_>, row: u32, keep: Option<usize>) -> usize {
+        if let Some(slot) = self.rows.iter().position(|(held, _)| *held == Some(row)) {
+            return slot;
+        }
+        let slot = match keep {
+            Some(0) => 1,
+            Some(_) => 0,
+            None => usize::from(self.rows[0].0.is_some() && self.rows[1].0.is_none()),
+        };
+        let width = src.width as usize * C;
+        let start = row as usize * width;
+        let line = src.data.get(start..start + width).unwrap_or(&[]);
+        let out = &mut self.rows[slot].1;
+        for (dst, &(i0, i1, f)) in out.chunks_exact_mut(C).zip(&self.columns) {
+            let (i0, i1) = (i0 as usize * C, i1 as usize * C);
+            for c in 0..C {
+                let t0 = u32::from(line.get(i0 + c).copied().unwrap_or(0));
+                let t1 = u32::from(line.get(i1 + c).copied().unwrap_or(0));
+                dst[c] = (t0 * (ONE - f) + t1 * f) as u16;
+            }
+        }
+        self.rows[slot].0 = Some(row);
+        slot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn axis(lo: f32, size: f32, source: u32) -> Axis {
+        Axis::new(lo, size, 0.0, 1.0, source)
+    }
+
+    #[test]
+    fn same_size_is_a_copy_and_enlargements_interpolate() {
+        let data: Vec<u8> = (0..16).map(|i| (i * 10) as u8).collect();
+        let src = Plane { data: &data, width: 4, height: 4 };
+        let mut dst = vec![0u8; 16];
+        let spans = (Span { start: 0, end: 4 }, Span { start: 0, end: 4 });
+        Scaler::default().scale::<1>(&src, &mut dst, 4, spans, (axis(0.0, 4.0, 4), axis(0.0, 4.0, 4)));
+        assert_eq!(dst, data);
+        // 2 -> 4 across: centres at 0.25, 0.75, ... of a texel step; edges clamp.
+        let src = Plane { data: &[0, 200], width: 2, height: 1 };
+        let mut dst = vec![0u8; 4];
+        let spans = (Span { start: 0, end: 4 }, Span { start: 0, end: 1 });
+        Scaler::default().scale::<1>(&src, &mut dst, 4, spans, (axis(0.0, 4.0, 2), axis(0.0, 1.0, 1)));
+        assert_eq!(dst, vec![0, 50, 150, 200]);
+    }
+
+    #[test]
+    fn interleaved_channels_stay_apart_and_regions_stay_inside() {
+        let src = Plane { data: &[10, 200, 30, 220], width: 2, height: 1 };
+        let mut dst = vec![7u8; 2 * 4 * 2];
+        let spans = (Span { start: 1, end: 3 }, Span { start: 1, end: 2 });
+        Scaler::default().scale::<2>(&src, &mut dst, 4, spans, (axis(1.0, 2.0, 2), axis(1.0, 1.0, 1)));
+        assert_eq!(&dst[..10], &[7, 7, 7, 7, 7, 7, 7, 7, 7, 7]);
+        assert_eq!(&dst[10..14], &[10, 200, 30, 220]);
+        assert_eq!(&dst[14..], &[7, 7]);
+    }
+}
