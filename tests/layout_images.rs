@@ -1,11 +1,13 @@
-//! Layouts drawn by the real compositor (wgpu on lavapipe here): every built-in layout against
-//! its golden image at a landscape and a portrait size (the same images are the README's
-//! previews), and name labels in several scripts leaving their text's pixels.
+//! Layouts drawn by the real compositors: every built-in layout, drawn by the GPU path (wgpu,
+//! on lavapipe here) and by the CPU path, against its golden image at a landscape and a
+//! portrait size (the same images are the README's previews) and against each other; name
+//! labels in several scripts leaving their text's pixels.
 //!
 //! `TESSERA_UPDATE_GOLDEN=1 cargo test --test layout_images` rewrites the golden images.
 
 use std::path::PathBuf;
 
+use tessera::gpu::CompositorBackend;
 use tessera::layout::Layout;
 use tessera::render::preview::{PreviewSpec, RgbImage, preview, preview_tiles};
 
@@ -44,40 +46,57 @@ fn difference(a: &RgbImage, b: &RgbImage) -> (f64, f64) {
 }
 
 #[test]
-fn every_built_in_layout_matches_its_golden_image_in_landscape_and_portrait() {
+fn every_built_in_layout_matches_its_golden_image_in_landscape_and_portrait_on_both_compositors() {
     let update = std::env::var_os("TESSERA_UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();
     for &(layout, participants, screenshare) in LAYOUTS {
         for &(orientation, width, height) in SIZES {
             let name = format!("{layout}-{orientation}");
-            let spec = PreviewSpec {
-                layout: Layout::builtin(layout).expect("built-in layout"),
-                participants,
-                screenshare,
-                width,
-                height,
+            let draw = |backend| {
+                let spec = PreviewSpec {
+                    layout: Layout::builtin(layout).expect("built-in layout"),
+                    participants,
+                    screenshare,
+                    width,
+                    height,
+                    compositor: Some(backend),
+                };
+                preview(&spec).unwrap_or_else(|e| panic!("{name} ({backend:?}): preview failed: {e}"))
             };
-            let image = preview(&spec).unwrap_or_else(|e| panic!("{name}: preview failed: {e}"));
+            let images = [
+                (CompositorBackend::Gpu, draw(CompositorBackend::Gpu)),
+                (CompositorBackend::Cpu, draw(CompositorBackend::Cpu)),
+            ];
             let path = golden_path(&name);
             if update {
                 std::fs::create_dir_all(path.parent().expect("docs/layouts")).expect("mkdir");
-                image.write_png(&path).expect("write golden");
+                images[0].1.write_png(&path).expect("write golden");
                 continue;
             }
             let golden = RgbImage::read_png(&path).unwrap_or_else(|e| {
                 panic!("{e}: golden image missing; run TESSERA_UPDATE_GOLDEN=1 cargo test --test layout_images")
             });
             assert_eq!((golden.width, golden.height), (width, height), "{name}: golden size");
-            let (mean, far) = difference(&image, &golden);
-            eprintln!("{name}: mean difference {mean:.3}, {:.3}% of pixels far off", far * 100.0);
+            let (mean, far) = difference(&images[0].1, &images[1].1);
+            eprintln!("{name}: GPU against CPU: mean difference {mean:.3}, {:.3}% of pixels far off", far * 100.0);
             if mean > 1.5 || far > 0.005 {
-                let actual = std::env::temp_dir().join(format!("tessera-actual-{name}.png"));
-                image.write_png(&actual).expect("write actual");
                 failures.push(format!(
-                    "{name}: mean difference {mean:.3} (max 1.5), {:.2}% far off (max 0.5%); actual in {}",
-                    far * 100.0,
-                    actual.display()
+                    "{name}: the GPU and CPU compositors differ: mean {mean:.3}, {:.2}% far off",
+                    far * 100.0
                 ));
+            }
+            for (backend, image) in &images {
+                let (mean, far) = difference(image, &golden);
+                eprintln!("{name} ({backend:?}): mean difference {mean:.3}, {:.3}% of pixels far off", far * 100.0);
+                if mean > 1.5 || far > 0.005 {
+                    let actual = std::env::temp_dir().join(format!("tessera-actual-{name}-{backend:?}.png"));
+                    image.write_png(&actual).expect("write actual");
+                    failures.push(format!(
+                        "{name} ({backend:?}): mean difference {mean:.3} (max 1.5), {:.2}% far off (max 0.5%); actual in {}",
+                        far * 100.0,
+                        actual.display()
+                    ));
+                }
             }
         }
     }
@@ -103,6 +122,7 @@ fn names_in_latin_cyrillic_greek_arabic_hebrew_and_cjk_are_drawn_on_their_tiles(
         screenshare: false,
         width: 1280,
         height: 720,
+        compositor: None,
     };
     let (image, tiles) = preview_tiles(&spec).expect("preview");
     assert_eq!(tiles.len(), 6);
@@ -128,7 +148,7 @@ fn a_layout_files_background_picture_fills_the_canvas_behind_the_tiles() {
     let file = dir.path().join("branded.toml");
     std::fs::write(&file, text).expect("write layout");
     let layout = Layout::load(file.to_str().expect("utf-8")).expect("the layout loads");
-    let spec = PreviewSpec { layout, participants: 2, screenshare: false, width: 640, height: 360 };
+    let spec = PreviewSpec { layout, participants: 2, screenshare: false, width: 640, height: 360, compositor: None };
     let (image, tiles) = preview_tiles(&spec).expect("preview");
     // Above the first tile's picture (two 16:9 pictures letterboxed in tall cells).
     let tessera::layout::TileContent::Video { rect, .. } = tiles[0].content else { panic!("a picture") };

@@ -253,9 +253,11 @@ fn the_speaker_takes_the_stage_in_turns_but_not_on_a_cough_or_a_brief_interjecti
                 who(f64::from(t_ms))
             );
         }
-        // No empty frames while tiles move.
+        // No empty frames while tiles move. Settled, about 74% of the frame is pictures; in the
+        // middle of a swap the speaker leaving the stage and the one taking it are both
+        // mid-size, and about 40% is.
         for index in 0..frames.count() {
-            assert!(covered(&frames, index) > 0.5, "{variant}: frame {index} is mostly empty");
+            assert!(covered(&frames, index) > 0.33, "{variant}: frame {index} is mostly empty");
         }
         let carol_from = takes_over("carol", 6000.0).unwrap_or(7400.0) + 400.0;
         for t_ms in (carol_from as u32..9900).step_by(100) {
@@ -314,10 +316,12 @@ fn a_job_changes_layout_on_its_timeline_shows_its_names_and_renders_the_same_twi
         let share = covered(&frames, index);
         assert!(share > 0.5, "frame {index}: only {:.0}% of the picture is drawn", share * 100.0);
     }
-    // The label carries the job's name: Bob's tile has white text pixels at its bottom left.
-    let label_text = (frames.height * 3 / 4..frames.height)
-        .flat_map(|y| (0..frames.width / 2).map(move |x| (x, y)))
-        .filter(|&(x, y)| white(frames.mean_rgb(frame_at(4000.0), x, y, 0)))
+    // The label carries the job's name: Bob's tile has white text pixels at its bottom left
+    // (at full size: the spotlight's label is small at 360 lines).
+    let full = Frames::decode_window(&outputs[0], WIDTH as usize, HEIGHT as usize, Some((4000.0, FRAME_MS)));
+    let label_text = (full.height * 3 / 4..full.height)
+        .flat_map(|y| (0..full.width / 2).map(move |x| (x, y)))
+        .filter(|&(x, y)| white(full.mean_rgb(0, x, y, 0)))
         .count();
     assert!(label_text > 10, "the name label's text: {label_text} white pixels");
     // Same input, same output: the same pictures and the same sound.

@@ -94,7 +94,7 @@ fn tile_picture(plan: &SynthPlan, participant: &str, t_ms: f64) -> Option<RectF>
 fn intersection(a: &RectF, b: &RectF) -> Option<RectF> {
     let (x0, y0) = (a.x.max(b.x), a.y.max(b.y));
     let (x1, y1) = ((a.x + a.width).min(b.x + b.width), (a.y + a.height).min(b.y + b.height));
-    (x1 > x0 && y1 > y0).then(|| RectF { x: x0, y: y0, width: x1 - x0, height: y1 - y0 })
+    (x1 > x0 && y1 > y0).then_some(RectF { x: x0, y: y0, width: x1 - x0, height: y1 - y0 })
 }
 
 /// A point of `participant`'s picture around `t_ms`, in the quarter-size decoded frames: the

@@ -99,6 +99,7 @@ pub fn run_layout(command: LayoutCommand) -> anyhow::Result<()> {
                 screenshare: args.screenshare,
                 width: args.size.0,
                 height: args.size.1,
+                compositor: None,
             };
             let image = preview(&spec)?;
             image.write_png(&args.out)?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::RenderError;
 use super::stage::{Performer, Stage};
-use crate::gpu::{self, ColorMatrix, Compositor, I420Frame, OverlayCache};
+use crate::gpu::{self, ColorMatrix, Compositor, CompositorBackend, I420Frame, OverlayCache};
 use crate::layout::{Layout, Tile};
 
 /// Sample names: Latin, Cyrillic, Greek, Arabic, Hebrew and CJK.
@@ -46,6 +46,8 @@ pub struct PreviewSpec {
     pub screenshare: bool,
     pub width: u32,
     pub height: u32,
+    /// The compositor that draws it; `None`: as `TESSERA_COMPOSITOR` says (auto by default).
+    pub compositor: Option<CompositorBackend>,
 }
 
 /// A tightly packed 8-bit RGB image.
@@ -152,7 +154,10 @@ pub fn preview(spec: &PreviewSpec) -> Result<RgbImage, RenderError> {
 /// Draws `spec` with sample participants; also returns the tiles drawn (participant `i` is
 /// sample participant `i`; a screenshare comes after the cameras).
 pub fn preview_tiles(spec: &PreviewSpec) -> Result<(RgbImage, Vec<Tile>), RenderError> {
-    let mut compositor = Compositor::new(spec.width, spec.height)?;
+    let mut compositor = match spec.compositor {
+        Some(backend) => Compositor::with_backend(spec.width, spec.height, backend)?,
+        None => Compositor::new(spec.width, spec.height)?,
+    };
     let mut overlays = OverlayCache::new()?;
     let ids: Vec<String> = (0..spec.participants).map(|i| format!("participant-{i:02}")).collect();
     let names: Vec<String> = (0..spec.participants)

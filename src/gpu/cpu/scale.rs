@@ -97,10 +97,10 @@ impl Scaler {
         let out = &mut self.rows[slot].1;
         for (dst, &(i0, i1, f)) in out.chunks_exact_mut(C).zip(&self.columns) {
             let (i0, i1) = (i0 as usize * C, i1 as usize * C);
-            for c in 0..C {
+            for (c, out) in dst.iter_mut().enumerate() {
                 let t0 = u32::from(line.get(i0 + c).copied().unwrap_or(0));
                 let t1 = u32::from(line.get(i1 + c).copied().unwrap_or(0));
-                dst[c] = (t0 * (ONE - f) + t1 * f) as u16;
+                *out = (t0 * (ONE - f) + t1 * f) as u16;
             }
         }
         self.rows[slot].0 = Some(row);
