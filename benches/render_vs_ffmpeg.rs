@@ -1,12 +1,20 @@
-//! Render speed: `tessera raw composite` against ffmpeg doing the same grid (xstack + amix +
-//! libx264 at the same preset, quality and size) on the same synthetic call, both timed here.
+//! Render speed and CPU on one machine: `tessera raw composite` against the ffmpeg command a
+//! user would otherwise script (xstack + amix + libx264 at the same preset, CRF and size) on
+//! the same synthetic calls, and both against the limit: decoding the inputs alone plus
+//! encoding the output alone, the work no composer can skip.
 //!
 //! ffmpeg cannot read rtpdump, so each track is first remuxed (not decoded) to Matroska; that
-//! step is not timed. Run with `cargo bench --bench render_vs_ffmpeg`; tune with
-//! BENCH_PARTICIPANTS (default 4), BENCH_DURATION_S (30), BENCH_SIZE (1920x1080),
-//! BENCH_PRESET (veryfast). Without `--bench` (`cargo test --benches`) and BENCH_DURATION_S it
-//! is a 2 s smoke run at 320x180.
+//! step is not timed. The limit is measured with ffmpeg on the same streams: every input track
+//! decoded to nothing, plus tessera's composite re-encoded with libx264 (same preset and CRF)
+//! and AAC less decoding it. CPU-seconds are user + system time of this process (tessera runs
+//! in it, GStreamer's and x264's threads included) and of the ffmpeg children.
+//!
+//! Run with `cargo bench --bench render_vs_ffmpeg`; knobs: BENCH_PARTICIPANTS (a list,
+//! default `4,9`), BENCH_DURATION_S (60), BENCH_SIZE (1920x1080), BENCH_PRESET (veryfast),
+//! TESSERA_COMPOSITOR (auto, gpu, cpu). Without `--bench` (`cargo test --benches`) and
+//! BENCH_DURATION_S it is a 2 s smoke run at 320x180.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -17,11 +25,59 @@ use tessera::media::encode::EncodeSettings;
 use tessera::media::remux::remux_segment_to_mkv;
 use tessera::outputs::{OutputSet, TrackFilter};
 use tessera::render::staging::Staging;
-use tessera::render::{CancelFlag, RenderInput, RenderPlan, RenderRequest, render};
+use tessera::render::{CancelFlag, RenderInput, RenderPlan, RenderRequest, RenderSummary, render};
 use tessera::synth::{SynthSpec, synth};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// CPU seconds (user + system) of this process and of its waited-for children, from
+/// /proc/self/stat (clock ticks of 1/100 s).
+fn cpu_s() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default();
+    // After the name: state(0) ... utime(11) stime(12) cutime(13) cstime(14); the state is
+    // not a number and was filtered out, so the indices shift by one.
+    let at = |i: usize| fields.get(i - 1).copied().unwrap_or(0.0) / 100.0;
+    (at(11) + at(12), at(13) + at(14))
+}
+
+/// Wall and CPU seconds of `work` (this process and its children together).
+fn measure<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(T, f64, f64)> {
+    let (own, children) = cpu_s();
+    let started = Instant::now();
+    let value = work()?;
+    let wall = started.elapsed().as_secs_f64();
+    let (own_after, children_after) = cpu_s();
+    Ok((value, wall, (own_after - own) + (children_after - children)))
+}
+
+fn ffmpeg(args: &[String]) -> anyhow::Result<()> {
+    let status = Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-y"]).args(args).status()?;
+    anyhow::ensure!(status.success(), "ffmpeg failed: ffmpeg {}", args.join(" "));
+    Ok(())
+}
+
+struct Settings {
+    duration_s: u64,
+    width: u32,
+    height: u32,
+    fps: u32,
+    preset: String,
+}
+
+struct Row {
+    participants: usize,
+    media_s: f64,
+    ours: (f64, f64),
+    theirs: (f64, f64),
+    limit_cpu_s: f64,
+    compose_s: f64,
+    adapter: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,33 +86,67 @@ fn main() -> anyhow::Result<()> {
     }
     // `cargo bench` passes --bench; without it (`cargo test --benches`) this is a smoke run.
     let smoke = !std::env::args().any(|a| a == "--bench") && std::env::var_os("BENCH_DURATION_S").is_none();
-    let participants: usize = env_or("BENCH_PARTICIPANTS", 4);
-    let duration_s: u64 = if smoke { 2 } else { env_or("BENCH_DURATION_S", 30) };
-    let default_size = if smoke { "320x180" } else { "1920x1080" };
-    let size: String = env_or("BENCH_SIZE", default_size.to_owned());
-    let preset: String = env_or("BENCH_PRESET", "veryfast".to_owned());
+    let participants: String = env_or("BENCH_PARTICIPANTS", if smoke { "4" } else { "4,9" }.to_owned());
+    let size: String = env_or("BENCH_SIZE", if smoke { "320x180" } else { "1920x1080" }.to_owned());
     let (width, height) = size
         .split_once('x')
         .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
         .ok_or_else(|| anyhow::anyhow!("BENCH_SIZE `{size}` is not WIDTHxHEIGHT"))?;
-    let fps = 30;
+    let settings = Settings {
+        duration_s: if smoke { 2 } else { env_or("BENCH_DURATION_S", 60) },
+        width,
+        height,
+        fps: 30,
+        preset: env_or("BENCH_PRESET", "veryfast".to_owned()),
+    };
+    let mut rows = Vec::new();
+    for n in participants.split(',') {
+        let n: usize = n.trim().parse().map_err(|_| anyhow::anyhow!("BENCH_PARTICIPANTS: `{n}` is not a count"))?;
+        rows.push(run_one(n, &settings)?);
+    }
+    println!(
+        "\n{}x{} at {} fps, x264 {} crf 23, {} s calls of 640x360 VP8/H.264 + Opus",
+        settings.width, settings.height, settings.fps, settings.preset, settings.duration_s
+    );
+    println!(
+        "| participants | tessera wall | tessera CPU | ffmpeg wall | ffmpeg CPU | limit CPU | ffmpeg wall / tessera wall | tessera CPU / limit | composition share of tessera CPU |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in &rows {
+        println!(
+            "| {} | {:.1} s ({:.2}x real time) | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.2} | {:.2} | {:.1}% |",
+            r.participants,
+            r.ours.0,
+            r.media_s / r.ours.0,
+            r.ours.1,
+            r.theirs.0,
+            r.theirs.1,
+            r.limit_cpu_s,
+            r.theirs.0 / r.ours.0,
+            r.ours.1 / r.limit_cpu_s,
+            100.0 * r.compose_s / r.ours.1
+        );
+    }
+    if let Some(r) = rows.first() {
+        println!("compositor: {}", r.adapter);
+    }
+    Ok(())
+}
 
+fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
     let dir = tempfile::tempdir()?;
     let input = dir.path().join("call");
     let spec = SynthSpec {
         participants,
-        duration_ms: duration_s * 1000,
+        duration_ms: s.duration_s * 1000,
         video_codecs: vec![Codec::Vp8, Codec::H264],
         ..SynthSpec::default()
     };
     synth(&spec, &input)?;
-    println!(
-        "input: {participants} participants, {duration_s} s, 640x360 VP8/H.264 + Opus; output {width}x{height} at {fps} fps, x264 {preset} crf 23"
-    );
+    eprintln!("{participants} participants: synthesised; rendering with tessera");
 
-    // tessera
-    let mut encode = EncodeSettings::new(width, height, fps);
-    encode.quality.preset = preset.clone();
+    let mut encode = EncodeSettings::new(s.width, s.height, s.fps);
+    encode.quality.preset = s.preset.clone();
     let request = RenderRequest {
         input: RenderInput::Archive(input.clone()),
         output_dir: dir.path().join("tessera"),
@@ -70,21 +160,19 @@ fn main() -> anyhow::Result<()> {
         max_call_span_h: tessera::render::DEFAULT_MAX_CALL_SPAN_H,
         on_file: None,
     };
-    let started = Instant::now();
-    let summary = render(&request, |_| {})?;
-    let ours_s = started.elapsed().as_secs_f64();
+    let (summary, ours_wall, ours_cpu) = measure(|| Ok(render(&request, |_| {})?))?;
+    let composite = composite_file(&summary)?;
 
     // ffmpeg on the same tracks, remuxed.
     let recording = Recording::open(&input)?;
     let plan = RenderPlan::build(&recording)?;
-    let mut args: Vec<String> = vec!["-hide_banner".into(), "-v".into(), "error".into(), "-y".into()];
-    let mut video_inputs = Vec::new();
-    let mut audio_inputs = Vec::new();
+    let mut inputs: Vec<String> = Vec::new();
+    let (mut video_inputs, mut audio_inputs, mut mkvs) = (Vec::new(), Vec::new(), Vec::new());
     for (index, track) in plan.tracks.iter().enumerate() {
         let segment = track.segments.first().ok_or_else(|| anyhow::anyhow!("track without segments"))?;
         let mkv = dir.path().join(format!("track{index}.mkv"));
         remux_segment_to_mkv(&segment.spec, segment.packets()?.as_mut(), &mkv)?;
-        args.extend([
+        inputs.extend([
             "-itsoffset".into(),
             format!("{:.3}", segment.span.start_ms / 1000.0),
             "-i".into(),
@@ -94,69 +182,90 @@ fn main() -> anyhow::Result<()> {
             Codec::Opus => audio_inputs.push(index),
             _ => video_inputs.push(index),
         }
+        mkvs.push(mkv);
     }
+    let mut args = inputs;
+    args.extend(["-filter_complex".into(), ffmpeg_graph(&video_inputs, &audio_inputs, s)?]);
+    args.extend(["-map".into(), "[v]".into(), "-map".into(), "[a]".into()]);
+    args.extend(["-t".into(), format!("{:.3}", plan.timeline.duration_ms / 1000.0), "-r".into(), s.fps.to_string()]);
+    args.extend(encode_args(s, &dir.path().join("ffmpeg.mp4")));
+    eprintln!("{participants} participants: rendering with ffmpeg");
+    let ((), theirs_wall, theirs_cpu) = measure(|| ffmpeg(&args))?;
+
+    // The limit: decode every input alone, encode the output alone.
+    eprintln!("{participants} participants: measuring decode-only and encode-only");
+    let null = |file: &Path| -> Vec<String> {
+        vec!["-i".into(), file.display().to_string(), "-f".into(), "null".into(), "-".into()]
+    };
+    let ((), _, decode_cpu) = measure(|| mkvs.iter().try_for_each(|mkv| ffmpeg(&null(mkv))))?;
+    let ((), _, reencode_cpu) = measure(|| {
+        let mut args = vec!["-i".into(), composite.display().to_string()];
+        args.extend(encode_args(s, &dir.path().join("reencoded.mp4")));
+        ffmpeg(&args)
+    })?;
+    let ((), _, composite_decode_cpu) = measure(|| ffmpeg(&null(&composite)))?;
+    let limit_cpu_s = decode_cpu + (reencode_cpu - composite_decode_cpu).max(0.0);
+
+    Ok(Row {
+        participants,
+        media_s: summary.duration_ms / 1000.0,
+        ours: (ours_wall, ours_cpu),
+        theirs: (theirs_wall, theirs_cpu),
+        limit_cpu_s,
+        compose_s: summary.compose_s,
+        adapter: summary.adapter.unwrap_or_default(),
+    })
+}
+
+fn composite_file(summary: &RenderSummary) -> anyhow::Result<std::path::PathBuf> {
+    summary
+        .outputs
+        .iter()
+        .map(|o| summary.output_dir.join(&o.file))
+        .find(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .ok_or_else(|| anyhow::anyhow!("tessera wrote no mp4"))
+}
+
+/// The grid as an ffmpeg filter graph: each camera scaled into its cell (contain, padded),
+/// stacked, and the microphones mixed and limited as tessera mixes them.
+fn ffmpeg_graph(video_inputs: &[usize], audio_inputs: &[usize], s: &Settings) -> anyhow::Result<String> {
     let layout = Layout::builtin("grid")?;
-    let cells: Vec<_> =
-        layout.place(&vec![Some((640, 360)); video_inputs.len()], width, height).into_iter().map(|t| t.cell).collect();
+    let cells: Vec<_> = layout
+        .place(&vec![Some((640, 360)); video_inputs.len()], s.width, s.height)
+        .into_iter()
+        .map(|t| t.cell)
+        .collect();
     let mut filter = String::new();
     let mut positions = Vec::new();
     for (n, (input_index, cell)) in video_inputs.iter().zip(&cells).enumerate() {
         let (w, h) = (cell.width.round() as u32 / 2 * 2, cell.height.round() as u32 / 2 * 2);
         filter.push_str(&format!(
-            "[{input_index}:v]fps={fps},scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=0x2a2f36[v{n}];"
+            "[{input_index}:v]fps={},scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=0x2a2f36[v{n}];",
+            s.fps
         ));
         positions.push(format!("{}_{}", cell.x.round() as u32, cell.y.round() as u32));
     }
     let labels: String = (0..video_inputs.len()).map(|n| format!("[v{n}]")).collect();
     filter.push_str(&format!(
-        "{labels}xstack=inputs={}:layout={}:fill=0x101418,pad={width}:{height}:0:0:color=0x101418[v];",
+        "{labels}xstack=inputs={}:layout={}:fill=0x101418,pad={}:{}:0:0:color=0x101418[v];",
         video_inputs.len(),
-        positions.join("|")
+        positions.join("|"),
+        s.width,
+        s.height
     ));
     let audio_labels: String = audio_inputs.iter().map(|i| format!("[{i}:a]")).collect();
     filter.push_str(&format!(
         "{audio_labels}amix=inputs={}:normalize=0,alimiter=limit=0.891,aresample=48000,aformat=channel_layouts=stereo[a]",
         audio_inputs.len()
     ));
-    let ffmpeg_out = dir.path().join("ffmpeg.mp4");
-    args.extend([
-        "-filter_complex".into(),
-        filter,
-        "-map".into(),
-        "[v]".into(),
-        "-map".into(),
-        "[a]".into(),
-        "-t".into(),
-        format!("{:.3}", plan.timeline.duration_ms / 1000.0),
-        "-r".into(),
-        fps.to_string(),
-        "-c:v".into(),
-        "libx264".into(),
-        "-preset".into(),
-        preset.clone(),
-        "-crf".into(),
-        "23".into(),
-        "-pix_fmt".into(),
-        "yuv420p".into(),
-        "-c:a".into(),
-        "aac".into(),
-        "-b:a".into(),
-        "128k".into(),
-        ffmpeg_out.display().to_string(),
-    ]);
-    let started = Instant::now();
-    let status = Command::new("ffmpeg").args(&args).status()?;
-    let ffmpeg_s = started.elapsed().as_secs_f64();
-    anyhow::ensure!(status.success(), "ffmpeg failed: ffmpeg {}", args.join(" "));
+    Ok(filter)
+}
 
-    let media_s = summary.duration_ms / 1000.0;
-    println!(
-        "tessera: {ours_s:>7.2} s  {:>5.2}x real time  ({}, {})",
-        media_s / ours_s,
-        summary.encoder.as_deref().unwrap_or("?"),
-        summary.adapter.as_deref().unwrap_or("?")
-    );
-    println!("ffmpeg:  {ffmpeg_s:>7.2} s  {:>5.2}x real time  (xstack + amix + libx264)", media_s / ffmpeg_s);
-    println!("ratio:   tessera takes {:.2}x the time ffmpeg takes (below 1 is faster)", ours_s / ffmpeg_s);
-    Ok(())
+/// libx264 at the preset and CRF 23, AAC 128 kbit/s, into `out`.
+fn encode_args(s: &Settings, out: &Path) -> Vec<String> {
+    ["-c:v", "libx264", "-preset", &s.preset, "-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k"]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain([out.display().to_string()])
+        .collect()
 }

@@ -78,6 +78,7 @@ pub fn composite_output(
         fps: settings.fps,
         encoder,
         adapter,
+        compose_s: 0.0,
     })
 }
 

@@ -185,6 +185,8 @@ pub struct RenderSummary {
     /// The video encoder element, when a composite video was written.
     pub encoder: Option<String>,
     pub adapter: Option<String>,
+    /// Wall seconds the composite spent composing frames (on the CPU compositor, CPU time).
+    pub compose_s: f64,
 }
 
 impl RenderSummary {
@@ -335,6 +337,7 @@ fn render_plan(
         elapsed_s: 0.0,
         encoder: None,
         adapter: None,
+        compose_s: 0.0,
     };
 
     let written = files::write_outputs(plan, request, &mut on_progress)?;
@@ -344,6 +347,7 @@ fn render_plan(
         summary.duration_ms = result.duration_ms;
         summary.encoder = result.encoder;
         summary.adapter = result.adapter;
+        summary.compose_s = result.compose_s;
     }
 
     info_span!("finalize").in_scope(|| {

@@ -24,6 +24,8 @@ pub struct OutputResult {
     /// The video encoder element, when a video was written.
     pub encoder: Option<String>,
     pub adapter: Option<String>,
+    /// Wall seconds spent composing its frames.
+    pub compose_s: f64,
 }
 
 /// An output and how its failure counts.
@@ -136,11 +138,12 @@ pub fn run(
         let Some(entry) = slot else { continue };
         let frames = entry.output.frames();
         let offset_ms = CallTimeline::frame_time_ms(entry.output.first_frame, fps);
+        let compose_s = entry.output.compose_s;
         let finished = entry.output.finish(FALLBACK_SIZE);
         match finished {
             Ok((encoder, adapter)) => {
                 let duration_ms = frames as f64 * 1000.0 / f64::from(fps);
-                *result = Some(Ok(OutputResult { offset_ms, frames, duration_ms, encoder, adapter }));
+                *result = Some(Ok(OutputResult { offset_ms, frames, duration_ms, encoder, adapter, compose_s }));
             }
             Err(err) if entry.isolated => *result = Some(Err(err)),
             Err(err) => return Err(err),
@@ -181,7 +184,9 @@ fn output_tick(
     }
     if let VideoOut::Running(running) = &mut output.video {
         let (draws, background) = placer.draws(&output.visuals, &mut output.stage, tick.t_ms, &shown, running)?;
+        let started = std::time::Instant::now();
         running.compositor.compose(&draws, background, placer.nv12)?;
+        output.compose_s += started.elapsed().as_secs_f64();
         let encoder = &mut running.encoder;
         encoder.push_video(std::mem::take(placer.nv12))?;
         encoder.push_audio(pcm)?;
