@@ -1,7 +1,8 @@
 //! Drawing one tile on the CPU canvas, with the GPU path's rules (shaders/tile.wgsl): plain
 //! tiles write the pixels whose centres they cover and blend their chroma edge blocks by
-//! coverage; styled tiles and images draw their interior plainly (images blended by their
-//! alpha) and the strips around it with the anti-aliased rounded-rect coverage.
+//! coverage; styled tiles and images draw the part where every pixel is wholly content
+//! plainly (images blended by their alpha) and only the bands along their edges and their
+//! corners with the anti-aliased rounded-rect coverage.
 //!
 //! The interiors, where nearly all the pixels are, are resampled row by row ([`Scaler`],
 //! the GPU's bilinear taps); the edges and strips, a few pixels wide, are sampled pixel by
@@ -172,18 +173,39 @@ fn mul255(a: u8, b: u8) -> u8 {
     ((t + (t >> 8)) >> 8) as u8
 }
 
-/// Draws a styled tile (or an image): its interior plainly, then the strips out to one pixel
+/// Draws a styled tile (or an image): the slabs where every pixel is wholly content plainly
+/// (see [`Outline::plain_slabs`]), then the rest out to one pixel
 /// beyond the rect with the outline's anti-aliased coverage, blended as premultiplied Y'CbCr.
 pub(crate) fn draw_styled(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: &Content<'_>, outline: &Outline) {
     let (grown_x, grown_y) = outline.grown(canvas.width, canvas.height);
-    let (inner_x, inner_y) = outline.interior(canvas.width, canvas.height);
-    draw_interior(canvas, scaler, content, inner_x, inner_y);
-    let in_interior = |px: u32, py: u32| inner_x.contains(px) && inner_y.contains(py);
+    let [horizontal, vertical] = outline.plain_slabs(canvas.width, canvas.height);
+    // The slabs drawn plainly without overlap: the horizontal one, and the vertical one's
+    // parts above and below it.
+    let above = Span { start: vertical.1.start, end: horizontal.1.start.max(vertical.1.start) };
+    let below = Span { start: horizontal.1.end.min(vertical.1.end), end: vertical.1.end };
+    for (xs, ys) in [horizontal, (vertical.0, above), (vertical.0, below)] {
+        if !xs.is_empty() && !ys.is_empty() {
+            draw_interior(canvas, scaler, content, xs, ys);
+        }
+    }
+    // The plain columns of row `y` (or block row), which the shaped loops skip.
+    let plain = |y: u32, blocks: bool| {
+        let (mut h, mut v) = (horizontal, vertical);
+        if blocks {
+            h = (h.0.whole_blocks(), h.1.whole_blocks());
+            v = (v.0.whole_blocks(), v.1.whole_blocks());
+        }
+        if !h.0.is_empty() && h.1.contains(y) {
+            h.0
+        } else if !v.0.is_empty() && v.1.contains(y) {
+            v.0
+        } else {
+            Span { start: 0, end: 0 }
+        }
+    };
     for py in grown_y.start..grown_y.end {
-        for px in grown_x.start..grown_x.end {
-            if in_interior(px, py) {
-                continue;
-            }
+        let skip = plain(py, false);
+        for px in outside(grown_x, skip) {
             let shape = outline.shape_at([px as f32 + 0.5, py as f32 + 0.5]);
             if shape.outer <= 0.0 {
                 continue;
@@ -196,48 +218,66 @@ pub(crate) fn draw_styled(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content:
         }
     }
     let (block_x, block_y) = outline.grown_blocks(canvas.width, canvas.height);
-    let (inner_bx, inner_by) = (inner_x.whole_blocks(), inner_y.whole_blocks());
     for by in block_y.start..block_y.end {
-        for bx in block_x.start..block_x.end {
-            if inner_bx.contains(bx) && inner_by.contains(by) {
-                continue;
-            }
-            let mut shapes = [Shape::default(); 4];
-            let (mut inner, mut weighted) = (0.0f64, [0.0f64; 2]);
-            for (i, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
-                let centre = [f64::from(2 * bx + dx) + 0.5, f64::from(2 * by + dy) + 0.5];
-                shapes[i] = outline.shape_at([centre[0] as f32, centre[1] as f32]);
-                inner += f64::from(shapes[i].inner);
-                weighted[0] += centre[0] * f64::from(shapes[i].inner);
-                weighted[1] += centre[1] * f64::from(shapes[i].inner);
-            }
-            if shapes.iter().all(|s| s.outer <= 0.0) {
-                continue;
-            }
-            let mean = if inner > 0.0 {
-                [weighted[0] / inner, weighted[1] / inner]
-            } else {
-                [f64::from(2 * bx + 1), f64::from(2 * by + 1)]
-            };
-            let (value, alpha) = content.chroma_at(mean);
-            let mut sum = [0.0f32; 3];
-            for shape in shapes {
-                let [cb, a] = outline.styled_chroma(value[0], alpha, shape, 0);
-                let [cr, _] = outline.styled_chroma(value[1], alpha, shape, 1);
-                sum[0] += cb;
-                sum[1] += cr;
-                sum[2] += a;
-            }
-            if sum[2] > 0.0 {
-                canvas.blend_chroma(bx, by, [sum[0] / 4.0, sum[1] / 4.0], sum[2] / 4.0);
-            }
+        let skip = plain(by, true);
+        for bx in outside(block_x, skip) {
+            shade_block(canvas, content, outline, bx, by);
         }
+    }
+}
+
+/// The values of `span` outside `skip`.
+fn outside(span: Span, skip: Span) -> impl Iterator<Item = u32> {
+    let cut = skip.intersect(span);
+    let (a, b) = if cut.is_empty() { (span.end, span.end) } else { (cut.start, cut.end) };
+    (span.start..a).chain(b..span.end)
+}
+
+/// Blends one chroma block of a styled tile's shaped part: the four pixels' coverage, one
+/// content sample at the mean of their content-covered centres.
+fn shade_block(canvas: &mut Canvas<'_>, content: &Content<'_>, outline: &Outline, bx: u32, by: u32) {
+    let mut shapes = [Shape::default(); 4];
+    let (mut inner, mut weighted) = (0.0f64, [0.0f64; 2]);
+    for (i, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
+        let centre = [f64::from(2 * bx + dx) + 0.5, f64::from(2 * by + dy) + 0.5];
+        shapes[i] = outline.shape_at([centre[0] as f32, centre[1] as f32]);
+        inner += f64::from(shapes[i].inner);
+        weighted[0] += centre[0] * f64::from(shapes[i].inner);
+        weighted[1] += centre[1] * f64::from(shapes[i].inner);
+    }
+    if shapes.iter().all(|s| s.outer <= 0.0) {
+        return;
+    }
+    let mean = if inner > 0.0 {
+        [weighted[0] / inner, weighted[1] / inner]
+    } else {
+        [f64::from(2 * bx + 1), f64::from(2 * by + 1)]
+    };
+    let (value, alpha) = content.chroma_at(mean);
+    let mut sum = [0.0f32; 3];
+    for shape in shapes {
+        let [cb, a] = outline.styled_chroma(value[0], alpha, shape, 0);
+        let [cr, _] = outline.styled_chroma(value[1], alpha, shape, 1);
+        sum[0] += cb;
+        sum[1] += cr;
+        sum[2] += a;
+    }
+    if sum[2] > 0.0 {
+        canvas.blend_chroma(bx, by, [sum[0] / 4.0, sum[1] / 4.0], sum[2] / 4.0);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outside_leaves_out_the_skipped_part() {
+        let span = Span { start: 2, end: 10 };
+        assert_eq!(outside(span, Span { start: 4, end: 8 }).collect::<Vec<_>>(), vec![2, 3, 8, 9]);
+        assert_eq!(outside(span, Span { start: 0, end: 0 }).count(), 8);
+        assert_eq!(outside(span, Span { start: 0, end: 20 }).count(), 0);
+    }
 
     #[test]
     fn mul255_rounds() {

@@ -1,6 +1,6 @@
 //! The outline of a styled tile on the CPU path: the rounded rect, the border inside it, the
-//! anti-aliased coverage of a pixel by each (as `shape_at` in shaders/tile.wgsl), and the
-//! regions the GPU path draws: the interior on whole chroma blocks and the strips around it.
+//! anti-aliased coverage of a pixel by each (as `shape_at` in shaders/tile.wgsl), and where
+//! that coverage is whole (on whole chroma blocks), so that only the rest is shaded per pixel.
 
 use super::super::{DrawStyle, RectPx};
 use super::canvas::Span;
@@ -56,17 +56,23 @@ impl Outline {
         (blocks(self.lo[0], self.hi[0], width), blocks(self.lo[1], self.hi[1], height))
     }
 
-    /// The interior, on even pixels, where coverage and content coverage are both exactly 1:
-    /// beyond the corner radius and the border (and a pixel of anti-aliasing) from the edges.
-    pub(crate) fn interior(&self, width: u32, height: u32) -> (Span, Span) {
-        let margin = self.radius.max(self.border) + 1.0;
-        let axis = |lo: f32, hi: f32, limit: u32| {
-            let g1 = hi + 1.0;
-            let i0 = (2.0 * ((lo + margin) * 0.5).ceil()).min(g1);
-            let i1 = (2.0 * ((hi - margin) * 0.5).floor()).clamp(i0, g1);
+    /// Where every pixel is wholly content (coverage and content coverage both exactly 1), on
+    /// even pixels: a horizontal slab (`[0]`) clear of the side edges by the border and a
+    /// pixel of anti-aliasing and clear of the rounded corners top and bottom, and a vertical
+    /// slab (`[1]`) the other way round, taller and narrower. Only the rest, thin bands along
+    /// the edges and the four corners, needs the per-pixel shape.
+    pub(crate) fn plain_slabs(&self, width: u32, height: u32) -> [(Span, Span); 2] {
+        let edge = self.border + 1.0;
+        let corner = self.radius.max(self.border) + 1.0;
+        let axis = |lo: f32, hi: f32, margin: f32, limit: u32| {
+            let i0 = 2.0 * ((lo + margin) * 0.5).ceil();
+            let i1 = (2.0 * ((hi - margin) * 0.5).floor()).max(i0);
             Span::covered(i0, i1 - i0, limit)
         };
-        (axis(self.lo[0], self.hi[0], width), axis(self.lo[1], self.hi[1], height))
+        let [(x0, x1), (y0, y1)] = [(self.lo[0], self.hi[0]), (self.lo[1], self.hi[1])];
+        let horizontal = (axis(x0, x1, edge, width), axis(y0, y1, corner, height));
+        let vertical = (axis(x0, x1, corner, width), axis(y0, y1, edge, height));
+        [horizontal, vertical]
     }
 
     /// Coverage of the pixel centred at `p`.
@@ -139,10 +145,21 @@ mod tests {
     }
 
     #[test]
-    fn the_interior_is_on_even_pixels_clear_of_the_shape() {
-        let (xs, ys) = outline(8.0, 2.0).interior(64, 64);
-        assert_eq!((xs.start % 2, xs.end % 2, ys.start % 2, ys.end % 2), (0, 0, 0, 0));
-        assert!(xs.start >= 19 && xs.end <= 41, "{xs:?}");
-        assert!(ys.start >= 19 && ys.end <= 21, "{ys:?}");
+    fn the_plain_slabs_are_on_even_pixels_and_wholly_content() {
+        let o = outline(8.0, 2.0);
+        let slabs = o.plain_slabs(64, 64);
+        for (xs, ys) in slabs {
+            assert_eq!((xs.start % 2, xs.end % 2, ys.start % 2, ys.end % 2), (0, 0, 0, 0));
+            for py in ys.start..ys.end {
+                for px in xs.start..xs.end {
+                    let shape = o.shape_at([px as f32 + 0.5, py as f32 + 0.5]);
+                    assert_eq!(shape, Shape { outer: 1.0, inner: 1.0 }, "({px},{py})");
+                }
+            }
+        }
+        // Rect 10..50 x 10..30: the horizontal slab reaches the sides' bands, the vertical
+        // one the top and bottom bands.
+        assert_eq!(slabs[0].0, Span { start: 14, end: 46 });
+        assert_eq!(slabs[1].1, Span { start: 14, end: 26 });
     }
 }
