@@ -11,6 +11,7 @@ use gstreamer_video as gst_video;
 
 use super::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use super::encoders::{VideoEncoder, VideoQuality, encoder_description, mp4_parser};
+use super::frame_pool::FramePool;
 use super::pipeline::{MediaError, OwnedPipeline, require_elements};
 use crate::outputs::{AudioFormat, HardwarePreference, VideoCodec};
 
@@ -97,7 +98,7 @@ impl PcmInput {
 fn push(
     pipeline: &OwnedPipeline,
     src: &gst_app::AppSrc,
-    data: Vec<u8>,
+    data: impl AsMut<[u8]> + Send + 'static,
     pts_ns: u64,
     duration_ns: u64,
 ) -> Result<(), MediaError> {
@@ -209,6 +210,8 @@ pub struct CompositeEncoder {
     planes: Vec<PlaneLayout>,
     frame_size_bytes: usize,
     pub encoder: VideoEncoder,
+    /// Frame buffers GStreamer has finished with, for the next frames.
+    frames: FramePool,
 }
 
 impl CompositeEncoder {
@@ -258,12 +261,28 @@ impl CompositeEncoder {
         };
         stall_for_tests(&pipeline)?;
         pipeline.play()?;
-        Ok(CompositeEncoder { pipeline, video, audio, fps, frames_pushed: 0, planes, frame_size_bytes, encoder })
+        Ok(CompositeEncoder {
+            pipeline,
+            video,
+            audio,
+            fps,
+            frames_pushed: 0,
+            planes,
+            frame_size_bytes,
+            encoder,
+            frames: FramePool::default(),
+        })
     }
 
     /// Pushes the next NV12 frame, its planes packed one after another without row padding
     /// (laid out here as GStreamer expects, when that differs); its time is
     /// `frames pushed / fps`.
+    /// A buffer for the next frame: one GStreamer has finished with when there is one (its
+    /// bytes are an old frame's), else an empty one.
+    pub fn frame_buffer(&self) -> Vec<u8> {
+        self.frames.take()
+    }
+
     pub fn push_video(&mut self, nv12: Vec<u8>) -> Result<(), MediaError> {
         let nv12 = if is_packed(&self.planes, self.frame_size_bytes) && nv12.len() == self.frame_size_bytes {
             nv12
@@ -276,7 +295,7 @@ impl CompositeEncoder {
         let n = self.frames_pushed;
         let pts = n * 1_000_000_000 / u64::from(self.fps);
         let next = (n + 1) * 1_000_000_000 / u64::from(self.fps);
-        push(&self.pipeline, &self.video, nv12, pts, next - pts)?;
+        push(&self.pipeline, &self.video, self.frames.lend(nv12), pts, next - pts)?;
         self.frames_pushed += 1;
         Ok(())
     }

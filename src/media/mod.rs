@@ -6,6 +6,7 @@ pub mod decode;
 pub mod encode;
 pub mod encoders;
 pub mod file_decode;
+pub mod frame_pool;
 pub mod interrupt;
 pub mod mux;
 pub mod opus_fill;

@@ -184,6 +184,9 @@ fn output_tick(
     }
     if let VideoOut::Running(running) = &mut output.video {
         let (draws, background) = placer.draws(&output.visuals, &mut output.stage, tick.t_ms, &shown, running)?;
+        if placer.nv12.is_empty() {
+            *placer.nv12 = running.encoder.frame_buffer();
+        }
         let started = std::time::Instant::now();
         running.compositor.compose(&draws, background, placer.nv12)?;
         output.compose_s += started.elapsed().as_secs_f64();
