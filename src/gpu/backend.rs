@@ -75,9 +75,7 @@ impl Compositor {
     }
 
     pub fn with_backend(width: u32, height: u32, backend: CompositorBackend) -> Result<Self, GpuError> {
-        if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
-            return Err(GpuError::OddSize { width, height });
-        }
+        super::check_output_size(width, height)?;
         Ok(match backend.resolve() {
             CompositorBackend::Cpu => Self::Cpu(Box::new(CpuCompositor::new(width, height)?)),
             _ => Self::Gpu(Box::new(WgpuCompositor::new(width, height)?)),

@@ -70,9 +70,7 @@ impl WgpuCompositor {
     /// Creates, on the process's shared GPU device, everything needed for `width x height`
     /// output (both even).
     pub fn new(width: u32, height: u32) -> Result<Self, GpuError> {
-        if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
-            return Err(GpuError::OddSize { width, height });
-        }
+        super::check_output_size(width, height)?;
         let gpu = GpuContext::shared()?;
         let device = &gpu.device;
         let max = device.limits().max_texture_dimension_2d;
@@ -270,17 +268,7 @@ impl WgpuCompositor {
         out_nv12: &mut Vec<u8>,
     ) -> Result<(), GpuError> {
         // Validate everything before touching the GPU.
-        for tile in tiles {
-            match tile.content {
-                TileContent::Video { source_id, .. } if !self.sources.contains_key(&source_id) => {
-                    return Err(GpuError::UnknownSource { source_id });
-                }
-                TileContent::Image { image_id } if !self.images.contains_key(&image_id) => {
-                    return Err(GpuError::UnknownImage { image_id });
-                }
-                _ => {}
-            }
-        }
+        super::check_tiles(tiles, |id| self.sources.contains_key(&id), |id| self.images.contains_key(&id))?;
         let mut drawn = std::mem::take(&mut self.drawn);
         drawn.clear();
         drawn.extend(tiles.iter().enumerate().filter(|(_, t)| is_drawable(t)).map(|(i, _)| i));

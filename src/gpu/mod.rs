@@ -159,6 +159,32 @@ pub enum GpuError {
     Wgpu(String),
 }
 
+/// Checks an output size: both sides non-zero and even (NV12 halves them).
+pub(crate) fn check_output_size(width: u32, height: u32) -> Result<(), GpuError> {
+    if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
+        return Err(GpuError::OddSize { width, height });
+    }
+    Ok(())
+}
+
+/// Checks, before anything is drawn, that every source and image the tiles name is held.
+pub(crate) fn check_tiles(
+    tiles: &[TileDraw],
+    has_source: impl Fn(u64) -> bool,
+    has_image: impl Fn(u64) -> bool,
+) -> Result<(), GpuError> {
+    for tile in tiles {
+        match tile.content {
+            TileContent::Video { source_id, .. } if !has_source(source_id) => {
+                return Err(GpuError::UnknownSource { source_id });
+            }
+            TileContent::Image { image_id } if !has_image(image_id) => return Err(GpuError::UnknownImage { image_id }),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Converts one R'G'B' pixel to limited-range Y'CbCr with the given matrix.
 pub fn rgb_to_yuv_limited(rgb: [u8; 3], matrix: ColorMatrix) -> [u8; 3] {
     let (kr, kb) = matrix.kr_kb();

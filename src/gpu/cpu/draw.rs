@@ -188,23 +188,10 @@ pub(crate) fn draw_styled(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content:
             draw_interior(canvas, scaler, content, xs, ys);
         }
     }
-    // The plain columns of row `y` (or block row), which the shaped loops skip.
-    let plain = |y: u32, blocks: bool| {
-        let (mut h, mut v) = (horizontal, vertical);
-        if blocks {
-            h = (h.0.whole_blocks(), h.1.whole_blocks());
-            v = (v.0.whole_blocks(), v.1.whole_blocks());
-        }
-        if !h.0.is_empty() && h.1.contains(y) {
-            h.0
-        } else if !v.0.is_empty() && v.1.contains(y) {
-            v.0
-        } else {
-            Span { start: 0, end: 0 }
-        }
-    };
+    let blocks = |(xs, ys): (Span, Span)| (xs.whole_blocks(), ys.whole_blocks());
+    let (horizontal_blocks, vertical_blocks) = (blocks(horizontal), blocks(vertical));
     for py in grown_y.start..grown_y.end {
-        let skip = plain(py, false);
+        let skip = plain_columns(horizontal, vertical, py);
         for px in outside(grown_x, skip) {
             let shape = outline.shape_at([px as f32 + 0.5, py as f32 + 0.5]);
             if shape.outer <= 0.0 {
@@ -219,11 +206,20 @@ pub(crate) fn draw_styled(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content:
     }
     let (block_x, block_y) = outline.grown_blocks(canvas.width, canvas.height);
     for by in block_y.start..block_y.end {
-        let skip = plain(by, true);
+        let skip = plain_columns(horizontal_blocks, vertical_blocks, by);
         for bx in outside(block_x, skip) {
             shade_block(canvas, content, outline, bx, by);
         }
     }
+}
+
+/// The columns of row `y` inside one of the two slabs (`[0, 0)` when none), which the shaped
+/// loops skip; the same for block rows given the slabs in blocks.
+fn plain_columns(horizontal: (Span, Span), vertical: (Span, Span), y: u32) -> Span {
+    [horizontal, vertical]
+        .into_iter()
+        .find(|(xs, ys)| !xs.is_empty() && ys.contains(y))
+        .map_or(Span { start: 0, end: 0 }, |(xs, _)| xs)
 }
 
 /// The values of `span` outside `skip`.

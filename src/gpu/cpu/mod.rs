@@ -24,8 +24,8 @@ use planes::{ImagePlanes, MAX_SIDE_PX, SourcePlanes};
 use scale::{Plane, Scaler};
 use shape::Outline;
 
-/// Where an image is drawn: its id, the pixels it covers and the rect (bits of the f32s).
-type PlacementKey = (u64, Span, Span, [u32; 4]);
+/// Where an image is drawn: its id and the rect (bits of the f32s).
+type PlacementKey = (u64, [u32; 4]);
 
 /// Composes tiles of uploaded I420 frames into NV12 frames of a fixed size, on the CPU.
 pub struct CpuCompositor {
@@ -42,9 +42,7 @@ pub struct CpuCompositor {
 impl CpuCompositor {
     /// Creates a compositor for `width x height` output (both even and non-zero).
     pub fn new(width: u32, height: u32) -> Result<Self, GpuError> {
-        if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
-            return Err(GpuError::OddSize { width, height });
-        }
+        super::check_output_size(width, height)?;
         if width > MAX_SIDE_PX || height > MAX_SIDE_PX {
             return Err(GpuError::OutputTooLarge { width, height, max: MAX_SIDE_PX });
         }
@@ -103,17 +101,7 @@ impl CpuCompositor {
         background_rgb: [u8; 3],
         out_nv12: &mut Vec<u8>,
     ) -> Result<(), GpuError> {
-        for tile in tiles {
-            match tile.content {
-                TileContent::Video { source_id, .. } if !self.sources.contains_key(&source_id) => {
-                    return Err(GpuError::UnknownSource { source_id });
-                }
-                TileContent::Image { image_id } if !self.images.contains_key(&image_id) => {
-                    return Err(GpuError::UnknownImage { image_id });
-                }
-                _ => {}
-            }
-        }
+        super::check_tiles(tiles, |id| self.sources.contains_key(&id), |id| self.images.contains_key(&id))?;
         let luma_len = self.width as usize * self.height as usize;
         out_nv12.resize(luma_len + luma_len / 2, 0);
         let (luma, chroma) = out_nv12.split_at_mut(luma_len);
@@ -160,7 +148,7 @@ impl CpuCompositor {
                 }
             }
             TileContent::Image { image_id } => {
-                let key = (image_id, xs, ys, [rect.x, rect.y, rect.width, rect.height].map(f32::to_bits));
+                let key = (image_id, [rect.x, rect.y, rect.width, rect.height].map(f32::to_bits));
                 let resized = match self.placed.remove(&key) {
                     Some(resized) => resized,
                     None => {
