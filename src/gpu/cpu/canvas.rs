@@ -6,7 +6,6 @@
 /// The output frame being drawn: the luma plane and the interleaved CbCr plane of NV12.
 pub(crate) struct Canvas<'a> {
     pub(crate) width: u32,
-    pub(crate) height: u32,
     pub(crate) luma: &'a mut [u8],
     pub(crate) chroma: &'a mut [u8],
 }
@@ -91,8 +90,9 @@ impl Axis {
 pub(crate) fn bilinear<const N: usize>(plane: &[u8], width: u32, height: u32, x: f64, y: f64) -> [f32; N] {
     let coord = |v: f64, limit: u32| {
         let v = (v - 0.5).clamp(0.0, f64::from(limit.max(1) - 1));
-        let i = v.floor();
-        (i as usize, ((i as u32 + 1).min(limit.max(1) - 1)) as usize, (v - i) as f32)
+        // Not negative: truncation is the floor (and no call into libm).
+        let i = v as u32;
+        (i as usize, ((i + 1).min(limit.max(1) - 1)) as usize, (v - f64::from(i)) as f32)
     };
     let (x0, x1, fx) = coord(x, width);
     let (y0, y1, fy) = coord(y, height);

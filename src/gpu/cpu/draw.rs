@@ -11,7 +11,7 @@
 use super::canvas::{Axis, Canvas, Span, bilinear};
 use super::planes::SourcePlanes;
 use super::scale::{Plane, Scaler};
-use super::shape::{Outline, Shape};
+use super::shape::{Edges, Outline};
 
 /// What a tile shows, ready to be sampled anywhere in the tile.
 pub(crate) enum Content<'a> {
@@ -137,21 +137,23 @@ fn draw_interior(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: &Content
     }
 }
 
+/// Draws the luma of the content over the pixels `xs x ys` (their chroma is drawn apart).
+fn draw_luma(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: &Content<'_>, xs: Span, ys: Span) {
+    match content {
+        Content::Solid(ycc) => canvas.fill_luma(xs, ys, ycc[0]),
+        Content::Video { planes, x, y } => {
+            let luma = Plane { data: &planes.luma, width: planes.width, height: planes.height };
+            scaler.scale::<1>(&luma, canvas.luma, canvas.width, (xs, ys), (*x, *y));
+        }
+        Content::Image(image) => blend_image_luma(canvas, image, xs.intersect(image.xs), ys.intersect(image.ys)),
+    }
+}
+
 /// Blends (or, when opaque, copies) a resampled image over the pixels `xs x ys` (within the
 /// image's own) and their whole chroma blocks.
 fn blend_image(canvas: &mut Canvas<'_>, image: &ResizedImage, xs: Span, ys: Span) {
     let (xs, ys) = (xs.intersect(image.xs), ys.intersect(image.ys));
-    let (iw, w) = (image.xs.len() as usize, canvas.width as usize);
-    for py in ys.start..ys.end {
-        let src_row = (py - image.ys.start) as usize * iw;
-        let dst_row = py as usize * w;
-        for px in xs.start..xs.end {
-            let s = (src_row + (px - image.xs.start) as usize) * 4;
-            let (y, a) = (image.ycca[s], image.ycca[s + 3]);
-            let d = &mut canvas.luma[dst_row + px as usize];
-            *d = if image.opaque { y } else { y.saturating_add(mul255(*d, 255 - a)) };
-        }
-    }
+    blend_image_luma(canvas, image, xs, ys);
     let (bxs, bys) = (xs.whole_blocks(), ys.whole_blocks());
     let (ibxs, ibys) = (image.xs.whole_blocks(), image.ys.whole_blocks());
     let cw = canvas.chroma_width() as usize;
@@ -167,6 +169,21 @@ fn blend_image(canvas: &mut Canvas<'_>, image: &ResizedImage, xs: Span, ys: Span
     }
 }
 
+/// The luma part of [`blend_image`] (`xs x ys` within the image's pixels).
+fn blend_image_luma(canvas: &mut Canvas<'_>, image: &ResizedImage, xs: Span, ys: Span) {
+    let (iw, w) = (image.xs.len() as usize, canvas.width as usize);
+    for py in ys.start..ys.end {
+        let src_row = (py - image.ys.start) as usize * iw;
+        let dst_row = py as usize * w;
+        for px in xs.start..xs.end {
+            let s = (src_row + (px - image.xs.start) as usize) * 4;
+            let (y, a) = (image.ycca[s], image.ycca[s + 3]);
+            let d = &mut canvas.luma[dst_row + px as usize];
+            *d = if image.opaque { y } else { y.saturating_add(mul255(*d, 255 - a)) };
+        }
+    }
+}
+
 /// `a * b / 255`, rounded.
 fn mul255(a: u8, b: u8) -> u8 {
     let t = u32::from(a) * u32::from(b) + 128;
@@ -174,106 +191,49 @@ fn mul255(a: u8, b: u8) -> u8 {
 }
 
 /// Draws a styled tile (or an image): the slabs where every pixel is wholly content plainly
-/// (see [`Outline::plain_slabs`]), then the rest out to one pixel
-/// beyond the rect with the outline's anti-aliased coverage, blended as premultiplied Y'CbCr.
-pub(crate) fn draw_styled(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: &Content<'_>, outline: &Outline) {
-    let (grown_x, grown_y) = outline.grown(canvas.width, canvas.height);
-    let [horizontal, vertical] = outline.plain_slabs(canvas.width, canvas.height);
-    // The slabs drawn plainly without overlap: the horizontal one, and the vertical one's
-    // parts above and below it.
-    let above = Span { start: vertical.1.start, end: horizontal.1.start.max(vertical.1.start) };
-    let below = Span { start: horizontal.1.end.min(vertical.1.end), end: vertical.1.end };
-    for (xs, ys) in [horizontal, (vertical.0, above), (vertical.0, below)] {
+/// (see [`Outline::plain_slabs`]), then the pixels and blocks of its [`Edges`] with their
+/// anti-aliased coverage, blended as premultiplied Y'CbCr.
+pub(crate) fn draw_styled(
+    canvas: &mut Canvas<'_>,
+    scaler: &mut Scaler,
+    content: &Content<'_>,
+    outline: &Outline,
+    edges: &Edges,
+) {
+    for (xs, ys) in edges.plain {
         if !xs.is_empty() && !ys.is_empty() {
             draw_interior(canvas, scaler, content, xs, ys);
         }
     }
-    let blocks = |(xs, ys): (Span, Span)| (xs.whole_blocks(), ys.whole_blocks());
-    let (horizontal_blocks, vertical_blocks) = (blocks(horizontal), blocks(vertical));
-    for py in grown_y.start..grown_y.end {
-        let skip = plain_columns(horizontal, vertical, py);
-        for px in outside(grown_x, skip) {
-            let shape = outline.shape_at([px as f32 + 0.5, py as f32 + 0.5]);
-            if shape.outer <= 0.0 {
-                continue;
-            }
-            let (value, alpha) = content.luma_at(px, py);
-            let [y, a] = outline.styled([value, alpha], shape);
-            if a > 0.0 {
-                canvas.blend_luma(px, py, y, a);
-            }
+    for &(xs, ys) in &edges.whole {
+        draw_luma(canvas, scaler, content, xs, ys);
+    }
+    for pixel in &edges.pixels {
+        let (value, alpha) = content.luma_at(pixel.x, pixel.y);
+        let [y, a] = outline.styled([value, alpha], pixel.shape);
+        if a > 0.0 {
+            canvas.blend_luma(pixel.x, pixel.y, y, a);
         }
     }
-    let (block_x, block_y) = outline.grown_blocks(canvas.width, canvas.height);
-    for by in block_y.start..block_y.end {
-        let skip = plain_columns(horizontal_blocks, vertical_blocks, by);
-        for bx in outside(block_x, skip) {
-            shade_block(canvas, content, outline, bx, by);
+    for block in &edges.blocks {
+        let (value, alpha) = content.chroma_at(block.mean);
+        let mut sum = [0.0f32; 3];
+        for shape in block.shapes {
+            let [cb, a] = outline.styled_chroma(value[0], alpha, shape, 0);
+            let [cr, _] = outline.styled_chroma(value[1], alpha, shape, 1);
+            sum[0] += cb;
+            sum[1] += cr;
+            sum[2] += a;
         }
-    }
-}
-
-/// The columns of row `y` inside one of the two slabs (`[0, 0)` when none), which the shaped
-/// loops skip; the same for block rows given the slabs in blocks.
-fn plain_columns(horizontal: (Span, Span), vertical: (Span, Span), y: u32) -> Span {
-    [horizontal, vertical]
-        .into_iter()
-        .find(|(xs, ys)| !xs.is_empty() && ys.contains(y))
-        .map_or(Span { start: 0, end: 0 }, |(xs, _)| xs)
-}
-
-/// The values of `span` outside `skip`.
-fn outside(span: Span, skip: Span) -> impl Iterator<Item = u32> {
-    let cut = skip.intersect(span);
-    let (a, b) = if cut.is_empty() { (span.end, span.end) } else { (cut.start, cut.end) };
-    (span.start..a).chain(b..span.end)
-}
-
-/// Blends one chroma block of a styled tile's shaped part: the four pixels' coverage, one
-/// content sample at the mean of their content-covered centres.
-fn shade_block(canvas: &mut Canvas<'_>, content: &Content<'_>, outline: &Outline, bx: u32, by: u32) {
-    let mut shapes = [Shape::default(); 4];
-    let (mut inner, mut weighted) = (0.0f64, [0.0f64; 2]);
-    for (i, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
-        let centre = [f64::from(2 * bx + dx) + 0.5, f64::from(2 * by + dy) + 0.5];
-        shapes[i] = outline.shape_at([centre[0] as f32, centre[1] as f32]);
-        inner += f64::from(shapes[i].inner);
-        weighted[0] += centre[0] * f64::from(shapes[i].inner);
-        weighted[1] += centre[1] * f64::from(shapes[i].inner);
-    }
-    if shapes.iter().all(|s| s.outer <= 0.0) {
-        return;
-    }
-    let mean = if inner > 0.0 {
-        [weighted[0] / inner, weighted[1] / inner]
-    } else {
-        [f64::from(2 * bx + 1), f64::from(2 * by + 1)]
-    };
-    let (value, alpha) = content.chroma_at(mean);
-    let mut sum = [0.0f32; 3];
-    for shape in shapes {
-        let [cb, a] = outline.styled_chroma(value[0], alpha, shape, 0);
-        let [cr, _] = outline.styled_chroma(value[1], alpha, shape, 1);
-        sum[0] += cb;
-        sum[1] += cr;
-        sum[2] += a;
-    }
-    if sum[2] > 0.0 {
-        canvas.blend_chroma(bx, by, [sum[0] / 4.0, sum[1] / 4.0], sum[2] / 4.0);
+        if sum[2] > 0.0 {
+            canvas.blend_chroma(block.x, block.y, [sum[0] / 4.0, sum[1] / 4.0], sum[2] / 4.0);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn outside_leaves_out_the_skipped_part() {
-        let span = Span { start: 2, end: 10 };
-        assert_eq!(outside(span, Span { start: 4, end: 8 }).collect::<Vec<_>>(), vec![2, 3, 8, 9]);
-        assert_eq!(outside(span, Span { start: 0, end: 0 }).count(), 8);
-        assert_eq!(outside(span, Span { start: 0, end: 20 }).count(), 0);
-    }
 
     #[test]
     fn mul255_rounds() {

@@ -22,7 +22,7 @@ use canvas::{Axis, Canvas, Span};
 use draw::{Content, ResizedImage, draw_plain, draw_styled};
 use planes::{ImagePlanes, MAX_SIDE_PX, SourcePlanes};
 use scale::{Plane, Scaler};
-use shape::Outline;
+use shape::{Edges, Outline};
 
 /// Where an image is drawn: its id and the rect (bits of the f32s).
 type PlacementKey = (u64, [u32; 4]);
@@ -36,6 +36,8 @@ pub struct CpuCompositor {
     /// Images resampled to where they were drawn in the last frame (labels and avatars stay
     /// put, so most frames resample nothing).
     placed: HashMap<PlacementKey, ResizedImage>,
+    /// The edges of the styled tiles drawn in the last frame, by outline.
+    edges: HashMap<[u32; 6], Edges>,
     scaler: Scaler,
 }
 
@@ -52,6 +54,7 @@ impl CpuCompositor {
             sources: HashMap::new(),
             images: HashMap::new(),
             placed: HashMap::new(),
+            edges: HashMap::new(),
             scaler: Scaler::default(),
         })
     }
@@ -105,33 +108,34 @@ impl CpuCompositor {
         let luma_len = self.width as usize * self.height as usize;
         out_nv12.resize(luma_len + luma_len / 2, 0);
         let (luma, chroma) = out_nv12.split_at_mut(luma_len);
-        let mut canvas = Canvas { width: self.width, height: self.height, luma, chroma };
+        let mut canvas = Canvas { width: self.width, luma, chroma };
         canvas.clear(rgb_to_yuv709_limited(background_rgb));
-        let mut placed = HashMap::with_capacity(self.placed.len());
+        let mut kept =
+            Kept { placed: HashMap::with_capacity(self.placed.len()), edges: HashMap::with_capacity(self.edges.len()) };
         for tile in tiles.iter().filter(|t| super::compositor::is_drawable(t)) {
-            self.draw_tile(&mut canvas, tile, &mut placed)?;
+            self.draw_tile(&mut canvas, tile, &mut kept)?;
         }
-        self.placed = placed;
+        self.placed = kept.placed;
+        self.edges = kept.edges;
         Ok(())
     }
 
-    fn draw_tile(
-        &mut self,
-        canvas: &mut Canvas<'_>,
-        tile: &TileDraw,
-        placed: &mut HashMap<PlacementKey, ResizedImage>,
-    ) -> Result<(), GpuError> {
+    fn draw_tile(&mut self, canvas: &mut Canvas<'_>, tile: &TileDraw, kept: &mut Kept) -> Result<(), GpuError> {
         let rect = tile.rect;
         let xs = Span::covered(rect.x, rect.width, self.width);
         let ys = Span::covered(rect.y, rect.height, self.height);
-        let outline = || Outline::new(rect, &tile.style, rgb_to_yuv709_limited(tile.style.border_rgb));
+        let outline = Outline::new(rect, &tile.style, rgb_to_yuv709_limited(tile.style.border_rgb));
+        // Styled tiles and images are drawn with their edges (kept from the last frame).
+        let shaped = tile.style.is_styled() || matches!(tile.content, TileContent::Image { .. });
+        let mut edges = shaped.then(|| {
+            self.edges.remove(&outline.key()).unwrap_or_else(|| Edges::new(&outline, self.width, self.height))
+        });
         match tile.content {
             TileContent::Solid { rgb } => {
                 let content = Content::Solid(rgb_to_yuv709_limited(rgb));
-                if tile.style.is_styled() {
-                    draw_styled(canvas, &mut self.scaler, &content, &outline());
-                } else {
-                    draw_plain(canvas, &mut self.scaler, &content, xs, ys);
+                match &edges {
+                    Some(edges) => draw_styled(canvas, &mut self.scaler, &content, &outline, edges),
+                    None => draw_plain(canvas, &mut self.scaler, &content, xs, ys),
                 }
             }
             TileContent::Video { source_id, uv_rect } => {
@@ -141,10 +145,9 @@ impl CpuCompositor {
                     x: Axis::new(rect.x, rect.width, uv_rect[0], uv_rect[2], planes.width),
                     y: Axis::new(rect.y, rect.height, uv_rect[1], uv_rect[3], planes.height),
                 };
-                if tile.style.is_styled() {
-                    draw_styled(canvas, &mut self.scaler, &content, &outline());
-                } else {
-                    draw_plain(canvas, &mut self.scaler, &content, xs, ys);
+                match &edges {
+                    Some(edges) => draw_styled(canvas, &mut self.scaler, &content, &outline, edges),
+                    None => draw_plain(canvas, &mut self.scaler, &content, xs, ys),
                 }
             }
             TileContent::Image { image_id } => {
@@ -160,12 +163,22 @@ impl CpuCompositor {
                         resample_image(&mut self.scaler, image, xs, ys, axes)
                     }
                 };
-                draw_styled(canvas, &mut self.scaler, &Content::Image(&resized), &outline());
-                placed.insert(key, resized);
+                let edges = edges.get_or_insert_with(|| Edges::new(&outline, self.width, self.height));
+                draw_styled(canvas, &mut self.scaler, &Content::Image(&resized), &outline, edges);
+                kept.placed.insert(key, resized);
             }
+        }
+        if let Some(edges) = edges {
+            kept.edges.insert(outline.key(), edges);
         }
         Ok(())
     }
+}
+
+/// What the last frame drew that the next may reuse.
+struct Kept {
+    placed: HashMap<PlacementKey, ResizedImage>,
+    edges: HashMap<[u32; 6], Edges>,
 }
 
 /// Resamples `image` onto the pixels `xs x ys` through the axes.

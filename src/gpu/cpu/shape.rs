@@ -38,6 +38,11 @@ impl Outline {
         }
     }
 
+    /// What identifies the outline's coverage: rect, radius and border (bits of the f32s).
+    pub(crate) fn key(&self) -> [u32; 6] {
+        [self.lo[0], self.lo[1], self.hi[0], self.hi[1], self.radius, self.border].map(f32::to_bits)
+    }
+
     /// The pixels of the rect grown by one pixel on every side (the strips' outer bounds).
     pub(crate) fn grown(&self, width: u32, height: u32) -> (Span, Span) {
         (
@@ -108,6 +113,126 @@ impl Outline {
     }
 }
 
+/// What of a styled tile depends on its outline alone, worked out once while the tile stays
+/// put: the plain slabs drawn without overlap, and every pixel and chroma block outside them
+/// that the grown rect covers at all, with its coverage.
+pub(crate) struct Edges {
+    /// The horizontal slab and the vertical slab's parts above and below it.
+    pub(crate) plain: [(Span, Span); 3],
+    /// Rects of edge pixels wholly content (coverage 1, no border): their luma is drawn
+    /// plainly, their chroma blocks are among `blocks`.
+    pub(crate) whole: Vec<(Span, Span)>,
+    /// The other edge pixels with any coverage.
+    pub(crate) pixels: Vec<EdgePixel>,
+    pub(crate) blocks: Vec<EdgeBlock>,
+}
+
+pub(crate) struct EdgePixel {
+    pub(crate) x: u32,
+    pub(crate) y: u32,
+    pub(crate) shape: Shape,
+}
+
+/// A chroma block: its four pixels' coverage and where its one content sample is taken (the
+/// mean of the content-covered pixel centres).
+pub(crate) struct EdgeBlock {
+    pub(crate) x: u32,
+    pub(crate) y: u32,
+    pub(crate) shapes: [Shape; 4],
+    pub(crate) mean: [f64; 2],
+}
+
+impl Edges {
+    pub(crate) fn new(outline: &Outline, width: u32, height: u32) -> Edges {
+        let (grown_x, grown_y) = outline.grown(width, height);
+        let [horizontal, vertical] = outline.plain_slabs(width, height);
+        let above = Span { start: vertical.1.start, end: horizontal.1.start.max(vertical.1.start) };
+        let below = Span { start: horizontal.1.end.min(vertical.1.end), end: vertical.1.end };
+        let (mut pixels, mut whole) = (Vec::new(), Vec::new());
+        for y in grown_y.start..grown_y.end {
+            let mut run: Option<Span> = None;
+            for x in outside(grown_x, plain_columns(horizontal, vertical, y)) {
+                let shape = outline.shape_at([x as f32 + 0.5, y as f32 + 0.5]);
+                if shape == WHOLE {
+                    match &mut run {
+                        Some(span) if span.end == x => span.end = x + 1,
+                        _ => add_run(&mut whole, run.replace(Span { start: x, end: x + 1 }), y),
+                    }
+                    continue;
+                }
+                add_run(&mut whole, run.take(), y);
+                if shape.outer > 0.0 {
+                    pixels.push(EdgePixel { x, y, shape });
+                }
+            }
+            add_run(&mut whole, run, y);
+        }
+        let in_blocks = |(xs, ys): (Span, Span)| (xs.whole_blocks(), ys.whole_blocks());
+        let (horizontal_blocks, vertical_blocks) = (in_blocks(horizontal), in_blocks(vertical));
+        let (block_x, block_y) = outline.grown_blocks(width, height);
+        let mut blocks = Vec::new();
+        for y in block_y.start..block_y.end {
+            for x in outside(block_x, plain_columns(horizontal_blocks, vertical_blocks, y)) {
+                blocks.extend(EdgeBlock::new(outline, x, y));
+            }
+        }
+        Edges { plain: [horizontal, (vertical.0, above), (vertical.0, below)], whole, pixels, blocks }
+    }
+}
+
+/// A pixel wholly content.
+const WHOLE: Shape = Shape { outer: 1.0, inner: 1.0 };
+
+/// Adds the run `xs` of row `y` to the rects: it extends the rect of the same columns that
+/// ends on the row above, else starts one.
+fn add_run(rects: &mut Vec<(Span, Span)>, xs: Option<Span>, y: u32) {
+    let Some(xs) = xs else { return };
+    match rects.iter_mut().find(|(columns, rows)| *columns == xs && rows.end == y) {
+        Some((_, rows)) => rows.end = y + 1,
+        None => rects.push((xs, Span { start: y, end: y + 1 })),
+    }
+}
+
+impl EdgeBlock {
+    /// Block (`x`, `y`), or `None` when none of its pixels is covered.
+    fn new(outline: &Outline, x: u32, y: u32) -> Option<EdgeBlock> {
+        let mut shapes = [Shape::default(); 4];
+        let (mut inner, mut weighted) = (0.0f64, [0.0f64; 2]);
+        for (i, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
+            let centre = [f64::from(2 * x + dx) + 0.5, f64::from(2 * y + dy) + 0.5];
+            shapes[i] = outline.shape_at([centre[0] as f32, centre[1] as f32]);
+            inner += f64::from(shapes[i].inner);
+            weighted[0] += centre[0] * f64::from(shapes[i].inner);
+            weighted[1] += centre[1] * f64::from(shapes[i].inner);
+        }
+        if shapes.iter().all(|s| s.outer <= 0.0) {
+            return None;
+        }
+        let mean = if inner > 0.0 {
+            [weighted[0] / inner, weighted[1] / inner]
+        } else {
+            [f64::from(2 * x + 1), f64::from(2 * y + 1)]
+        };
+        Some(EdgeBlock { x, y, shapes, mean })
+    }
+}
+
+/// The columns of row `y` inside one of the two slabs (`[0, 0)` when none), which the shaped
+/// loops skip; the same for block rows given the slabs in blocks.
+fn plain_columns(horizontal: (Span, Span), vertical: (Span, Span), y: u32) -> Span {
+    [horizontal, vertical]
+        .into_iter()
+        .find(|(xs, ys)| !xs.is_empty() && ys.contains(y))
+        .map_or(Span { start: 0, end: 0 }, |(xs, _)| xs)
+}
+
+/// The values of `span` outside `skip`.
+fn outside(span: Span, skip: Span) -> impl Iterator<Item = u32> {
+    let cut = skip.intersect(span);
+    let (a, b) = if cut.is_empty() { (span.end, span.end) } else { (cut.start, cut.end) };
+    (span.start..a).chain(b..span.end)
+}
+
 /// Signed distance in pixels from `p` to the box `lo..hi` with corners rounded by `radius`
 /// (negative inside).
 fn rounded_box_distance(p: [f32; 2], lo: [f32; 2], hi: [f32; 2], radius: f32) -> f32 {
@@ -161,5 +286,13 @@ mod tests {
         // one the top and bottom bands.
         assert_eq!(slabs[0].0, Span { start: 14, end: 46 });
         assert_eq!(slabs[1].1, Span { start: 14, end: 26 });
+    }
+
+    #[test]
+    fn outside_leaves_out_the_skipped_part() {
+        let span = Span { start: 2, end: 10 };
+        assert_eq!(outside(span, Span { start: 4, end: 8 }).collect::<Vec<_>>(), vec![2, 3, 8, 9]);
+        assert_eq!(outside(span, Span { start: 0, end: 0 }).count(), 8);
+        assert_eq!(outside(span, Span { start: 0, end: 20 }).count(), 0);
     }
 }
