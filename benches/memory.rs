@@ -1,0 +1,164 @@
+//! Peak memory of a composite render: for many participants at 1080p, and against call length.
+//!
+//! Each render runs in a child process (this bench re-run with `MEMORY_BENCH_CHILD` set) that
+//! reads its own peak resident set (`VmHWM` in /proc/self/status) when the render is done, so
+//! that no render inherits another's heap. The calls are synthesised first, by the parent, and
+//! their synthesis is not counted.
+//!
+//! Two sets of renders:
+//! - peak: `BENCH_PARTICIPANTS` (25) participants of 640x360 VP8/H.264 into a 1920x1080
+//!   composite, a call of `BENCH_PEAK_DURATION_S` (60 s); goal: under 2 GiB.
+//! - length: the same participants with small pictures (160x90) into a 320x180 composite, for
+//!   each of `BENCH_DURATIONS_S` (`600,7200`: 10 minutes and 2 hours); goal: the peaks within
+//!   10% of each other.
+//!
+//! Run with `cargo bench --bench memory` (the 2-hour call takes most of an hour on 2 cores).
+//! Without `--bench` (`cargo test --benches`) it is a smoke run: 4 participants, 2 s, and
+//! calls of 2 s and 4 s.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use tessera::ingest::sdp::Codec;
+use tessera::media::encode::EncodeSettings;
+use tessera::outputs::{OutputSet, TrackFilter};
+use tessera::render::staging::Staging;
+use tessera::render::{CancelFlag, RenderInput, RenderRequest, render};
+use tessera::synth::{SynthSpec, synth};
+
+const CHILD_VAR: &str = "MEMORY_BENCH_CHILD";
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// One render: the call's participants, length and picture sizes.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    participants: usize,
+    duration_s: u64,
+    source: (u32, u32),
+    output: (u32, u32),
+}
+
+/// What a child reports.
+struct Measured {
+    peak_rss_mib: f64,
+    wall_s: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(()); // a test harness asks for a listing
+    }
+    if let Ok(args) = std::env::var(CHILD_VAR) {
+        return child(&args);
+    }
+    let smoke = !std::env::args().any(|a| a == "--bench") && std::env::var_os("BENCH_DURATIONS_S").is_none();
+    let participants: usize = env_or("BENCH_PARTICIPANTS", if smoke { 4 } else { 25 });
+    let peak_s: u64 = env_or("BENCH_PEAK_DURATION_S", if smoke { 2 } else { 60 });
+    let durations: String = env_or("BENCH_DURATIONS_S", if smoke { "2,4" } else { "600,7200" }.to_owned());
+    let peak = Case { participants, duration_s: peak_s, source: (640, 360), output: (1920, 1080) };
+    let mut lengths = Vec::new();
+    for d in durations.split(',') {
+        let duration_s = d.trim().parse().map_err(|_| anyhow::anyhow!("BENCH_DURATIONS_S: `{d}` is not seconds"))?;
+        lengths.push(Case { participants, duration_s, source: (160, 90), output: (320, 180) });
+    }
+
+    let mut rows = Vec::new();
+    for case in std::iter::once(peak).chain(lengths.iter().copied()) {
+        rows.push((case, run(case)?));
+    }
+    println!("\n| participants | call | pictures | composite | peak RSS | render wall |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (case, m) in &rows {
+        println!(
+            "| {} | {} s | {}x{} | {}x{} | {:.0} MiB | {:.1} s |",
+            case.participants,
+            case.duration_s,
+            case.source.0,
+            case.source.1,
+            case.output.0,
+            case.output.1,
+            m.peak_rss_mib,
+            m.wall_s
+        );
+    }
+    let peaks: Vec<f64> = rows.iter().skip(1).map(|(_, m)| m.peak_rss_mib).collect();
+    let (low, high) = peaks.iter().fold((f64::MAX, 0.0f64), |(lo, hi), &p| (lo.min(p), hi.max(p)));
+    if let Some((_, m)) = rows.first() {
+        println!("peak at {}x{}: {:.0} MiB (goal: under 2048 MiB)", peak.output.0, peak.output.1, m.peak_rss_mib);
+    }
+    if peaks.len() > 1 {
+        println!("longest call's peak / shortest's: {:.3} (goal: within 10%)", high / low);
+    }
+    Ok(())
+}
+
+/// Synthesises the call of `case` and renders it in a child process.
+fn run(case: Case) -> anyhow::Result<Measured> {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("call");
+    let spec = SynthSpec {
+        participants: case.participants,
+        duration_ms: case.duration_s * 1000,
+        video_codecs: vec![Codec::Vp8, Codec::H264],
+        width: case.source.0,
+        height: case.source.1,
+        ..SynthSpec::default()
+    };
+    eprintln!("{case:?}: synthesising");
+    synth(&spec, &input)?;
+    eprintln!("{case:?}: rendering in a child process");
+    let args = format!("{},{},{},{}", input.display(), dir.path().join("out").display(), case.output.0, case.output.1);
+    let output = Command::new(std::env::current_exe()?).env(CHILD_VAR, args).output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "the render of {case:?} failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let field = |name: &str| -> anyhow::Result<f64> {
+        stdout
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("the child printed no {name}: {stdout}"))
+    };
+    Ok(Measured { peak_rss_mib: field("peak_rss_kib")? / 1024.0, wall_s: field("wall_s")? })
+}
+
+/// The child: renders `INPUT,OUTPUT,WIDTH,HEIGHT` and prints its peak RSS and wall time.
+fn child(args: &str) -> anyhow::Result<()> {
+    let parts: Vec<&str> = args.split(',').collect();
+    let [input, output, width, height] = parts[..] else {
+        anyhow::bail!("{CHILD_VAR} `{args}` is not INPUT,OUTPUT,WIDTH,HEIGHT");
+    };
+    let request = RenderRequest {
+        input: RenderInput::Archive(input.into()),
+        output_dir: output.into(),
+        work_dir: std::env::temp_dir(),
+        staging: Staging::default(),
+        encode: EncodeSettings::new(width.parse()?, height.parse()?, 30),
+        outputs: OutputSet::composite(),
+        filter: TrackFilter::default(),
+        cancel: CancelFlag::default(),
+        stall_timeout_s: tessera::render::watchdog::DEFAULT_STALL_TIMEOUT_S,
+        max_call_span_h: tessera::render::DEFAULT_MAX_CALL_SPAN_H,
+        on_file: None,
+    };
+    let started = Instant::now();
+    render(&request, |_| {})?;
+    let wall_s = started.elapsed().as_secs_f64();
+    println!("peak_rss_kib={} wall_s={wall_s:.2}", peak_rss_kib(Path::new("/proc/self/status"))?);
+    Ok(())
+}
+
+/// `VmHWM` (peak resident set, KiB) from a /proc status file.
+fn peak_rss_kib(status: &Path) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(status)?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("{} has no VmHWM line", status.display()))
+}
