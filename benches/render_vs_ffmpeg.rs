@@ -76,7 +76,7 @@ struct Row {
     ours: (f64, f64),
     theirs: (f64, f64),
     limit_cpu_s: f64,
-    compose_s: f64,
+    compose_cpu_s: f64,
     adapter: String,
 }
 
@@ -109,12 +109,12 @@ fn main() -> anyhow::Result<()> {
         settings.width, settings.height, settings.fps, settings.preset, settings.duration_s
     );
     println!(
-        "| participants | tessera wall | tessera CPU | ffmpeg wall | ffmpeg CPU | limit CPU | ffmpeg wall / tessera wall | tessera CPU / limit | composing (render thread, wall) |"
+        "| participants | tessera wall | tessera CPU | ffmpeg wall | ffmpeg CPU | limit CPU | ffmpeg wall / tessera wall | tessera CPU / limit | composing CPU (share of tessera's) |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         println!(
-            "| {} | {:.1} s ({:.2}x real time) | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.2} | {:.2} | {:.1} s |",
+            "| {} | {:.1} s ({:.2}x real time) | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.2} | {:.2} | {:.1} s ({:.0}%) |",
             r.participants,
             r.ours.0,
             r.media_s / r.ours.0,
@@ -124,7 +124,8 @@ fn main() -> anyhow::Result<()> {
             r.limit_cpu_s,
             r.theirs.0 / r.ours.0,
             r.ours.1 / r.limit_cpu_s,
-            r.compose_s
+            r.compose_cpu_s,
+            100.0 * r.compose_cpu_s / r.ours.1
         );
     }
     if let Some(r) = rows.first() {
@@ -212,7 +213,7 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
         ours: (ours_wall, ours_cpu),
         theirs: (theirs_wall, theirs_cpu),
         limit_cpu_s,
-        compose_s: summary.compose_s,
+        compose_cpu_s: summary.compose_cpu_s,
         adapter: summary.adapter.unwrap_or_default(),
     })
 }

@@ -78,7 +78,7 @@ pub fn composite_output(
         fps: settings.fps,
         encoder,
         adapter,
-        compose_s: 0.0,
+        compose_cpu_s: 0.0,
     })
 }
 

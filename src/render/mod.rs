@@ -185,8 +185,10 @@ pub struct RenderSummary {
     /// The video encoder element, when a composite video was written.
     pub encoder: Option<String>,
     pub adapter: Option<String>,
-    /// Wall seconds the composite spent composing frames (on the CPU compositor, CPU time).
-    pub compose_s: f64,
+    /// CPU seconds the composing thread spent composing the composite's frames: all of the
+    /// CPU compositor's work; on the GPU path only recording, submitting and reading back
+    /// (a software rasteriser's own threads are not counted).
+    pub compose_cpu_s: f64,
 }
 
 impl RenderSummary {
@@ -337,7 +339,7 @@ fn render_plan(
         elapsed_s: 0.0,
         encoder: None,
         adapter: None,
-        compose_s: 0.0,
+        compose_cpu_s: 0.0,
     };
 
     let written = files::write_outputs(plan, request, &mut on_progress)?;
@@ -347,7 +349,7 @@ fn render_plan(
         summary.duration_ms = result.duration_ms;
         summary.encoder = result.encoder;
         summary.adapter = result.adapter;
-        summary.compose_s = result.compose_s;
+        summary.compose_cpu_s = result.compose_cpu_s;
     }
 
     info_span!("finalize").in_scope(|| {

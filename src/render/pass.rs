@@ -24,8 +24,8 @@ pub struct OutputResult {
     /// The video encoder element, when a video was written.
     pub encoder: Option<String>,
     pub adapter: Option<String>,
-    /// Wall seconds spent composing its frames.
-    pub compose_s: f64,
+    /// CPU seconds of the composing thread spent composing its frames.
+    pub compose_cpu_s: f64,
 }
 
 /// An output and how its failure counts.
@@ -138,12 +138,12 @@ pub fn run(
         let Some(entry) = slot else { continue };
         let frames = entry.output.frames();
         let offset_ms = CallTimeline::frame_time_ms(entry.output.first_frame, fps);
-        let compose_s = entry.output.compose_s;
+        let compose_cpu_s = entry.output.compose_cpu_s;
         let finished = entry.output.finish(FALLBACK_SIZE);
         match finished {
             Ok((encoder, adapter)) => {
                 let duration_ms = frames as f64 * 1000.0 / f64::from(fps);
-                *result = Some(Ok(OutputResult { offset_ms, frames, duration_ms, encoder, adapter, compose_s }));
+                *result = Some(Ok(OutputResult { offset_ms, frames, duration_ms, encoder, adapter, compose_cpu_s }));
             }
             Err(err) if entry.isolated => *result = Some(Err(err)),
             Err(err) => return Err(err),
@@ -187,9 +187,9 @@ fn output_tick(
         if placer.nv12.is_empty() {
             *placer.nv12 = running.encoder.frame_buffer();
         }
-        let started = std::time::Instant::now();
+        let started_ns = thread_cpu_ns();
         running.compositor.compose(&draws, background, placer.nv12)?;
-        output.compose_s += started.elapsed().as_secs_f64();
+        output.compose_cpu_s += thread_cpu_ns().saturating_sub(started_ns) as f64 / 1e9;
         let encoder = &mut running.encoder;
         encoder.push_video(std::mem::take(placer.nv12))?;
         encoder.push_audio(pcm)?;
@@ -198,4 +198,14 @@ fn output_tick(
         sink.push_audio(pcm)?;
     }
     Ok(())
+}
+
+/// CPU time of the calling thread in nanoseconds (the first field of
+/// /proc/thread-self/schedstat), or 0 where that cannot be read. Composition runs on this
+/// thread: wall time would count the encoder's threads that preempt it on a busy node.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }

@@ -138,8 +138,8 @@ pub struct PassOutput {
     /// The video encoder element and the GPU adapter, once the video started.
     pub encoder: Option<String>,
     pub adapter: Option<String>,
-    /// Wall seconds spent composing frames (on the CPU path, its CPU time).
-    pub compose_s: f64,
+    /// CPU seconds of the composing thread spent composing frames.
+    pub compose_cpu_s: f64,
 }
 
 impl PassOutput {

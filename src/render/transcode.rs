@@ -122,7 +122,7 @@ pub fn individual_output(
         fps: settings.fps,
         encoder: None,
         adapter: None,
-        compose_s: 0.0,
+        compose_cpu_s: 0.0,
     })
 }
 

@@ -27,53 +27,54 @@ impl SourcePlanes {
         (self.width.div_ceil(2), self.height.div_ceil(2))
     }
 
-    /// Copies `frame` in (strides may exceed the plane widths), converting BT.601 to BT.709.
+    /// Copies `frame` in (strides may exceed the plane widths), converting BT.601 to BT.709,
+    /// one row of chroma blocks and its two luma rows at a time.
     pub(crate) fn store(&mut self, source_id: u64, frame: &I420Frame<'_>) -> Result<(), GpuError> {
         let [y, u, v] = check_frame(source_id, frame, MAX_SIDE_PX)?;
         self.width = frame.width;
         self.height = frame.height;
         let (w, cw) = (y.width as usize, u.width as usize);
+        let convert = frame.matrix == ColorMatrix::Bt601;
         self.luma.resize(w * y.height as usize, 0);
-        for (out, row) in self.luma.chunks_exact_mut(w).zip(y.data.chunks(y.stride)) {
-            out.copy_from_slice(&row[..w]);
-        }
         self.chroma.resize(2 * cw * u.height as usize, 0);
-        let rows = u.data.chunks(u.stride).zip(v.data.chunks(v.stride));
-        for (out, (u_row, v_row)) in self.chroma.chunks_exact_mut(2 * cw).zip(rows) {
+        self.luma_delta.resize(2 * cw, 0);
+        let chroma_rows = u.data.chunks(u.stride).zip(v.data.chunks(v.stride));
+        let luma_rows = self.luma.chunks_mut(2 * w).zip(y.data.chunks(2 * y.stride));
+        for ((out, (u_row, v_row)), (luma_out, luma_in)) in
+            self.chroma.chunks_exact_mut(2 * cw).zip(chroma_rows).zip(luma_rows)
+        {
             for (pair, (&cb, &cr)) in out.chunks_exact_mut(2).zip(u_row[..cw].iter().zip(&v_row[..cw])) {
                 pair[0] = cb;
                 pair[1] = cr;
             }
-        }
-        if frame.matrix == ColorMatrix::Bt601 {
-            self.convert_601_to_709();
-        }
-        Ok(())
-    }
-
-    /// Re-expresses the planes in BT.709: chroma is a linear map of (Cb, Cr) alone (greys stay
-    /// grey), luma gains a term of its block's chroma. Written as plain loops over whole rows
-    /// in 16- and 32-bit lanes so that the compiler vectorises them.
-    fn convert_601_to_709(&mut self) {
-        let m = Matrix601To709::get();
-        let (cw, _) = self.chroma_size();
-        let (w, cw) = (self.width as usize, cw as usize);
-        self.luma_delta.resize(2 * cw, 0);
-        for (block_row, luma_rows) in self.chroma.chunks_exact_mut(cw * 2).zip(self.luma.chunks_mut(2 * w)) {
-            for (pair, deltas) in block_row.chunks_exact_mut(2).zip(self.luma_delta.chunks_exact_mut(2)) {
-                let (cb, cr) = (i32::from(pair[0]) - 128, i32::from(pair[1]) - 128);
-                let delta = ((m.y_cb * cb + m.y_cr * cr + (1 << 13)) >> 14) as i16;
-                deltas[0] = delta;
-                deltas[1] = delta;
-                pair[0] = clamp_u8(128 + ((m.cb_cb * cb + m.cb_cr * cr + (1 << 13)) >> 14));
-                pair[1] = clamp_u8(128 + ((m.cr_cb * cb + m.cr_cr * cr + (1 << 13)) >> 14));
+            if convert {
+                convert_blocks(out, &mut self.luma_delta);
             }
-            for row in luma_rows.chunks_mut(w) {
-                for (y, &d) in row.iter_mut().zip(&self.luma_delta) {
-                    *y = (i16::from(*y) + d).clamp(0, 255) as u8;
+            for (dst, src) in luma_out.chunks_mut(w).zip(luma_in.chunks(y.stride)) {
+                if convert {
+                    for (o, (&s, &d)) in dst.iter_mut().zip(src.iter().zip(&self.luma_delta)) {
+                        *o = (i16::from(s) + d).clamp(0, 255) as u8;
+                    }
+                } else {
+                    dst.copy_from_slice(&src[..w]);
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// Re-expresses a row of chroma blocks (interleaved Cb, Cr) in BT.709, and writes for each
+/// pixel column the correction its luma takes from its block's chroma (greys stay grey).
+fn convert_blocks(pairs: &mut [u8], luma_delta: &mut [i16]) {
+    let m = Matrix601To709::get();
+    for (pair, deltas) in pairs.chunks_exact_mut(2).zip(luma_delta.chunks_exact_mut(2)) {
+        let (cb, cr) = (i32::from(pair[0]) - 128, i32::from(pair[1]) - 128);
+        let delta = ((m.y_cb * cb + m.y_cr * cr + (1 << 13)) >> 14) as i16;
+        deltas[0] = delta;
+        deltas[1] = delta;
+        pair[0] = clamp_u8(128 + ((m.cb_cb * cb + m.cb_cr * cr + (1 << 13)) >> 14));
+        pair[1] = clamp_u8(128 + ((m.cr_cb * cb + m.cr_cr * cr + (1 << 13)) >> 14));
     }
 }
 

@@ -11,23 +11,56 @@
 //! vectorises. Where a tile's columns are the source's own (same size, whole-pixel offset)
 //! rows are copied, and so are output rows that fall on a source row.
 
+use std::collections::HashMap;
+
 use super::canvas::{Axis, Span};
 
 /// Weights are in 1/256.
 const ONE: u32 = 256;
 
-/// Buffers reused between calls: the column taps, two resampled source rows and the texels
-/// gathered for one.
+/// Column taps kept at most: tiles stay put, so a frame's are the last frame's.
+const MAX_CACHED_COLUMNS: usize = 256;
+
+/// What identifies a region's column taps: its columns, the axis (bits of its f64s), the
+/// source width and the channels.
+type ColumnsKey = (u32, u32, u64, u64, u32, usize);
+
+/// Buffers reused between calls: the column taps of the regions drawn, two resampled source
+/// rows and the texels gathered for one.
 #[derive(Default)]
 pub(crate) struct Scaler {
+    columns: HashMap<ColumnsKey, Columns>,
+    rows: [(Option<u32>, Vec<u8>); 2],
+    gathered: (Vec<u8>, Vec<u8>),
+}
+
+/// The horizontal taps of a region's output columns.
+struct Columns {
     /// Per output byte of a row: the byte offsets of its two source texels in a source row,
     /// and their weights (in 1/256, summing to 256).
     taps: Vec<(u32, u32)>,
     weights: (Vec<u16>, Vec<u16>),
     /// The columns are the source's own, from this texel on (no filtering across).
     copied_from: Option<u32>,
-    rows: [(Option<u32>, Vec<u8>); 2],
-    gathered: (Vec<u8>, Vec<u8>),
+}
+
+impl Columns {
+    /// The taps of the output columns `xs` on a source `source_px` wide, `C` channels.
+    fn new<const C: usize>(xs: Span, x: Axis, source_px: u32) -> Columns {
+        let columns: Vec<(u32, u32, u32)> = (xs.start..xs.end).map(|p| tap(x, p, source_px)).collect();
+        let first = columns.first().map_or(0, |c| c.0);
+        let copies = columns.iter().zip(first..).all(|(&(i0, _, f), at)| i0 == at && f == 0);
+        let mut taps = Vec::with_capacity(columns.len() * C);
+        let mut weights = (Vec::with_capacity(taps.capacity()), Vec::with_capacity(taps.capacity()));
+        for &(i0, i1, f) in &columns {
+            for c in 0..C as u32 {
+                taps.push((i0 * C as u32 + c, i1 * C as u32 + c));
+                weights.0.push((ONE - f) as u16);
+                weights.1.push(f as u16);
+            }
+        }
+        Columns { taps, weights, copied_from: copies.then_some(first) }
+    }
 }
 
 /// A tightly packed source plane of `C` interleaved channels.
@@ -74,16 +107,36 @@ impl Scaler {
         if xs.is_empty() || ys.is_empty() || src.width == 0 || src.height == 0 {
             return;
         }
-        self.set_columns::<C>(xs, x, src.width);
+        let key = (xs.start, xs.end, x.origin.to_bits(), x.scale.to_bits(), src.width, C);
+        let columns = self.columns.remove(&key).unwrap_or_else(|| Columns::new::<C>(xs, x, src.width));
+        self.draw_rows::<C>(src, &columns, dst, dst_width, (xs, ys), y);
+        if self.columns.len() >= MAX_CACHED_COLUMNS {
+            self.columns.clear();
+        }
+        self.columns.insert(key, columns);
+    }
+
+    /// The rows `ys` of the region (its columns `xs` tapped by `columns`).
+    fn draw_rows<const C: usize>(
+        &mut self,
+        src: &Plane<'_>,
+        columns: &Columns,
+        dst: &mut [u8],
+        dst_width: u32,
+        (xs, ys): (Span, Span),
+        y: Axis,
+    ) {
         let row_len = xs.len() as usize * C;
+        self.gathered.0.resize(row_len, 0);
+        self.gathered.1.resize(row_len, 0);
         for slot in &mut self.rows {
             slot.0 = None;
             slot.1.resize(row_len, 0);
         }
         for py in ys.start..ys.end {
             let (r0, r1, fy) = tap(y, py, src.height);
-            let a = self.resampled::<C>(src, r0, None);
-            let b = if r1 == r0 { a } else { self.resampled::<C>(src, r1, Some(a)) };
+            let a = self.resampled::<C>(src, columns, r0, None);
+            let b = if r1 == r0 { a } else { self.resampled::<C>(src, columns, r1, Some(a)) };
             let start = (py as usize * dst_width as usize + xs.start as usize) * C;
             let Some(out) = dst.get_mut(start..start + row_len) else {
                 return;
@@ -100,29 +153,15 @@ impl Scaler {
         }
     }
 
-    /// The taps and weights of the output columns `xs` on a source `source_px` wide.
-    fn set_columns<const C: usize>(&mut self, xs: Span, x: Axis, source_px: u32) {
-        let columns: Vec<(u32, u32, u32)> = (xs.start..xs.end).map(|p| tap(x, p, source_px)).collect();
-        let first = columns.first().map_or(0, |c| c.0);
-        let copies = columns.iter().zip(first..).all(|(&(i0, _, f), at)| i0 == at && f == 0);
-        self.copied_from = copies.then_some(first);
-        self.taps.clear();
-        self.weights.0.clear();
-        self.weights.1.clear();
-        for &(i0, i1, f) in &columns {
-            for c in 0..C as u32 {
-                self.taps.push((i0 * C as u32 + c, i1 * C as u32 + c));
-                self.weights.0.push((ONE - f) as u16);
-                self.weights.1.push(f as u16);
-            }
-        }
-        self.gathered.0.resize(self.taps.len(), 0);
-        self.gathered.1.resize(self.taps.len(), 0);
-    }
-
     /// The slot holding source row `row` resampled across the output columns (computed into
     /// a slot other than `keep` when neither holds it).
-    fn resampled<const C: usize>(&mut self, src: &Plane<'_>, row: u32, keep: Option<usize>) -> usize {
+    fn resampled<const C: usize>(
+        &mut self,
+        src: &Plane<'_>,
+        columns: &Columns,
+        row: u32,
+        keep: Option<usize>,
+    ) -> usize {
         if let Some(slot) = self.rows.iter().position(|(held, _)| *held == Some(row)) {
             return slot;
         }
@@ -139,18 +178,18 @@ impl Scaler {
             out.fill(0);
             return slot;
         };
-        let copied = self.copied_from.and_then(|from| line.get(from as usize * C..from as usize * C + out.len()));
+        let copied = columns.copied_from.and_then(|from| line.get(from as usize * C..from as usize * C + out.len()));
         if let Some(same) = copied {
             out.copy_from_slice(same);
             return slot;
         }
         // The taps lie inside the row (`tap` clamps them), so the indexing never fails.
         let (a, b) = (&mut self.gathered.0, &mut self.gathered.1);
-        for ((a, b), &(i0, i1)) in a.iter_mut().zip(b.iter_mut()).zip(&self.taps) {
+        for ((a, b), &(i0, i1)) in a.iter_mut().zip(b.iter_mut()).zip(&columns.taps) {
             *a = line[i0 as usize];
             *b = line[i1 as usize];
         }
-        blend_rows(out, (a, b), (&self.weights.0, &self.weights.1));
+        blend_rows(out, (a, b), (&columns.weights.0, &columns.weights.1));
         slot
     }
 }
