@@ -9,6 +9,10 @@
 //! and AAC less decoding it. CPU-seconds are user + system time of this process (tessera runs
 //! in it, GStreamer's and x264's threads included) and of the ffmpeg children.
 //!
+//! Quality is not traded for speed: both files' sizes, and the PSNR of each against its own
+//! composite encoded at CRF 12 (the loss the encode adds; a single reference would also count
+//! where the two scalers differ), untimed.
+//!
 //! Run with `cargo bench --bench render_vs_ffmpeg`; knobs: BENCH_PARTICIPANTS (a list,
 //! default `4,9`), BENCH_DURATION_S (60), BENCH_SIZE (1920x1080), BENCH_PRESET (veryfast),
 //! TESSERA_COMPOSITOR (auto, gpu, cpu). Without `--bench` (`cargo test --benches`) and
@@ -78,7 +82,14 @@ struct Row {
     limit_cpu_s: f64,
     compose_cpu_s: f64,
     adapter: String,
+    /// File sizes (bytes) and PSNR (dB, luma and chroma weighted 4:1:1) of each side's file
+    /// against its own composite at the reference CRF.
+    sizes: (u64, u64),
+    psnr_db: (f64, f64),
 }
+
+/// The CRF of the reference composites quality is measured against.
+const REFERENCE_CRF: u32 = 12;
 
 fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--list") {
@@ -131,6 +142,21 @@ fn main() -> anyhow::Result<()> {
     if let Some(r) = rows.first() {
         println!("compositor: {}", r.adapter);
     }
+    println!("\nQuality at CRF 23, each file against its own composite at CRF {REFERENCE_CRF}:");
+    println!("| participants | tessera size | ffmpeg size | size ratio | tessera PSNR | ffmpeg PSNR | difference |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for r in &rows {
+        println!(
+            "| {} | {:.2} MB | {:.2} MB | {:.3} | {:.2} dB | {:.2} dB | {:+.2} dB |",
+            r.participants,
+            r.sizes.0 as f64 / 1e6,
+            r.sizes.1 as f64 / 1e6,
+            r.sizes.0 as f64 / r.sizes.1 as f64,
+            r.psnr_db.0,
+            r.psnr_db.1,
+            r.psnr_db.0 - r.psnr_db.1
+        );
+    }
     Ok(())
 }
 
@@ -163,6 +189,10 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
     };
     let (summary, ours_wall, ours_cpu) = measure(|| Ok(render(&request, |_| {})?))?;
     let composite = composite_file(&summary)?;
+    let mut reference_request = request.clone();
+    reference_request.output_dir = dir.path().join("tessera-reference");
+    reference_request.encode.quality.crf = REFERENCE_CRF;
+    let our_reference = composite_file(&render(&reference_request, |_| {})?)?;
 
     // ffmpeg on the same tracks, remuxed.
     let recording = Recording::open(&input)?;
@@ -189,9 +219,16 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
     args.extend(["-filter_complex".into(), ffmpeg_graph(&video_inputs, &audio_inputs, s)?]);
     args.extend(["-map".into(), "[v]".into(), "-map".into(), "[a]".into()]);
     args.extend(["-t".into(), format!("{:.3}", plan.timeline.duration_ms / 1000.0), "-r".into(), s.fps.to_string()]);
-    args.extend(encode_args(s, &dir.path().join("ffmpeg.mp4")));
+    let their_reference = dir.path().join("ffmpeg-reference.mp4");
+    let mut reference_args = args.clone();
+    reference_args.extend(encode_args(s, REFERENCE_CRF, &their_reference));
+    let theirs = dir.path().join("ffmpeg.mp4");
+    args.extend(encode_args(s, 23, &theirs));
     eprintln!("{participants} participants: rendering with ffmpeg");
     let ((), theirs_wall, theirs_cpu) = measure(|| ffmpeg(&args))?;
+    ffmpeg(&reference_args)?;
+    let sizes = (std::fs::metadata(&composite)?.len(), std::fs::metadata(&theirs)?.len());
+    let psnr_db = (psnr_db(&composite, &our_reference)?, psnr_db(&theirs, &their_reference)?);
 
     // The limit: decode every input alone, encode the output alone.
     eprintln!("{participants} participants: measuring decode-only and encode-only");
@@ -201,7 +238,7 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
     let ((), _, decode_cpu) = measure(|| mkvs.iter().try_for_each(|mkv| ffmpeg(&null(mkv))))?;
     let ((), _, reencode_cpu) = measure(|| {
         let mut args = vec!["-i".into(), composite.display().to_string()];
-        args.extend(encode_args(s, &dir.path().join("reencoded.mp4")));
+        args.extend(encode_args(s, 23, &dir.path().join("reencoded.mp4")));
         ffmpeg(&args)
     })?;
     let ((), _, composite_decode_cpu) = measure(|| ffmpeg(&null(&composite)))?;
@@ -215,6 +252,8 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
         limit_cpu_s,
         compose_cpu_s: summary.compose_cpu_s,
         adapter: summary.adapter.unwrap_or_default(),
+        sizes,
+        psnr_db,
     })
 }
 
@@ -262,11 +301,30 @@ fn ffmpeg_graph(video_inputs: &[usize], audio_inputs: &[usize], s: &Settings) ->
     Ok(filter)
 }
 
-/// libx264 at the preset and CRF 23, AAC 128 kbit/s, into `out`.
-fn encode_args(s: &Settings, out: &Path) -> Vec<String> {
-    ["-c:v", "libx264", "-preset", &s.preset, "-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k"]
+/// libx264 at the preset and `crf`, AAC 128 kbit/s, into `out`.
+fn encode_args(s: &Settings, crf: u32, out: &Path) -> Vec<String> {
+    let crf = crf.to_string();
+    ["-c:v", "libx264", "-preset", &s.preset, "-crf", &crf, "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k"]
         .iter()
         .map(|a| (*a).to_owned())
         .chain([out.display().to_string()])
         .collect()
+}
+
+/// The average PSNR of `file`'s video against `reference`'s, as ffmpeg's `psnr` filter
+/// reports it (`average:`, luma and chroma weighted 4:1:1).
+fn psnr_db(file: &Path, reference: &Path) -> anyhow::Result<f64> {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-i"])
+        .arg(file)
+        .arg("-i")
+        .arg(reference)
+        .args(["-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"])
+        .output()?;
+    let log = String::from_utf8_lossy(&output.stderr);
+    anyhow::ensure!(output.status.success(), "ffmpeg psnr of {} failed: {log}", file.display());
+    log.lines()
+        .filter(|l| l.contains("PSNR"))
+        .find_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("average:")?.parse().ok()))
+        .ok_or_else(|| anyhow::anyhow!("ffmpeg printed no PSNR for {}: {log}", file.display()))
 }
