@@ -150,8 +150,11 @@ pub fn encoder_description(encoder: &VideoEncoder, quality: &VideoQuality) -> Re
                 quality.preset
             )
         }
+        // Constant quality as libx264's CRF: x264enc would also cap the rate at its default
+        // `bitrate` (2048 kbit/s VBV), which libx264 does not, starving flashes and cuts.
         ("x264enc", None) => format!(
-            "x264enc speed-preset={} pass=qual quantizer={crf} key-int-max={key} ! video/x-h264,profile=high",
+            "x264enc speed-preset={} pass=qual quantizer={crf} vbv-buf-capacity=0 key-int-max={key} ! \
+             video/x-h264,profile=high",
             quality.preset
         ),
         ("x265enc", Some(kbps)) => format!("x265enc speed-preset={} bitrate={kbps} key-int-max={key}", quality.preset),
@@ -222,6 +225,43 @@ mod tests {
         assert!(vp8.contains("target-bitrate=2500000"), "libvpx takes bits per second: {vp8}");
         let av1 = encoder_description(&software(VideoCodec::Av1), &quality("ultrafast", None)).expect("av1");
         assert!(av1.contains("cpu-used=8") && av1.contains("max-quantizer=29"), "{av1}");
+    }
+
+    /// The settings x264 writes into its stream (the SEI's `options:` part), without the
+    /// thread counts, which follow the machine.
+    fn x264_options(file: &std::path::Path) -> Vec<String> {
+        let bytes = std::fs::read(file).expect("read the encoded file");
+        let at = bytes.windows(12).position(|w| w == b"x264 - core ").expect("an x264 SEI");
+        let text: String = bytes[at..].iter().take_while(|&&b| b != 0).map(|&b| char::from(b)).collect();
+        let options = text.split_once("options: ").expect("x264 options").1;
+        options.split_whitespace().filter(|o| !o.contains("threads")).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn x264_settings_are_libx264s_at_the_same_preset_and_crf() {
+        super::super::init().expect("GStreamer");
+        let dir = tempfile::tempdir().expect("tempdir");
+        for preset in ["veryfast", "medium"] {
+            let ours = dir.path().join(format!("tessera-{preset}.mp4"));
+            let encoder = encoder_description(&software(VideoCodec::H264), &quality(preset, None)).expect("x264");
+            let description = format!(
+                "videotestsrc num-buffers=10 ! video/x-raw,format=NV12,width=320,height=180,framerate=30/1 ! \
+                 {encoder} ! h264parse ! mp4mux ! filesink location={}",
+                ours.display()
+            );
+            let pipeline = OwnedPipeline::launch(&description, "encoding".into()).expect("pipeline");
+            pipeline.play().expect("play");
+            pipeline.wait_eos(gst::ClockTime::from_seconds(60)).expect("encoded");
+            let theirs = dir.path().join(format!("ffmpeg-{preset}.mp4"));
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-frames:v", "10"])
+                .args(["-c:v", "libx264", "-preset", preset, "-crf", "23", "-g", "60", "-pix_fmt", "nv12"])
+                .arg(&theirs)
+                .status()
+                .expect("ffmpeg runs");
+            assert!(status.success(), "ffmpeg failed");
+            assert_eq!(x264_options(&ours), x264_options(&theirs), "x264 settings at {preset}");
+        }
     }
 
     #[test]
