@@ -22,10 +22,11 @@ use std::time::Instant;
 
 use tessera::ingest::sdp::Codec;
 use tessera::media::encode::EncodeSettings;
-use tessera::outputs::{OutputSet, TrackFilter};
-use tessera::render::staging::Staging;
-use tessera::render::{CancelFlag, RenderInput, RenderRequest, render};
+use tessera::render::render;
 use tessera::synth::{SynthSpec, synth};
+
+mod render_support;
+use render_support::composite_request;
 
 const CHILD_VAR: &str = "MEMORY_BENCH_CHILD";
 
@@ -135,19 +136,8 @@ fn child(args: &str) -> anyhow::Result<()> {
     let [input, output, width, height] = parts[..] else {
         anyhow::bail!("{CHILD_VAR} `{args}` is not INPUT,OUTPUT,WIDTH,HEIGHT");
     };
-    let request = RenderRequest {
-        input: RenderInput::Archive(input.into()),
-        output_dir: output.into(),
-        work_dir: std::env::temp_dir(),
-        staging: Staging::default(),
-        encode: EncodeSettings::new(width.parse()?, height.parse()?, 30),
-        outputs: OutputSet::composite(),
-        filter: TrackFilter::default(),
-        cancel: CancelFlag::default(),
-        stall_timeout_s: tessera::render::watchdog::DEFAULT_STALL_TIMEOUT_S,
-        max_call_span_h: tessera::render::DEFAULT_MAX_CALL_SPAN_H,
-        on_file: None,
-    };
+    let encode = EncodeSettings::new(width.parse()?, height.parse()?, 30);
+    let request = composite_request(input.into(), output.into(), encode);
     let started = Instant::now();
     render(&request, |_| {})?;
     let wall_s = started.elapsed().as_secs_f64();

@@ -27,10 +27,11 @@ use tessera::ingest::sdp::Codec;
 use tessera::layout::Layout;
 use tessera::media::encode::EncodeSettings;
 use tessera::media::remux::remux_segment_to_mkv;
-use tessera::outputs::{OutputSet, TrackFilter};
-use tessera::render::staging::Staging;
-use tessera::render::{CancelFlag, RenderInput, RenderPlan, RenderRequest, RenderSummary, render};
+use tessera::render::{RenderPlan, RenderSummary, render};
 use tessera::synth::{SynthSpec, synth};
+
+mod render_support;
+use render_support::composite_request;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -174,19 +175,7 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
 
     let mut encode = EncodeSettings::new(s.width, s.height, s.fps);
     encode.quality.preset = s.preset.clone();
-    let request = RenderRequest {
-        input: RenderInput::Archive(input.clone()),
-        output_dir: dir.path().join("tessera"),
-        work_dir: std::env::temp_dir(),
-        staging: Staging::default(),
-        encode,
-        outputs: OutputSet::composite(),
-        filter: TrackFilter::default(),
-        cancel: CancelFlag::default(),
-        stall_timeout_s: tessera::render::watchdog::DEFAULT_STALL_TIMEOUT_S,
-        max_call_span_h: tessera::render::DEFAULT_MAX_CALL_SPAN_H,
-        on_file: None,
-    };
+    let request = composite_request(input.clone(), dir.path().join("tessera"), encode);
     let (summary, ours_wall, ours_cpu) = measure(|| Ok(render(&request, |_| {})?))?;
     let composite = composite_file(&summary)?;
     let mut reference_request = request.clone();

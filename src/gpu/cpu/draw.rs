@@ -118,26 +118,23 @@ pub(crate) fn draw_plain(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: 
 /// Draws the content over the pixels `xs x ys` and their whole chroma blocks: solid and
 /// video replace what is there, images blend by their alpha.
 fn draw_interior(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: &Content<'_>, xs: Span, ys: Span) {
+    draw_luma(canvas, scaler, content, xs, ys);
     let (bxs, bys) = (xs.whole_blocks(), ys.whole_blocks());
     match content {
-        Content::Solid(ycc) => {
-            canvas.fill_luma(xs, ys, ycc[0]);
-            canvas.fill_chroma(bxs, bys, ycc[1], ycc[2]);
-        }
+        Content::Solid(ycc) => canvas.fill_chroma(bxs, bys, ycc[1], ycc[2]),
         Content::Video { planes, x, y } => {
-            let luma = Plane { data: &planes.luma, width: planes.width, height: planes.height };
-            scaler.scale::<1>(&luma, canvas.luma, canvas.width, (xs, ys), (*x, *y));
             let (cw, ch) = planes.chroma_size();
             let chroma = Plane { data: &planes.chroma, width: cw, height: ch };
             let width = canvas.chroma_width();
             let axes = (x.chroma(planes.width, cw), y.chroma(planes.height, ch));
             scaler.scale::<2>(&chroma, canvas.chroma, width, (bxs, bys), axes);
         }
-        Content::Image(image) => blend_image(canvas, image, xs, ys),
+        Content::Image(image) => blend_image_chroma(canvas, image, xs, ys),
     }
 }
 
-/// Draws the luma of the content over the pixels `xs x ys` (their chroma is drawn apart).
+/// Draws the luma of the content over the pixels `xs x ys`: solid and video replace what
+/// is there, images blend by their alpha.
 fn draw_luma(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: &Content<'_>, xs: Span, ys: Span) {
     match content {
         Content::Solid(ycc) => canvas.fill_luma(xs, ys, ycc[0]),
@@ -145,16 +142,30 @@ fn draw_luma(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: &Content<'_>
             let luma = Plane { data: &planes.luma, width: planes.width, height: planes.height };
             scaler.scale::<1>(&luma, canvas.luma, canvas.width, (xs, ys), (*x, *y));
         }
-        Content::Image(image) => blend_image_luma(canvas, image, xs.intersect(image.xs), ys.intersect(image.ys)),
+        Content::Image(image) => blend_image_luma(canvas, image, xs, ys),
     }
 }
 
-/// Blends (or, when opaque, copies) a resampled image over the pixels `xs x ys` (within the
-/// image's own) and their whole chroma blocks.
-fn blend_image(canvas: &mut Canvas<'_>, image: &ResizedImage, xs: Span, ys: Span) {
+/// Blends (or, when opaque, copies) a resampled image's luma over the pixels `xs x ys`
+/// within its own.
+fn blend_image_luma(canvas: &mut Canvas<'_>, image: &ResizedImage, xs: Span, ys: Span) {
     let (xs, ys) = (xs.intersect(image.xs), ys.intersect(image.ys));
-    blend_image_luma(canvas, image, xs, ys);
-    let (bxs, bys) = (xs.whole_blocks(), ys.whole_blocks());
+    let (iw, w) = (image.xs.len() as usize, canvas.width as usize);
+    for py in ys.start..ys.end {
+        let src_row = (py - image.ys.start) as usize * iw;
+        let dst_row = py as usize * w;
+        for px in xs.start..xs.end {
+            let s = (src_row + (px - image.xs.start) as usize) * 4;
+            let (y, a) = (image.ycca[s], image.ycca[s + 3]);
+            let d = &mut canvas.luma[dst_row + px as usize];
+            *d = if image.opaque { y } else { y.saturating_add(mul255(*d, 255 - a)) };
+        }
+    }
+}
+
+/// The same for the whole chroma blocks of the pixels `xs x ys` within the image's own.
+fn blend_image_chroma(canvas: &mut Canvas<'_>, image: &ResizedImage, xs: Span, ys: Span) {
+    let (bxs, bys) = (xs.intersect(image.xs).whole_blocks(), ys.intersect(image.ys).whole_blocks());
     let (ibxs, ibys) = (image.xs.whole_blocks(), image.ys.whole_blocks());
     let cw = canvas.chroma_width() as usize;
     for by in bys.start..bys.end {
@@ -165,21 +176,6 @@ fn blend_image(canvas: &mut Canvas<'_>, image: &ResizedImage, xs: Span, ys: Span
                 let d = &mut canvas.chroma[i + c];
                 *d = if image.opaque { b[c] } else { b[c].saturating_add(mul255(*d, 255 - b[2])) };
             }
-        }
-    }
-}
-
-/// The luma part of [`blend_image`] (`xs x ys` within the image's pixels).
-fn blend_image_luma(canvas: &mut Canvas<'_>, image: &ResizedImage, xs: Span, ys: Span) {
-    let (iw, w) = (image.xs.len() as usize, canvas.width as usize);
-    for py in ys.start..ys.end {
-        let src_row = (py - image.ys.start) as usize * iw;
-        let dst_row = py as usize * w;
-        for px in xs.start..xs.end {
-            let s = (src_row + (px - image.xs.start) as usize) * 4;
-            let (y, a) = (image.ycca[s], image.ycca[s + 3]);
-            let d = &mut canvas.luma[dst_row + px as usize];
-            *d = if image.opaque { y } else { y.saturating_add(mul255(*d, 255 - a)) };
         }
     }
 }
