@@ -9,6 +9,10 @@
 //! and AAC less decoding it. CPU-seconds are user + system time of this process (tessera runs
 //! in it, GStreamer's and x264's threads included) and of the ffmpeg children.
 //!
+//! tessera renders each call twice: with the default grid (name labels, rounded corners, the
+//! speaking highlight), and with a plain grid that draws the picture ffmpeg's graph draws
+//! (square tiles, nothing over them), so that speed and file size compare like with like.
+//!
 //! Quality is not traded for speed: both files' sizes, and the PSNR of each against its own
 //! composite encoded at CRF 12 (the loss the encode adds; a single reference would also count
 //! where the two scalers differ), untimed.
@@ -27,6 +31,7 @@ use tessera::ingest::sdp::Codec;
 use tessera::layout::Layout;
 use tessera::media::encode::EncodeSettings;
 use tessera::media::remux::remux_segment_to_mkv;
+use tessera::render::staging::Staging;
 use tessera::render::{RenderPlan, RenderSummary, render};
 use tessera::synth::{SynthSpec, synth};
 
@@ -78,16 +83,27 @@ struct Settings {
 struct Row {
     participants: usize,
     media_s: f64,
-    ours: (f64, f64),
-    theirs: (f64, f64),
+    /// tessera with the default grid, then with the plain grid.
+    ours: [Side; 2],
+    theirs: Side,
     limit_cpu_s: f64,
-    compose_cpu_s: f64,
     adapter: String,
-    /// File sizes (bytes) and PSNR (dB, luma and chroma weighted 4:1:1) of each side's file
-    /// against its own composite at the reference CRF.
-    sizes: (u64, u64),
-    psnr_db: (f64, f64),
 }
+
+/// One renderer's run on a call.
+struct Side {
+    wall_s: f64,
+    cpu_s: f64,
+    /// CPU seconds of tessera's composing thread in the compositor.
+    compose_cpu_s: f64,
+    /// File size (bytes) and PSNR (dB, luma and chroma weighted 4:1:1) against the same
+    /// renderer's composite at the reference CRF.
+    size: u64,
+    psnr_db: f64,
+}
+
+/// The looks tessera renders each call in, as named in the tables.
+const LOOKS: [&str; 2] = ["grid", "plain grid"];
 
 /// The CRF of the reference composites quality is measured against.
 const REFERENCE_CRF: u32 = 12;
@@ -121,42 +137,48 @@ fn main() -> anyhow::Result<()> {
         settings.width, settings.height, settings.fps, settings.preset, settings.duration_s
     );
     println!(
-        "| participants | tessera wall | tessera CPU | ffmpeg wall | ffmpeg CPU | limit CPU | ffmpeg wall / tessera wall | tessera CPU / limit | composing CPU (share of tessera's) |"
+        "| participants | tessera look | tessera wall | tessera CPU | ffmpeg wall | ffmpeg CPU | limit CPU | ffmpeg wall / tessera wall | tessera CPU / limit | composing CPU (share of tessera's) |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
-        println!(
-            "| {} | {:.1} s ({:.2}x real time) | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.2} | {:.2} | {:.1} s ({:.0}%) |",
-            r.participants,
-            r.ours.0,
-            r.media_s / r.ours.0,
-            r.ours.1,
-            r.theirs.0,
-            r.theirs.1,
-            r.limit_cpu_s,
-            r.theirs.0 / r.ours.0,
-            r.ours.1 / r.limit_cpu_s,
-            r.compose_cpu_s,
-            100.0 * r.compose_cpu_s / r.ours.1
-        );
+        for (look, ours) in LOOKS.iter().zip(&r.ours) {
+            println!(
+                "| {} | {look} | {:.1} s ({:.2}x real time) | {:.1} s | {:.1} s | {:.1} s | {:.1} s | {:.2} | {:.2} | {:.1} s ({:.0}%) |",
+                r.participants,
+                ours.wall_s,
+                r.media_s / ours.wall_s,
+                ours.cpu_s,
+                r.theirs.wall_s,
+                r.theirs.cpu_s,
+                r.limit_cpu_s,
+                r.theirs.wall_s / ours.wall_s,
+                ours.cpu_s / r.limit_cpu_s,
+                ours.compose_cpu_s,
+                100.0 * ours.compose_cpu_s / ours.cpu_s
+            );
+        }
     }
     if let Some(r) = rows.first() {
         println!("compositor: {}", r.adapter);
     }
     println!("\nQuality at CRF 23, each file against its own composite at CRF {REFERENCE_CRF}:");
-    println!("| participants | tessera size | ffmpeg size | size ratio | tessera PSNR | ffmpeg PSNR | difference |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| participants | tessera look | tessera size | ffmpeg size | size ratio | tessera PSNR | ffmpeg PSNR | difference |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
-        println!(
-            "| {} | {:.2} MB | {:.2} MB | {:.3} | {:.2} dB | {:.2} dB | {:+.2} dB |",
-            r.participants,
-            r.sizes.0 as f64 / 1e6,
-            r.sizes.1 as f64 / 1e6,
-            r.sizes.0 as f64 / r.sizes.1 as f64,
-            r.psnr_db.0,
-            r.psnr_db.1,
-            r.psnr_db.0 - r.psnr_db.1
-        );
+        for (look, ours) in LOOKS.iter().zip(&r.ours) {
+            println!(
+                "| {} | {look} | {:.2} MB | {:.2} MB | {:.3} | {:.2} dB | {:.2} dB | {:+.2} dB |",
+                r.participants,
+                ours.size as f64 / 1e6,
+                r.theirs.size as f64 / 1e6,
+                ours.size as f64 / r.theirs.size as f64,
+                ours.psnr_db,
+                r.theirs.psnr_db,
+                ours.psnr_db - r.theirs.psnr_db
+            );
+        }
     }
     Ok(())
 }
@@ -175,13 +197,9 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
 
     let mut encode = EncodeSettings::new(s.width, s.height, s.fps);
     encode.quality.preset = s.preset.clone();
-    let request = composite_request(input.clone(), dir.path().join("tessera"), encode);
-    let (summary, ours_wall, ours_cpu) = measure(|| Ok(render(&request, |_| {})?))?;
-    let composite = composite_file(&summary)?;
-    let mut reference_request = request.clone();
-    reference_request.output_dir = dir.path().join("tessera-reference");
-    reference_request.encode.quality.crf = REFERENCE_CRF;
-    let our_reference = composite_file(&render(&reference_request, |_| {})?)?;
+    let (grid, summary, composite) = render_look(&input, dir.path(), Staging::default(), &encode)?;
+    eprintln!("{participants} participants: rendering the plain grid with tessera");
+    let (plain, ..) = render_look(&input, &dir.path().join("plain"), Staging::single(plain_grid()), &encode)?;
 
     // ffmpeg on the same tracks, remuxed.
     let recording = Recording::open(&input)?;
@@ -216,8 +234,13 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
     eprintln!("{participants} participants: rendering with ffmpeg");
     let ((), theirs_wall, theirs_cpu) = measure(|| ffmpeg(&args))?;
     ffmpeg(&reference_args)?;
-    let sizes = (std::fs::metadata(&composite)?.len(), std::fs::metadata(&theirs)?.len());
-    let psnr_db = (psnr_db(&composite, &our_reference)?, psnr_db(&theirs, &their_reference)?);
+    let theirs = Side {
+        wall_s: theirs_wall,
+        cpu_s: theirs_cpu,
+        compose_cpu_s: 0.0,
+        size: std::fs::metadata(&theirs)?.len(),
+        psnr_db: psnr_db(&theirs, &their_reference)?,
+    };
 
     // The limit: decode every input alone, encode the output alone.
     eprintln!("{participants} participants: measuring decode-only and encode-only");
@@ -236,14 +259,48 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
     Ok(Row {
         participants,
         media_s: summary.duration_ms / 1000.0,
-        ours: (ours_wall, ours_cpu),
-        theirs: (theirs_wall, theirs_cpu),
+        ours: [grid, plain],
+        theirs,
         limit_cpu_s,
-        compose_cpu_s: summary.compose_cpu_s,
         adapter: summary.adapter.unwrap_or_default(),
-        sizes,
-        psnr_db,
     })
+}
+
+/// Renders the call at `input` with `staging` into `dir` (timed), and again at the reference
+/// CRF (untimed): the run, its summary and its composite.
+fn render_look(
+    input: &Path,
+    dir: &Path,
+    staging: Staging,
+    encode: &EncodeSettings,
+) -> anyhow::Result<(Side, RenderSummary, std::path::PathBuf)> {
+    let mut request = composite_request(input.to_owned(), dir.join("tessera"), encode.clone());
+    request.staging = staging;
+    let (summary, wall_s, cpu_s) = measure(|| Ok(render(&request, |_| {})?))?;
+    let composite = composite_file(&summary)?;
+    request.output_dir = dir.join("tessera-reference");
+    request.encode.quality.crf = REFERENCE_CRF;
+    let reference = composite_file(&render(&request, |_| {})?)?;
+    let side = Side {
+        wall_s,
+        cpu_s,
+        compose_cpu_s: summary.compose_cpu_s,
+        size: std::fs::metadata(&composite)?.len(),
+        psnr_db: psnr_db(&composite, &reference)?,
+    };
+    Ok((side, summary, composite))
+}
+
+/// The built-in grid drawing what ffmpeg's graph draws: square tiles, no labels, no speaking
+/// highlight (same cells, gaps, letterboxing and colours).
+fn plain_grid() -> Layout {
+    let mut layout = Layout::grid();
+    for tile in std::iter::once(&mut layout.tile).chain(layout.regions.iter_mut().map(|r| &mut r.tile)) {
+        tile.corner_radius = 0.0;
+        tile.label = false;
+        tile.highlight = None;
+    }
+    layout
 }
 
 fn composite_file(summary: &RenderSummary) -> anyhow::Result<std::path::PathBuf> {

@@ -14,6 +14,9 @@ mod draw;
 mod planes;
 mod scale;
 mod shape;
+// Calls CPU-feature kernels after run-time detection (see the module's notes).
+#[allow(unsafe_code)]
+mod shuffle;
 
 use std::collections::HashMap;
 

@@ -5,6 +5,7 @@
 use super::super::image::{check_image, premultiply};
 use super::super::source::check_frame;
 use super::super::{ColorMatrix, GpuError, I420Frame};
+use super::shuffle::with_avx2;
 
 /// Largest side of a source frame or image, as on the GPU path (wgpu's default limit).
 pub(crate) const MAX_SIDE_PX: u32 = 8192;
@@ -18,8 +19,8 @@ pub(crate) struct SourcePlanes {
     pub(crate) luma: Vec<u8>,
     /// `ceil(width/2) * ceil(height/2)` Cb, Cr pairs.
     pub(crate) chroma: Vec<u8>,
-    /// Per-pixel luma correction of a BT.601 frame (reused).
-    luma_delta: Vec<i16>,
+    /// The BT.601 conversion's buffers (reused).
+    scratch: Conversion,
 }
 
 impl SourcePlanes {
@@ -28,7 +29,8 @@ impl SourcePlanes {
     }
 
     /// Copies `frame` in (strides may exceed the plane widths), converting BT.601 to BT.709,
-    /// one row of chroma blocks and its two luma rows at a time.
+    /// one row of chroma blocks and its two luma rows at a time (each step a loop over whole
+    /// rows that the compiler vectorises).
     pub(crate) fn store(&mut self, source_id: u64, frame: &I420Frame<'_>) -> Result<(), GpuError> {
         let [y, u, v] = check_frame(source_id, frame, MAX_SIDE_PX)?;
         self.width = frame.width;
@@ -37,44 +39,78 @@ impl SourcePlanes {
         let convert = frame.matrix == ColorMatrix::Bt601;
         self.luma.resize(w * y.height as usize, 0);
         self.chroma.resize(2 * cw * u.height as usize, 0);
-        self.luma_delta.resize(2 * cw, 0);
-        let chroma_rows = u.data.chunks(u.stride).zip(v.data.chunks(v.stride));
-        let luma_rows = self.luma.chunks_mut(2 * w).zip(y.data.chunks(2 * y.stride));
-        for ((out, (u_row, v_row)), (luma_out, luma_in)) in
-            self.chroma.chunks_exact_mut(2 * cw).zip(chroma_rows).zip(luma_rows)
-        {
-            for (pair, (&cb, &cr)) in out.chunks_exact_mut(2).zip(u_row[..cw].iter().zip(&v_row[..cw])) {
-                pair[0] = cb;
-                pair[1] = cr;
-            }
-            if convert {
-                convert_blocks(out, &mut self.luma_delta);
-            }
-            for (dst, src) in luma_out.chunks_mut(w).zip(luma_in.chunks(y.stride)) {
+        let scratch = &mut self.scratch;
+        scratch.resize(cw);
+        with_avx2(#[inline(always)] || {
+            let chroma_rows = u.data.chunks(u.stride).zip(v.data.chunks(v.stride));
+            let luma_rows = self.luma.chunks_mut(2 * w).zip(y.data.chunks(2 * y.stride));
+            for ((out, (u_row, v_row)), (luma_out, luma_in)) in
+                self.chroma.chunks_exact_mut(2 * cw).zip(chroma_rows).zip(luma_rows)
+            {
+                let (u_row, v_row) = (&u_row[..cw], &v_row[..cw]);
                 if convert {
-                    for (o, (&s, &d)) in dst.iter_mut().zip(src.iter().zip(&self.luma_delta)) {
-                        *o = (i16::from(s) + d).clamp(0, 255) as u8;
-                    }
+                    scratch.convert(u_row, v_row);
+                    interleave(out, &scratch.cb, &scratch.cr);
                 } else {
-                    dst.copy_from_slice(&src[..w]);
+                    interleave(out, u_row, v_row);
+                }
+                for (dst, src) in luma_out.chunks_mut(w).zip(luma_in.chunks(y.stride)) {
+                    if convert {
+                        for (o, (&s, &d)) in dst.iter_mut().zip(src.iter().zip(&scratch.luma_delta)) {
+                            *o = (i16::from(s) + d).clamp(0, 255) as u8;
+                        }
+                    } else {
+                        dst.copy_from_slice(&src[..w]);
+                    }
                 }
             }
-        }
+        });
         Ok(())
     }
 }
 
-/// Re-expresses a row of chroma blocks (interleaved Cb, Cr) in BT.709, and writes for each
-/// pixel column the correction its luma takes from its block's chroma (greys stay grey).
-fn convert_blocks(pairs: &mut [u8], luma_delta: &mut [i16]) {
-    let m = Matrix601To709::get();
-    for (pair, deltas) in pairs.chunks_exact_mut(2).zip(luma_delta.chunks_exact_mut(2)) {
-        let (cb, cr) = (i32::from(pair[0]) - 128, i32::from(pair[1]) - 128);
-        let delta = ((m.y_cb * cb + m.y_cr * cr + (1 << 13)) >> 14) as i16;
-        deltas[0] = delta;
-        deltas[1] = delta;
-        pair[0] = clamp_u8(128 + ((m.cb_cb * cb + m.cb_cr * cr + (1 << 13)) >> 14));
-        pair[1] = clamp_u8(128 + ((m.cr_cb * cb + m.cr_cr * cr + (1 << 13)) >> 14));
+/// `out` = `a[0], b[0], a[1], b[1], ...`.
+#[inline(always)]
+fn interleave(out: &mut [u8], a: &[u8], b: &[u8]) {
+    for ((pair, &a), &b) in out.chunks_exact_mut(2).zip(a).zip(b) {
+        pair[0] = a;
+        pair[1] = b;
+    }
+}
+
+/// One row of chroma blocks re-expressed in BT.709, and the correction each pixel column's
+/// luma takes from its block's chroma (greys stay grey).
+#[derive(Default)]
+struct Conversion {
+    cb: Vec<u8>,
+    cr: Vec<u8>,
+    /// Per block, then per pixel column.
+    block_delta: Vec<i16>,
+    luma_delta: Vec<i16>,
+}
+
+impl Conversion {
+    fn resize(&mut self, blocks: usize) {
+        self.cb.resize(blocks, 0);
+        self.cr.resize(blocks, 0);
+        self.block_delta.resize(blocks, 0);
+        self.luma_delta.resize(2 * blocks, 0);
+    }
+
+    #[inline(always)]
+    fn convert(&mut self, u_row: &[u8], v_row: &[u8]) {
+        let m = Matrix601To709::get();
+        let outputs = self.cb.iter_mut().zip(self.cr.iter_mut()).zip(self.block_delta.iter_mut());
+        for (((cb_out, cr_out), delta), (&cb, &cr)) in outputs.zip(u_row.iter().zip(v_row)) {
+            let (cb, cr) = (i32::from(cb) - 128, i32::from(cr) - 128);
+            *delta = ((m.y_cb * cb + m.y_cr * cr + (1 << 13)) >> 14) as i16;
+            *cb_out = clamp_u8(128 + ((m.cb_cb * cb + m.cb_cr * cr + (1 << 13)) >> 14));
+            *cr_out = clamp_u8(128 + ((m.cr_cb * cb + m.cr_cr * cr + (1 << 13)) >> 14));
+        }
+        for (pair, &delta) in self.luma_delta.chunks_exact_mut(2).zip(&self.block_delta) {
+            pair[0] = delta;
+            pair[1] = delta;
+        }
     }
 }
 

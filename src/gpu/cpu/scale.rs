@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 
 use super::canvas::{Axis, Span};
+use super::shuffle::{RowShuffles, blend_rows, blend_rows_uniform};
 
 /// Weights are in 1/256.
 const ONE: u32 = 256;
@@ -42,6 +43,8 @@ struct Columns {
     weights: (Vec<u16>, Vec<u16>),
     /// The columns are the source's own, from this texel on (no filtering across).
     copied_from: Option<u32>,
+    /// The taps as vector byte shuffles, where the CPU and the scale allow.
+    shuffles: Option<RowShuffles>,
 }
 
 impl Columns {
@@ -59,7 +62,11 @@ impl Columns {
                 weights.1.push(f as u16);
             }
         }
-        Columns { taps, weights, copied_from: copies.then_some(first) }
+        let shuffles = RowShuffles::plan(&taps, source_px as usize * C);
+        // The vector loop reads and writes a little past the row.
+        weights.0.resize(taps.len() + RowShuffles::PADDING, 0);
+        weights.1.resize(taps.len() + RowShuffles::PADDING, 0);
+        Columns { taps, weights, copied_from: copies.then_some(first), shuffles }
     }
 }
 
@@ -83,14 +90,6 @@ fn tap(axis: Axis, p: u32, limit: u32) -> (u32, u32, u32) {
     }
     let i0 = i0.min(last);
     (i0, (i0 + 1).min(last), f)
-}
-
-/// `(a * wa + b * wb + 128) / 256` over whole rows, the weights in 1/256 summing to 256:
-/// 255 * 256 + 128 fits 16 bits, so the loop runs in 16-bit lanes.
-fn blend_rows(out: &mut [u8], (a, b): (&[u8], &[u8]), (wa, wb): (&[u16], &[u16])) {
-    for ((o, (&t0, &t1)), (&w0, &w1)) in out.iter_mut().zip(a.iter().zip(b)).zip(wa.iter().zip(wb)) {
-        *o = ((u16::from(t0) * w0 + u16::from(t1) * w1 + 128) >> 8) as u8;
-    }
 }
 
 impl Scaler {
@@ -131,7 +130,7 @@ impl Scaler {
         self.gathered.1.resize(row_len, 0);
         for slot in &mut self.rows {
             slot.0 = None;
-            slot.1.resize(row_len, 0);
+            slot.1.resize(row_len + RowShuffles::PADDING, 0);
         }
         for py in ys.start..ys.end {
             let (r0, r1, fy) = tap(y, py, src.height);
@@ -141,15 +140,12 @@ impl Scaler {
             let Some(out) = dst.get_mut(start..start + row_len) else {
                 return;
             };
-            let (h0, h1) = (&self.rows[a].1, &self.rows[b].1);
+            let (h0, h1) = (&self.rows[a].1[..row_len], &self.rows[b].1[..row_len]);
             if fy == 0 {
                 out.copy_from_slice(h0);
                 continue;
             }
-            let (w0, w1) = ((ONE - fy) as u16, fy as u16);
-            for ((o, &t0), &t1) in out.iter_mut().zip(h0).zip(h1) {
-                *o = ((u16::from(t0) * w0 + u16::from(t1) * w1 + 128) >> 8) as u8;
-            }
+            blend_rows_uniform(out, (h0, h1), (ONE - fy) as u16);
         }
     }
 
@@ -178,9 +174,14 @@ impl Scaler {
             out.fill(0);
             return slot;
         };
-        let copied = columns.copied_from.and_then(|from| line.get(from as usize * C..from as usize * C + out.len()));
+        let row_len = columns.taps.len();
+        let copied = columns.copied_from.and_then(|from| line.get(from as usize * C..from as usize * C + row_len));
         if let Some(same) = copied {
-            out.copy_from_slice(same);
+            out[..same.len()].copy_from_slice(same);
+            return slot;
+        }
+        let weights = (columns.weights.0.as_slice(), columns.weights.1.as_slice());
+        if columns.shuffles.as_ref().is_some_and(|plan| plan.resample(line, weights, out)) {
             return slot;
         }
         // The taps lie inside the row (`tap` clamps them), so the indexing never fails.
@@ -189,7 +190,7 @@ impl Scaler {
             *a = line[i0 as usize];
             *b = line[i1 as usize];
         }
-        blend_rows(out, (a, b), (&columns.weights.0, &columns.weights.1));
+        blend_rows(out, (a, b), weights);
         slot
     }
 }
