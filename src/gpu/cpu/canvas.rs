@@ -85,24 +85,42 @@ impl Axis {
     }
 }
 
-/// Bilinear sample (clamped to the edges, texel centres at `k + 0.5`) of an `N`-channel
-/// interleaved `width x height` plane at plane coordinates (`x`, `y`).
-pub(crate) fn bilinear<const N: usize>(plane: &[u8], width: u32, height: u32, x: f64, y: f64) -> [f32; N] {
-    let coord = |v: f64, limit: u32| {
-        let v = (v - 0.5).clamp(0.0, f64::from(limit.max(1) - 1));
-        // Not negative: truncation is the floor (and no call into libm).
-        let i = v as u32;
-        (i as usize, ((i + 1).min(limit.max(1) - 1)) as usize, (v - f64::from(i)) as f32)
-    };
-    let (x0, x1, fx) = coord(x, width);
-    let (y0, y1, fy) = coord(y, height);
-    let w = width as usize;
-    let at = |xi: usize, yi: usize, c: usize| f32::from(plane.get((yi * w + xi) * N + c).copied().unwrap_or(0));
-    std::array::from_fn(|c| {
-        let top = at(x0, y0, c) * (1.0 - fx) + at(x1, y0, c) * fx;
-        let bottom = at(x0, y1, c) * (1.0 - fx) + at(x1, y1, c) * fx;
-        top * (1.0 - fy) + bottom * fy
-    })
+/// Where a bilinear sample (clamped to the edges, texel centres at `k + 0.5`) at a fixed
+/// point reads a plane: its four texels (pixel indices into the plane) and the weights,
+/// worked out once for points sampled every frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tap {
+    /// Top left, top right, bottom left, bottom right.
+    texels: [usize; 4],
+    fx: f32,
+    fy: f32,
+}
+
+impl Tap {
+    /// The tap at plane coordinates (`x`, `y`) of a `width x height` plane.
+    pub(crate) fn new(width: u32, height: u32, x: f64, y: f64) -> Tap {
+        let coord = |v: f64, limit: u32| {
+            let v = (v - 0.5).clamp(0.0, f64::from(limit.max(1) - 1));
+            // Not negative: truncation is the floor (and no call into libm).
+            let i = v as u32;
+            (i as usize, ((i + 1).min(limit.max(1) - 1)) as usize, (v - f64::from(i)) as f32)
+        };
+        let (x0, x1, fx) = coord(x, width);
+        let (y0, y1, fy) = coord(y, height);
+        let w = width as usize;
+        Tap { texels: [y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1], fx, fy }
+    }
+
+    /// The sample of an `N`-channel interleaved plane (0 outside it).
+    pub(crate) fn sample<const N: usize>(&self, plane: &[u8]) -> [f32; N] {
+        let at = |t: usize, c: usize| f32::from(plane.get(self.texels[t] * N + c).copied().unwrap_or(0));
+        let (fx, fy) = (self.fx, self.fy);
+        std::array::from_fn(|c| {
+            let top = at(0, c) * (1.0 - fx) + at(1, c) * fx;
+            let bottom = at(2, c) * (1.0 - fx) + at(3, c) * fx;
+            top * (1.0 - fy) + bottom * fy
+        })
+    }
 }
 
 /// Rounds a value in 0..255 to a code value.
@@ -238,9 +256,9 @@ mod tests {
     #[test]
     fn bilinear_samples_between_texel_centres() {
         let plane = [0u8, 100, 200, 100];
-        let v: [f32; 1] = bilinear(&plane, 2, 2, 1.0, 0.5);
+        let v: [f32; 1] = Tap::new(2, 2, 1.0, 0.5).sample(&plane);
         assert!((v[0] - 50.0).abs() < 1e-3);
-        let v: [f32; 1] = bilinear(&plane, 2, 2, -3.0, 9.0);
+        let v: [f32; 1] = Tap::new(2, 2, -3.0, 9.0).sample(&plane);
         assert!((v[0] - 200.0).abs() < 1e-3);
     }
 }

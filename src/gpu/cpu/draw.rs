@@ -8,7 +8,7 @@
 //! the GPU's bilinear taps); the edges and strips, a few pixels wide, are sampled pixel by
 //! pixel.
 
-use super::canvas::{Axis, Canvas, Span, bilinear};
+use super::canvas::{Axis, Canvas, Span, Tap};
 use super::planes::SourcePlanes;
 use super::scale::{Plane, Scaler};
 use super::shape::{Edges, Outline};
@@ -66,15 +66,43 @@ impl ResizedImage {
     }
 }
 
+/// The taps of a video tile's edge pixels and blocks, kept with its [`Edges`] while the
+/// source's size and its mapping onto the tile stay (the edges are sampled every frame).
+pub(crate) struct EdgeTaps {
+    /// The axes (bits of their f64s) and the source's size.
+    key: [u64; 6],
+    luma: Vec<Tap>,
+    chroma: Vec<Tap>,
+}
+
+impl EdgeTaps {
+    fn new(key: [u64; 6], edges: &Edges, planes: &SourcePlanes, (x, y): (Axis, Axis)) -> EdgeTaps {
+        let luma = edges.pixels.iter().map(|p| luma_tap(planes, (x, y), p.x, p.y)).collect();
+        let chroma = edges.blocks.iter().map(|b| chroma_tap(planes, (x, y), b.mean)).collect();
+        EdgeTaps { key, luma, chroma }
+    }
+}
+
+/// The tap of luma at output pixel (`px`, `py`).
+fn luma_tap(planes: &SourcePlanes, (x, y): (Axis, Axis), px: u32, py: u32) -> Tap {
+    let (sx, sy) = (x.at(f64::from(px) + 0.5), y.at(f64::from(py) + 0.5));
+    Tap::new(planes.width, planes.height, sx, sy)
+}
+
+/// The tap of chroma at output point `at`.
+fn chroma_tap(planes: &SourcePlanes, (x, y): (Axis, Axis), at: [f64; 2]) -> Tap {
+    let (cw, ch) = planes.chroma_size();
+    let (x, y) = (x.chroma(planes.width, cw), y.chroma(planes.height, ch));
+    // Output point `at` is block coordinate `at / 2`.
+    Tap::new(cw, ch, x.at(at[0] / 2.0), y.at(at[1] / 2.0))
+}
+
 impl Content<'_> {
     /// Premultiplied luma and alpha (0..1) at output pixel (`px`, `py`).
     fn luma_at(&self, px: u32, py: u32) -> (f32, f32) {
         match self {
             Content::Solid(ycc) => (f32::from(ycc[0]), 1.0),
-            Content::Video { planes, x, y } => {
-                let (sx, sy) = (x.at(f64::from(px) + 0.5), y.at(f64::from(py) + 0.5));
-                (bilinear::<1>(&planes.luma, planes.width, planes.height, sx, sy)[0], 1.0)
-            }
+            Content::Video { planes, x, y } => (luma_tap(planes, (*x, *y), px, py).sample::<1>(&planes.luma)[0], 1.0),
             Content::Image(image) => {
                 let p = image.pixel(px, py);
                 (f32::from(p[0]), f32::from(p[3]) / 255.0)
@@ -86,13 +114,7 @@ impl Content<'_> {
     fn chroma_at(&self, at: [f64; 2]) -> ([f32; 2], f32) {
         match self {
             Content::Solid(ycc) => ([f32::from(ycc[1]), f32::from(ycc[2])], 1.0),
-            Content::Video { planes, x, y } => {
-                let (cw, ch) = planes.chroma_size();
-                let (x, y) = (x.chroma(planes.width, cw), y.chroma(planes.height, ch));
-                // Output point `at` is block coordinate `at / 2`.
-                let (sx, sy) = (x.at(at[0] / 2.0), y.at(at[1] / 2.0));
-                (bilinear::<2>(&planes.chroma, cw, ch, sx, sy), 1.0)
-            }
+            Content::Video { planes, x, y } => (chroma_tap(planes, (*x, *y), at).sample::<2>(&planes.chroma), 1.0),
             Content::Image(image) => {
                 let p = image.pixel(at[0].max(0.0) as u32, at[1].max(0.0) as u32);
                 ([f32::from(p[1]), f32::from(p[2])], f32::from(p[3]) / 255.0)
@@ -194,8 +216,25 @@ pub(crate) fn draw_styled(
     scaler: &mut Scaler,
     content: &Content<'_>,
     outline: &Outline,
-    edges: &Edges,
+    edges: &mut Edges,
 ) {
+    // A video's edges are sampled through taps kept from frame to frame.
+    let taps = match content {
+        Content::Video { planes, x, y } => {
+            let key = [x.origin, x.scale, y.origin, y.scale].map(f64::to_bits);
+            let key = [key[0], key[1], key[2], key[3], u64::from(planes.width), u64::from(planes.height)];
+            match edges.taps.take() {
+                Some(taps) if taps.key == key => Some(taps),
+                _ => Some(EdgeTaps::new(key, edges, planes, (*x, *y))),
+            }
+        }
+        _ => None,
+    };
+    let video = match content {
+        Content::Video { planes, .. } => Some(*planes),
+        _ => None,
+    };
+    let sampled = taps.as_ref().zip(video);
     for (xs, ys) in edges.plain {
         if !xs.is_empty() && !ys.is_empty() {
             draw_interior(canvas, scaler, content, xs, ys);
@@ -204,15 +243,21 @@ pub(crate) fn draw_styled(
     for &(xs, ys) in &edges.whole {
         draw_luma(canvas, scaler, content, xs, ys);
     }
-    for pixel in &edges.pixels {
-        let (value, alpha) = content.luma_at(pixel.x, pixel.y);
+    for (i, pixel) in edges.pixels.iter().enumerate() {
+        let (value, alpha) = match sampled {
+            Some((taps, planes)) => (taps.luma[i].sample::<1>(&planes.luma)[0], 1.0),
+            None => content.luma_at(pixel.x, pixel.y),
+        };
         let [y, a] = outline.styled([value, alpha], pixel.shape);
         if a > 0.0 {
             canvas.blend_luma(pixel.x, pixel.y, y, a);
         }
     }
-    for block in &edges.blocks {
-        let (value, alpha) = content.chroma_at(block.mean);
+    for (i, block) in edges.blocks.iter().enumerate() {
+        let (value, alpha) = match sampled {
+            Some((taps, planes)) => (taps.chroma[i].sample::<2>(&planes.chroma), 1.0),
+            None => content.chroma_at(block.mean),
+        };
         let mut sum = [0.0f32; 3];
         for shape in block.shapes {
             let [cb, a] = outline.styled_chroma(value[0], alpha, shape, 0);
@@ -225,6 +270,7 @@ pub(crate) fn draw_styled(
             canvas.blend_chroma(block.x, block.y, [sum[0] / 4.0, sum[1] / 4.0], sum[2] / 4.0);
         }
     }
+    edges.taps = taps;
 }
 
 #[cfg(test)]

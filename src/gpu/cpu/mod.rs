@@ -136,7 +136,7 @@ impl CpuCompositor {
         match tile.content {
             TileContent::Solid { rgb } => {
                 let content = Content::Solid(rgb_to_yuv709_limited(rgb));
-                match &edges {
+                match &mut edges {
                     Some(edges) => draw_styled(canvas, &mut self.scaler, &content, &outline, edges),
                     None => draw_plain(canvas, &mut self.scaler, &content, xs, ys),
                 }
@@ -148,7 +148,7 @@ impl CpuCompositor {
                     x: Axis::new(rect.x, rect.width, uv_rect[0], uv_rect[2], planes.width),
                     y: Axis::new(rect.y, rect.height, uv_rect[1], uv_rect[3], planes.height),
                 };
-                match &edges {
+                match &mut edges {
                     Some(edges) => draw_styled(canvas, &mut self.scaler, &content, &outline, edges),
                     None => draw_plain(canvas, &mut self.scaler, &content, xs, ys),
                 }

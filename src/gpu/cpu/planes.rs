@@ -41,30 +41,33 @@ impl SourcePlanes {
         self.chroma.resize(2 * cw * u.height as usize, 0);
         let scratch = &mut self.scratch;
         scratch.resize(cw);
-        with_avx2(#[inline(always)] || {
-            let chroma_rows = u.data.chunks(u.stride).zip(v.data.chunks(v.stride));
-            let luma_rows = self.luma.chunks_mut(2 * w).zip(y.data.chunks(2 * y.stride));
-            for ((out, (u_row, v_row)), (luma_out, luma_in)) in
-                self.chroma.chunks_exact_mut(2 * cw).zip(chroma_rows).zip(luma_rows)
-            {
-                let (u_row, v_row) = (&u_row[..cw], &v_row[..cw]);
-                if convert {
-                    scratch.convert(u_row, v_row);
-                    interleave(out, &scratch.cb, &scratch.cr);
-                } else {
-                    interleave(out, u_row, v_row);
-                }
-                for (dst, src) in luma_out.chunks_mut(w).zip(luma_in.chunks(y.stride)) {
+        with_avx2(
+            #[inline(always)]
+            || {
+                let chroma_rows = u.data.chunks(u.stride).zip(v.data.chunks(v.stride));
+                let luma_rows = self.luma.chunks_mut(2 * w).zip(y.data.chunks(2 * y.stride));
+                for ((out, (u_row, v_row)), (luma_out, luma_in)) in
+                    self.chroma.chunks_exact_mut(2 * cw).zip(chroma_rows).zip(luma_rows)
+                {
+                    let (u_row, v_row) = (&u_row[..cw], &v_row[..cw]);
                     if convert {
-                        for (o, (&s, &d)) in dst.iter_mut().zip(src.iter().zip(&scratch.luma_delta)) {
-                            *o = (i16::from(s) + d).clamp(0, 255) as u8;
-                        }
+                        scratch.convert(u_row, v_row);
+                        interleave(out, &scratch.cb, &scratch.cr);
                     } else {
-                        dst.copy_from_slice(&src[..w]);
+                        interleave(out, u_row, v_row);
+                    }
+                    for (dst, src) in luma_out.chunks_mut(w).zip(luma_in.chunks(y.stride)) {
+                        if convert {
+                            for (o, (&s, &d)) in dst.iter_mut().zip(src.iter().zip(&scratch.luma_delta)) {
+                                *o = (i16::from(s) + d).clamp(0, 255) as u8;
+                            }
+                        } else {
+                            dst.copy_from_slice(&src[..w]);
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         Ok(())
     }
 }

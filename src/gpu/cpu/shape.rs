@@ -4,6 +4,7 @@
 
 use super::super::{DrawStyle, RectPx};
 use super::canvas::Span;
+use super::draw::EdgeTaps;
 
 /// Coverage of one pixel by the rounded rect (`outer`) and by the content inside the border
 /// (`inner`, at most `outer`); the difference is border.
@@ -125,6 +126,8 @@ pub(crate) struct Edges {
     /// The other edge pixels with any coverage.
     pub(crate) pixels: Vec<EdgePixel>,
     pub(crate) blocks: Vec<EdgeBlock>,
+    /// Where a video's pixels and blocks sample it (see `draw_styled`).
+    pub(crate) taps: Option<EdgeTaps>,
 }
 
 pub(crate) struct EdgePixel {
@@ -176,7 +179,7 @@ impl Edges {
                 blocks.extend(EdgeBlock::new(outline, x, y));
             }
         }
-        Edges { plain: [horizontal, (vertical.0, above), (vertical.0, below)], whole, pixels, blocks }
+        Edges { plain: [horizontal, (vertical.0, above), (vertical.0, below)], whole, pixels, blocks, taps: None }
     }
 }
 
