@@ -103,28 +103,23 @@ fn ssse3() -> bool {
 
 /// `(a * wa + b * wb + 128) / 256` over whole rows (the weights in 1/256 summing to 256).
 pub(crate) fn blend_rows(out: &mut [u8], ab: (&[u8], &[u8]), weights: (&[u16], &[u16])) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2; the loop itself is safe code.
-        unsafe { x86::blend_rows_avx2(out, ab, weights) };
-        return;
-    }
-    blend_rows_portable(out, ab, weights);
+    with_avx2(
+        #[inline(always)]
+        || blend_rows_portable(out, ab, weights),
+    );
 }
 
 /// The same with one weight for the whole row (`wb = 256 - wa`).
 pub(crate) fn blend_rows_uniform(out: &mut [u8], ab: (&[u8], &[u8]), wa: u16) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2; the loop itself is safe code.
-        unsafe { x86::blend_rows_uniform_avx2(out, ab, wa) };
-        return;
-    }
-    blend_rows_uniform_portable(out, ab, wa);
+    with_avx2(
+        #[inline(always)]
+        || blend_rows_uniform_portable(out, ab, wa),
+    );
 }
 
 /// Runs `work` compiled for AVX2 where the CPU has it: its loops, inlined into a function
-/// with that feature, are vectorised for 32-byte registers (twice SSE2's width).
+/// with that feature, are vectorised for 32-byte registers (twice SSE2's width). Mark the
+/// closure `#[inline(always)]`: a closure compiled on its own keeps the baseline's SSE2.
 pub(crate) fn with_avx2<R>(work: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -161,16 +156,6 @@ mod x86 {
     #[target_feature(enable = "avx2")]
     pub(super) fn run_avx2<R>(work: impl FnOnce() -> R) -> R {
         work()
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub(super) fn blend_rows_avx2(out: &mut [u8], ab: (&[u8], &[u8]), weights: (&[u16], &[u16])) {
-        super::blend_rows_portable(out, ab, weights);
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub(super) fn blend_rows_uniform_avx2(out: &mut [u8], ab: (&[u8], &[u8]), wa: u16) {
-        super::blend_rows_uniform_portable(out, ab, wa);
     }
 
     /// 16 bytes from `bytes[at..]` (bounds-checked; compiles to one unaligned load).
