@@ -76,6 +76,12 @@ pub(crate) struct EdgeTaps {
 }
 
 impl EdgeTaps {
+    /// What the taps depend on: the axes (bits of their f64s) and the source's size.
+    fn key(planes: &SourcePlanes, (x, y): (Axis, Axis)) -> [u64; 6] {
+        let [a, b, c, d] = [x.origin, x.scale, y.origin, y.scale].map(f64::to_bits);
+        [a, b, c, d, u64::from(planes.width), u64::from(planes.height)]
+    }
+
     fn new(key: [u64; 6], edges: &Edges, planes: &SourcePlanes, (x, y): (Axis, Axis)) -> EdgeTaps {
         let luma = edges.pixels.iter().map(|p| luma_tap(planes, (x, y), p.x, p.y)).collect();
         let chroma = edges.blocks.iter().map(|b| chroma_tap(planes, (x, y), b.mean)).collect();
@@ -219,22 +225,17 @@ pub(crate) fn draw_styled(
     edges: &mut Edges,
 ) {
     // A video's edges are sampled through taps kept from frame to frame.
-    let taps = match content {
+    let sampled = match content {
         Content::Video { planes, x, y } => {
-            let key = [x.origin, x.scale, y.origin, y.scale].map(f64::to_bits);
-            let key = [key[0], key[1], key[2], key[3], u64::from(planes.width), u64::from(planes.height)];
-            match edges.taps.take() {
-                Some(taps) if taps.key == key => Some(taps),
-                _ => Some(EdgeTaps::new(key, edges, planes, (*x, *y))),
-            }
+            let key = EdgeTaps::key(planes, (*x, *y));
+            let taps = match edges.taps.take() {
+                Some(taps) if taps.key == key => taps,
+                _ => EdgeTaps::new(key, edges, planes, (*x, *y)),
+            };
+            Some((taps, *planes))
         }
         _ => None,
     };
-    let video = match content {
-        Content::Video { planes, .. } => Some(*planes),
-        _ => None,
-    };
-    let sampled = taps.as_ref().zip(video);
     for (xs, ys) in edges.plain {
         if !xs.is_empty() && !ys.is_empty() {
             draw_interior(canvas, scaler, content, xs, ys);
@@ -244,7 +245,7 @@ pub(crate) fn draw_styled(
         draw_luma(canvas, scaler, content, xs, ys);
     }
     for (i, pixel) in edges.pixels.iter().enumerate() {
-        let (value, alpha) = match sampled {
+        let (value, alpha) = match &sampled {
             Some((taps, planes)) => (taps.luma[i].sample::<1>(&planes.luma)[0], 1.0),
             None => content.luma_at(pixel.x, pixel.y),
         };
@@ -254,7 +255,7 @@ pub(crate) fn draw_styled(
         }
     }
     for (i, block) in edges.blocks.iter().enumerate() {
-        let (value, alpha) = match sampled {
+        let (value, alpha) = match &sampled {
             Some((taps, planes)) => (taps.chroma[i].sample::<2>(&planes.chroma), 1.0),
             None => content.chroma_at(block.mean),
         };
@@ -270,7 +271,7 @@ pub(crate) fn draw_styled(
             canvas.blend_chroma(block.x, block.y, [sum[0] / 4.0, sum[1] / 4.0], sum[2] / 4.0);
         }
     }
-    edges.taps = taps;
+    edges.taps = sampled.map(|(taps, _)| taps);
 }
 
 #[cfg(test)]

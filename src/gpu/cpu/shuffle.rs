@@ -5,10 +5,11 @@
 //! so one unaligned load and two byte shuffles (`pshufb`, SSSE3) gather a whole run's taps,
 //! which are then blended in 16-bit lanes: one pass over the row instead of a scalar gather
 //! per byte. The shuffle masks are worked out once per tile placement ([`RowShuffles`]).
-//! Down a column: the two-row blend is the portable loop compiled a second time for AVX2.
+//! Down a column: the two-row blend is the portable loop compiled a second time for AVX2
+//! ([`with_avx2`], which the uploads' colour conversion uses too).
 //!
 //! Everywhere else (other architectures, older CPUs, stronger shrinking) the portable loops
-//! in `scale.rs` run; both give the same bytes.
+//! run: the gather in `scale.rs`, the blends here; both give the same bytes.
 //!
 //! The crate denies `unsafe`; this module alone may call the kernels compiled for a CPU
 //! feature, and only after detecting that feature at run time (the one unsafe act: calling
