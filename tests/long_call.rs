@@ -1,9 +1,10 @@
-//! A two-hour call whose senders' clocks drift (+100 and -80 ppm: 720 ms and 576 ms off at the
-//! end if uncorrected): at the start, the middle and the end every beep is heard within 20 ms
-//! of its scheduled call time and every flash shows on the first output frame at or after the
-//! sender's frame's true call time (within one frame of the schedule). Peak memory of the
-//! two-hour render stays that of a ten-minute one. `LONG_CALL_S` shortens the call for local
-//! runs; CI runs the full two hours once per submission.
+//! A long call whose senders' clocks drift (+100 and -80 ppm: 180 ms and 144 ms off at the end
+//! of the half hour CI runs, 720 ms and 576 ms after two hours, if uncorrected): at the start,
+//! the middle and the end every beep is heard within 20 ms of its scheduled call time and every
+//! flash shows on the first output frame at or after the sender's frame's true call time
+//! (within one frame of the schedule). Peak memory of the long render stays that of a
+//! ten-minute one. `LONG_CALL_S` sets the call's length: CI runs the short form (1800 s); the
+//! full form, `LONG_CALL_S=7200` (two hours, about 14 minutes here), is in `scripts/long-runs.sh`.
 
 mod support;
 
@@ -19,11 +20,13 @@ const FPS: u32 = 25;
 const FRAME_MS: f64 = 1000.0 / FPS as f64;
 const OUT: (u32, u32) = (160, 90);
 const SHORT_MS: u64 = 600_000;
+/// The call CI renders: half an hour (three times the short call, for the memory check).
+const DEFAULT_LONG_MS: u64 = 1_800_000;
 /// Each checked window is this long.
 const WINDOW_MS: u64 = 30_000;
 
 fn long_ms() -> u64 {
-    std::env::var("LONG_CALL_S").ok().and_then(|s| s.parse::<u64>().ok()).map_or(7_200_000, |s| s * 1000)
+    std::env::var("LONG_CALL_S").ok().and_then(|s| s.parse::<u64>().ok()).map_or(DEFAULT_LONG_MS, |s| s * 1000)
 }
 
 fn spec(duration_ms: u64) -> SynthSpec {
@@ -65,7 +68,7 @@ fn flash_frame_ms(p: &SynthParticipant, flash_ms: u64) -> f64 {
 }
 
 #[test]
-fn two_hours_with_drifting_clocks_stay_in_sync_in_flat_memory() {
+fn a_long_call_with_drifting_clocks_stays_in_sync_in_flat_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let long_ms = long_ms();
     let (_, _, short_peak) = render(dir.path(), SHORT_MS);

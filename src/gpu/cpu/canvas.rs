@@ -55,6 +55,41 @@ impl Span {
     }
 }
 
+/// The rects of a frame that opaque tiles replace: luma pixels, and chroma blocks.
+#[derive(Debug, Default)]
+pub(crate) struct Cover {
+    pub(crate) luma: Vec<(Span, Span)>,
+    pub(crate) chroma: Vec<(Span, Span)>,
+}
+
+impl Cover {
+    /// Adds the pixels `xs x ys` and their whole chroma blocks.
+    pub(crate) fn add(&mut self, xs: Span, ys: Span) {
+        self.luma.push((xs, ys));
+        self.chroma.push((xs.whole_blocks(), ys.whole_blocks()));
+    }
+}
+
+/// Sets to `value` every element of a plane of `width`-wide rows that none of `rects`
+/// (`(columns, rows)`) covers.
+fn fill_outside<T: Copy>(plane: &mut [T], width: usize, rects: &[(Span, Span)], value: T) {
+    let mut spans: Vec<Span> = Vec::with_capacity(rects.len());
+    for (y, row) in plane.chunks_exact_mut(width.max(1)).enumerate() {
+        spans.clear();
+        spans.extend(rects.iter().filter(|(xs, ys)| !xs.is_empty() && ys.contains(y as u32)).map(|(xs, _)| *xs));
+        spans.sort_unstable_by_key(|span| span.start);
+        let mut at = 0;
+        for span in &spans {
+            let start = (span.start as usize).min(width);
+            if start > at {
+                row[at..start].fill(value);
+            }
+            at = at.max((span.end as usize).min(width));
+        }
+        row[at..].fill(value);
+    }
+}
+
 /// A linear map from output pixel coordinates to source coordinates along one axis.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Axis {
@@ -138,12 +173,13 @@ impl Canvas<'_> {
         self.width / 2
     }
 
-    /// Fills the whole frame with one Y'CbCr colour.
-    pub(crate) fn clear(&mut self, ycc: [u8; 3]) {
-        self.luma.fill(ycc[0]);
-        for pair in self.chroma.chunks_exact_mut(2) {
-            pair.copy_from_slice(&[ycc[1], ycc[2]]);
-        }
+    /// Fills the frame with one Y'CbCr colour, except the pixels of `cover.luma` and the
+    /// blocks of `cover.chroma`: what opaque tiles will replace whatever lies below.
+    pub(crate) fn clear_outside(&mut self, ycc: [u8; 3], cover: &Cover) {
+        let width = self.width as usize;
+        fill_outside(self.luma, width, &cover.luma, ycc[0]);
+        let chroma: &mut [[u8; 2]] = bytemuck::cast_slice_mut(self.chroma);
+        fill_outside(chroma, width / 2, &cover.chroma, [ycc[1], ycc[2]]);
     }
 
     /// Sets the luma of the pixels `xs x ys`.
@@ -243,6 +279,26 @@ mod tests {
         assert_eq!(seen.len(), 2);
         assert_eq!((seen[0].0, seen[0].1, seen[0].2), (0, 0, 0.5));
         assert_eq!(seen[0].3, [1.5, 1.0]);
+    }
+
+    #[test]
+    fn the_clear_leaves_what_opaque_tiles_replace() {
+        let (mut luma, mut chroma) = (vec![7u8; 8 * 4], vec![7u8; 8 * 2]);
+        let mut canvas = Canvas { width: 8, luma: &mut luma, chroma: &mut chroma };
+        let mut cover = Cover::default();
+        // Two overlapping tiles in rows 0..2, one reaching past the right edge in row 3.
+        cover.add(Span { start: 1, end: 4 }, Span { start: 0, end: 2 });
+        cover.add(Span { start: 3, end: 6 }, Span { start: 1, end: 2 });
+        cover.add(Span { start: 6, end: 9 }, Span { start: 3, end: 4 });
+        canvas.clear_outside([1, 2, 3], &cover);
+        let rows: Vec<&[u8]> = luma.chunks(8).collect();
+        assert_eq!(rows[0], [1, 7, 7, 7, 1, 1, 1, 1]);
+        assert_eq!(rows[1], [1, 7, 7, 7, 7, 7, 1, 1]);
+        assert_eq!(rows[2], [1; 8]);
+        assert_eq!(rows[3], [1, 1, 1, 1, 1, 1, 7, 7]);
+        // Chroma: only block (1, 0) lies wholly inside a tile (pixels 2..4 of rows 0..2).
+        assert_eq!(chroma[..8], [2, 3, 7, 7, 2, 3, 2, 3]);
+        assert_eq!(chroma[8..], [2, 3, 2, 3, 2, 3, 2, 3]);
     }
 
     #[test]

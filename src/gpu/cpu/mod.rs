@@ -21,7 +21,7 @@ mod shuffle;
 use std::collections::HashMap;
 
 use super::{GpuError, I420Frame, TileContent, TileDraw, rgb_to_yuv709_limited};
-use canvas::{Axis, Canvas, Span};
+use canvas::{Axis, Canvas, Cover, Span};
 use draw::{Content, ResizedImage, draw_plain, draw_styled};
 use planes::{ImagePlanes, MAX_SIDE_PX, SourcePlanes};
 use scale::{Plane, Scaler};
@@ -112,27 +112,73 @@ impl CpuCompositor {
         out_nv12.resize(luma_len + luma_len / 2, 0);
         let (luma, chroma) = out_nv12.split_at_mut(luma_len);
         let mut canvas = Canvas { width: self.width, luma, chroma };
-        canvas.clear(rgb_to_yuv709_limited(background_rgb));
+        // Each tile's edges first, so that the background is cleared only where no opaque
+        // tile replaces it.
+        let drawn: Vec<(&TileDraw, Option<Edges>)> = tiles
+            .iter()
+            .filter(|t| super::compositor::is_drawable(t))
+            .map(|tile| (tile, self.take_edges(tile)))
+            .collect();
+        let mut cover = Cover::default();
+        for (tile, edges) in &drawn {
+            self.add_cover(&mut cover, tile, edges.as_ref());
+        }
+        canvas.clear_outside(rgb_to_yuv709_limited(background_rgb), &cover);
         let mut kept =
             Kept { placed: HashMap::with_capacity(self.placed.len()), edges: HashMap::with_capacity(self.edges.len()) };
-        for tile in tiles.iter().filter(|t| super::compositor::is_drawable(t)) {
-            self.draw_tile(&mut canvas, tile, &mut kept)?;
+        for (tile, edges) in drawn {
+            self.draw_tile(&mut canvas, tile, edges, &mut kept)?;
         }
         self.placed = kept.placed;
         self.edges = kept.edges;
         Ok(())
     }
 
-    fn draw_tile(&mut self, canvas: &mut Canvas<'_>, tile: &TileDraw, kept: &mut Kept) -> Result<(), GpuError> {
+    fn outline(tile: &TileDraw) -> Outline {
+        Outline::new(tile.rect, &tile.style, rgb_to_yuv709_limited(tile.style.border_rgb))
+    }
+
+    /// The edges of a styled tile or an image (kept from the last frame when it stays put);
+    /// none for a plain tile.
+    fn take_edges(&mut self, tile: &TileDraw) -> Option<Edges> {
+        let shaped = tile.style.is_styled() || matches!(tile.content, TileContent::Image { .. });
+        shaped.then(|| {
+            let outline = Self::outline(tile);
+            self.edges.remove(&outline.key()).unwrap_or_else(|| Edges::new(&outline, self.width, self.height))
+        })
+    }
+
+    /// Adds what `tile` replaces whatever lies below: all it draws when it is a plain
+    /// video or colour, the plain slabs and whole edge pixels when styled; nothing of an image.
+    fn add_cover(&self, cover: &mut Cover, tile: &TileDraw, edges: Option<&Edges>) {
+        if matches!(tile.content, TileContent::Image { .. }) {
+            return;
+        }
+        match edges {
+            None => cover.add(
+                Span::covered(tile.rect.x, tile.rect.width, self.width),
+                Span::covered(tile.rect.y, tile.rect.height, self.height),
+            ),
+            Some(edges) => {
+                for &(xs, ys) in &edges.plain {
+                    cover.add(xs, ys);
+                }
+                cover.luma.extend_from_slice(&edges.whole);
+            }
+        }
+    }
+
+    fn draw_tile(
+        &mut self,
+        canvas: &mut Canvas<'_>,
+        tile: &TileDraw,
+        mut edges: Option<Edges>,
+        kept: &mut Kept,
+    ) -> Result<(), GpuError> {
         let rect = tile.rect;
         let xs = Span::covered(rect.x, rect.width, self.width);
         let ys = Span::covered(rect.y, rect.height, self.height);
-        let outline = Outline::new(rect, &tile.style, rgb_to_yuv709_limited(tile.style.border_rgb));
-        // Styled tiles and images are drawn with their edges (kept from the last frame).
-        let shaped = tile.style.is_styled() || matches!(tile.content, TileContent::Image { .. });
-        let mut edges = shaped.then(|| {
-            self.edges.remove(&outline.key()).unwrap_or_else(|| Edges::new(&outline, self.width, self.height))
-        });
+        let outline = Self::outline(tile);
         match tile.content {
             TileContent::Solid { rgb } => {
                 let content = Content::Solid(rgb_to_yuv709_limited(rgb));
