@@ -71,13 +71,23 @@ impl Cover {
 }
 
 /// Sets to `value` every element of a plane of `width`-wide rows that none of `rects`
-/// (`(columns, rows)`) covers.
+/// (`(columns, rows)`) covers. The rows are swept top to bottom with the rects that span
+/// the row at hand, so a tile's many thin edge rects cost only on their own rows.
 fn fill_outside<T: Copy>(plane: &mut [T], width: usize, rects: &[(Span, Span)], value: T) {
-    let mut spans: Vec<Span> = Vec::with_capacity(rects.len());
+    let mut by_top: Vec<(Span, Span)> =
+        rects.iter().copied().filter(|(xs, ys)| !xs.is_empty() && !ys.is_empty()).collect();
+    by_top.sort_unstable_by_key(|(_, ys)| ys.start);
+    let (mut next, mut active, mut spans) = (0, Vec::new(), Vec::new());
     for (y, row) in plane.chunks_exact_mut(width.max(1)).enumerate() {
+        let y = y as u32;
+        while let Some(&(xs, ys)) = by_top.get(next).filter(|(_, ys)| ys.start <= y) {
+            active.push((xs, ys.end));
+            next += 1;
+        }
+        active.retain(|&(_, end)| end > y);
         spans.clear();
-        spans.extend(rects.iter().filter(|(xs, ys)| !xs.is_empty() && ys.contains(y as u32)).map(|(xs, _)| *xs));
-        spans.sort_unstable_by_key(|span| span.start);
+        spans.extend(active.iter().map(|&(xs, _)| xs));
+        spans.sort_unstable_by_key(|span: &Span| span.start);
         let mut at = 0;
         for span in &spans {
             let start = (span.start as usize).min(width);
@@ -178,8 +188,14 @@ impl Canvas<'_> {
     pub(crate) fn clear_outside(&mut self, ycc: [u8; 3], cover: &Cover) {
         let width = self.width as usize;
         fill_outside(self.luma, width, &cover.luma, ycc[0]);
-        let chroma: &mut [[u8; 2]] = bytemuck::cast_slice_mut(self.chroma);
-        fill_outside(chroma, width / 2, &cover.chroma, [ycc[1], ycc[2]]);
+        // Pairs as one u16 where the plane is aligned for it (stores the compiler widens).
+        match bytemuck::try_cast_slice_mut::<u8, u16>(self.chroma) {
+            Ok(pairs) => fill_outside(pairs, width / 2, &cover.chroma, u16::from_ne_bytes([ycc[1], ycc[2]])),
+            Err(_) => {
+                let pairs: &mut [[u8; 2]] = bytemuck::cast_slice_mut(self.chroma);
+                fill_outside(pairs, width / 2, &cover.chroma, [ycc[1], ycc[2]]);
+            }
+        }
     }
 
     /// Sets the luma of the pixels `xs x ys`.

@@ -147,7 +147,12 @@ pub(crate) fn draw_plain(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: 
 /// video replace what is there, images blend by their alpha.
 fn draw_interior(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: &Content<'_>, xs: Span, ys: Span) {
     draw_luma(canvas, scaler, content, xs, ys);
-    let (bxs, bys) = (xs.whole_blocks(), ys.whole_blocks());
+    draw_chroma(canvas, scaler, content, xs.whole_blocks(), ys.whole_blocks());
+}
+
+/// Draws the content over the chroma blocks `bxs x bys`: solid and video replace what is
+/// there, images blend by their alpha.
+fn draw_chroma(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: &Content<'_>, bxs: Span, bys: Span) {
     match content {
         Content::Solid(ycc) => canvas.fill_chroma(bxs, bys, ycc[1], ycc[2]),
         Content::Video { planes, x, y } => {
@@ -157,7 +162,7 @@ fn draw_interior(canvas: &mut Canvas<'_>, scaler: &mut Scaler, content: &Content
             let axes = (x.chroma(planes.width, cw), y.chroma(planes.height, ch));
             scaler.scale::<2>(&chroma, canvas.chroma, width, (bxs, bys), axes);
         }
-        Content::Image(image) => blend_image_chroma(canvas, image, xs, ys),
+        Content::Image(image) => blend_image_chroma(canvas, image, bxs, bys),
     }
 }
 
@@ -191,10 +196,10 @@ fn blend_image_luma(canvas: &mut Canvas<'_>, image: &ResizedImage, xs: Span, ys:
     }
 }
 
-/// The same for the whole chroma blocks of the pixels `xs x ys` within the image's own.
-fn blend_image_chroma(canvas: &mut Canvas<'_>, image: &ResizedImage, xs: Span, ys: Span) {
-    let (bxs, bys) = (xs.intersect(image.xs).whole_blocks(), ys.intersect(image.ys).whole_blocks());
+/// The same for the chroma blocks `bxs x bys` within the image's whole blocks.
+fn blend_image_chroma(canvas: &mut Canvas<'_>, image: &ResizedImage, bxs: Span, bys: Span) {
     let (ibxs, ibys) = (image.xs.whole_blocks(), image.ys.whole_blocks());
+    let (bxs, bys) = (bxs.intersect(ibxs), bys.intersect(ibys));
     let cw = canvas.chroma_width() as usize;
     for by in bys.start..bys.end {
         for bx in bxs.start..bxs.end {
@@ -243,6 +248,9 @@ pub(crate) fn draw_styled(
     }
     for &(xs, ys) in &edges.whole {
         draw_luma(canvas, scaler, content, xs, ys);
+    }
+    for &(bxs, bys) in &edges.whole_blocks {
+        draw_chroma(canvas, scaler, content, bxs, bys);
     }
     for (i, pixel) in edges.pixels.iter().enumerate() {
         let (value, alpha) = match &sampled {

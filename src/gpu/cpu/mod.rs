@@ -131,6 +131,7 @@ impl CpuCompositor {
         }
         self.placed = kept.placed;
         self.edges = kept.edges;
+        self.scaler.end_frame();
         Ok(())
     }
 
@@ -149,7 +150,8 @@ impl CpuCompositor {
     }
 
     /// Adds what `tile` replaces whatever lies below: all it draws when it is a plain
-    /// video or colour, the plain slabs and whole edge pixels when styled; nothing of an image.
+    /// video or colour, the plain slabs and whole edge pixels and blocks when styled; nothing of
+    /// an image.
     fn add_cover(&self, cover: &mut Cover, tile: &TileDraw, edges: Option<&Edges>) {
         if matches!(tile.content, TileContent::Image { .. }) {
             return;
@@ -164,6 +166,7 @@ impl CpuCompositor {
                     cover.add(xs, ys);
                 }
                 cover.luma.extend_from_slice(&edges.whole);
+                cover.chroma.extend_from_slice(&edges.whole_blocks);
             }
         }
     }

@@ -19,18 +19,21 @@ use super::shuffle::{RowShuffles, blend_rows, blend_rows_uniform};
 /// Weights are in 1/256.
 const ONE: u32 = 256;
 
-/// Column taps kept at most: tiles stay put, so a frame's are the last frame's.
-const MAX_CACHED_COLUMNS: usize = 256;
+/// Column taps one frame may keep at most (a styled tile draws a few dozen regions: its
+/// slabs and the rows of its corners).
+const MAX_FRAME_COLUMNS: usize = 4096;
 
 /// What identifies a region's column taps: its columns, the axis (bits of its f64s), the
 /// source width and the channels.
 type ColumnsKey = (u32, u32, u64, u64, u32, usize);
 
-/// Buffers reused between calls: the column taps of the regions drawn, two resampled source
-/// rows and the texels gathered for one.
+/// Buffers reused between calls: the column taps of the regions drawn in this frame and the
+/// last (tiles stay put, so a frame's are mostly the last frame's), two resampled source rows
+/// and the texels gathered for one.
 #[derive(Default)]
 pub(crate) struct Scaler {
     columns: HashMap<ColumnsKey, Columns>,
+    last_frame: HashMap<ColumnsKey, Columns>,
     rows: [(Option<u32>, Vec<u8>); 2],
     gathered: (Vec<u8>, Vec<u8>),
 }
@@ -107,12 +110,21 @@ impl Scaler {
             return;
         }
         let key = (xs.start, xs.end, x.origin.to_bits(), x.scale.to_bits(), src.width, C);
-        let columns = self.columns.remove(&key).unwrap_or_else(|| Columns::new::<C>(xs, x, src.width));
+        let columns = self
+            .columns
+            .remove(&key)
+            .or_else(|| self.last_frame.remove(&key))
+            .unwrap_or_else(|| Columns::new::<C>(xs, x, src.width));
         self.draw_rows::<C>(src, &columns, dst, dst_width, (xs, ys), y);
-        if self.columns.len() >= MAX_CACHED_COLUMNS {
+        if self.columns.len() >= MAX_FRAME_COLUMNS {
             self.columns.clear();
         }
         self.columns.insert(key, columns);
+    }
+
+    /// Ends a frame: the column taps it used are kept for the next, the others dropped.
+    pub(crate) fn end_frame(&mut self) {
+        self.last_frame = std::mem::take(&mut self.columns);
     }
 
     /// The rows `ys` of the region (its columns `xs` tapped by `columns`).

@@ -121,9 +121,12 @@ pub(crate) struct Edges {
     /// The horizontal slab and the vertical slab's parts above and below it.
     pub(crate) plain: [(Span, Span); 3],
     /// Rects of edge pixels wholly content (coverage 1, no border): their luma is drawn
-    /// plainly, their chroma blocks are among `blocks`.
+    /// plainly.
     pub(crate) whole: Vec<(Span, Span)>,
-    /// The other edge pixels with any coverage.
+    /// Rects of edge chroma blocks whose four pixels are wholly content, in blocks: drawn
+    /// plainly too (the straight sides of a tile, away from its corners).
+    pub(crate) whole_blocks: Vec<(Span, Span)>,
+    /// The other edge pixels and blocks with any coverage.
     pub(crate) pixels: Vec<EdgePixel>,
     pub(crate) blocks: Vec<EdgeBlock>,
     /// Where a video's pixels and blocks sample it (see `draw_styled`).
@@ -173,13 +176,25 @@ impl Edges {
         let in_blocks = |(xs, ys): (Span, Span)| (xs.whole_blocks(), ys.whole_blocks());
         let (horizontal_blocks, vertical_blocks) = (in_blocks(horizontal), in_blocks(vertical));
         let (block_x, block_y) = outline.grown_blocks(width, height);
-        let mut blocks = Vec::new();
+        let (mut blocks, mut whole_blocks) = (Vec::new(), Vec::new());
         for y in block_y.start..block_y.end {
+            let mut run: Option<Span> = None;
             for x in outside(block_x, plain_columns(horizontal_blocks, vertical_blocks, y)) {
-                blocks.extend(EdgeBlock::new(outline, x, y));
+                match EdgeBlock::new(outline, x, y) {
+                    Some(block) if block.shapes == [WHOLE; 4] => match &mut run {
+                        Some(span) if span.end == x => span.end = x + 1,
+                        _ => add_run(&mut whole_blocks, run.replace(Span { start: x, end: x + 1 }), y),
+                    },
+                    other => {
+                        add_run(&mut whole_blocks, run.take(), y);
+                        blocks.extend(other);
+                    }
+                }
             }
+            add_run(&mut whole_blocks, run, y);
         }
-        Edges { plain: [horizontal, (vertical.0, above), (vertical.0, below)], whole, pixels, blocks, taps: None }
+        let plain = [horizontal, (vertical.0, above), (vertical.0, below)];
+        Edges { plain, whole, whole_blocks, pixels, blocks, taps: None }
     }
 }
 
