@@ -160,10 +160,7 @@ impl Edges {
             for x in outside(grown_x, plain_columns(horizontal, vertical, y)) {
                 let shape = outline.shape_at([x as f32 + 0.5, y as f32 + 0.5]);
                 if shape == WHOLE {
-                    match &mut run {
-                        Some(span) if span.end == x => span.end = x + 1,
-                        _ => add_run(&mut whole, run.replace(Span { start: x, end: x + 1 }), y),
-                    }
+                    extend_run(&mut whole, &mut run, x, y);
                     continue;
                 }
                 add_run(&mut whole, run.take(), y);
@@ -181,10 +178,7 @@ impl Edges {
             let mut run: Option<Span> = None;
             for x in outside(block_x, plain_columns(horizontal_blocks, vertical_blocks, y)) {
                 match EdgeBlock::new(outline, x, y) {
-                    Some(block) if block.shapes == [WHOLE; 4] => match &mut run {
-                        Some(span) if span.end == x => span.end = x + 1,
-                        _ => add_run(&mut whole_blocks, run.replace(Span { start: x, end: x + 1 }), y),
-                    },
+                    Some(block) if block.shapes == [WHOLE; 4] => extend_run(&mut whole_blocks, &mut run, x, y),
                     other => {
                         add_run(&mut whole_blocks, run.take(), y);
                         blocks.extend(other);
@@ -200,6 +194,15 @@ impl Edges {
 
 /// A pixel wholly content.
 const WHOLE: Shape = Shape { outer: 1.0, inner: 1.0 };
+
+/// Extends the run of row `y` by column `x` when it ends there, else adds it to the rects
+/// and starts another at `x`.
+fn extend_run(rects: &mut Vec<(Span, Span)>, run: &mut Option<Span>, x: u32, y: u32) {
+    match run {
+        Some(span) if span.end == x => span.end = x + 1,
+        _ => add_run(rects, run.replace(Span { start: x, end: x + 1 }), y),
+    }
+}
 
 /// Adds the run `xs` of row `y` to the rects: it extends the rect of the same columns that
 /// ends on the row above, else starts one.
