@@ -40,8 +40,8 @@ pub struct CompositeArgs {
     /// Video bitrate in kbit/s; constant quality --crf when absent.
     #[arg(long)]
     bitrate_kbps: Option<u32>,
-    /// Constant quality on x264's 0-51 scale (lower is better).
-    #[arg(long, default_value_t = 23)]
+    /// Constant quality on x264's scale, 1-51 (lower is better; 0, lossless, is not offered).
+    #[arg(long, default_value_t = 23, value_parser = clap::value_parser!(u32).range(1..=51))]
     crf: u32,
     /// Seconds between keyframes.
     #[arg(long, default_value_t = 2.0)]

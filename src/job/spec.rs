@@ -232,8 +232,10 @@ fn video_settings(video: &pb::VideoSettings, v: &mut Violations) -> (EncodeSetti
     if let Some(crf) = video.crf {
         if crf > 51 {
             v.add("video.crf", format!("{crf} is over 51"));
+        } else if crf == 0 {
+            v.add("video.crf", "0 (lossless) is not offered: the encoders' profiles have no lossless mode; use 1-51");
         }
-        encode.quality.crf = crf.min(51);
+        encode.quality.crf = crf.clamp(1, 51);
     }
     let keyframe_ms = or_default(video.keyframe_interval_ms, 2000);
     encode.quality.keyframe_interval_frames = ((u64::from(keyframe_ms) * u64::from(fps)).div_ceil(1000)).max(1) as u32;

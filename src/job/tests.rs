@@ -63,6 +63,13 @@ fn defaults_fill_what_the_spec_leaves_out() {
 }
 
 #[test]
+fn a_lossless_crf_is_refused_by_name() {
+    let err = validate(&spec(&GOOD.replace(r#""crf": 30"#, r#""crf": 0"#))).expect_err("crf 0");
+    let fields: Vec<&str> = err.0.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, vec!["video.crf"]);
+}
+
+#[test]
 fn every_bad_field_is_reported_with_its_path() {
     let err = validate(&spec(
         r#"{"spec": {
