@@ -23,8 +23,8 @@
 //!
 //! Run with `cargo bench --bench render_vs_ffmpeg`; knobs: BENCH_PARTICIPANTS (a list,
 //! default `4,9`), BENCH_DURATION_S (60), BENCH_SIZE (1920x1080), BENCH_PRESET (veryfast),
-//! BENCH_RUNS (3), TESSERA_COMPOSITOR (auto, gpu, cpu). Without `--bench` (`cargo test --benches`) and
-//! BENCH_DURATION_S it is a 2 s smoke run at 320x180.
+//! BENCH_RUNS (3), TESSERA_COMPOSITOR (auto, gpu, cpu). Without `--bench` (`cargo test
+//! --benches`) and BENCH_DURATION_S it is a 2 s smoke run at 320x180.
 
 use std::path::Path;
 use std::process::Command;
@@ -241,7 +241,7 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
     // The timed steps, in rounds, so that every step of a round meets the same load.
     let mut ours = [Best::default(); 2];
     let mut compose_cpu_s = [f64::INFINITY; 2];
-    let (mut theirs, mut decode, mut reencode, mut composite_decode) = Default::default();
+    let [mut theirs, mut decode, mut reencode, mut composite_decode] = [Best::default(); 4];
     // The first run's summary (of the default grid) and composite of each look.
     let (mut first, mut files): (Option<RenderSummary>, Vec<std::path::PathBuf>) = (None, Vec::new());
     for round in 0..s.runs {
@@ -250,8 +250,7 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
             let out = dir.path().join(format!("run{round}")).join(format!("look{index}"));
             let mut request = composite_request(input.clone(), out, encode.clone());
             request.staging = staging.clone();
-            let (summary, wall_s, cpu_s) = measure(|| Ok(render(&request, |_| {})?))?;
-            Best::add(&mut ours[index], wall_s, cpu_s);
+            let summary = ours[index].time(|| Ok(render(&request, |_| {})?))?;
             compose_cpu_s[index] = compose_cpu_s[index].min(summary.compose_cpu_s);
             if round == 0 {
                 files.push(composite_file(&summary)?);
@@ -260,21 +259,17 @@ fn run_one(participants: usize, s: &Settings) -> anyhow::Result<Row> {
         }
         let composite = files.first().ok_or_else(|| anyhow::anyhow!("no tessera render"))?;
         eprintln!("{participants} participants, run {}/{}: ffmpeg", round + 1, s.runs);
-        let ((), wall_s, cpu_s) = measure(|| ffmpeg(&theirs_args))?;
-        Best::add(&mut theirs, wall_s, cpu_s);
+        theirs.time(|| ffmpeg(&theirs_args))?;
 
         // The limit: decode every input alone, encode the output alone.
         eprintln!("{participants} participants, run {}/{}: decode-only and encode-only", round + 1, s.runs);
-        let ((), wall_s, cpu_s) = measure(|| mkvs.iter().try_for_each(|mkv| ffmpeg(&null(mkv))))?;
-        Best::add(&mut decode, wall_s, cpu_s);
-        let ((), wall_s, cpu_s) = measure(|| {
+        decode.time(|| mkvs.iter().try_for_each(|mkv| ffmpeg(&null(mkv))))?;
+        reencode.time(|| {
             let mut args = vec!["-i".into(), composite.display().to_string()];
             args.extend(encode_args(s, 23, &dir.path().join("reencoded.mp4")));
             ffmpeg(&args)
         })?;
-        Best::add(&mut reencode, wall_s, cpu_s);
-        let ((), wall_s, cpu_s) = measure(|| ffmpeg(&null(composite)))?;
-        Best::add(&mut composite_decode, wall_s, cpu_s);
+        composite_decode.time(|| ffmpeg(&null(composite)))?;
     }
     let summary = first.ok_or_else(|| anyhow::anyhow!("BENCH_RUNS is 0"))?;
     let limit_cpu_s = decode.cpu_s + (reencode.cpu_s - composite_decode.cpu_s).max(0.0);
@@ -332,9 +327,12 @@ impl Default for Best {
 }
 
 impl Best {
-    fn add(best: &mut Best, wall_s: f64, cpu_s: f64) {
-        best.wall_s = best.wall_s.min(wall_s);
-        best.cpu_s = best.cpu_s.min(cpu_s);
+    /// Runs `work` (timed as [`measure`] times it) and keeps its seconds where lower.
+    fn time<T>(&mut self, work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let (value, wall_s, cpu_s) = measure(work)?;
+        self.wall_s = self.wall_s.min(wall_s);
+        self.cpu_s = self.cpu_s.min(cpu_s);
+        Ok(value)
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use tessera::ingest::Recording;
 use tessera::media::encode::EncodeSettings;
+use tessera::media::encoders::CRF_RANGE;
 use tessera::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
 use tessera::render::{RenderInput, RenderRequest, RenderSummary, render, render_recording};
 
@@ -41,7 +42,7 @@ pub struct CompositeArgs {
     #[arg(long)]
     bitrate_kbps: Option<u32>,
     /// Constant quality on x264's scale, 1-51 (lower is better; 0, lossless, is not offered).
-    #[arg(long, default_value_t = 23, value_parser = clap::value_parser!(u32).range(1..=51))]
+    #[arg(long, default_value_t = 23, value_parser = crf_in_range)]
     crf: u32,
     /// Seconds between keyframes.
     #[arg(long, default_value_t = 2.0)]
@@ -149,4 +150,14 @@ pub fn print_files(summary: &RenderSummary) {
             output.size_bytes
         );
     }
+}
+
+/// `--crf`: a number in [`CRF_RANGE`].
+fn crf_in_range(text: &str) -> Result<u32, String> {
+    let crf: u32 = text.trim().parse().map_err(|_| format!("`{text}` is not a whole number"))?;
+    if CRF_RANGE.contains(&crf) {
+        return Ok(crf);
+    }
+    let (low, high) = (CRF_RANGE.start(), CRF_RANGE.end());
+    Err(format!("{crf} is outside {low}-{high} (0, lossless, is not offered)"))
 }

@@ -8,7 +8,7 @@ use crate::error::quoted;
 use crate::ingest::track_files::{TrackFile, TrackFileSet, local_path};
 use crate::layout::Rgb;
 use crate::media::encode::EncodeSettings;
-use crate::media::encoders::PRESETS;
+use crate::media::encoders::{CRF_RANGE, PRESETS};
 use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
 use crate::proto as pb;
 use crate::render::DEFAULT_MAX_CALL_SPAN_H;
@@ -230,12 +230,11 @@ fn video_settings(video: &pb::VideoSettings, v: &mut Violations) -> (EncodeSetti
         }
     };
     if let Some(crf) = video.crf {
-        if crf > 51 {
-            v.add("video.crf", format!("{crf} is over 51"));
-        } else if crf == 0 {
-            v.add("video.crf", "0 (lossless) is not offered: the encoders' profiles have no lossless mode; use 1-51");
+        if !CRF_RANGE.contains(&crf) {
+            let (low, high) = (CRF_RANGE.start(), CRF_RANGE.end());
+            v.add("video.crf", format!("{crf} is outside {low}-{high} (0, lossless, is not offered)"));
         }
-        encode.quality.crf = crf.clamp(1, 51);
+        encode.quality.crf = crf;
     }
     let keyframe_ms = or_default(video.keyframe_interval_ms, 2000);
     encode.quality.keyframe_interval_frames = ((u64::from(keyframe_ms) * u64::from(fps)).div_ceil(1000)).max(1) as u32;

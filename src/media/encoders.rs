@@ -45,6 +45,10 @@ pub struct VideoEncoder {
     pub codec: VideoCodec,
 }
 
+/// The constant qualities offered, on x264's scale: 0 would be lossless, which the High
+/// profile the H.264 caps ask for cannot carry.
+pub const CRF_RANGE: std::ops::RangeInclusive<u32> = 1..=51;
+
 /// How the video is encoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoQuality {
@@ -52,8 +56,8 @@ pub struct VideoQuality {
     pub preset: String,
     /// Target bitrate; `None` means constant quality `crf`.
     pub bitrate_kbps: Option<u32>,
-    /// Constant quality on x264's 1-51 scale (lower is better; 0 is taken as 1); other
-    /// encoders get the equivalent on theirs.
+    /// Constant quality on x264's scale, [`CRF_RANGE`] (lower is better; outside it, the
+    /// nearest end); other encoders get the equivalent on theirs.
     pub crf: u32,
     pub keyframe_interval_frames: u32,
 }
@@ -139,8 +143,7 @@ fn preset_index(preset: &str) -> Result<usize, MediaError> {
 pub fn encoder_description(encoder: &VideoEncoder, quality: &VideoQuality) -> Result<String, MediaError> {
     let speed = preset_index(&quality.preset)?;
     let key = quality.keyframe_interval_frames.max(1);
-    // x264 at CRF 0 is lossless, which the High profile the caps ask for cannot carry.
-    let crf = quality.crf.clamp(1, 51);
+    let crf = quality.crf.clamp(*CRF_RANGE.start(), *CRF_RANGE.end());
     // libvpx and libaom take quality on a 0-63 scale.
     let cq_level = (crf * 63).div_ceil(51);
     let element = encoder.element;

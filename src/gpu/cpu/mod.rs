@@ -114,20 +114,24 @@ impl CpuCompositor {
         let mut canvas = Canvas { width: self.width, luma, chroma };
         // Each tile's edges first, so that the background is cleared only where no opaque
         // tile replaces it.
-        let drawn: Vec<(&TileDraw, Option<Edges>)> = tiles
+        let drawn: Vec<(&TileDraw, Outline, Option<Edges>)> = tiles
             .iter()
             .filter(|t| super::compositor::is_drawable(t))
-            .map(|tile| (tile, self.take_edges(tile)))
+            .map(|tile| {
+                let outline = Outline::new(tile.rect, &tile.style, rgb_to_yuv709_limited(tile.style.border_rgb));
+                let edges = self.take_edges(tile, &outline);
+                (tile, outline, edges)
+            })
             .collect();
         let mut cover = Cover::default();
-        for (tile, edges) in &drawn {
+        for (tile, _, edges) in &drawn {
             self.add_cover(&mut cover, tile, edges.as_ref());
         }
         canvas.clear_outside(rgb_to_yuv709_limited(background_rgb), &cover);
         let mut kept =
             Kept { placed: HashMap::with_capacity(self.placed.len()), edges: HashMap::with_capacity(self.edges.len()) };
-        for (tile, edges) in drawn {
-            self.draw_tile(&mut canvas, tile, edges, &mut kept)?;
+        for (tile, outline, edges) in drawn {
+            self.draw_tile(&mut canvas, tile, &outline, edges, &mut kept)?;
         }
         self.placed = kept.placed;
         self.edges = kept.edges;
@@ -135,18 +139,12 @@ impl CpuCompositor {
         Ok(())
     }
 
-    fn outline(tile: &TileDraw) -> Outline {
-        Outline::new(tile.rect, &tile.style, rgb_to_yuv709_limited(tile.style.border_rgb))
-    }
-
     /// The edges of a styled tile or an image (kept from the last frame when it stays put);
     /// none for a plain tile.
-    fn take_edges(&mut self, tile: &TileDraw) -> Option<Edges> {
+    fn take_edges(&mut self, tile: &TileDraw, outline: &Outline) -> Option<Edges> {
         let shaped = tile.style.is_styled() || matches!(tile.content, TileContent::Image { .. });
-        shaped.then(|| {
-            let outline = Self::outline(tile);
-            self.edges.remove(&outline.key()).unwrap_or_else(|| Edges::new(&outline, self.width, self.height))
-        })
+        shaped
+            .then(|| self.edges.remove(&outline.key()).unwrap_or_else(|| Edges::new(outline, self.width, self.height)))
     }
 
     /// Adds what `tile` replaces whatever lies below: all it draws when it is a plain
@@ -175,18 +173,18 @@ impl CpuCompositor {
         &mut self,
         canvas: &mut Canvas<'_>,
         tile: &TileDraw,
+        outline: &Outline,
         mut edges: Option<Edges>,
         kept: &mut Kept,
     ) -> Result<(), GpuError> {
         let rect = tile.rect;
         let xs = Span::covered(rect.x, rect.width, self.width);
         let ys = Span::covered(rect.y, rect.height, self.height);
-        let outline = Self::outline(tile);
         match tile.content {
             TileContent::Solid { rgb } => {
                 let content = Content::Solid(rgb_to_yuv709_limited(rgb));
                 match &mut edges {
-                    Some(edges) => draw_styled(canvas, &mut self.scaler, &content, &outline, edges),
+                    Some(edges) => draw_styled(canvas, &mut self.scaler, &content, outline, edges),
                     None => draw_plain(canvas, &mut self.scaler, &content, xs, ys),
                 }
             }
@@ -198,7 +196,7 @@ impl CpuCompositor {
                     y: Axis::new(rect.y, rect.height, uv_rect[1], uv_rect[3], planes.height),
                 };
                 match &mut edges {
-                    Some(edges) => draw_styled(canvas, &mut self.scaler, &content, &outline, edges),
+                    Some(edges) => draw_styled(canvas, &mut self.scaler, &content, outline, edges),
                     None => draw_plain(canvas, &mut self.scaler, &content, xs, ys),
                 }
             }
@@ -215,8 +213,8 @@ impl CpuCompositor {
                         resample_image(&mut self.scaler, image, xs, ys, axes)
                     }
                 };
-                let edges = edges.get_or_insert_with(|| Edges::new(&outline, self.width, self.height));
-                draw_styled(canvas, &mut self.scaler, &Content::Image(&resized), &outline, edges);
+                let edges = edges.get_or_insert_with(|| Edges::new(outline, self.width, self.height));
+                draw_styled(canvas, &mut self.scaler, &Content::Image(&resized), outline, edges);
                 kept.placed.insert(key, resized);
             }
         }
