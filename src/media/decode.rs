@@ -42,12 +42,13 @@ pub struct DecodeSpec {
     pub aux: AuxiliaryPayloads,
 }
 
-/// A decoded picture in I420, tightly owned.
+/// A decoded picture in I420, read where the decoder wrote it: its buffer is kept mapped,
+/// not copied (one copy of every picture of every participant less, and no allocation).
 #[derive(Debug, Clone)]
 pub struct VideoFrame {
     pub width: u32,
     pub height: u32,
-    pub data: Vec<u8>,
+    pub data: FrameBytes,
     /// Byte offset and stride of the Y, U and V planes inside `data`.
     pub plane_offsets: [usize; 3],
     pub plane_strides: [usize; 3],
@@ -55,6 +56,19 @@ pub struct VideoFrame {
     pub bt709: bool,
     /// Time since the segment's first packet.
     pub pts_ms: f64,
+}
+
+/// The bytes of a decoded picture: the decoder's buffer, mapped for reading (shared, so a
+/// clone is a reference).
+#[derive(Debug, Clone)]
+pub struct FrameBytes(Arc<gst::MappedBuffer<gst::buffer::Readable>>);
+
+impl std::ops::Deref for FrameBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
 }
 
 /// Decoded audio: interleaved stereo f32 at 48 kHz.
@@ -295,21 +309,30 @@ pub(crate) fn convert(
         MediaKind::Video => {
             let caps = sample.caps().ok_or_else(|| data_error("video sample without caps"))?;
             let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| data_error("unreadable video caps"))?;
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-                .map_err(|_| data_error("cannot map video frame"))?;
-            let mut data = Vec::with_capacity(info.size());
+            if info.format() != gst_video::VideoFormat::I420 {
+                return Err(data_error(&format!("decoded {:?}, not I420", info.format())));
+            }
+            // Where the decoder put the planes: its video meta when it padded them, else the
+            // caps' layout.
+            let (offsets, strides) = match buffer.meta::<gst_video::VideoMeta>() {
+                Some(meta) if meta.n_planes() == 3 => (meta.offset().to_vec(), meta.stride().to_vec()),
+                _ => (info.offset().to_vec(), info.stride().to_vec()),
+            };
             let mut plane_offsets = [0_usize; 3];
             let mut plane_strides = [0_usize; 3];
             for plane in 0..3 {
-                let bytes = frame.plane_data(plane).map_err(|_| data_error("missing video plane"))?;
-                plane_offsets[plane as usize] = data.len();
-                plane_strides[plane as usize] = usize::try_from(info.stride()[plane as usize]).unwrap_or(0);
-                data.extend_from_slice(bytes);
+                plane_offsets[plane] = offsets.get(plane).copied().ok_or_else(|| data_error("missing video plane"))?;
+                plane_strides[plane] = strides.get(plane).and_then(|&s| usize::try_from(s).ok()).unwrap_or(0);
             }
+            let data = sample
+                .buffer_owned()
+                .ok_or_else(|| data_error("sample without buffer"))?
+                .into_mapped_buffer_readable()
+                .map_err(|_| data_error("cannot map video frame"))?;
             Ok(Decoded::Video(VideoFrame {
                 width: info.width(),
                 height: info.height(),
-                data,
+                data: FrameBytes(Arc::new(data)),
                 plane_offsets,
                 plane_strides,
                 bt709: info.colorimetry().matrix() == gst_video::VideoColorMatrix::Bt709,
