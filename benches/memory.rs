@@ -12,6 +12,10 @@
 //!   each of `BENCH_DURATIONS_S` (`600,7200`: 10 minutes and 2 hours); goal: the peaks within
 //!   10% of each other.
 //!
+//! `BENCH_DISTINCT` (4) participants are synthesised; the others are copies of them under new
+//! names (the same media, a participant and session of their own), since synthesising 25
+//! participants of two hours takes hours on 2 cores.
+//!
 //! Run with `cargo bench --bench memory` (the 2-hour call takes most of an hour on 2 cores).
 //! Without `--bench` (`cargo test --benches`) it is a smoke run: 4 participants, 2 s, and
 //! calls of 2 s and 4 s.
@@ -101,16 +105,22 @@ fn main() -> anyhow::Result<()> {
 fn run(case: Case) -> anyhow::Result<Measured> {
     let dir = tempfile::tempdir()?;
     let input = dir.path().join("call");
+    let distinct = case.participants.min(env_or("BENCH_DISTINCT", 4)).max(1);
     let spec = SynthSpec {
-        participants: case.participants,
+        participants: distinct,
         duration_ms: case.duration_s * 1000,
         video_codecs: vec![Codec::Vp8, Codec::H264],
         width: case.source.0,
         height: case.source.1,
         ..SynthSpec::default()
     };
-    eprintln!("{case:?}: synthesising");
-    synth(&spec, &input)?;
+    eprintln!("{case:?}: synthesising {distinct} participants");
+    let synthesised = synth(&spec, &input)?;
+    let ids: Vec<String> = synthesised.plan.participants.iter().map(|p| p.participant_id.clone()).collect();
+    for k in distinct..case.participants {
+        let id = &ids[k % distinct];
+        replicate(&input.join(id), id, &input.join(format!("copy{k:02}")), &format!("copy{k:02}"), k)?;
+    }
     eprintln!("{case:?}: rendering in a child process");
     let args = format!("{},{},{},{}", input.display(), dir.path().join("out").display(), case.output.0, case.output.1);
     let output = Command::new(std::env::current_exe()?).env(CHILD_VAR, args).output()?;
@@ -127,7 +137,37 @@ fn run(case: Case) -> anyhow::Result<Measured> {
             .find_map(|w| w.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
             .ok_or_else(|| anyhow::anyhow!("the child printed no {name}: {stdout}"))
     };
+    let rendered = field("participants")?;
+    anyhow::ensure!(rendered == case.participants as f64, "{case:?}: the render saw {rendered} participants");
     Ok(Measured { peak_rss_mib: field("peak_rss_kib")? / 1024.0, wall_s: field("wall_s")? })
+}
+
+/// Adds `dir` (participant `id`'s recording) to the call again as participant `new_id`: the
+/// same media under new names (hard links) and a timing file naming the new participant and a
+/// new session. Synthesising 25 participants of a 2-hour call takes hours on 2 cores; the
+/// render decodes, mixes and composes every copy like any participant.
+fn replicate(dir: &Path, id: &str, new_dir: &Path, new_id: &str, k: usize) -> anyhow::Result<()> {
+    std::fs::create_dir_all(new_dir)?;
+    let new_session = format!("{:08x}", 0xc0de_0000_u32 + k as u32);
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        // `{id}_{session8}_rest`
+        let mut parts = name.splitn(3, '_');
+        let (Some(_), Some(session), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+            anyhow::bail!("{}: not an `ID_SESSION_...` file", path.display());
+        };
+        let new_path = new_dir.join(format!("{new_id}_{new_session}_{rest}"));
+        if rest == "timing_metadata.json" {
+            let text = std::fs::read_to_string(&path)?;
+            let text = text.replace(&format!("\"{id}\""), &format!("\"{new_id}\"")).replace(session, &new_session);
+            let text = text.replace(&format!("\"{id}_{new_session}_"), &format!("\"{new_id}_{new_session}_"));
+            std::fs::write(new_path, text)?;
+        } else {
+            std::fs::hard_link(&path, new_path)?;
+        }
+    }
+    Ok(())
 }
 
 /// The child: renders `INPUT,OUTPUT,WIDTH,HEIGHT` and prints its peak RSS and wall time.
@@ -139,9 +179,10 @@ fn child(args: &str) -> anyhow::Result<()> {
     let encode = EncodeSettings::new(width.parse()?, height.parse()?, 30);
     let request = composite_request(input.into(), output.into(), encode);
     let started = Instant::now();
-    render(&request, |_| {})?;
+    let summary = render(&request, |_| {})?;
     let wall_s = started.elapsed().as_secs_f64();
-    println!("peak_rss_kib={} wall_s={wall_s:.2}", peak_rss_kib(Path::new("/proc/self/status"))?);
+    let peak = peak_rss_kib(Path::new("/proc/self/status"))?;
+    println!("peak_rss_kib={peak} wall_s={wall_s:.2} participants={}", summary.participants);
     Ok(())
 }
 

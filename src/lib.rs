@@ -11,6 +11,7 @@ pub mod gpu;
 pub mod ingest;
 pub mod job;
 pub mod layout;
+pub mod live;
 pub mod media;
 pub mod outputs;
 pub mod proto;

@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["render", "synth"],
     &["storage"],
     &["job"],
+    &["live"],
     &["api"],
 ];
 

@@ -42,8 +42,9 @@ impl DriftResampler {
         self.buffer.extend_from_slice(&input);
         let frames = self.buffer.len() / ch;
         let mut output = Vec::with_capacity(((input.len() / ch) as f64 / self.step) as usize * ch + ch);
-        while (self.position.floor() as usize) + 2 < frames {
-            let i = self.position.floor() as usize;
+        // `position` stays at 1 or more, so truncating is flooring (without a libm call).
+        while (self.position as usize) + 2 < frames {
+            let i = self.position as usize;
             let t = (self.position - i as f64) as f32;
             for c in 0..ch {
                 let at = |k: usize| self.buffer[k * ch + c];
@@ -55,7 +56,7 @@ impl DriftResampler {
             }
             self.position += self.step;
         }
-        let consumed = (self.position.floor() as usize).saturating_sub(1).min(frames);
+        let consumed = (self.position as usize).saturating_sub(1).min(frames);
         self.buffer.drain(..consumed * ch);
         self.position -= consumed as f64;
         output

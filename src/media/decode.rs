@@ -58,16 +58,32 @@ pub struct VideoFrame {
     pub pts_ms: f64,
 }
 
-/// The bytes of a decoded picture: the decoder's buffer, mapped for reading (shared, so a
-/// clone is a reference).
-#[derive(Debug, Clone)]
-pub struct FrameBytes(Arc<gst::MappedBuffer<gst::buffer::Readable>>);
+/// The bytes of a picture: a decoder's buffer kept mapped for reading, or bytes owned (a
+/// frame pushed by a live sender, converted). Shared: a clone is a reference.
+#[derive(Clone)]
+pub struct FrameBytes(Arc<dyn AsRef<[u8]> + Send + Sync>);
+
+impl FrameBytes {
+    pub fn from_vec(bytes: Vec<u8>) -> FrameBytes {
+        FrameBytes(Arc::new(bytes))
+    }
+
+    fn mapped(buffer: gst::MappedBuffer<gst::buffer::Readable>) -> FrameBytes {
+        FrameBytes(Arc::new(buffer))
+    }
+}
+
+impl std::fmt::Debug for FrameBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FrameBytes({} bytes)", self.len())
+    }
+}
 
 impl std::ops::Deref for FrameBytes {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        self.0.as_slice()
+        (*self.0).as_ref()
     }
 }
 
@@ -191,6 +207,9 @@ impl SegmentDecoder {
         let src: gst_app::AppSrc = pipeline.element("src")?;
         let sink: gst_app::AppSink = pipeline.element("sink")?;
         src.set_caps(Some(&rtp_caps(spec)));
+        if media == MediaKind::Video && stage == Stage::Decode {
+            accept_video_meta(&sink);
+        }
         pipeline.play()?;
         let feed_spec = spec.clone();
         let first_ticks = Arc::new(OnceLock::new());
@@ -285,6 +304,21 @@ pub(crate) fn pull_sample(
     }
 }
 
+/// Tells the decoder upstream of `sink` that padded planes are fine (their offsets and strides
+/// travel in a `GstVideoMeta`, which [`convert`] reads): libvpx's and libav's decoders then
+/// hand out the pictures they decoded into instead of copying each into a tight buffer.
+pub(crate) fn accept_video_meta(sink: &gst_app::AppSink) {
+    let Some(pad) = sink.static_pad("sink") else { return };
+    pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |_, info| {
+        if let Some(gst::PadProbeData::Query(query)) = &mut info.data
+            && let gst::QueryViewMut::Allocation(allocation) = query.view_mut()
+        {
+            allocation.add_allocation_meta::<gst_video::VideoMeta>(None);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
 /// A sample from an appsink as a decoded frame or chunk (`encoded`: as an encoded frame).
 pub(crate) fn convert(
     sample: &gst::Sample,
@@ -332,7 +366,7 @@ pub(crate) fn convert(
             Ok(Decoded::Video(VideoFrame {
                 width: info.width(),
                 height: info.height(),
-                data: FrameBytes(Arc::new(data)),
+                data: FrameBytes::mapped(data),
                 plane_offsets,
                 plane_strides,
                 bt709: info.colorimetry().matrix() == gst_video::VideoColorMatrix::Bt709,

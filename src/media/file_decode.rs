@@ -108,6 +108,9 @@ impl FileDecoder {
         src.set_property("location", path.to_string_lossy().as_ref());
         let decodebin: gst::Element = pipeline.element("dec")?;
         let sink: gst_app::AppSink = pipeline.element("sink")?;
+        if media == MediaKind::Video {
+            super::decode::accept_video_meta(&sink);
+        }
         let first_convert: gst::Element = pipeline.element("convert")?;
         let target = first_convert.static_pad("sink").ok_or_else(|| MediaError::Build {
             description: description.clone(),
