@@ -42,8 +42,9 @@ pub struct DecodeSpec {
     pub aux: AuxiliaryPayloads,
 }
 
-/// A decoded picture in I420, read where the decoder wrote it: its buffer is kept mapped,
-/// not copied (one copy of every picture of every participant less, and no allocation).
+/// A picture in I420. A decoded one is read where the decoder wrote it: its buffer is kept
+/// mapped, not copied (one copy of every picture of every participant less, and no
+/// allocation); a live sender's is owned.
 #[derive(Debug, Clone)]
 pub struct VideoFrame {
     pub width: u32,

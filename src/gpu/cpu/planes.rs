@@ -140,7 +140,8 @@ fn clamp_u8(v: i16) -> u8 {
     v.clamp(0, 255) as u8
 }
 
-/// Fixed-point (x 2^14, all under 2 in magnitude) coefficients of BT.601 -> BT.709 on limited-range code values.
+/// Fixed-point (x 2^14, all under 2 in magnitude) coefficients of BT.601 -> BT.709 on
+/// limited-range code values.
 struct Matrix601To709 {
     y_cb: i16,
     y_cr: i16,
