@@ -8,6 +8,7 @@
 pub mod arrival;
 mod clock;
 pub mod due;
+pub mod live_clock;
 mod spans;
 
 pub use clock::{AnchorSource, ClockInputs, RateSource, SegmentClock};
