@@ -22,18 +22,24 @@ fn padded_i420() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     (y, vec![100, 101, 99], vec![200, 201, 99])
 }
 
-#[test]
-fn i420_with_strides_is_packed() {
-    let (y, u, v) = padded_i420();
-    let frame = PushedFrame {
+/// [`padded_i420`]'s planes as pushed.
+fn padded_frame<'a>(planes: &'a [&'a [u8]]) -> PushedFrame<'a> {
+    PushedFrame {
         format: PixelFormat::I420,
         width: 4,
         height: 2,
-        planes: &[&y, &u, &v],
+        planes,
         strides: &[6, 3, 3],
         rotation_deg: 0,
         bt709: false,
-    };
+    }
+}
+
+#[test]
+fn i420_with_strides_is_packed() {
+    let (y, u, v) = padded_i420();
+    let pushed = [&y[..], &u[..], &v[..]];
+    let frame = padded_frame(&pushed);
     let picture = picture(&frame).expect("picture");
     assert_eq!((picture.width, picture.height, picture.bt709), (4, 2, false));
     assert_eq!(planes(&picture), [vec![0, 1, 2, 3, 4, 5, 6, 7], vec![100, 101], vec![200, 201]]);
@@ -60,15 +66,8 @@ fn nv12_is_split_into_u_and_v() {
 #[test]
 fn rotations_turn_the_picture_clockwise() {
     let (y, u, v) = padded_i420();
-    let mut frame = PushedFrame {
-        format: PixelFormat::I420,
-        width: 4,
-        height: 2,
-        planes: &[&y, &u, &v],
-        strides: &[6, 3, 3],
-        rotation_deg: 90,
-        bt709: false,
-    };
+    let pushed = [&y[..], &u[..], &v[..]];
+    let mut frame = PushedFrame { rotation_deg: 90, ..padded_frame(&pushed) };
     // 0 1 2 3      turned clockwise:  4 0
     // 4 5 6 7                         5 1 ...
     let turned = picture(&frame).expect("90");
@@ -111,15 +110,8 @@ fn rgba_becomes_bt709_limited_range() {
 #[test]
 fn frames_that_lie_are_refused_by_field() {
     let (y, u, v) = padded_i420();
-    let good = PushedFrame {
-        format: PixelFormat::I420,
-        width: 4,
-        height: 2,
-        planes: &[&y, &u, &v],
-        strides: &[6, 3, 3],
-        rotation_deg: 0,
-        bt709: false,
-    };
+    let pushed = [&y[..], &u[..], &v[..]];
+    let good = padded_frame(&pushed);
     let message = |frame: PushedFrame<'_>| picture(&frame).expect_err("refused").to_string();
     let short = [&y[..9], &u[..], &v[..]];
     assert!(
