@@ -9,6 +9,9 @@
 mod backend;
 mod compositor;
 mod cpu;
+
+/// Largest side of a source picture or output frame the compositor takes.
+pub const MAX_SIDE_PX: u32 = cpu::MAX_SIDE_PX;
 mod device;
 mod image;
 pub mod overlays;

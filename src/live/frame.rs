@@ -8,12 +8,10 @@
 //! Nothing is trusted: sizes are bounded, every plane must hold the rows its stride and height
 //! say, and an error names the field and the value.
 
+use crate::gpu::{ColorMatrix, MAX_SIDE_PX, rgb_to_yuv_limited};
 use crate::media::decode::{FrameBytes, VideoFrame};
 
 use super::LiveError;
-
-/// Largest side of a pushed picture (the compositor's limit).
-pub const MAX_SIDE_PX: u32 = 8192;
 
 /// How a pushed picture's bytes are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,52 +162,28 @@ impl I420 {
     }
 }
 
-/// BT.709 limited-range I420 of R'G'B' rows (each `4 * width` bytes); chroma is the mean of
-/// each 2x2 block's.
+/// BT.709 limited-range I420 of R'G'B' rows (each `4 * width` bytes), by the compositor's own
+/// conversion; chroma is that of each 2x2 block's mean colour.
 fn rgba_to_i420(width: u32, height: u32, rows: &[&[u8]]) -> I420 {
-    // Fixed point x 2^16 of Y' = 16 + 219 (Kr R + Kg G + Kb B) / 255, and of Cb, Cr.
-    const KR: f64 = 0.2126;
-    const KB: f64 = 0.0722;
-    const KG: f64 = 1.0 - KR - KB;
-    let fix = |v: f64| (v * 65536.0).round() as i64;
-    let y_k = [fix(219.0 / 255.0 * KR), fix(219.0 / 255.0 * KG), fix(219.0 / 255.0 * KB)];
-    let cb_k = [
-        fix(-224.0 / 255.0 * KR / (2.0 * (1.0 - KB))),
-        fix(-224.0 / 255.0 * KG / (2.0 * (1.0 - KB))),
-        fix(224.0 / 255.0 / 2.0),
-    ];
-    let cr_k = [
-        fix(224.0 / 255.0 / 2.0),
-        fix(-224.0 / 255.0 * KG / (2.0 * (1.0 - KR))),
-        fix(-224.0 / 255.0 * KB / (2.0 * (1.0 - KR))),
-    ];
-    let dot = |k: &[i64; 3], px: [i64; 3]| k[0] * px[0] + k[1] * px[1] + k[2] * px[2];
-    let code = |offset: i64, v: i64| ((offset << 16) + v + (1 << 15)).div_euclid(1 << 16).clamp(0, 255) as u8;
     let (w, h) = (width as usize, height as usize);
-    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let rgb = |x: usize, y: usize| {
-        let p = &rows[y][4 * x..4 * x + 3];
-        [i64::from(p[0]), i64::from(p[1]), i64::from(p[2])]
-    };
-    let mut luma = Vec::with_capacity(w * h);
-    for y in 0..h {
-        luma.extend((0..w).map(|x| code(16, dot(&y_k, rgb(x, y)))));
-    }
-    let (mut cb, mut cr) = (Vec::with_capacity(cw * ch), Vec::with_capacity(cw * ch));
-    for by in 0..ch {
-        for bx in 0..cw {
-            let mut sum = [0i64; 3];
-            let mut n = 0i64;
-            for (x, y) in [(0, 0), (1, 0), (0, 1), (1, 1)].map(|(dx, dy)| (2 * bx + dx, 2 * by + dy)) {
-                if x < w && y < h {
+    let ycc = |rgb: [u8; 3]| rgb_to_yuv_limited(rgb, ColorMatrix::Bt709);
+    let rgb = |x: usize, y: usize| [rows[y][4 * x], rows[y][4 * x + 1], rows[y][4 * x + 2]];
+    let luma = (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).map(|(x, y)| ycc(rgb(x, y))[0]).collect();
+    let (mut cb, mut cr) = (Vec::new(), Vec::new());
+    for by in 0..h.div_ceil(2) {
+        for bx in 0..w.div_ceil(2) {
+            let (sum, n) = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                .map(|(dx, dy)| (2 * bx + dx, 2 * by + dy))
+                .into_iter()
+                .filter(|&(x, y)| x < w && y < h)
+                .fold(([0u32; 3], 0u32), |(sum, n), (x, y)| {
                     let px = rgb(x, y);
-                    (0..3).for_each(|c| sum[c] += px[c]);
-                    n += 1;
-                }
-            }
-            let mean = sum.map(|s| (s + n / 2) / n.max(1));
-            cb.push(code(128, dot(&cb_k, mean)));
-            cr.push(code(128, dot(&cr_k, mean)));
+                    ([0, 1, 2].map(|c| sum[c] + u32::from(px[c])), n + 1)
+                });
+            let mean = sum.map(|s| ((s + n / 2) / n) as u8);
+            let [_, u, v] = ycc(mean);
+            cb.push(u);
+            cr.push(v);
         }
     }
     I420 { width, height, planes: [luma, cb, cr] }

@@ -23,7 +23,8 @@ use std::collections::HashMap;
 use super::{GpuError, I420Frame, TileContent, TileDraw, rgb_to_yuv709_limited};
 use canvas::{Axis, Canvas, Cover, Span};
 use draw::{Content, ResizedImage, draw_plain, draw_styled};
-use planes::{ImagePlanes, MAX_SIDE_PX, SourcePlanes};
+pub(crate) use planes::MAX_SIDE_PX;
+use planes::{ImagePlanes, SourcePlanes};
 use scale::{Plane, Scaler};
 use shape::{Edges, Outline};
 
