@@ -28,6 +28,13 @@ use crate::ingest::sdp::{Codec, MediaKind};
 pub const AUDIO_RATE_HZ: u32 = 48_000;
 pub const AUDIO_CHANNELS: usize = 2;
 
+/// Packets queued ahead of a segment's depayloader: at most this many bytes of RTP and this
+/// much media time (ns), whichever comes first. Bytes alone let a low-rate stream queue
+/// minutes (1 MiB is some 125 s of Opus), and with it a GstBuffer and an allocation per
+/// packet: memory that grows with the stream's packet count rather than its size.
+const FEED_MAX_BYTES: u32 = 1 << 20;
+const FEED_MAX_NS: u64 = 2_000_000_000;
+
 /// A decoder that produces nothing for this long is considered stuck.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -85,6 +92,24 @@ impl std::ops::Deref for FrameBytes {
 
     fn deref(&self) -> &[u8] {
         (*self.0).as_ref()
+    }
+}
+
+impl VideoFrame {
+    /// A picture of tightly packed I420 planes (Y, then U and V of `ceil(width / 2)` by
+    /// `ceil(height / 2)`) in `data`.
+    pub fn packed_i420(width: u32, height: u32, data: Vec<u8>, bt709: bool) -> VideoFrame {
+        let (w, cw) = (width as usize, width.div_ceil(2) as usize);
+        let (ys, cs) = (w * height as usize, cw * height.div_ceil(2) as usize);
+        VideoFrame {
+            width,
+            height,
+            data: FrameBytes::from_vec(data),
+            plane_offsets: [0, ys, ys + cs],
+            plane_strides: [w, cw, cw],
+            bt709,
+            pts_ms: 0.0,
+        }
     }
 }
 
@@ -200,8 +225,8 @@ impl SegmentDecoder {
         super::init()?;
         let media = spec.codec.media_kind();
         let description = format!(
-            "appsrc name=src format=time is-live=false block=true max-bytes=1048576 \
-             ! {chain} ! appsink name=sink sync=false max-buffers=8 drop=false"
+            "appsrc name=src format=time is-live=false block=true max-bytes={FEED_MAX_BYTES} \
+             max-time={FEED_MAX_NS} ! {chain} ! appsink name=sink sync=false max-buffers=8 drop=false"
         );
         tracing::debug!(pipeline = %what, "segment pipeline started");
         let pipeline = OwnedPipeline::launch(&description, what)?;
