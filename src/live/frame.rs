@@ -9,7 +9,7 @@
 //! say, and an error names the field and the value.
 
 use crate::gpu::{ColorMatrix, MAX_SIDE_PX, rgb_to_yuv_limited};
-use crate::media::decode::{FrameBytes, VideoFrame};
+use crate::media::decode::VideoFrame;
 
 use super::LiveError;
 
@@ -147,18 +147,7 @@ impl I420 {
     }
 
     fn into_frame(self, bt709: bool) -> VideoFrame {
-        let (ys, cs) = (self.planes[0].len(), self.planes[1].len());
-        let (w, cw) = (self.width as usize, self.width.div_ceil(2) as usize);
-        let data: Vec<u8> = self.planes.concat();
-        VideoFrame {
-            width: self.width,
-            height: self.height,
-            data: FrameBytes::from_vec(data),
-            plane_offsets: [0, ys, ys + cs],
-            plane_strides: [w, cw, cw],
-            bt709,
-            pts_ms: 0.0,
-        }
+        VideoFrame::packed_i420(self.width, self.height, self.planes.concat(), bt709)
     }
 }
 

@@ -16,7 +16,7 @@ use super::plan::{RenderPlan, TrackPlan};
 use super::transcode::{self, Transcode};
 use super::{FileReady, PartialFile, Progress, RenderError, RenderRequest};
 use crate::outputs::individual::{IndividualFile, TrackRef, select};
-use crate::outputs::naming;
+use crate::outputs::{AudioFormat, naming};
 
 /// What [`write_outputs`] wrote.
 pub struct Written {
@@ -66,13 +66,13 @@ fn commit(partial: PartialFile, path: &Path, finished: Finished) -> Result<Outpu
 }
 
 /// A file of the pass, before it is committed.
-struct Planned {
-    path: PathBuf,
-    partial: PartialFile,
+pub(super) struct Planned {
+    pub path: PathBuf,
+    pub partial: PartialFile,
 }
 
 impl Planned {
-    fn new(path: PathBuf) -> Result<Planned, RenderError> {
+    pub fn new(path: PathBuf) -> Result<Planned, RenderError> {
         let partial = PartialFile::new(&path).map_err(io_error(&path))?;
         Ok(Planned { path, partial })
     }
@@ -117,13 +117,7 @@ pub fn write_outputs(
         encode.codec = codec;
     }
     let request = &RenderRequest { encode, ..request.clone() };
-    let video = wanted.composite_video.map(|codec| Planned::new(dir.join(naming::composite_video(&plan.call, codec))));
-    let video = video.transpose()?;
-    let audio = wanted
-        .composite_audio
-        .iter()
-        .map(|&format| Ok((format, Planned::new(dir.join(naming::composite_audio(&plan.call, format)))?)))
-        .collect::<Result<Vec<_>, RenderError>>()?;
+    let (video, audio) = planned_composites(plan, request)?;
     let mut entries = Vec::new();
     let wants_composite = video.is_some() || !audio.is_empty();
     if wants_composite {
@@ -199,11 +193,26 @@ pub fn write_outputs(
     Ok(written)
 }
 
+/// The composite video and the audio-only composites, each to be written as a partial file.
+pub(super) type PlannedComposites = (Option<Planned>, Vec<(AudioFormat, Planned)>);
+
+/// The composite video and audio-only composites `request` asks for, each a partial file.
+pub(super) fn planned_composites(plan: &RenderPlan, request: &RenderRequest) -> Result<PlannedComposites, RenderError> {
+    let (dir, wanted) = (&request.output_dir, &request.outputs);
+    let video = wanted.composite_video.map(|codec| Planned::new(dir.join(naming::composite_video(&plan.call, codec))));
+    let audio = wanted
+        .composite_audio
+        .iter()
+        .map(|&format| Ok((format, Planned::new(dir.join(naming::composite_audio(&plan.call, format)))?)))
+        .collect::<Result<Vec<_>, RenderError>>()?;
+    Ok((video.transpose()?, audio))
+}
+
 /// Commits the composite video and audio-only composites of the pass.
-fn commit_composites(
+pub(super) fn commit_composites(
     request: &RenderRequest,
     video: Option<Planned>,
-    audio: Vec<(crate::outputs::AudioFormat, Planned)>,
+    audio: Vec<(AudioFormat, Planned)>,
     result: &OutputResult,
 ) -> Result<Vec<OutputEntry>, RenderError> {
     let stream = |kind, codec: &str| StreamEntry { kind, codec: codec.to_owned(), track_id: None, remuxed: false };

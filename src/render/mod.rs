@@ -7,6 +7,8 @@ mod file_source;
 mod files;
 pub mod individual;
 mod levels;
+pub mod live;
+mod live_pass;
 pub mod manifest;
 mod output;
 mod pass;
@@ -108,6 +110,8 @@ pub enum RenderInput {
     Archive(PathBuf),
     /// Per-participant media files placed on the call clock.
     TrackFiles(TrackFileSet),
+    /// Media pushed while the call happens.
+    Live(live::LiveInput),
 }
 
 /// A call's media may lie at most this many hours from its start, by default.
@@ -234,6 +238,13 @@ fn validate(request: &RenderRequest) -> Result<(), RenderError> {
             "track files are individual recordings already; ask for composites",
         ));
     }
+    if matches!(request.input, RenderInput::Live(_)) && !request.outputs.individual.is_empty() {
+        return Err(invalid(
+            "outputs",
+            "individual".into(),
+            "a live job writes composites only (individual files of pushed media are not made yet)",
+        ));
+    }
     Ok(())
 }
 
@@ -252,6 +263,11 @@ pub fn render(request: &RenderRequest, mut on_progress: impl FnMut(Progress)) ->
                     .in_scope(|| Recording::open_in(path, &request.work_dir))?;
                 interrupt.touch();
                 recording_outputs(request, &recording, on_progress)
+            }
+            RenderInput::Live(live) => {
+                let mut on_progress = on_progress;
+                info_span!("live", call_id = %live.0.call().call_id)
+                    .in_scope(|| live_pass::render_live(&live.0, request, &mut on_progress))
             }
             RenderInput::TrackFiles(set) => {
                 let started = Instant::now();

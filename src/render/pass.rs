@@ -153,14 +153,14 @@ pub fn run(
 }
 
 /// One output frame tick of the pass.
-struct Tick {
-    t_ms: f64,
+pub(super) struct Tick {
+    pub t_ms: f64,
     /// Sample frames in the tick's interval.
-    samples: usize,
+    pub samples: usize,
 }
 
 /// Feeds one output for one tick: its mix, and its picture where it has video.
-fn output_tick(
+pub(super) fn output_tick(
     output: &mut PassOutput,
     tick: &Tick,
     track_pcm: &[Vec<f32>],

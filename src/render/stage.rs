@@ -53,6 +53,19 @@ impl Stage {
         Stage::new(&Staging::single(layout))
     }
 
+    /// Names a participant the job does not list (a live sender's display name); the job's
+    /// own list keeps its names.
+    pub fn introduce(&mut self, participant_id: &str, name: &str) {
+        if self.staging.participant(participant_id).is_none() {
+            self.staging.participants.push(super::staging::ParticipantInfo {
+                id: participant_id.to_owned(),
+                name: name.to_owned(),
+                role: None,
+                pinned: false,
+            });
+        }
+    }
+
     /// The name on `participant_id`'s label: the job's, else the id.
     pub fn display_name<'a>(&'a self, participant_id: &'a str) -> &'a str {
         self.staging.display_name(participant_id)

@@ -1,0 +1,464 @@
+//! A live call: tracks join and leave while the composite is being made. Senders (the
+//! PushMedia sessions of `live/`) put each track's pictures and samples, already placed on the
+//! call clock, into bounded queues; the live pass (`live_pass`) takes them at the pace of the
+//! wall clock. A full queue makes its sender wait, so a sender faster than real time is slowed
+//! by flow control and the memory of a track is bounded; the pass never waits for a sender.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::source::{AudioSource, PlacedAudio, VideoSource};
+use crate::ingest::{CallInfo, TrackKind};
+use crate::media::MediaError;
+use crate::media::decode::VideoFrame;
+use crate::timeline::Stamped;
+
+/// How a live call is composed and when it ends by itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSettings {
+    /// Output frame t is composed at wall time t + this: what arrives later misses it.
+    pub latency_ms: u64,
+    /// A track's last picture stays on its tile this long after its capture time; then the
+    /// tile shows its placeholder (a sender that stopped sending).
+    pub hold_ms: u64,
+    /// Stop once nobody has been sending for this long (from the start, or from the last
+    /// track's end); `None`: never.
+    pub idle_timeout_ms: Option<u64>,
+    /// Stop when the call is this long; `None`: never.
+    pub max_duration_ms: Option<u64>,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        LiveSettings { latency_ms: 500, hold_ms: 2000, idle_timeout_ms: Some(60_000), max_duration_ms: None }
+    }
+}
+
+impl LiveSettings {
+    /// Pictures a track may have queued: the latency's worth at 60 fps, and a second more.
+    pub fn video_queue_frames(&self) -> usize {
+        usize::try_from(self.latency_ms.saturating_mul(60) / 1000).unwrap_or(usize::MAX).saturating_add(60)
+    }
+
+    /// Audio chunks a track may have queued: the latency's worth of 10 ms chunks, and 2 s more.
+    pub fn audio_queue_chunks(&self) -> usize {
+        usize::try_from(self.latency_ms / 10).unwrap_or(usize::MAX).saturating_add(200)
+    }
+}
+
+/// Why a live call stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    ApiCall,
+    AllPeersLeft,
+    MaxDuration,
+    InternalError,
+}
+
+/// Where a live call stands.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LiveState {
+    Running,
+    /// Media is taken and dropped: the outputs have a cut here.
+    Paused,
+    /// Stopped at call time `at_ms`: what lies before it is still composed, then the files end.
+    Stopping {
+        reason: StopReason,
+        at_ms: f64,
+    },
+    /// The pass has finished; nothing more is taken.
+    Ended {
+        reason: StopReason,
+    },
+}
+
+/// A live call as a render's input (equal when it is the same call).
+#[derive(Debug, Clone)]
+pub struct LiveInput(pub Arc<LiveCall>);
+
+impl PartialEq for LiveInput {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// Who a pushed track belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveTrackInfo {
+    pub participant_id: String,
+    pub user_session_id: String,
+    pub track_id: String,
+    pub kind: TrackKind,
+    pub screenshare: bool,
+    /// The sender's name for the participant ("" when it gave none); the job's own list wins.
+    pub display_name: String,
+}
+
+/// A track that joined, with the receiving end of its queue, waiting for the pass to take it.
+pub enum Joined {
+    Video(LiveTrackInfo, LiveVideo),
+    Audio(LiveTrackInfo, LiveAudio),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum LiveError {
+    #[error("the live call has ended")]
+    Ended,
+    #[error("track `{track_id}` of participant `{participant_id}` is already being sent")]
+    Duplicate { participant_id: String, track_id: String },
+    #[error("the live call is {state}: it cannot be {action}")]
+    WrongState { state: &'static str, action: &'static str },
+}
+
+struct Control {
+    state: LiveState,
+    joined: Vec<Joined>,
+    /// Tracks with a sender connected: (participant, session, track).
+    open: Vec<(String, String, String)>,
+    /// Call time the last open track closed (0 before anyone joined).
+    last_left_ms: f64,
+    /// Pauses as call-time intervals `[from, until)` (`until` infinite while paused), oldest
+    /// first; the pass forgets those it is past.
+    pauses: Vec<(f64, f64)>,
+}
+
+/// One live call, shared by its senders and its pass.
+pub struct LiveCall {
+    epoch: Instant,
+    call: CallInfo,
+    settings: LiveSettings,
+    control: Mutex<Control>,
+}
+
+impl std::fmt::Debug for LiveCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveCall").field("call", &self.call).field("settings", &self.settings).finish()
+    }
+}
+
+impl LiveCall {
+    /// A call whose clock starts now.
+    pub fn new(call: CallInfo, settings: LiveSettings) -> Arc<LiveCall> {
+        let control = Control {
+            state: LiveState::Running,
+            joined: Vec::new(),
+            open: Vec::new(),
+            last_left_ms: 0.0,
+            pauses: Vec::new(),
+        };
+        Arc::new(LiveCall { epoch: Instant::now(), call, settings, control: Mutex::new(control) })
+    }
+
+    /// Call time now: milliseconds since the call started.
+    pub fn now_ms(&self) -> f64 {
+        self.epoch.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// The wall-clock instant of call time 0.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    pub fn call(&self) -> &CallInfo {
+        &self.call
+    }
+
+    pub fn settings(&self) -> &LiveSettings {
+        &self.settings
+    }
+
+    fn control(&self) -> MutexGuard<'_, Control> {
+        // A panic while holding this lock leaves nothing half-done in it.
+        self.control.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn state(&self) -> LiveState {
+        self.control().state
+    }
+
+    /// A new video track: pictures sent on the returned sender reach the composite.
+    pub fn join_video(self: &Arc<Self>, info: LiveTrackInfo) -> Result<TrackSender<Stamped<VideoFrame>>, LiveError> {
+        let (tx, rx) = mpsc::channel(self.settings.video_queue_frames());
+        let ended = Arc::new(AtomicBool::new(false));
+        let source = LiveVideo { rx, ended: Arc::clone(&ended) };
+        self.join(info, tx, |info| Joined::Video(info, source))
+    }
+
+    /// A new audio track: chunks sent on the returned sender reach the mix.
+    pub fn join_audio(self: &Arc<Self>, info: LiveTrackInfo) -> Result<TrackSender<PlacedAudio>, LiveError> {
+        let (tx, rx) = mpsc::channel(self.settings.audio_queue_chunks());
+        let ended = Arc::new(AtomicBool::new(false));
+        let source = LiveAudio { rx, ended: Arc::clone(&ended) };
+        self.join(info, tx, |info| Joined::Audio(info, source))
+    }
+
+    fn join<T>(
+        self: &Arc<Self>,
+        info: LiveTrackInfo,
+        tx: mpsc::Sender<T>,
+        joined: impl FnOnce(LiveTrackInfo) -> Joined,
+    ) -> Result<TrackSender<T>, LiveError> {
+        let mut control = self.control();
+        if matches!(control.state, LiveState::Stopping { .. } | LiveState::Ended { .. }) {
+            return Err(LiveError::Ended);
+        }
+        let key = (info.participant_id.clone(), info.user_session_id.clone(), info.track_id.clone());
+        if control.open.contains(&key) {
+            return Err(LiveError::Duplicate { participant_id: key.0, track_id: key.2 });
+        }
+        control.open.push(key.clone());
+        control.joined.push(joined(info));
+        Ok(TrackSender { tx, call: Arc::clone(self), key })
+    }
+
+    fn left(&self, key: &(String, String, String)) {
+        let now = self.now_ms();
+        let mut control = self.control();
+        control.open.retain(|k| k != key);
+        if control.open.is_empty() {
+            control.last_left_ms = now;
+        }
+    }
+
+    /// Pauses a running call: what is captured from now until it resumes is left out.
+    pub fn pause(&self) -> Result<(), LiveError> {
+        let at_ms = self.now_ms();
+        self.transition("paused", |state| (*state == LiveState::Running).then_some(LiveState::Paused))?;
+        self.control().pauses.push((at_ms, f64::INFINITY));
+        Ok(())
+    }
+
+    /// Resumes a paused call.
+    pub fn resume(&self) -> Result<(), LiveError> {
+        let at_ms = self.now_ms();
+        self.transition("resumed", |state| (*state == LiveState::Paused).then_some(LiveState::Running))?;
+        if let Some(pause) = self.control().pauses.last_mut() {
+            pause.1 = at_ms;
+        }
+        Ok(())
+    }
+
+    /// Whether call time `t_ms` lies in a pause; pauses that ended before it are forgotten
+    /// (the pass asks in call time order).
+    pub(super) fn paused_at(&self, t_ms: f64) -> bool {
+        let mut control = self.control();
+        control.pauses.retain(|&(_, until)| until > t_ms);
+        control.pauses.iter().any(|&(from, until)| (from..until).contains(&t_ms))
+    }
+
+    /// Stops the call now (a running or paused one; stopping twice keeps the first reason).
+    pub fn stop(&self, reason: StopReason) -> Result<(), LiveError> {
+        let at_ms = self.now_ms();
+        self.transition("stopped", |state| match state {
+            LiveState::Running | LiveState::Paused => Some(LiveState::Stopping { reason, at_ms }),
+            LiveState::Stopping { .. } => Some(*state),
+            LiveState::Ended { .. } => None,
+        })
+    }
+
+    fn transition(
+        &self,
+        action: &'static str,
+        next: impl FnOnce(&LiveState) -> Option<LiveState>,
+    ) -> Result<(), LiveError> {
+        let mut control = self.control();
+        match next(&control.state) {
+            Some(state) => {
+                control.state = state;
+                Ok(())
+            }
+            None => Err(LiveError::WrongState { state: state_name(&control.state), action }),
+        }
+    }
+
+    /// The tracks that joined since the last call (for the pass).
+    pub(super) fn take_joined(&self) -> Vec<Joined> {
+        std::mem::take(&mut self.control().joined)
+    }
+
+    /// Whether no track is open, and since when (call time).
+    pub(super) fn idle_since_ms(&self) -> Option<f64> {
+        let control = self.control();
+        control.open.is_empty().then_some(control.last_left_ms)
+    }
+
+    /// The pass is done: senders are refused from now on.
+    pub(super) fn end(&self, reason: StopReason) {
+        let mut control = self.control();
+        control.state = LiveState::Ended { reason };
+        control.joined.clear();
+    }
+}
+
+fn state_name(state: &LiveState) -> &'static str {
+    match state {
+        LiveState::Running => "running",
+        LiveState::Paused => "paused",
+        LiveState::Stopping { .. } => "stopping",
+        LiveState::Ended { .. } => "ended",
+    }
+}
+
+/// The sending end of one track's queue; dropping it ends the track.
+pub struct TrackSender<T> {
+    tx: mpsc::Sender<T>,
+    call: Arc<LiveCall>,
+    key: (String, String, String),
+}
+
+impl<T> TrackSender<T> {
+    /// Queues `item`, waiting while the queue is full; `Err(Ended)` once the pass has ended.
+    pub async fn send(&self, item: T) -> Result<(), LiveError> {
+        self.tx.send(item).await.map_err(|_| LiveError::Ended)
+    }
+
+    /// Queues `item` from a thread that is not async (tests, the CLI's own senders).
+    pub fn blocking_send(&self, item: T) -> Result<(), LiveError> {
+        self.tx.blocking_send(item).map_err(|_| LiveError::Ended)
+    }
+
+    pub fn call(&self) -> &Arc<LiveCall> {
+        &self.call
+    }
+}
+
+impl<T> Drop for TrackSender<T> {
+    fn drop(&mut self) {
+        self.call.left(&self.key);
+    }
+}
+
+/// The receiving end of a video track's queue, as a frame source of the pass.
+pub struct LiveVideo {
+    rx: mpsc::Receiver<Stamped<VideoFrame>>,
+    ended: Arc<AtomicBool>,
+}
+
+impl LiveVideo {
+    /// Whether the sender is gone and everything it sent has been taken.
+    pub fn ended_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.ended)
+    }
+}
+
+impl VideoSource for LiveVideo {
+    fn next_frame(&mut self, _t_ms: f64) -> Result<Option<Stamped<VideoFrame>>, MediaError> {
+        Ok(receive(&mut self.rx, &self.ended))
+    }
+}
+
+/// The receiving end of an audio track's queue, as an audio source of the pass.
+pub struct LiveAudio {
+    rx: mpsc::Receiver<PlacedAudio>,
+    ended: Arc<AtomicBool>,
+}
+
+impl LiveAudio {
+    pub fn ended_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.ended)
+    }
+}
+
+impl AudioSource for LiveAudio {
+    fn next_chunk(&mut self, _horizon: u64) -> Result<Option<PlacedAudio>, MediaError> {
+        Ok(receive(&mut self.rx, &self.ended))
+    }
+}
+
+fn receive<T>(rx: &mut mpsc::Receiver<T>, ended: &AtomicBool) -> Option<T> {
+    match rx.try_recv() {
+        Ok(item) => Some(item),
+        Err(mpsc::error::TryRecvError::Empty) => None,
+        Err(mpsc::error::TryRecvError::Disconnected) => {
+            ended.store(true, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(participant: &str, track: &str, kind: TrackKind) -> LiveTrackInfo {
+        LiveTrackInfo {
+            participant_id: participant.into(),
+            user_session_id: format!("{participant}-s"),
+            track_id: track.into(),
+            kind,
+            screenshare: false,
+            display_name: String::new(),
+        }
+    }
+
+    fn call() -> Arc<LiveCall> {
+        let info = CallInfo {
+            call_type: "default".into(),
+            call_id: "live".into(),
+            call_session_id: String::new(),
+            call_start_unix_ms: 0,
+        };
+        LiveCall::new(info, LiveSettings::default())
+    }
+
+    #[test]
+    fn a_track_is_sent_once_at_a_time_and_leaving_makes_the_call_idle() {
+        let call = call();
+        assert_eq!(call.idle_since_ms(), Some(0.0));
+        let sender = call.join_audio(info("a", "mic", TrackKind::Audio)).unwrap();
+        assert!(matches!(call.join_audio(info("a", "mic", TrackKind::Audio)), Err(LiveError::Duplicate { .. })));
+        assert_eq!(call.idle_since_ms(), None);
+        let mut joined = call.take_joined();
+        assert_eq!(joined.len(), 1);
+        sender.blocking_send(PlacedAudio { position: 0, samples: vec![0.5; 4] }).unwrap();
+        drop(sender);
+        assert!(call.idle_since_ms().is_some());
+        let Some(Joined::Audio(_, mut source)) = joined.pop() else { panic!("audio track") };
+        let ended = source.ended_flag();
+        assert_eq!(source.next_chunk(0).unwrap().unwrap().samples, vec![0.5; 4]);
+        assert!(!ended.load(Ordering::Relaxed), "not ended while something is queued");
+        assert!(source.next_chunk(0).unwrap().is_none());
+        assert!(ended.load(Ordering::Relaxed));
+        // The same track may be sent again once its sender is gone.
+        assert!(call.join_audio(info("a", "mic", TrackKind::Audio)).is_ok());
+    }
+
+    #[test]
+    fn pause_resume_and_stop_follow_the_states() {
+        let call = call();
+        assert!(call.resume().is_err());
+        call.pause().unwrap();
+        assert_eq!(call.state(), LiveState::Paused);
+        assert!(call.pause().is_err());
+        call.resume().unwrap();
+        call.stop(StopReason::ApiCall).unwrap();
+        call.stop(StopReason::MaxDuration).unwrap();
+        assert!(matches!(call.state(), LiveState::Stopping { reason: StopReason::ApiCall, .. }));
+        assert_eq!(call.join_video(info("b", "cam", TrackKind::Video)).err(), Some(LiveError::Ended));
+        call.end(StopReason::ApiCall);
+        assert!(call.stop(StopReason::ApiCall).is_err());
+    }
+
+    #[test]
+    fn a_full_queue_refuses_more_until_the_pass_takes_some() {
+        let call = call();
+        let sender = call.join_video(info("a", "cam", TrackKind::Video)).unwrap();
+        let capacity = call.settings().video_queue_frames();
+        let frame = |at_ms: f64| Stamped {
+            at_ms,
+            show_from_ms: at_ms,
+            show_until_ms: at_ms + 100.0,
+            item: VideoFrame::packed_i420(2, 2, vec![16, 16, 16, 16, 128, 128], false),
+        };
+        for i in 0..capacity {
+            sender.tx.try_send(frame(i as f64)).unwrap();
+        }
+        assert!(sender.tx.try_send(frame(0.0)).is_err(), "bounded");
+        let Some(Joined::Video(_, mut source)) = call.take_joined().pop() else { panic!("video track") };
+        assert!(source.next_frame(0.0).unwrap().is_some());
+        assert!(sender.tx.try_send(frame(0.0)).is_ok());
+    }
+}
