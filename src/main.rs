@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use cli::job_cmd::{RenderArgs, render_job};
 use cli::layout_cmd::{LayoutCommand, run_layout};
 use cli::list_tracks::{ListTracksArgs, list_tracks};
+use cli::push_cmd::{PushArgs, push};
 use cli::render_cmd::{CompositeArgs, composite};
 use cli::serve_cmd::{ServeArgs, serve};
 use cli::stream::{
@@ -35,6 +36,8 @@ enum Command {
     Render(RenderArgs),
     /// Run the gRPC render service (RenderService, health, reflection, metrics).
     Serve(ServeArgs),
+    /// Push a raw recording into a new live job on a server, at real-time pace, then stop it.
+    Push(PushArgs),
     /// Write a synthetic raw recording with known content (colours, flashes, tones, beeps).
     Synth(SynthArgs),
     /// Work with layouts (preview).
@@ -80,6 +83,10 @@ fn main() -> ExitCode {
         },
         Command::Render(args) => render_job(args),
         Command::Serve(args) => serve(args),
+        Command::Push(args) => {
+            tessera::telemetry::init("warn");
+            push(&args)
+        }
         Command::Layout { command } => run_layout(command),
         Command::Synth(args) => {
             tessera::telemetry::init("warn");

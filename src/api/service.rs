@@ -14,9 +14,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::error::status;
+use crate::job::live_control::LiveControlError;
 use crate::job::scheduler::Scheduler;
 use crate::job::spec::redacted;
 use crate::job::store::count_of;
+use crate::live::session::push_media;
 use crate::proto::{self as pb, JobState, render_service_server::RenderService};
 
 pub struct RenderApi {
@@ -120,6 +122,48 @@ impl RenderService for RenderApi {
             gpu_adapter,
         }))
     }
+
+    async fn push_media(
+        &self,
+        request: Request<tonic::Streaming<pb::PushMediaRequest>>,
+    ) -> Result<Response<pb::PushMediaResponse>, Status> {
+        let delivered = push_media(&self.scheduler, request.into_inner()).await.map_err(status)?;
+        Ok(Response::new(delivered.into()))
+    }
+
+    async fn pause_render_job(
+        &self,
+        request: Request<pb::PauseRenderJobRequest>,
+    ) -> Result<Response<pb::RenderJob>, Status> {
+        live_control(&self.scheduler, request.into_inner().id, Scheduler::pause).await
+    }
+
+    async fn resume_render_job(
+        &self,
+        request: Request<pb::ResumeRenderJobRequest>,
+    ) -> Result<Response<pb::RenderJob>, Status> {
+        live_control(&self.scheduler, request.into_inner().id, Scheduler::resume).await
+    }
+
+    async fn stop_render_job(
+        &self,
+        request: Request<pb::StopRenderJobRequest>,
+    ) -> Result<Response<pb::RenderJob>, Status> {
+        live_control(&self.scheduler, request.into_inner().id, Scheduler::stop).await
+    }
+}
+
+/// Runs a blocking live-control call (the store may be asked) off the async workers.
+async fn live_control(
+    scheduler: &Arc<Scheduler>,
+    id: String,
+    control: fn(&Scheduler, &str) -> Result<pb::RenderJob, LiveControlError>,
+) -> Result<Response<pb::RenderJob>, Status> {
+    let scheduler = scheduler.clone();
+    let result = tokio::task::spawn_blocking(move || control(&scheduler, &id))
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?;
+    result.map(|job| Response::new(shown(job))).map_err(status)
 }
 
 fn hostname() -> String {

@@ -5,6 +5,8 @@ pub mod job_cmd;
 pub mod layout_cmd;
 pub mod list_tracks;
 pub mod progress;
+pub mod push_cmd;
+pub mod push_track;
 pub mod remote;
 pub mod render_cmd;
 pub mod serve_cmd;

@@ -23,6 +23,7 @@ use tessera::job::webhook::WebhookSender;
 use tessera::proto::{self as pb, render_service_server::RenderServiceServer};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 #[derive(Args)]
@@ -110,7 +111,12 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     );
     let router = server
         .add_service(health_service)
-        .add_service(RenderServiceServer::with_interceptor(RenderApi::new(scheduler.clone()), check))
+        .add_service(InterceptedService::new(
+            // A pushed 4K I420 picture is 12.4 MB: messages up to MAX_MESSAGE_BYTES pass.
+            RenderServiceServer::new(RenderApi::new(scheduler.clone()))
+                .max_decoding_message_size(tessera::api::MAX_MESSAGE_BYTES),
+            check,
+        ))
         // The schema is public (proto/), and grpcurl needs it for every call.
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);

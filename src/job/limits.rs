@@ -33,6 +33,21 @@ fn too_long(field: impl Into<String>, value: &str, max_bytes: usize) -> Option<F
     })
 }
 
+/// The violations of a PushMedia hello's ids over [`MAX_ID_BYTES`].
+pub fn hello_lengths(hello: &pb::PushHello) -> Vec<FieldViolation> {
+    [
+        ("hello.job_id", &hello.job_id),
+        ("hello.participant_id", &hello.participant_id),
+        ("hello.session_id", &hello.session_id),
+        ("hello.display_name", &hello.display_name),
+        ("hello.track_id", &hello.track_id),
+        ("hello.clock_domain", &hello.clock_domain),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| too_long(field, value, MAX_ID_BYTES))
+    .collect()
+}
+
 /// The violation of a `request_id` over [`MAX_ID_BYTES`].
 pub fn request_id(request_id: &str) -> Option<FieldViolation> {
     too_long("request_id", request_id, MAX_ID_BYTES)
@@ -62,6 +77,10 @@ pub fn spec_lengths(spec: &pb::RenderJobSpec) -> Vec<FieldViolation> {
                     checks.push((format!("{at}.files[{j}].participant_id"), &file.participant_id, MAX_ID_BYTES));
                     checks.push((format!("{at}.files[{j}].session_id"), &file.session_id, MAX_ID_BYTES));
                 }
+            }
+            Some(pb::source::Kind::Live(live)) => {
+                checks.push((format!("sources[{i}].live.call_type"), &live.call_type, MAX_ID_BYTES));
+                checks.push((format!("sources[{i}].live.call_id"), &live.call_id, MAX_ID_BYTES));
             }
             None => {}
         }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod destination;
 pub mod events;
 pub mod limits;
+pub mod live_control;
 pub mod metrics;
 pub mod runner;
 pub mod scheduler;

@@ -7,8 +7,8 @@
 //! shutdown) back to QUEUED for the next start.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use super::config::ServeConfig;
@@ -21,6 +21,7 @@ use super::uploader::{UploadStop, Uploader, deliver};
 use crate::error::failure;
 use crate::error::{Fault, failure_of};
 use crate::proto::{self as pb, JobState, render_job_event::Event};
+use crate::render::live::{LiveCall, LiveState, StopReason};
 use crate::render::manifest::MANIFEST_FILE_NAME;
 use crate::render::manifest::file_facts;
 use crate::render::{CancelFlag, Progress, RenderError, RenderInput, RenderSummary, render};
@@ -44,6 +45,8 @@ pub struct JobHandle {
     pub requeue: Arc<AtomicBool>,
     /// Set with `cancel` when another node took the job over: this run leaves it alone.
     pub lost: Arc<AtomicBool>,
+    /// A live job's call, once its run started: where PushMedia, pause, resume and stop go.
+    pub live: Arc<OnceLock<Arc<LiveCall>>>,
 }
 
 /// Runs `job` (blocking: call from a blocking thread of the server's runtime).
@@ -58,6 +61,13 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
         Ok(output) => output,
         Err(invalid) => return fail(events, &job.id, failure(&invalid)),
     };
+    if let RenderInput::Live(live) = &request.input {
+        let _ = handle.live.set(Arc::clone(&live.0));
+        events.store().update(&job.id, |job| {
+            job.start_reason = pb::JobReason::ApiCall as i32;
+            Ok(())
+        })?;
+    }
     let runtime = tokio::runtime::Handle::current();
     let work_dir = ctx.config.work_dir(&job.id);
     // A run after a crash starts from nothing.
@@ -124,6 +134,13 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     request.on_file = None;
     if let Some(err) = reporter.error.take() {
         tracing::error!(%err, "progress could not be stored");
+    }
+    if let Some(LiveState::Ended { reason }) = handle.live.get().map(|call| call.state()) {
+        tracing::info!(?reason, "live call stopped");
+        events.store().update(&job.id, |job| {
+            job.stop_reason = job_reason(reason) as i32;
+            Ok(())
+        })?;
     }
     // A cancel that came as the render finished still counts.
     let result = result.and_then(|summary| handle.cancel.check().map(|()| summary));
@@ -202,6 +219,15 @@ fn stopped(ctx: &JobContext, job_id: &str, handle: &JobHandle, work_dir: &Path) 
     } else {
         tracing::info!("cancelled");
         events.transition_leased(job_id, JobState::Cancelled).map(|_| ())
+    }
+}
+
+fn job_reason(reason: StopReason) -> pb::JobReason {
+    match reason {
+        StopReason::ApiCall => pb::JobReason::ApiCall,
+        StopReason::AllPeersLeft => pb::JobReason::AllPeersLeft,
+        StopReason::MaxDuration => pb::JobReason::MaxDuration,
+        StopReason::InternalError => pb::JobReason::InternalError,
     }
 }
 

@@ -145,7 +145,7 @@ impl Scheduler {
         Ok(job)
     }
 
-    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<String, JobHandle>> {
+    pub(super) fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<String, JobHandle>> {
         self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 

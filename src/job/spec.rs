@@ -12,6 +12,7 @@ use crate::media::encoders::{CRF_RANGE, PRESETS};
 use crate::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
 use crate::proto as pb;
 use crate::render::DEFAULT_MAX_CALL_SPAN_H;
+use crate::render::live::{LiveCall, LiveInput, LiveSettings};
 use crate::render::watchdog::DEFAULT_STALL_TIMEOUT_S;
 use crate::render::{CancelFlag, RenderInput, RenderRequest};
 pub use crate::storage::fetch::shown_url;
@@ -84,6 +85,12 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
     if matches!(input, RenderInput::TrackFiles(_)) && !outputs.individual.is_empty() {
         v.add("outputs", "track files are individual recordings already: ask for composite and composite_audio");
     }
+    if matches!(input, RenderInput::Live(_)) && !outputs.individual.is_empty() {
+        v.add(
+            "outputs",
+            "a live job writes composite and composite_audio (individual files of pushed media are not made yet)",
+        );
+    }
     let output_dir = storage(spec.storage.as_ref(), &mut v);
     if let Some(webhook) = &spec.webhook {
         webhook_settings(webhook, &mut v);
@@ -144,9 +151,38 @@ fn source(spec: &pb::RenderJobSpec, v: &mut Violations) -> RenderInput {
         },
         Some(pb::source::Kind::RawArchive(path)) => return RenderInput::Archive(PathBuf::from(path)),
         Some(pb::source::Kind::TrackFiles(files)) => return track_files(files, v),
-        None => v.add("sources[0]", "give raw_archive or track_files"),
+        Some(pb::source::Kind::Live(live)) => return live_source(live, v),
+        None => v.add("sources[0]", "give raw_archive, track_files or live"),
     }
     nothing
+}
+
+/// The longest latency a live job may ask for: each track's queue holds this much media.
+const MAX_LIVE_LATENCY_MS: u32 = 10_000;
+/// The longest a stalled track's last picture may be held.
+const MAX_LIVE_HOLD_MS: u32 = 60_000;
+
+/// A live call whose clock starts now (the runner validates the spec as the job starts).
+fn live_source(live: &pb::LiveSource, v: &mut Violations) -> RenderInput {
+    let latency_ms = or_default(live.latency_ms, 500);
+    if latency_ms > MAX_LIVE_LATENCY_MS {
+        v.add("sources[0].live.latency_ms", format!("{latency_ms} is over {MAX_LIVE_LATENCY_MS}"));
+    }
+    let hold_ms = or_default(live.hold_ms, 2000);
+    if hold_ms > MAX_LIVE_HOLD_MS {
+        v.add("sources[0].live.hold_ms", format!("{hold_ms} is over {MAX_LIVE_HOLD_MS}"));
+    }
+    let settings = LiveSettings {
+        latency_ms: u64::from(latency_ms),
+        hold_ms: u64::from(hold_ms),
+        idle_timeout_ms: Some(u64::from(or_default(live.idle_timeout_s, 60)) * 1000),
+        max_duration_ms: (live.max_duration_s > 0).then(|| u64::from(live.max_duration_s) * 1000),
+    };
+    let mut call = TrackFileSet::call(&live.call_type, &live.call_id, super::events::now_unix_ms());
+    if live.call_id.is_empty() {
+        call.call_id = "live".into();
+    }
+    RenderInput::Live(LiveInput(LiveCall::new(call, settings)))
 }
 
 fn track_files(files: &pb::TrackFiles, v: &mut Violations) -> RenderInput {

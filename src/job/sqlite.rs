@@ -52,8 +52,9 @@ pub struct SqliteStore {
     tick: Arc<watch::Sender<u64>>,
 }
 
+/// A job in these states runs on the node holding its lease (PAUSED: a live job).
 fn is_leased(state: i32) -> bool {
-    state == JobState::Running as i32 || state == JobState::Uploading as i32
+    state == JobState::Running as i32 || state == JobState::Uploading as i32 || state == JobState::Paused as i32
 }
 
 impl SqliteStore {
@@ -343,12 +344,13 @@ impl JobStore for SqliteStore {
                 let next: Option<(String, Vec<u8>, i64)> = tx
                     .query_row(
                         "SELECT id, job, cancel_requested FROM jobs WHERE state = ?1 \
-                         OR (state IN (?2, ?3) AND COALESCE(lease_expires_ms, 0) < ?4) ORDER BY seq LIMIT 1",
+                         OR (state IN (?2, ?3, ?5) AND COALESCE(lease_expires_ms, 0) < ?4) ORDER BY seq LIMIT 1",
                         params![
                             JobState::Queued as i32,
                             JobState::Running as i32,
                             JobState::Uploading as i32,
-                            now_unix_ms
+                            now_unix_ms,
+                            JobState::Paused as i32
                         ],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
@@ -389,13 +391,14 @@ impl JobStore for SqliteStore {
         self.write(|tx| {
             let changed = tx
                 .execute(
-                    "UPDATE jobs SET lease_expires_ms = ?3 WHERE id = ?1 AND lease_node = ?2 AND state IN (?4, ?5)",
+                    "UPDATE jobs SET lease_expires_ms = ?3 WHERE id = ?1 AND lease_node = ?2 AND state IN (?4, ?5, ?6)",
                     params![
                         job_id,
                         terms.node_id,
                         now_unix_ms + terms.lease_ms,
                         JobState::Running as i32,
-                        JobState::Uploading as i32
+                        JobState::Uploading as i32,
+                        JobState::Paused as i32
                     ],
                 )
                 .map_err(self.sqlite())?;
@@ -423,8 +426,8 @@ impl JobStore for SqliteStore {
 
     fn leased_by(&self, node_id: &str) -> Result<Vec<String>, StoreError> {
         self.ids(
-            "SELECT id FROM jobs WHERE lease_node = ?1 AND state IN (?2, ?3) ORDER BY seq",
-            params![node_id, JobState::Running as i32, JobState::Uploading as i32],
+            "SELECT id FROM jobs WHERE lease_node = ?1 AND state IN (?2, ?3, ?4) ORDER BY seq",
+            params![node_id, JobState::Running as i32, JobState::Uploading as i32, JobState::Paused as i32],
         )
     }
 

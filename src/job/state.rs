@@ -1,5 +1,6 @@
 //! The life of a render job: QUEUED -> RUNNING -> UPLOADING -> COMPLETED | FAILED | CANCELLED,
-//! and back to QUEUED when the node that ran it died. Pure.
+//! and back to QUEUED when the node that ran it died; a live job goes RUNNING <-> PAUSED and
+//! may stop (UPLOADING) while paused. Pure.
 
 use crate::proto::JobState;
 
@@ -15,15 +16,17 @@ pub const RENDER_STATES: [JobState; 6] = [
 
 /// Whether a job may go from `from` to `to`.
 pub fn can_move(from: JobState, to: JobState) -> bool {
-    use JobState::{Cancelled, Completed, Failed, Queued, Running, Uploading};
+    use JobState::{Cancelled, Completed, Failed, Paused, Queued, Running, Uploading};
     matches!(
         (from, to),
         (Queued, Running)
-            | (Running, Uploading)
+            | (Running | Paused, Uploading)
             | (Uploading, Completed)
-            | (Queued | Running | Uploading, Failed | Cancelled)
+            | (Queued | Running | Uploading | Paused, Failed | Cancelled)
+            | (Running, Paused)
+            | (Paused, Running)
             // A job that was running when its node died runs again.
-            | (Running | Uploading, Queued)
+            | (Running | Uploading | Paused, Queued)
     )
 }
 
@@ -64,6 +67,9 @@ mod tests {
         assert!(can_move(JobState::Running, JobState::Queued), "re-queued after a crash");
         assert!(!can_move(JobState::Queued, JobState::Completed), "no skipping the work");
         assert!(!can_move(JobState::Running, JobState::Completed), "outputs are uploaded first");
+        assert!(can_move(JobState::Running, JobState::Paused) && can_move(JobState::Paused, JobState::Running));
+        assert!(can_move(JobState::Paused, JobState::Uploading), "a paused live job may be stopped");
+        assert!(!can_move(JobState::Queued, JobState::Paused), "only a running job pauses");
     }
 
     #[test]

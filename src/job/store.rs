@@ -169,7 +169,7 @@ impl dyn JobStore {
                 });
             }
             job.set_state(to);
-            if to == JobState::Running {
+            if to == JobState::Running && from == JobState::Queued {
                 job.started_at_unix_ms = now_unix_ms;
             }
             if is_final(to) {

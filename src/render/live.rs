@@ -15,6 +15,7 @@ use crate::ingest::{CallInfo, TrackKind};
 use crate::media::MediaError;
 use crate::media::decode::VideoFrame;
 use crate::timeline::Stamped;
+use crate::timeline::live_clock::{LiveClock, LiveClockSettings};
 
 /// How a live call is composed and when it ends by itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,12 +126,19 @@ struct Control {
     pauses: Vec<(f64, f64)>,
 }
 
+/// Clock domains a call keeps apart at most; senders naming more share the first.
+const MAX_CLOCK_DOMAINS: usize = 1024;
+
 /// One live call, shared by its senders and its pass.
 pub struct LiveCall {
     epoch: Instant,
     call: CallInfo,
     settings: LiveSettings,
     control: Mutex<Control>,
+    /// One clock per sender clock domain (`""` unless senders name theirs): every track whose
+    /// capture timestamps come from one clock is placed with one offset, so they stay in sync
+    /// with each other however differently their streams' first packets were delayed.
+    clocks: Mutex<Vec<(String, LiveClock)>>,
 }
 
 impl std::fmt::Debug for LiveCall {
@@ -149,7 +157,13 @@ impl LiveCall {
             last_left_ms: 0.0,
             pauses: Vec::new(),
         };
-        Arc::new(LiveCall { epoch: Instant::now(), call, settings, control: Mutex::new(control) })
+        Arc::new(LiveCall {
+            epoch: Instant::now(),
+            call,
+            settings,
+            control: Mutex::new(control),
+            clocks: Mutex::new(Vec::new()),
+        })
     }
 
     /// Call time now: milliseconds since the call started.
@@ -177,6 +191,28 @@ impl LiveCall {
 
     pub fn state(&self) -> LiveState {
         self.control().state
+    }
+
+    /// The call time of media captured at `capture_ms` on clock `domain`, arriving now.
+    pub fn place(&self, domain: &str, capture_ms: f64) -> f64 {
+        let mut clocks = self.clocks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Taken under the lock: arrivals reach each clock in order.
+        let now_ms = self.now_ms();
+        let index = match clocks.iter().position(|(d, _)| d == domain) {
+            Some(index) => index,
+            None if clocks.len() < MAX_CLOCK_DOMAINS => {
+                clocks.push((domain.to_owned(), LiveClock::new(LiveClockSettings::default())));
+                clocks.len() - 1
+            }
+            None => 0,
+        };
+        clocks[index].1.place(capture_ms, now_ms)
+    }
+
+    /// How often clock `domain`'s timestamps jumped and were re-anchored.
+    pub fn clock_jumps(&self, domain: &str) -> u32 {
+        let clocks = self.clocks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        clocks.iter().find(|(d, _)| d == domain).map_or(0, |(_, clock)| clock.jumps())
     }
 
     /// A new video track: pictures sent on the returned sender reach the composite.

@@ -1,0 +1,261 @@
+//! One PushMedia stream: a sender's track of a live job. The hello names the job and the
+//! track; each picture or PCM chunk after it is checked (`frame`, `pcm`), placed on the call
+//! clock from its capture timestamp (the call's clock for the sender's clock domain smooths
+//! jitter, drift and jumps: `LiveCall::place`), and queued for the job's live pass. A full queue makes this stream wait before it
+//! reads the next message, so a sender faster than real time is slowed by gRPC flow control
+//! and never by memory. Bad media ends this stream with an error naming the field and value;
+//! the job and the other senders carry on.
+
+use std::sync::Arc;
+
+use tokio::task::block_in_place;
+use tokio_stream::{Stream, StreamExt};
+
+use super::LiveError;
+use super::frame::{PixelFormat, PushedFrame, picture};
+use super::pcm::{PushedPcm, SampleFormat, stereo_samples};
+use crate::error::{Classify, Fault};
+use crate::ingest::TrackKind;
+use crate::job::limits::hello_lengths;
+use crate::job::live_control::LiveControlError;
+use crate::job::scheduler::Scheduler;
+use crate::job::spec::InvalidJob;
+use crate::media::decode::{AUDIO_RATE_HZ, VideoFrame};
+use crate::proto as pb;
+use crate::render::live::{LiveCall, LiveTrackInfo, TrackSender};
+use crate::render::source::PlacedAudio;
+use crate::timeline::Stamped;
+
+/// Consecutive audio chunks placed up to this much after where the previous one ended continue
+/// it sample for sample (no click, no gap): the clock's offset rises slowly (a path that got
+/// slower, a sender clock a little slow). Further off, the track is placed anew.
+const AUDIO_CONTINUITY_MS: f64 = 40.0;
+/// A chunk placed this much before where the previous one ended is placed anew: the clock has
+/// found a faster path (its offset drops at once, mostly within a stream's first second), so
+/// what came before was placed late.
+const AUDIO_EARLY_MS: f64 = 3.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("the first message must be a hello naming the job and the track")]
+    NoHello,
+    #[error("a second hello: a stream carries one track")]
+    SecondHello,
+    #[error("hello.{field}: {reason}")]
+    BadHello { field: &'static str, reason: String },
+    #[error(transparent)]
+    TooLong(#[from] InvalidJob),
+    #[error("{got} on a {kind} track")]
+    WrongMedium { got: &'static str, kind: &'static str },
+    #[error(transparent)]
+    Media(#[from] LiveError),
+    #[error(transparent)]
+    Control(#[from] LiveControlError),
+    #[error("live job `{id}`: {source}")]
+    Call {
+        id: String,
+        #[source]
+        source: crate::render::live::LiveError,
+    },
+    #[error("the stream failed: {0}")]
+    Stream(tonic::Status),
+}
+
+impl Classify for PushError {
+    fn fault(&self) -> Fault {
+        match self {
+            PushError::NoHello
+            | PushError::SecondHello
+            | PushError::BadHello { .. }
+            | PushError::WrongMedium { .. }
+            | PushError::Media(_) => Fault::BadInput("bad_media"),
+            PushError::TooLong(err) => err.fault(),
+            PushError::Control(err) => err.fault(),
+            PushError::Call { .. } => Fault::Precondition,
+            PushError::Stream(_) => Fault::Unavailable("stream"),
+        }
+    }
+}
+
+/// What one stream delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    pub frames: u64,
+    pub chunks: u64,
+    pub bytes: u64,
+    pub clock_jumps: u32,
+}
+
+impl From<Delivered> for pb::PushMediaResponse {
+    fn from(d: Delivered) -> Self {
+        pb::PushMediaResponse { frames: d.frames, chunks: d.chunks, bytes: d.bytes, clock_jumps: d.clock_jumps }
+    }
+}
+
+/// The track a hello names.
+fn track_info(hello: &pb::PushHello) -> Result<LiveTrackInfo, PushError> {
+    let violations = hello_lengths(hello);
+    if !violations.is_empty() {
+        return Err(InvalidJob(violations).into());
+    }
+    let empty = |field| PushError::BadHello { field, reason: "empty".into() };
+    if hello.job_id.is_empty() {
+        return Err(empty("job_id"));
+    }
+    if hello.participant_id.is_empty() {
+        return Err(empty("participant_id"));
+    }
+    let (kind, screenshare, name) = match pb::PushedTrackKind::try_from(hello.kind) {
+        Ok(pb::PushedTrackKind::Camera) => (TrackKind::Video, false, "camera"),
+        Ok(pb::PushedTrackKind::Screenshare) => (TrackKind::Video, true, "screenshare"),
+        Ok(pb::PushedTrackKind::Microphone) => (TrackKind::Audio, false, "microphone"),
+        Ok(pb::PushedTrackKind::ScreenshareAudio) => (TrackKind::Audio, true, "screenshare_audio"),
+        _ => {
+            return Err(PushError::BadHello {
+                field: "kind",
+                reason: format!("{} (CAMERA, SCREENSHARE, MICROPHONE or SCREENSHARE_AUDIO)", hello.kind),
+            });
+        }
+    };
+    let or = |value: &str, default: &str| if value.is_empty() { default.to_owned() } else { value.to_owned() };
+    Ok(LiveTrackInfo {
+        participant_id: hello.participant_id.clone(),
+        user_session_id: or(&hello.session_id, &hello.participant_id),
+        track_id: or(&hello.track_id, name),
+        kind,
+        screenshare,
+        display_name: hello.display_name.clone(),
+    })
+}
+
+/// The sending end of the track this stream carries.
+enum Track {
+    Video(TrackSender<Stamped<VideoFrame>>),
+    Audio { sender: TrackSender<PlacedAudio>, next_position: Option<u64> },
+}
+
+/// Runs one PushMedia stream to its end: the track ends with it.
+pub async fn push_media(
+    scheduler: &Scheduler,
+    mut stream: impl Stream<Item = Result<pb::PushMediaRequest, tonic::Status>> + Unpin,
+) -> Result<Delivered, PushError> {
+    use pb::push_media_request::Message;
+    let hello = match stream.next().await {
+        Some(Ok(pb::PushMediaRequest { message: Some(Message::Hello(hello)) })) => hello,
+        Some(Err(status)) => return Err(PushError::Stream(status)),
+        _ => return Err(PushError::NoHello),
+    };
+    let info = track_info(&hello)?;
+    let call: Arc<LiveCall> = block_in_place(|| scheduler.live_call(&hello.job_id))?;
+    let joined = match info.kind {
+        TrackKind::Video => call.join_video(info.clone()).map(Track::Video),
+        TrackKind::Audio => call.join_audio(info.clone()).map(|sender| Track::Audio { sender, next_position: None }),
+    };
+    let mut track = joined.map_err(|source| PushError::Call { id: hello.job_id.clone(), source })?;
+    tracing::info!(job_id = %hello.job_id, participant = %info.participant_id, track = %info.track_id, "sender joined");
+    let domain = hello.clock_domain.as_str();
+    let mut delivered = Delivered::default();
+    let ended = |source| PushError::Call { id: hello.job_id.clone(), source };
+    while let Some(message) = stream.next().await {
+        let message = message.map_err(PushError::Stream)?;
+        match (message.message, &mut track) {
+            (Some(Message::Video(frame)), Track::Video(sender)) => {
+                let item = block_in_place(|| stamped_picture(&frame, &call, domain))?;
+                delivered.bytes += frame.planes.iter().map(|p| p.len() as u64).sum::<u64>();
+                sender.send(item).await.map_err(ended)?;
+                delivered.frames += 1;
+            }
+            (Some(Message::Audio(chunk)), Track::Audio { sender, next_position }) => {
+                let placed = placed_audio(&chunk, &call, domain, next_position)?;
+                delivered.bytes += chunk.data.len() as u64;
+                sender.send(placed).await.map_err(ended)?;
+                delivered.chunks += 1;
+            }
+            (Some(Message::Hello(_)), _) => return Err(PushError::SecondHello),
+            (Some(Message::Video(_)), Track::Audio { .. }) => {
+                return Err(PushError::WrongMedium { got: "a video frame", kind: "audio" });
+            }
+            (Some(Message::Audio(_)), Track::Video(_)) => {
+                return Err(PushError::WrongMedium { got: "an audio chunk", kind: "video" });
+            }
+            (None, _) => {}
+        }
+    }
+    delivered.clock_jumps = call.clock_jumps(domain);
+    tracing::info!(job_id = %hello.job_id, participant = %info.participant_id, track = %info.track_id, frames = delivered.frames, chunks = delivered.chunks, "sender left");
+    Ok(delivered)
+}
+
+/// A pushed picture checked, made upright I420 and placed on the call clock.
+fn stamped_picture(
+    frame: &pb::PushedVideoFrame,
+    call: &LiveCall,
+    domain: &str,
+) -> Result<Stamped<VideoFrame>, PushError> {
+    let format = match pb::PixelFormat::try_from(frame.format) {
+        Ok(pb::PixelFormat::I420) => PixelFormat::I420,
+        Ok(pb::PixelFormat::Nv12) => PixelFormat::Nv12,
+        Ok(pb::PixelFormat::Rgba) => PixelFormat::Rgba,
+        _ => {
+            return Err(LiveError::BadFrame {
+                field: "format".into(),
+                reason: format!("{} is not I420, NV12 or RGBA", frame.format),
+            }
+            .into());
+        }
+    };
+    let planes: Vec<&[u8]> = frame.planes.iter().map(|p| p.as_ref()).collect();
+    let pushed = PushedFrame {
+        format,
+        width: frame.width,
+        height: frame.height,
+        planes: &planes,
+        strides: &frame.strides,
+        rotation_deg: frame.rotation_deg,
+        bt709: frame.bt709,
+    };
+    let item = picture(&pushed)?;
+    let at_ms = call.place(domain, frame.capture_time_us as f64 / 1000.0);
+    let hold_ms = call.settings().hold_ms as f64;
+    Ok(Stamped { at_ms, show_from_ms: at_ms, show_until_ms: at_ms + hold_ms, item })
+}
+
+/// A pushed PCM chunk checked, made stereo and placed on the call clock: right after the
+/// previous chunk when its timestamp agrees to within [`AUDIO_CONTINUITY_MS`].
+fn placed_audio(
+    chunk: &pb::PushedAudioChunk,
+    call: &LiveCall,
+    domain: &str,
+    next_position: &mut Option<u64>,
+) -> Result<PlacedAudio, PushError> {
+    let format = match pb::SampleFormat::try_from(chunk.format) {
+        Ok(pb::SampleFormat::S16le) => SampleFormat::S16le,
+        Ok(pb::SampleFormat::F32le) => SampleFormat::F32le,
+        _ => {
+            return Err(LiveError::BadAudio {
+                field: "format".into(),
+                reason: format!("{} is not S16LE or F32LE", chunk.format),
+            }
+            .into());
+        }
+    };
+    if chunk.sample_rate_hz != AUDIO_RATE_HZ {
+        return Err(LiveError::BadAudio {
+            field: "sample_rate_hz".into(),
+            reason: format!("{}: live audio is taken at {AUDIO_RATE_HZ} Hz", chunk.sample_rate_hz),
+        }
+        .into());
+    }
+    let pushed =
+        PushedPcm { format, sample_rate_hz: chunk.sample_rate_hz, channels: chunk.channels, data: &chunk.data };
+    let samples = stereo_samples(&pushed)?;
+    let at_ms = call.place(domain, chunk.capture_time_us as f64 / 1000.0);
+    let frames = |ms: f64| (ms.max(0.0) * f64::from(AUDIO_RATE_HZ) / 1000.0).round() as u64;
+    let at = frames(at_ms);
+    let position = match *next_position {
+        Some(next) if at <= next + frames(AUDIO_CONTINUITY_MS) && at + frames(AUDIO_EARLY_MS) >= next => next,
+        _ => at,
+    };
+    *next_position = Some(position + (samples.len() / 2) as u64);
+    Ok(PlacedAudio { position, samples })
+}
