@@ -129,7 +129,8 @@ fn a_live_call_is_composed_as_it_happens() {
         call_session_id: String::new(),
         call_start_unix_ms: 0,
     };
-    let settings = LiveSettings { latency_ms: 300, hold_ms: 2000, idle_timeout_ms: None, max_duration_ms: None };
+    // A generous latency: the test shares two cores with others, and a late picture would miss its tick.
+    let settings = LiveSettings { latency_ms: 1000, hold_ms: 2000, idle_timeout_ms: None, max_duration_ms: None };
     let call = LiveCall::new(call_info, settings);
     let mut encode = EncodeSettings::new(OUT.0 as u32, OUT.1 as u32, FPS);
     encode.quality.preset = "ultrafast".into();

@@ -54,7 +54,9 @@ fn a_pushed_synth_call_is_composed_live_in_place_and_in_sync() {
     let url = format!("http://{}", server.addr);
     let input_path = input.to_str().expect("utf-8");
     let args = ["push", "--server", &url, "--input-file", input_path, "--size", &size, "--preset", "ultrafast"];
-    let output = tessera(&[&args[..], &["--storage-prefix", "pushed"]].concat());
+    // A generous latency: the test shares two cores with others, and a late picture would miss
+    // its tick.
+    let output = tessera(&[&args[..], &["--storage-prefix", "pushed", "--latency-ms", "1000"]].concat());
     assert!(output.status.success(), "push failed: {}\n{}", text(&output), server.logs());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.lines().next().is_some_and(|l| l.starts_with("job-")), "the job id first: {stdout}");

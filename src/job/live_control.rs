@@ -52,16 +52,21 @@ fn is_live(job: &pb::RenderJob) -> bool {
 impl Scheduler {
     /// The call of live job `id`, running on this node (blocking: the store may be asked).
     pub fn live_call(&self, id: &str) -> Result<Arc<LiveCall>, LiveControlError> {
-        let here = self.handles().get(id).map(|handle| handle.live.get().cloned());
-        match here {
-            Some(Some(call)) => return Ok(call),
-            // Claimed, its run not yet started.
-            Some(None) => return Err(LiveControlError::NotStarted(id.to_owned())),
-            None => {}
+        if let Some(Some(call)) = self.handles().get(id).map(|handle| handle.live.get().cloned()) {
+            return Ok(call);
         }
-        let job = self.context().events.store().get(id)?;
-        Err(match job.state() {
-            _ if !is_live(&job) => LiveControlError::NotLive(id.to_owned()),
+        let store = self.context().events.store();
+        if !is_live(&store.get(id)?) {
+            return Err(LiveControlError::NotLive(id.to_owned()));
+        }
+        // A claim moves the job to RUNNING and puts its handle in place under this lock: with
+        // it held, a job RUNNING in the store without a handle here runs elsewhere.
+        let _claiming = self.claiming_lock();
+        if let Some(handle) = self.handles().get(id) {
+            // Claimed here, its run not yet started.
+            return handle.live.get().cloned().ok_or_else(|| LiveControlError::NotStarted(id.to_owned()));
+        }
+        Err(match store.get(id)?.state() {
             JobState::Queued => LiveControlError::NotStarted(id.to_owned()),
             state if is_final(state) || state == JobState::Uploading => {
                 LiveControlError::Over { id: id.to_owned(), state: state_name(state) }

@@ -145,6 +145,11 @@ impl Scheduler {
         Ok(job)
     }
 
+    /// Held while a job is claimed and its handle put in place.
+    pub(super) fn claiming_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.claiming.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub(super) fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<String, JobHandle>> {
         self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -14,6 +14,7 @@ use tokio_stream::{Stream, StreamExt};
 use super::LiveError;
 use super::frame::{PixelFormat, PushedFrame, picture};
 use super::pcm::{PushedPcm, SampleFormat, stereo_samples};
+use crate::audio::DriftResampler;
 use crate::error::{Classify, Fault};
 use crate::ingest::TrackKind;
 use crate::job::limits::hello_lengths;
@@ -30,6 +31,11 @@ use crate::timeline::Stamped;
 /// it sample for sample (no click, no gap): the clock's offset rises slowly (a path that got
 /// slower, a sender clock a little slow). Further off, the track is placed anew.
 const AUDIO_CONTINUITY_MS: f64 = 40.0;
+/// Rates a live track may be sent at: 48 kHz as it is, the others converted by the drift
+/// resampler's cubic interpolation (ratios 0.5 to 2; no anti-alias filter, so content above
+/// 24 kHz of a 96 kHz sender folds down).
+const RESAMPLED_RATES_HZ: std::ops::RangeInclusive<u32> = 24_000..=96_000;
+
 /// A chunk placed this much before where the previous one ended is placed anew: the clock has
 /// found a faster path (its offset drops at once, mostly within a stream's first second), so
 /// what came before was placed late.
@@ -131,7 +137,7 @@ fn track_info(hello: &pb::PushHello) -> Result<LiveTrackInfo, PushError> {
 /// The sending end of the track this stream carries.
 enum Track {
     Video(TrackSender<Stamped<VideoFrame>>),
-    Audio { sender: TrackSender<PlacedAudio>, next_position: Option<u64> },
+    Audio { sender: TrackSender<PlacedAudio>, placer: AudioPlacer },
 }
 
 /// Runs one PushMedia stream to its end: the track ends with it.
@@ -149,7 +155,9 @@ pub async fn push_media(
     let call: Arc<LiveCall> = block_in_place(|| scheduler.live_call(&hello.job_id))?;
     let joined = match info.kind {
         TrackKind::Video => call.join_video(info.clone()).map(Track::Video),
-        TrackKind::Audio => call.join_audio(info.clone()).map(|sender| Track::Audio { sender, next_position: None }),
+        TrackKind::Audio => {
+            call.join_audio(info.clone()).map(|sender| Track::Audio { sender, placer: AudioPlacer::default() })
+        }
     };
     let mut track = joined.map_err(|source| PushError::Call { id: hello.job_id.clone(), source })?;
     tracing::info!(job_id = %hello.job_id, participant = %info.participant_id, track = %info.track_id, "sender joined");
@@ -165,8 +173,8 @@ pub async fn push_media(
                 sender.send(item).await.map_err(ended)?;
                 delivered.frames += 1;
             }
-            (Some(Message::Audio(chunk)), Track::Audio { sender, next_position }) => {
-                let placed = placed_audio(&chunk, &call, domain, next_position)?;
+            (Some(Message::Audio(chunk)), Track::Audio { sender, placer }) => {
+                let placed = placer.place(&chunk, &call, domain)?;
                 delivered.bytes += chunk.data.len() as u64;
                 sender.send(placed).await.map_err(ended)?;
                 delivered.chunks += 1;
@@ -220,42 +228,132 @@ fn stamped_picture(
     Ok(Stamped { at_ms, show_from_ms: at_ms, show_until_ms: at_ms + hold_ms, item })
 }
 
-/// A pushed PCM chunk checked, made stereo and placed on the call clock: right after the
-/// previous chunk when its timestamp agrees to within [`AUDIO_CONTINUITY_MS`].
-fn placed_audio(
-    chunk: &pb::PushedAudioChunk,
-    call: &LiveCall,
-    domain: &str,
-    next_position: &mut Option<u64>,
-) -> Result<PlacedAudio, PushError> {
-    let format = match pb::SampleFormat::try_from(chunk.format) {
-        Ok(pb::SampleFormat::S16le) => SampleFormat::S16le,
-        Ok(pb::SampleFormat::F32le) => SampleFormat::F32le,
-        _ => {
+/// Where a track's audio goes on the call clock, chunk after chunk.
+#[derive(Default)]
+struct AudioPlacer {
+    /// The sample frame right after the previous chunk.
+    next_position: Option<u64>,
+    /// The rate converter of a track not sent at 48 kHz, and its rate.
+    resampler: Option<(u32, DriftResampler)>,
+}
+
+impl AudioPlacer {
+    /// A pushed PCM chunk checked, made stereo at 48 kHz and placed on the call clock.
+    fn place(&mut self, chunk: &pb::PushedAudioChunk, call: &LiveCall, domain: &str) -> Result<PlacedAudio, PushError> {
+        let samples = self.convert(chunk)?;
+        let at_ms = call.place(domain, chunk.capture_time_us as f64 / 1000.0);
+        let position = self.position(at_ms, samples.len() / 2);
+        Ok(PlacedAudio { position, samples })
+    }
+
+    /// A pushed PCM chunk checked and made stereo at 48 kHz.
+    fn convert(&mut self, chunk: &pb::PushedAudioChunk) -> Result<Vec<f32>, PushError> {
+        let format = match pb::SampleFormat::try_from(chunk.format) {
+            Ok(pb::SampleFormat::S16le) => SampleFormat::S16le,
+            Ok(pb::SampleFormat::F32le) => SampleFormat::F32le,
+            _ => {
+                return Err(LiveError::BadAudio {
+                    field: "format".into(),
+                    reason: format!("{} is not S16LE or F32LE", chunk.format),
+                }
+                .into());
+            }
+        };
+        let rate = chunk.sample_rate_hz;
+        if !RESAMPLED_RATES_HZ.contains(&rate) {
             return Err(LiveError::BadAudio {
-                field: "format".into(),
-                reason: format!("{} is not S16LE or F32LE", chunk.format),
+                field: "sample_rate_hz".into(),
+                reason: format!(
+                    "{rate} (live audio is taken from {} to {} Hz)",
+                    RESAMPLED_RATES_HZ.start(),
+                    RESAMPLED_RATES_HZ.end()
+                ),
             }
             .into());
         }
-    };
-    if chunk.sample_rate_hz != AUDIO_RATE_HZ {
-        return Err(LiveError::BadAudio {
-            field: "sample_rate_hz".into(),
-            reason: format!("{}: live audio is taken at {AUDIO_RATE_HZ} Hz", chunk.sample_rate_hz),
+        let pushed = PushedPcm { format, sample_rate_hz: rate, channels: chunk.channels, data: &chunk.data };
+        let samples = stereo_samples(&pushed)?;
+        if rate == AUDIO_RATE_HZ {
+            return Ok(samples);
         }
-        .into());
+        let step = f64::from(rate) / f64::from(AUDIO_RATE_HZ);
+        let resampler = match &mut self.resampler {
+            Some((r, resampler)) if *r == rate => resampler,
+            other => &mut other.insert((rate, DriftResampler::new(step, 2))).1,
+        };
+        Ok(resampler.process(samples))
     }
-    let pushed =
-        PushedPcm { format, sample_rate_hz: chunk.sample_rate_hz, channels: chunk.channels, data: &chunk.data };
-    let samples = stereo_samples(&pushed)?;
-    let at_ms = call.place(domain, chunk.capture_time_us as f64 / 1000.0);
-    let frames = |ms: f64| (ms.max(0.0) * f64::from(AUDIO_RATE_HZ) / 1000.0).round() as u64;
-    let at = frames(at_ms);
-    let position = match *next_position {
-        Some(next) if at <= next + frames(AUDIO_CONTINUITY_MS) && at + frames(AUDIO_EARLY_MS) >= next => next,
-        _ => at,
-    };
-    *next_position = Some(position + (samples.len() / 2) as u64);
-    Ok(PlacedAudio { position, samples })
+
+    /// The sample frame of `frames` frames placed at call time `at_ms`: right after the
+    /// previous chunk while that agrees within [`AUDIO_CONTINUITY_MS`] late or
+    /// [`AUDIO_EARLY_MS`] early, else at `at_ms`.
+    fn position(&mut self, at_ms: f64, frames: usize) -> u64 {
+        let to_frames = |ms: f64| (ms.max(0.0) * f64::from(AUDIO_RATE_HZ) / 1000.0).round() as u64;
+        let at = to_frames(at_ms);
+        let position = match self.next_position {
+            Some(next) if at <= next + to_frames(AUDIO_CONTINUITY_MS) && at + to_frames(AUDIO_EARLY_MS) >= next => next,
+            _ => at,
+        };
+        self.next_position = Some(position + frames as u64);
+        position
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `frames` of a mono 1 kHz sine at `rate_hz` from sample frame `start`, as F32LE.
+    fn sine(rate_hz: u32, frames: usize, start: usize) -> pb::PushedAudioChunk {
+        let data = (start..start + frames)
+            .map(|i| (std::f64::consts::TAU * 1000.0 * i as f64 / f64::from(rate_hz)).sin() as f32 * 0.5)
+            .flat_map(f32::to_le_bytes)
+            .collect();
+        pb::PushedAudioChunk {
+            format: pb::SampleFormat::F32le as i32,
+            sample_rate_hz: rate_hz,
+            channels: 1,
+            data,
+            capture_time_us: (start as f64 * 1e6 / f64::from(rate_hz)) as i64,
+        }
+    }
+
+    #[test]
+    fn audio_at_44k1_becomes_48k_without_gaps_or_a_change_of_pitch() {
+        let mut placer = AudioPlacer::default();
+        let mut left = Vec::new();
+        for n in 0..100 {
+            let samples = placer.convert(&sine(44_100, 441, n * 441)).expect("converted");
+            left.extend(samples.chunks_exact(2).map(|f| f[0]));
+        }
+        // One second in, 48000 frames out (less the interpolator's look-ahead of a few).
+        assert!((47_990..=48_000).contains(&left.len()), "{} frames", left.len());
+        // Still a 1 kHz tone: 2000 zero crossings a second.
+        let crossings = left.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+        assert!((1995..=2001).contains(&crossings), "{crossings} crossings");
+    }
+
+    #[test]
+    fn chunks_continue_each_other_unless_placed_far_late_or_a_little_early() {
+        let mut placer = AudioPlacer::default();
+        assert_eq!(placer.position(100.0, 480), 4800);
+        // Jitter and a slowly rising offset: sample for sample.
+        assert_eq!(placer.position(111.0, 480), 5280, "1 ms late");
+        assert_eq!(placer.position(158.0, 480), 5760, "38 ms late");
+        assert_eq!(placer.position(128.5, 480), 6240, "2.5 ms early");
+        // Placed anew: a faster path found (early), a jump (late).
+        assert_eq!(placer.position(135.0, 480), 6480, "5 ms early");
+        assert_eq!(placer.position(300.0, 480), 14_400, "far late");
+    }
+
+    #[test]
+    fn rates_out_of_range_and_unknown_formats_are_refused_by_name() {
+        let mut placer = AudioPlacer::default();
+        let err = placer.convert(&sine(8000, 80, 0)).expect_err("8 kHz").to_string();
+        assert!(err.contains("sample_rate_hz") && err.contains("8000"), "{err}");
+        let mut chunk = sine(48_000, 480, 0);
+        chunk.format = 9;
+        let err = placer.convert(&chunk).expect_err("format 9").to_string();
+        assert!(err.contains("format") && err.contains('9'), "{err}");
+    }
 }
