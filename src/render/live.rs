@@ -98,10 +98,17 @@ pub struct LiveTrackInfo {
     pub display_name: String,
 }
 
-/// A track that joined, with the receiving end of its queue, waiting for the pass to take it.
-pub enum Joined {
-    Video(LiveTrackInfo, LiveVideo),
-    Audio(LiveTrackInfo, LiveAudio),
+/// A track that joined at call time `joined_ms`, with the receiving end of its queue, waiting
+/// for the pass to take it.
+pub struct Joined {
+    pub info: LiveTrackInfo,
+    pub joined_ms: f64,
+    pub media: JoinedMedia,
+}
+
+pub enum JoinedMedia {
+    Video(LiveVideo),
+    Audio(LiveAudio),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -220,7 +227,7 @@ impl LiveCall {
         let (tx, rx) = mpsc::channel(self.settings.video_queue_frames());
         let ended = Arc::new(AtomicBool::new(false));
         let source = LiveVideo { rx, ended: Arc::clone(&ended) };
-        self.join(info, tx, |info| Joined::Video(info, source))
+        self.join(info, tx, JoinedMedia::Video(source))
     }
 
     /// A new audio track: chunks sent on the returned sender reach the mix.
@@ -228,15 +235,16 @@ impl LiveCall {
         let (tx, rx) = mpsc::channel(self.settings.audio_queue_chunks());
         let ended = Arc::new(AtomicBool::new(false));
         let source = LiveAudio { rx, ended: Arc::clone(&ended) };
-        self.join(info, tx, |info| Joined::Audio(info, source))
+        self.join(info, tx, JoinedMedia::Audio(source))
     }
 
     fn join<T>(
         self: &Arc<Self>,
         info: LiveTrackInfo,
         tx: mpsc::Sender<T>,
-        joined: impl FnOnce(LiveTrackInfo) -> Joined,
+        media: JoinedMedia,
     ) -> Result<TrackSender<T>, LiveError> {
+        let joined_ms = self.now_ms();
         let mut control = self.control();
         if matches!(control.state, LiveState::Stopping { .. } | LiveState::Ended { .. }) {
             return Err(LiveError::Ended);
@@ -246,7 +254,7 @@ impl LiveCall {
             return Err(LiveError::Duplicate { participant_id: key.0, track_id: key.2 });
         }
         control.open.push(key.clone());
-        control.joined.push(joined(info));
+        control.joined.push(Joined { info, joined_ms, media });
         Ok(TrackSender { tx, call: Arc::clone(self), key })
     }
 
@@ -452,7 +460,7 @@ mod tests {
         sender.blocking_send(PlacedAudio { position: 0, samples: vec![0.5; 4] }).unwrap();
         drop(sender);
         assert!(call.idle_since_ms().is_some());
-        let Some(Joined::Audio(_, mut source)) = joined.pop() else { panic!("audio track") };
+        let Some(Joined { media: JoinedMedia::Audio(mut source), .. }) = joined.pop() else { panic!("audio track") };
         let ended = source.ended_flag();
         assert_eq!(source.next_chunk(0).unwrap().unwrap().samples, vec![0.5; 4]);
         assert!(!ended.load(Ordering::Relaxed), "not ended while something is queued");
@@ -493,7 +501,9 @@ mod tests {
             sender.tx.try_send(frame(i as f64)).unwrap();
         }
         assert!(sender.tx.try_send(frame(0.0)).is_err(), "bounded");
-        let Some(Joined::Video(_, mut source)) = call.take_joined().pop() else { panic!("video track") };
+        let Some(Joined { media: JoinedMedia::Video(mut source), .. }) = call.take_joined().pop() else {
+            panic!("video track")
+        };
         assert!(source.next_frame(0.0).unwrap().is_some());
         assert!(sender.tx.try_send(frame(0.0)).is_ok());
     }

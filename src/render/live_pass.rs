@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::composite::{ScenePlacer, composite_output};
 use super::files::{self, planned_composites};
-use super::live::{Joined, LiveCall, LiveSettings, LiveState, LiveTrackInfo, StopReason};
+use super::live::{Joined, JoinedMedia, LiveCall, LiveSettings, LiveState, LiveTrackInfo, StopReason};
 use super::manifest::{MANIFEST_FILE_NAME, Manifest};
 use super::pass::{Tick, output_tick};
 use super::pass_output::{PassOutput, VideoOut, tick_samples};
@@ -47,31 +47,34 @@ struct Room {
 }
 
 impl Room {
-    /// Takes in the tracks that joined at call time `t_ms`: a feed each, and its place in the
-    /// output's visuals (one per participant session camera, one per screenshare).
+    /// Takes in the tracks that joined by tick `t_ms`: a feed each, and its place in the
+    /// output's visuals (one per participant session camera, one per screenshare) from the
+    /// call time it joined.
     fn admit(&mut self, joined: Vec<Joined>, t_ms: f64, output: &mut PassOutput, request: &RenderRequest) {
-        for joined in joined {
+        for Joined { info, joined_ms, media } in joined {
             let index = self.tracks.len();
-            let (info, ended) = match joined {
-                Joined::Video(info, source) => {
+            // On stage from when it joined (the pass runs the latency behind the senders).
+            let joined_ms = joined_ms.max(t_ms);
+            let ended = match media {
+                JoinedMedia::Video(source) => {
                     let ended = source.ended_flag();
                     self.video.push(Some(VideoFeed::new(Box::new(source))));
                     self.audio.push(None);
-                    (info, ended)
+                    ended
                 }
-                Joined::Audio(info, source) => {
+                JoinedMedia::Audio(source) => {
                     let ended = source.ended_flag();
                     self.video.push(None);
                     self.audio.push(Some(AudioFeed::new(Box::new(source), AUDIO_CHANNELS)));
                     if !info.screenshare || !request.outputs.mix_without_screenshare_audio {
                         output.audio_tracks.push(index);
                     }
-                    (info, ended)
+                    ended
                 }
             };
             self.pcm.push(Vec::new());
             self.levels.push(0.0);
-            let visual = find_or_add_visual(output, &info, t_ms);
+            let visual = find_or_add_visual(output, &info, joined_ms);
             match info.kind {
                 TrackKind::Video => output.visuals[visual].video_tracks.push(index),
                 TrackKind::Audio => output.visuals[visual].audio_tracks.push(index),
@@ -79,8 +82,8 @@ impl Room {
             if !info.display_name.is_empty() {
                 output.stage.introduce(&info.participant_id, &info.display_name);
             }
-            tracing::info!(participant = %info.participant_id, track = %info.track_id, kind = %info.kind.as_str(), at_ms = t_ms, "track joined");
-            self.tracks.push(LiveTrack { info, ended, joined_ms: t_ms, last_ms: t_ms });
+            tracing::info!(participant = %info.participant_id, track = %info.track_id, kind = %info.kind.as_str(), at_ms = joined_ms, "track joined");
+            self.tracks.push(LiveTrack { info, ended, joined_ms, last_ms: joined_ms });
         }
     }
 
