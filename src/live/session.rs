@@ -1,10 +1,12 @@
 //! One PushMedia stream: a sender's track of a live job. The hello names the job and the
 //! track; each picture or PCM chunk after it is checked (`frame`, `pcm`), placed on the call
 //! clock from its capture timestamp (the call's clock for the sender's clock domain smooths
-//! jitter, drift and jumps: `LiveCall::place`), and queued for the job's live pass. A full queue makes this stream wait before it
-//! reads the next message, so a sender faster than real time is slowed by gRPC flow control
-//! and never by memory. Bad media ends this stream with an error naming the field and value;
-//! the job and the other senders carry on.
+//! jitter, drift and jumps: `LiveCall::place`), and queued for the job's live pass. A stream
+//! sending more than 60 pictures a second or audio faster than 1.1x real time, or whose track's
+//! queue is full, waits before it reads the next message: a sender faster than real time is
+//! slowed by gRPC flow control, never buffered without bound, and its excess costs no CPU. Bad
+//! media ends this stream with an error naming the field and value; the job and the other
+//! senders carry on.
 
 use std::sync::Arc;
 
@@ -31,6 +33,45 @@ use crate::timeline::Stamped;
 /// it sample for sample (no click, no gap): the clock's offset rises slowly (a path that got
 /// slower, a sender clock a little slow). Further off, the track is placed anew.
 const AUDIO_CONTINUITY_MS: f64 = 40.0;
+/// A stream may send at most this many pictures a second on average (with a second's burst):
+/// a sender faster than that waits, through flow control, and its pictures cost no more CPU.
+const MAX_PICTURES_PER_S: f64 = 60.0;
+/// A stream may send audio at most this much faster than real time (with 2 s of burst).
+const MAX_AUDIO_SPEED: f64 = 1.1;
+
+/// A budget refilled at a steady rate: what a stream may send by now.
+pub struct Pace {
+    started: std::time::Instant,
+    per_s: f64,
+    burst: f64,
+    used: f64,
+}
+
+impl Pace {
+    fn new(per_s: f64, burst: f64) -> Pace {
+        Pace { started: std::time::Instant::now(), per_s, burst, used: 0.0 }
+    }
+
+    /// The pace of a video stream's pictures.
+    pub fn pictures() -> Pace {
+        Pace::new(MAX_PICTURES_PER_S, MAX_PICTURES_PER_S)
+    }
+
+    /// The pace of an audio stream's sample frames.
+    pub fn audio() -> Pace {
+        let rate = f64::from(AUDIO_RATE_HZ);
+        Pace::new(rate * MAX_AUDIO_SPEED, 2.0 * rate)
+    }
+
+    /// Spends `amount`; returns how long to wait first so that it fits the budget.
+    pub fn spend(&mut self, amount: f64) -> std::time::Duration {
+        let allowed = self.started.elapsed().as_secs_f64() * self.per_s + self.burst;
+        let over = self.used + amount - allowed;
+        self.used += amount;
+        std::time::Duration::from_secs_f64(over.max(0.0) / self.per_s)
+    }
+}
+
 /// Rates a live track may be sent at: 48 kHz as it is, the others converted by the drift
 /// resampler's cubic interpolation (ratios 0.5 to 2; no anti-alias filter, so content above
 /// 24 kHz of a 96 kHz sender folds down).
@@ -162,12 +203,14 @@ pub async fn push_media(
     let mut track = joined.map_err(|source| PushError::Call { id: hello.job_id.clone(), source })?;
     tracing::info!(job_id = %hello.job_id, participant = %info.participant_id, track = %info.track_id, "sender joined");
     let domain = hello.clock_domain.as_str();
+    let (mut pictures, mut audio) = (Pace::pictures(), Pace::audio());
     let mut delivered = Delivered::default();
     let ended = |source| PushError::Call { id: hello.job_id.clone(), source };
     while let Some(message) = stream.next().await {
         let message = message.map_err(PushError::Stream)?;
         match (message.message, &mut track) {
             (Some(Message::Video(frame)), Track::Video(sender)) => {
+                tokio::time::sleep(pictures.spend(1.0)).await;
                 let item = block_in_place(|| stamped_picture(&frame, &call, domain))?;
                 delivered.bytes += frame.planes.iter().map(|p| p.len() as u64).sum::<u64>();
                 sender.send(item).await.map_err(ended)?;
@@ -175,6 +218,7 @@ pub async fn push_media(
             }
             (Some(Message::Audio(chunk)), Track::Audio { sender, placer }) => {
                 let placed = placer.place(&chunk, &call, domain)?;
+                tokio::time::sleep(audio.spend((placed.samples.len() / 2) as f64)).await;
                 delivered.bytes += chunk.data.len() as u64;
                 sender.send(placed).await.map_err(ended)?;
                 delivered.chunks += 1;
@@ -344,6 +388,15 @@ mod tests {
         // Placed anew: a faster path found (early), a jump (late).
         assert_eq!(placer.position(135.0, 480), 6480, "5 ms early");
         assert_eq!(placer.position(300.0, 480), 14_400, "far late");
+    }
+
+    #[test]
+    fn a_stream_faster_than_its_pace_is_made_to_wait() {
+        let mut pace = Pace::pictures();
+        let waits: Vec<f64> = (0..90).map(|_| pace.spend(1.0).as_secs_f64()).collect();
+        assert!(waits[..60].iter().all(|w| *w < 0.01), "a second's burst passes");
+        // The 90th picture at once: 30 over the budget at 60 a second.
+        assert!((0.45..=0.5).contains(&waits[89]), "{}", waits[89]);
     }
 
     #[test]

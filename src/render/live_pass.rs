@@ -185,6 +185,8 @@ pub fn render_live(
     let result = compose_live(call, request, on_progress, started);
     let reason = match &result {
         Ok((_, reason)) => *reason,
+        // A cancel is a call too (CancelRenderJob, or the node shutting down).
+        Err(RenderError::Cancelled) => StopReason::ApiCall,
         Err(_) => StopReason::InternalError,
     };
     call.end(reason);
