@@ -103,6 +103,8 @@ fn send(call: &Arc<LiveCall>, who: usize, behaviour: Sender, wire: Wire, duratio
     let speed = if let Sender::Floods(x) = behaviour { x } else { 1.0 };
     let (mut frame, mut chunk) = (0_u64, 0_u64);
     let mut pace = Pace::pictures();
+    // Independent senders, each with its own clock (the flooder's runs fast).
+    let domain = format!("p{who}");
     let strides: Vec<u32> = match wire.format {
         PixelFormat::Nv12 => vec![wire.width, wire.width + wire.width % 2],
         _ => vec![wire.width, wire.width.div_ceil(2), wire.width.div_ceil(2)],
@@ -122,7 +124,7 @@ fn send(call: &Arc<LiveCall>, who: usize, behaviour: Sender, wire: Wire, duratio
             if !stalled {
                 let samples = vec![0.01_f32; 960];
                 arrivals.bytes += 960 * 2;
-                let position = call.place("", chunk_ms) * 48.0;
+                let position = call.place(&domain, chunk_ms) * 48.0;
                 if microphone.blocking_send(PlacedAudio { position: position.max(0.0) as u64, samples }).is_err() {
                     break;
                 }
@@ -146,7 +148,7 @@ fn send(call: &Arc<LiveCall>, who: usize, behaviour: Sender, wire: Wire, duratio
                 bt709: false,
             };
             let item = picture(&pushed).expect("a good picture");
-            let at_ms = call.place("", frame_ms);
+            let at_ms = call.place(&domain, frame_ms);
             let arrival = call.now_ms();
             let stamped = Stamped { at_ms, show_from_ms: at_ms, show_until_ms: at_ms + 2000.0, item };
             if camera.blocking_send(stamped).is_err() {

@@ -63,7 +63,7 @@ fn hello(job_id: &str, track: &TrackPlan) -> pb::PushHello {
         kind: kind as i32,
         track_id: track.track_id.clone(),
         // Every track's timestamps are this recording's call clock.
-        clock_domain: String::new(),
+        clock_domain: "recording".into(),
     }
 }
 

@@ -202,7 +202,14 @@ pub async fn push_media(
     };
     let mut track = joined.map_err(|source| PushError::Call { id: hello.job_id.clone(), source })?;
     tracing::info!(job_id = %hello.job_id, participant = %info.participant_id, track = %info.track_id, "sender joined");
-    let domain = hello.clock_domain.as_str();
+    // One clock per participant session unless the sender names a wider one: a sender whose
+    // clock misbehaves then shifts no one else.
+    let domain = if hello.clock_domain.is_empty() {
+        format!("session:{}/{}", info.participant_id, info.user_session_id)
+    } else {
+        format!("named:{}", hello.clock_domain)
+    };
+    let domain = domain.as_str();
     let (mut pictures, mut audio) = (Pace::pictures(), Pace::audio());
     let mut delivered = Delivered::default();
     let ended = |source| PushError::Call { id: hello.job_id.clone(), source };
