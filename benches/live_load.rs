@@ -30,7 +30,7 @@ use tessera::render::{RenderInput, render};
 use tessera::timeline::Stamped;
 
 mod render_support;
-use render_support::composite_request;
+use render_support::{composite_request, cpu_s};
 
 const FPS: f64 = 30.0;
 const FRAME_MS: f64 = 1000.0 / FPS;
@@ -55,15 +55,6 @@ struct Wire {
     format: PixelFormat,
     width: u32,
     height: u32,
-}
-
-/// CPU seconds of this process so far (user + system, from /proc/self/stat).
-fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// A picture as a sender would push it: one colour per participant, a band moving each frame.
@@ -188,7 +179,7 @@ fn run(behaviours: &[Sender], wire: Wire, duration_s: f64) -> Outcome {
     let call = LiveCall::new(info, settings);
     let mut request = composite_request(dir.path().into(), dir.path().join("out"), EncodeSettings::new(1280, 720, 30));
     request.input = RenderInput::Live(LiveInput(Arc::clone(&call)));
-    let (cpu_before, wall) = (cpu_s(), Instant::now());
+    let (cpu_before, wall) = (cpu_s().0, Instant::now());
     let composer = {
         let call = Arc::clone(&call);
         std::thread::spawn(move || {
@@ -209,7 +200,7 @@ fn run(behaviours: &[Sender], wire: Wire, duration_s: f64) -> Outcome {
     let arrivals: Vec<Arrivals> = senders.into_iter().map(|s| s.join().expect("sender")).collect();
     call.stop(StopReason::ApiCall).ok();
     let ticks = composer.join().expect("composer");
-    let cpu_per_s = (cpu_s() - cpu_before) / wall.elapsed().as_secs_f64();
+    let cpu_per_s = (cpu_s().0 - cpu_before) / wall.elapsed().as_secs_f64();
     let late_frames = ticks.iter().filter(|(t, composed)| *composed > t + LATENCY_MS as f64 + FRAME_MS).count();
     let mut latencies = Vec::new();
     for (behaviour, arrivals) in behaviours.iter().zip(&arrivals) {

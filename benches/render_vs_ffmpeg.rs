@@ -41,23 +41,10 @@ use tessera::synth::{SynthSpec, synth};
 
 mod render_support;
 use render_support::composite_request;
+use render_support::cpu_s;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// CPU seconds (user + system) of this process and of its waited-for children, from
-/// /proc/self/stat (clock ticks of 1/100 s).
-fn cpu_s() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<f64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().filter_map(|v| v.parse().ok()).collect())
-        .unwrap_or_default();
-    // After the name: state(0) ... utime(11) stime(12) cutime(13) cstime(14); the state is
-    // not a number and was filtered out, so the indices shift by one.
-    let at = |i: usize| fields.get(i - 1).copied().unwrap_or(0.0) / 100.0;
-    (at(11) + at(12), at(13) + at(14))
 }
 
 /// Wall and CPU seconds of `work` (this process and its children together).

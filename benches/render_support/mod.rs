@@ -1,4 +1,5 @@
-//! What the render benches share: the request for a composite MP4 of a recording.
+//! What the render benches share: the request for a composite MP4 of a recording, and the
+//! process's CPU seconds.
 
 use std::path::PathBuf;
 
@@ -23,4 +24,19 @@ pub fn composite_request(input: PathBuf, output_dir: PathBuf, encode: EncodeSett
         max_call_span_h: tessera::render::DEFAULT_MAX_CALL_SPAN_H,
         on_file: None,
     }
+}
+
+/// CPU seconds (user + system) of this process and of its waited-for children, from
+/// /proc/self/stat (clock ticks of 1/100 s).
+#[allow(dead_code, reason = "each bench includes this module; the memory bench counts no CPU")]
+pub fn cpu_s() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default();
+    // After the name: state(0) ... utime(11) stime(12) cutime(13) cstime(14); the state is
+    // not a number and was filtered out, so the indices shift by one.
+    let at = |i: usize| fields.get(i - 1).copied().unwrap_or(0.0) / 100.0;
+    (at(11) + at(12), at(13) + at(14))
 }

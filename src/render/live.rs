@@ -225,17 +225,13 @@ impl LiveCall {
     /// A new video track: pictures sent on the returned sender reach the composite.
     pub fn join_video(self: &Arc<Self>, info: LiveTrackInfo) -> Result<TrackSender<Stamped<VideoFrame>>, LiveError> {
         let (tx, rx) = mpsc::channel(self.settings.video_queue_frames());
-        let ended = Arc::new(AtomicBool::new(false));
-        let source = LiveVideo { rx, ended: Arc::clone(&ended) };
-        self.join(info, tx, JoinedMedia::Video(source))
+        self.join(info, tx, JoinedMedia::Video(LiveQueue::new(rx)))
     }
 
     /// A new audio track: chunks sent on the returned sender reach the mix.
     pub fn join_audio(self: &Arc<Self>, info: LiveTrackInfo) -> Result<TrackSender<PlacedAudio>, LiveError> {
         let (tx, rx) = mpsc::channel(self.settings.audio_queue_chunks());
-        let ended = Arc::new(AtomicBool::new(false));
-        let source = LiveAudio { rx, ended: Arc::clone(&ended) };
-        self.join(info, tx, JoinedMedia::Audio(source))
+        self.join(info, tx, JoinedMedia::Audio(LiveQueue::new(rx)))
     }
 
     fn join<T>(
@@ -375,51 +371,50 @@ impl<T> Drop for TrackSender<T> {
     }
 }
 
-/// The receiving end of a video track's queue, as a frame source of the pass.
-pub struct LiveVideo {
-    rx: mpsc::Receiver<Stamped<VideoFrame>>,
+/// The receiving end of a track's queue: a frame source of the pass (video) or an audio
+/// source (audio).
+pub struct LiveQueue<T> {
+    rx: mpsc::Receiver<T>,
+    /// Set once the sender is gone and everything it sent has been taken.
     ended: Arc<AtomicBool>,
 }
 
-impl LiveVideo {
+/// A video track's queue.
+pub type LiveVideo = LiveQueue<Stamped<VideoFrame>>;
+/// An audio track's queue.
+pub type LiveAudio = LiveQueue<PlacedAudio>;
+
+impl<T> LiveQueue<T> {
+    fn new(rx: mpsc::Receiver<T>) -> LiveQueue<T> {
+        LiveQueue { rx, ended: Arc::new(AtomicBool::new(false)) }
+    }
+
     /// Whether the sender is gone and everything it sent has been taken.
     pub fn ended_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.ended)
+    }
+
+    fn receive(&mut self) -> Option<T> {
+        match self.rx.try_recv() {
+            Ok(item) => Some(item),
+            Err(mpsc::error::TryRecvError::Empty) => None,
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                self.ended.store(true, Ordering::Relaxed);
+                None
+            }
+        }
     }
 }
 
 impl VideoSource for LiveVideo {
     fn next_frame(&mut self, _t_ms: f64) -> Result<Option<Stamped<VideoFrame>>, MediaError> {
-        Ok(receive(&mut self.rx, &self.ended))
-    }
-}
-
-/// The receiving end of an audio track's queue, as an audio source of the pass.
-pub struct LiveAudio {
-    rx: mpsc::Receiver<PlacedAudio>,
-    ended: Arc<AtomicBool>,
-}
-
-impl LiveAudio {
-    pub fn ended_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.ended)
+        Ok(self.receive())
     }
 }
 
 impl AudioSource for LiveAudio {
     fn next_chunk(&mut self, _horizon: u64) -> Result<Option<PlacedAudio>, MediaError> {
-        Ok(receive(&mut self.rx, &self.ended))
-    }
-}
-
-fn receive<T>(rx: &mut mpsc::Receiver<T>, ended: &AtomicBool) -> Option<T> {
-    match rx.try_recv() {
-        Ok(item) => Some(item),
-        Err(mpsc::error::TryRecvError::Empty) => None,
-        Err(mpsc::error::TryRecvError::Disconnected) => {
-            ended.store(true, Ordering::Relaxed);
-            None
-        }
+        Ok(self.receive())
     }
 }
 
