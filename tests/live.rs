@@ -5,18 +5,18 @@
 
 mod support;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::{Frames, assert_beeps_on_time, assert_flashes_on_time, decode_audio, f64_field, ffprobe};
 use tessera::ingest::{CallInfo, TrackKind};
 use tessera::media::decode::VideoFrame;
 use tessera::media::encode::EncodeSettings;
-use tessera::outputs::OutputSet;
+use tessera::outputs::{IndividualKind, OutputSet};
 use tessera::render::live::{LiveCall, LiveInput, LiveSettings, LiveState, LiveTrackInfo, StopReason, TrackSender};
 use tessera::render::source::PlacedAudio;
 use tessera::render::staging::Staging;
-use tessera::render::{RenderInput, RenderRequest, render};
+use tessera::render::{FileReady, RenderInput, RenderRequest, render};
 use tessera::timeline::Stamped;
 
 const OUT: (usize, usize) = (320, 180);
@@ -134,18 +134,24 @@ fn a_live_call_is_composed_as_it_happens() {
     let call = LiveCall::new(call_info, settings);
     let mut encode = EncodeSettings::new(OUT.0 as u32, OUT.1 as u32, FPS);
     encode.quality.preset = "ultrafast".into();
+    // Each file as it is announced, with the call time it was.
+    let announced: Arc<Mutex<Vec<(String, f64)>>> = Arc::default();
+    let on_file = {
+        let (announced, call) = (Arc::clone(&announced), Arc::clone(&call));
+        FileReady::new(move |entry| announced.lock().expect("lock").push((entry.file.clone(), call.now_ms())))
+    };
     let request = RenderRequest {
         input: RenderInput::Live(LiveInput(Arc::clone(&call))),
         output_dir: dir.path().join("out"),
         work_dir: dir.path().to_path_buf(),
         staging: Staging::default(),
         encode,
-        outputs: OutputSet::composite(),
+        outputs: OutputSet { individual: vec![IndividualKind::AudioVideo], ..OutputSet::composite() },
         filter: Default::default(),
         cancel: Default::default(),
         stall_timeout_s: 60,
         max_call_span_h: 24,
-        on_file: None,
+        on_file: Some(on_file),
     };
     let renderer = std::thread::spawn(move || render(&request, |_| {}));
     let (paused_ms, resumed_ms) = send_script(&call);
@@ -178,4 +184,76 @@ fn a_live_call_is_composed_as_it_happens() {
     let after_pause_ms = (SECOND_FLASH_MS as f64 - cut_ms).round() as u64;
     assert_flashes_on_time(&frames, "red after the pause", &[after_pause_ms], centre, frame_ms);
     assert_beeps_on_time(&decode_audio(video), BEEP_HZ, "red", &[BEEP_MS], 20.0);
+    check_individual_files(&summary, &announced.lock().expect("lock"), cut_ms);
+}
+
+/// The individual files of that call: each participant's own pictures and sound from when it
+/// joined, on the same clock as the composite (with the same cut), and a leaver's file ready
+/// while the call still goes on.
+fn check_individual_files(summary: &tessera::render::RenderSummary, announced: &[(String, f64)], cut_ms: f64) {
+    let frame_ms = 1000.0 / f64::from(FPS);
+    let of = |who: &str| {
+        summary
+            .outputs
+            .iter()
+            .find(|o| o.kind == "audio_video" && o.participant_id.as_deref() == Some(who))
+            .unwrap_or_else(|| panic!("{who}'s audio_video file in {:?}", summary.outputs))
+    };
+    let (red, blue) = (of("red"), of("blue"));
+    assert!(red.file.ends_with(".mp4") && blue.file.ends_with(".mp4"), "{} {}", red.file, blue.file);
+    for entry in [red, blue] {
+        let probe = ffprobe(&summary.output_dir.join(&entry.file));
+        let kinds: Vec<&str> =
+            probe["streams"].as_array().expect("streams").iter().filter_map(|s| s["codec_type"].as_str()).collect();
+        assert_eq!(kinds.len(), 2, "{}: video and audio: {kinds:?}", entry.file);
+        let duration_s = f64_field(&probe["format"], "duration");
+        assert!(
+            (duration_s * 1000.0 - entry.duration_ms).abs() < 100.0,
+            "{}: {duration_s} s vs {}",
+            entry.file,
+            entry.duration_ms
+        );
+    }
+    // Red from the call's start to its end, with the pause's cut; blue from its joining to its
+    // leaving.
+    assert!(red.offset_ms.abs() < 1.0, "red's file starts with the call: {}", red.offset_ms);
+    let red_expected_ms = STOP_MS as f64 - cut_ms;
+    assert!(
+        (red.duration_ms - red_expected_ms).abs() < 100.0,
+        "red's file lasts {} ms, expected {red_expected_ms}",
+        red.duration_ms
+    );
+    assert!(
+        (blue.offset_ms - BLUE_JOINS_MS as f64).abs() <= frame_ms + 1.0,
+        "blue's file starts at {}",
+        blue.offset_ms
+    );
+    let blue_ms = (BLUE_LEAVES_MS - BLUE_JOINS_MS) as f64;
+    assert!(
+        (blue.duration_ms - blue_ms).abs() <= 3.0 * frame_ms,
+        "blue's file lasts {} ms, expected {blue_ms}",
+        blue.duration_ms
+    );
+
+    // Red's own picture fills its file (160x90, the size it sent), flashing on time; its beep too.
+    let red_path = summary.output_dir.join(&red.file);
+    let frames = Frames::decode(&red_path, 160, 90);
+    assert_flashes_on_time(&frames, "red's file", &[FLASH_MS], (80, 45), frame_ms);
+    assert_beeps_on_time(&decode_audio(&red_path), BEEP_HZ, "red's file", &[BEEP_MS], 20.0);
+    let blue_frames = Frames::decode(&summary.output_dir.join(&blue.file), 160, 90);
+    let mid = blue_frames.mean_rgb(10, 80, 45, 3);
+    assert!(mid.iter().zip([20.0, 20.0, 220.0]).all(|(c, w)| (c - w).abs() < 40.0), "blue's file is blue: {mid:?}");
+
+    // Blue's file was announced once blue left, before the call ended.
+    let when = |file: &str| {
+        announced.iter().find(|(f, _)| f == file).map(|(_, t)| *t).unwrap_or_else(|| panic!("{file} announced"))
+    };
+    let composite = summary.outputs.iter().find(|o| o.kind == "composite").expect("composite");
+    eprintln!(
+        "blue's file announced at {:.0} ms of the call, the composite at {:.0} ms",
+        when(&blue.file),
+        when(&composite.file)
+    );
+    assert!(when(&blue.file) < when(&composite.file), "blue's file ready while the call went on");
+    assert_eq!(announced.len(), summary.outputs.len(), "each file announced once: {announced:?}");
 }

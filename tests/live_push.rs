@@ -30,6 +30,10 @@ fn cells(count: usize) -> Vec<RectF> {
     layout.place(&vec![Some((320, 180)); count], OUT.0, OUT.1).into_iter().map(|t| t.cell).collect()
 }
 
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 fn near(rgb: [f64; 3], want: [u8; 3]) -> bool {
     rgb.iter().zip(want).all(|(c, w)| (c - f64::from(w)).abs() <= 24.0)
 }
@@ -56,15 +60,30 @@ fn a_pushed_synth_call_is_composed_live_in_place_and_in_sync() {
     let args = ["push", "--server", &url, "--input-file", input_path, "--size", &size, "--preset", "ultrafast"];
     // A generous latency: the test shares two cores with others, and a late picture would miss
     // its tick.
-    let output = tessera(&[&args[..], &["--storage-prefix", "pushed", "--latency-ms", "1000"]].concat());
+    let outputs = ["--outputs", "composite,composite_audio,audio_video"];
+    let output = tessera(&[&args[..], &outputs, &["--storage-prefix", "pushed", "--latency-ms", "1000"]].concat());
     assert!(output.status.success(), "push failed: {}\n{}", text(&output), server.logs());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.lines().next().is_some_and(|l| l.starts_with("job-")), "the job id first: {stdout}");
     assert!(stdout.contains("composite_audio"), "both composites listed: {stdout}");
-    let mp4 = files_in(&dir.path().join("pushed"))
-        .into_iter()
-        .find(|f| f.extension().is_some_and(|e| e == "mp4"))
-        .expect("the composite in the job's storage");
+    let stored = files_in(&dir.path().join("pushed"));
+    let named = |prefix: &'static str| stored.iter().filter(move |f| file_name(f).starts_with(prefix));
+    let mp4 = named("composite_").find(|f| file_name(f).ends_with(".mp4")).expect("the composite in the job's storage");
+    // Each participant's own file, encoded from what was pushed: its colour, its sound.
+    for participant in &plan.participants {
+        let who = &participant.participant_id;
+        let file = named("individual_")
+            .find(|f| file_name(f).contains(who.as_str()) && file_name(f).contains("audio_video"))
+            .unwrap_or_else(|| panic!("{who}'s file in {stored:?}"));
+        let probe = ffprobe(file);
+        assert_eq!(probe["streams"].as_array().map(Vec::len), Some(2), "{who}: video and audio");
+        let frames = Frames::decode(file, 80, 45);
+        // (A frame may be a flash: two of three will be the colour.)
+        let rgbs: Vec<[f64; 3]> = (1..4).map(|q| frames.mean_rgb(frames.count() * q / 4, 40, 22, 4)).collect();
+        let shown = rgbs.iter().filter(|rgb| near(**rgb, participant.rgb)).count();
+        assert!(shown >= 2, "{who}'s file shows {who}: {rgbs:?}");
+        assert!(!decode_audio(file).iter().all(|s| *s == 0.0), "{who}'s file has {who}'s sound");
+    }
 
     // The recording's call time 0 is a little after the live call's: one offset for everything.
     let samples = decode_audio(&mp4);

@@ -46,6 +46,10 @@ pub struct PushArgs {
     /// Where the server writes the outputs (its local storage); empty: its default.
     #[arg(long, default_value = "")]
     storage_prefix: String,
+    /// The outputs to ask for, comma-separated: composite, composite_audio and the individual
+    /// kinds (audio_video, audio_only, video_only, screenshare_*), encoded from the pushed media.
+    #[arg(long, value_delimiter = ',', default_value = "composite,composite_audio")]
+    outputs: Vec<String>,
     /// The job's latency: output frame t is composed at t + this.
     #[arg(long, default_value_t = 500)]
     latency_ms: u32,
@@ -89,10 +93,7 @@ fn spec(args: &PushArgs, plan: &RenderPlan) -> pb::RenderJobSpec {
             preset: args.preset.clone(),
             ..Default::default()
         }),
-        outputs: ["composite", "composite_audio"]
-            .into_iter()
-            .map(|kind| pb::Output { kind: kind.into(), ..Default::default() })
-            .collect(),
+        outputs: args.outputs.iter().map(|kind| pb::Output { kind: kind.clone(), ..Default::default() }).collect(),
         storage: Some(pb::Storage {
             r#type: "local".into(),
             path_prefix: args.storage_prefix.clone(),

@@ -85,12 +85,6 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
     if matches!(input, RenderInput::TrackFiles(_)) && !outputs.individual.is_empty() {
         v.add("outputs", "track files are individual recordings already: ask for composite and composite_audio");
     }
-    if matches!(input, RenderInput::Live(_)) && !outputs.individual.is_empty() {
-        v.add(
-            "outputs",
-            "a live job writes composite and composite_audio (individual files of pushed media are not made yet)",
-        );
-    }
     let output_dir = storage(spec.storage.as_ref(), &mut v);
     if let Some(webhook) = &spec.webhook {
         webhook_settings(webhook, &mut v);

@@ -155,7 +155,8 @@ pub fn write_outputs(
     for (index, how, planned) in transcoded {
         let outcome = planned.and_then(|planned| {
             let result = results.next().unwrap_or(Err(RenderError::Cancelled))?;
-            Ok((planned, transcode::written(plan, &individual[index].file, how, result)))
+            let tracks = individual[index].file.tracks.iter().filter_map(|&i| plan.tracks.get(i));
+            Ok((planned, transcode::written(tracks.map(|t| (t.track_id.as_str(), t.kind)), how, result)))
         });
         from_pass[index] = Some(outcome);
     }
@@ -269,7 +270,7 @@ fn remux(
     commit_individual(file, planned, written, true)
 }
 
-fn commit_individual(
+pub(super) fn commit_individual(
     file: &IndividualFile,
     planned: Planned,
     written: WrittenIndividual,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::composite::{ScenePlacer, composite_output};
 use super::files::{self, planned_composites};
 use super::live::{Joined, JoinedMedia, LiveCall, LiveSettings, LiveState, LiveTrackInfo, StopReason};
+use super::live_files::LiveFiles;
 use super::manifest::{MANIFEST_FILE_NAME, Manifest};
 use super::pass::{Tick, output_tick};
 use super::pass_output::{PassOutput, VideoOut, tick_samples};
@@ -50,7 +51,14 @@ impl Room {
     /// Takes in the tracks that joined by tick `t_ms`: a feed each, and its place in the
     /// output's visuals (one per participant session camera, one per screenshare) from the
     /// call time it joined.
-    fn admit(&mut self, joined: Vec<Joined>, t_ms: f64, output: &mut PassOutput, request: &RenderRequest) {
+    fn admit(
+        &mut self,
+        joined: Vec<Joined>,
+        (t_ms, composed): (f64, u64),
+        output: &mut PassOutput,
+        files: &mut LiveFiles,
+        request: &RenderRequest,
+    ) {
         for Joined { info, joined_ms, media } in joined {
             let index = self.tracks.len();
             // On stage from when it joined (the pass runs the latency behind the senders).
@@ -82,6 +90,7 @@ impl Room {
             if !info.display_name.is_empty() {
                 output.stage.introduce(&info.participant_id, &info.display_name);
             }
+            files.admit(index, &info, joined_ms, composed);
             tracing::info!(participant = %info.participant_id, track = %info.track_id, kind = %info.kind.as_str(), at_ms = joined_ms, "track joined");
             self.tracks.push(LiveTrack { info, ended, joined_ms, last_ms: joined_ms });
         }
@@ -103,17 +112,19 @@ impl Room {
         Ok(())
     }
 
-    /// Visuals whose tracks have all ended leave the stage at `t_ms`.
-    fn retire(&self, output: &mut PassOutput, t_ms: f64) {
+    fn ended(&self, track: usize) -> bool {
+        self.tracks.get(track).is_some_and(|t| t.ended.load(Ordering::Relaxed))
+    }
+
+    /// Visuals whose tracks have all ended leave the stage at `t_ms`; individual files whose
+    /// tracks have all ended are finished.
+    fn retire(&self, output: &mut PassOutput, files: &mut LiveFiles, t_ms: f64) {
+        files.retire(|track| self.ended(track));
         for visual in &mut output.visuals {
             if visual.span.end_ms.is_finite() {
                 continue;
             }
-            let all_ended = visual
-                .video_tracks
-                .iter()
-                .chain(&visual.audio_tracks)
-                .all(|&t| self.tracks.get(t).is_some_and(|track| track.ended.load(Ordering::Relaxed)));
+            let all_ended = visual.video_tracks.iter().chain(&visual.audio_tracks).all(|&t| self.ended(t));
             if all_ended {
                 visual.span.end_ms = t_ms;
             }
@@ -184,13 +195,17 @@ pub fn render_live(
     let started = Instant::now();
     let result = compose_live(call, request, on_progress, started);
     let reason = match &result {
-        Ok((_, reason)) => *reason,
+        Ok((_, reason, _)) => *reason,
         // A cancel is a call too (CancelRenderJob, or the node shutting down).
         Err(RenderError::Cancelled) => StopReason::ApiCall,
         Err(_) => StopReason::InternalError,
     };
     call.end(reason);
-    result.map(|(summary, _)| summary)
+    let (summary, _, failed) = result?;
+    if !failed.is_empty() {
+        return Err(RenderError::Incomplete { written: summary.outputs.len(), failed });
+    }
+    Ok(summary)
 }
 
 fn compose_live(
@@ -198,7 +213,7 @@ fn compose_live(
     request: &RenderRequest,
     on_progress: &mut dyn FnMut(Progress),
     started: Instant,
-) -> Result<(RenderSummary, StopReason), RenderError> {
+) -> Result<(RenderSummary, StopReason, Vec<String>), RenderError> {
     let dir = &request.output_dir;
     std::fs::create_dir_all(dir).map_err(files::io_error(dir))?;
     let skeleton = RenderPlan {
@@ -218,6 +233,7 @@ fn compose_live(
     let mut room =
         Room { tracks: Vec::new(), video: Vec::new(), audio: Vec::new(), pcm: Vec::new(), levels: Vec::new() };
     let (mut frames, mut mixed, mut nv12) = (0_u64, Vec::new(), Vec::new());
+    let mut singles = LiveFiles::new(call.call(), request);
     let mut stop: Option<(StopReason, f64)> = None;
     for k in 0_u64.. {
         let t_ms = CallTimeline::frame_time_ms(k, fps);
@@ -241,10 +257,10 @@ fn compose_live(
         if stop.is_some_and(|(_, at_ms)| t_ms >= at_ms) {
             break;
         }
-        room.admit(call.take_joined(), t_ms, &mut output, request);
+        room.admit(call.take_joined(), (t_ms, frames), &mut output, &mut singles, request);
         let samples = tick_samples(k, fps);
         room.listen(samples.1, t_ms)?;
-        room.retire(&mut output, t_ms);
+        room.retire(&mut output, &mut singles, t_ms);
         let tick = Tick { t_ms, samples: (samples.1 - samples.0) as usize };
         let mut placer = ScenePlacer { video: &mut room.video, levels: &room.levels, nv12: &mut nv12 };
         if call.paused_at(t_ms) {
@@ -252,6 +268,7 @@ fn compose_live(
             super::composite::on_stage(&output.visuals, t_ms, placer.video)?;
         } else {
             output_tick(&mut output, &tick, &room.pcm, &mut mixed, &mut placer)?;
+            singles.tick(k, &tick, &room.pcm, &mut mixed, &mut placer);
             frames += 1;
         }
         on_progress(Progress {
@@ -287,6 +304,8 @@ fn compose_live(
         FileReady::notify(request, &entry);
         outputs.push(entry);
     }
+    let (individual, failed) = singles.end();
+    outputs.extend(individual);
     let plan = room.plan(call, visuals, end_ms);
     Manifest::new(&plan, outputs.clone()).write(dir).map_err(files::io_error(&dir.join(MANIFEST_FILE_NAME)))?;
     tracing::info!(frames, ?reason, "live call ended");
@@ -301,7 +320,7 @@ fn compose_live(
         adapter,
         compose_cpu_s,
     };
-    Ok((summary, reason))
+    Ok((summary, reason, failed))
 }
 
 /// Whether the call stops by itself after the tick at `t_ms`: at its maximum duration, or

@@ -8,6 +8,7 @@ mod files;
 pub mod individual;
 mod levels;
 pub mod live;
+mod live_files;
 mod live_pass;
 pub mod manifest;
 mod output;
@@ -236,13 +237,6 @@ fn validate(request: &RenderRequest) -> Result<(), RenderError> {
             "outputs",
             "individual".into(),
             "track files are individual recordings already; ask for composites",
-        ));
-    }
-    if matches!(request.input, RenderInput::Live(_)) && !request.outputs.individual.is_empty() {
-        return Err(invalid(
-            "outputs",
-            "individual".into(),
-            "a live job writes composites only (individual files of pushed media are not made yet)",
         ));
     }
     Ok(())

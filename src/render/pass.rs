@@ -38,7 +38,7 @@ pub struct Entry {
 }
 
 /// Picture size of a re-encoded individual file in which no picture could be decoded.
-const FALLBACK_SIZE: (u32, u32) = (1280, 720);
+pub(super) const FALLBACK_SIZE: (u32, u32) = (1280, 720);
 
 /// Runs the pass over the union of the outputs' frames; returns each output's result in order.
 /// A failure of an output that is not isolated fails the pass.

@@ -9,7 +9,7 @@ use super::composite::{frame_range, mix_limiter};
 use super::individual::{WrittenIndividual, WrittenStream, window};
 use super::pass::OutputResult;
 use super::pass_output::{PassOutput, VideoOut, Waiting};
-use super::plan::{RenderPlan, TrackPlan};
+use super::plan::{RenderPlan, TrackPlan, Visual};
 use super::stage::Stage;
 use super::{RenderError, RenderRequest};
 use crate::ingest::TrackKind;
@@ -89,18 +89,39 @@ pub fn individual_output(
     path: &Path,
 ) -> Result<PassOutput, RenderError> {
     let window_ms = window(plan, file, request.outputs.align_to_call);
-    let settings = &request.encode;
-    let (first_frame, end_frame) = frame_range(window_ms, settings.fps);
+    let (first_frame, end_frame) = frame_range(window_ms, request.encode.fps);
     let audio_tracks: Vec<usize> = file
         .tracks
         .iter()
         .copied()
         .filter(|&i| plan.tracks.get(i).is_some_and(|t| t.kind == TrackKind::Audio))
         .collect();
+    let with_audio = !audio_tracks.is_empty();
+    let single =
+        Single { frames: (first_frame, end_frame), window_ms, visuals: plan.visuals_of(&file.tracks), audio_tracks };
+    single_output(single, &request.encode, how, with_audio, path)
+}
+
+/// What a file of one participant shows and hears, over which frames of the pass.
+pub struct Single {
+    pub frames: (u64, u64),
+    pub window_ms: (f64, f64),
+    pub visuals: Vec<Visual>,
+    pub audio_tracks: Vec<usize>,
+}
+
+/// The output of the pass that writes `single` to `path`, encoded as `how` (with an audio
+/// stream, for video, when `with_audio`).
+pub fn single_output(
+    single: Single,
+    settings: &EncodeSettings,
+    how: Transcode,
+    with_audio: bool,
+    path: &Path,
+) -> Result<PassOutput, RenderError> {
     let (video, audio_files) = match how {
         Transcode::Video(codec) => {
             let settings = EncodeSettings { codec, ..settings.clone() };
-            let with_audio = !audio_tracks.is_empty();
             let waiting =
                 Waiting { path: path.to_path_buf(), settings, with_audio, ticks: 0, backlog: Default::default() };
             (VideoOut::Waiting(Box::new(waiting)), Vec::new())
@@ -110,12 +131,12 @@ pub fn individual_output(
         }
     };
     Ok(PassOutput {
-        first_frame,
-        end_frame,
-        window_ms,
-        visuals: plan.visuals_of(&file.tracks),
+        first_frame: single.frames.0,
+        end_frame: single.frames.1,
+        window_ms: single.window_ms,
+        visuals: single.visuals,
         stage: Stage::single(Layout::parse("single", SINGLE_LAYOUT)?)?,
-        audio_tracks,
+        audio_tracks: single.audio_tracks,
         limiter: mix_limiter(),
         video,
         audio_files,
@@ -126,21 +147,23 @@ pub fn individual_output(
     })
 }
 
-/// What the pass wrote for `file`, encoded as `how`.
-pub fn written(plan: &RenderPlan, file: &IndividualFile, how: Transcode, result: OutputResult) -> WrittenIndividual {
+/// What the pass wrote for a file of `tracks` (track id and kind, in the file's order),
+/// encoded as `how`.
+pub fn written<'a>(
+    tracks: impl Iterator<Item = (&'a str, TrackKind)>,
+    how: Transcode,
+    result: OutputResult,
+) -> WrittenIndividual {
     let (video_codec, audio_codec) = match how {
         Transcode::Video(codec) => (Some(codec), if codec.webm() { "opus" } else { "aac" }),
         Transcode::Audio(format) => (None, format.codec_name()),
     };
-    let streams = file
-        .tracks
-        .iter()
-        .filter_map(|&i| plan.tracks.get(i))
-        .filter(|t| video_codec.is_some() || t.kind == TrackKind::Audio)
-        .map(|t| WrittenStream {
-            track_id: t.track_id.clone(),
-            kind: t.kind,
-            codec: match (t.kind, video_codec) {
+    let streams = tracks
+        .filter(|(_, kind)| video_codec.is_some() || *kind == TrackKind::Audio)
+        .map(|(track_id, kind)| WrittenStream {
+            track_id: track_id.to_owned(),
+            kind,
+            codec: match (kind, video_codec) {
                 (TrackKind::Video, Some(codec)) => codec.codec_name().to_owned(),
                 _ => audio_codec.to_owned(),
             },
