@@ -106,7 +106,7 @@ fn send(call: &Arc<LiveCall>, who: usize, behaviour: Sender, wire: Wire, duratio
         if next_ms >= duration_ms * speed || call.now_ms() >= duration_ms {
             break;
         }
-        let due = call.epoch() + Duration::from_secs_f64(next_ms / speed / 1000.0);
+        let due = call.epoch().expect("started") + Duration::from_secs_f64(next_ms / speed / 1000.0);
         if !matches!(behaviour, Sender::Floods(_)) {
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
@@ -189,6 +189,8 @@ fn run(behaviours: &[Sender], wire: Wire, duration_s: f64) -> Outcome {
         })
     };
     let duration_ms = duration_s * 1000.0;
+    // Senders start with the call's clock (when the pass's encoders run).
+    assert!(call.wait_started(Duration::from_secs(60)), "the live call started");
     let senders: Vec<_> = behaviours
         .iter()
         .enumerate()

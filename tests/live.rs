@@ -77,6 +77,7 @@ fn red_audio(from_ms: u64) -> PlacedAudio {
 /// Pushes the script at real-time pace: each picture and chunk when the call clock reaches its
 /// capture time. Returns the call times it paused and resumed at.
 fn send_script(call: &Arc<LiveCall>) -> (f64, f64) {
+    assert!(call.wait_started(Duration::from_secs(60)), "the call's clock starts once the pass is ready");
     let (mut paused_ms, mut resumed_ms) = (0.0, 0.0);
     let red_cam = call.join_video(info("red", "cam", TrackKind::Video)).expect("red camera");
     let red_mic = call.join_audio(info("red", "mic", TrackKind::Audio)).expect("red microphone");

@@ -86,7 +86,7 @@ fn a_pushed_synth_call_is_composed_live_in_place_and_in_sync() {
     }
 
     // The recording's call time 0 is a little after the live call's: one offset for everything.
-    let samples = decode_audio(&mp4);
+    let samples = decode_audio(mp4);
     let (first, who) = plan
         .participants
         .iter()
@@ -99,7 +99,7 @@ fn a_pushed_synth_call_is_composed_live_in_place_and_in_sync() {
     assert!((0.0..=500.0).contains(&offset_ms), "the live call started {offset_ms:.1} ms before the push");
     let shifted = |times: &[u64]| times.iter().map(|&t| (t as f64 + offset_ms).round() as u64).collect::<Vec<_>>();
 
-    let frames = Frames::decode(&mp4, (f64::from(OUT.0) / SCALE) as usize, (f64::from(OUT.1) / SCALE) as usize);
+    let frames = Frames::decode(mp4, (f64::from(OUT.0) / SCALE) as usize, (f64::from(OUT.1) / SCALE) as usize);
     let frame_at = |t_ms: f64| (t_ms / FRAME_MS).round() as usize;
     let p = &plan.participants;
     let alone = frames.mean_rgb(frame_at(offset_ms + 800.0), 80, 45, 2);

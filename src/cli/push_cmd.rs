@@ -120,8 +120,9 @@ async fn run(args: &PushArgs, plan: &RenderPlan) -> anyhow::Result<()> {
     let request = pb::CreateRenderJobRequest { request_id: String::new(), spec: Some(spec(args, plan)) };
     let job = client.create_render_job(request).await.context("CreateRenderJob")?.into_inner();
     let id = job.id.clone();
-    eprintln!("job {id}: waiting for it to run");
-    wait_for(&mut client, &id, |state| state != JobState::Queued).await?;
+    eprintln!("job {id}: waiting for its call to start");
+    // Phase `live`: the job's encoders run and its call clock has started.
+    wait_for(&mut client, &id, |job| job.progress.as_ref().is_some_and(|p| p.phase == "live")).await?;
     // The recording's call time 0 is now.
     let epoch = Instant::now();
     eprintln!("job {id}: pushing {} tracks of a {:.1} s call", plan.tracks.len(), plan.timeline.duration_ms / 1000.0);
@@ -147,8 +148,8 @@ async fn run(args: &PushArgs, plan: &RenderPlan) -> anyhow::Result<()> {
         totals.streams
     );
     client.stop_render_job(pb::StopRenderJobRequest { id: id.clone() }).await.context("StopRenderJob")?;
-    let job = wait_for(&mut client, &id, |state| {
-        matches!(state, JobState::Completed | JobState::Failed | JobState::Cancelled)
+    let job = wait_for(&mut client, &id, |job| {
+        matches!(job.state(), JobState::Completed | JobState::Failed | JobState::Cancelled)
     })
     .await?;
     println!("{id}");
@@ -168,12 +169,16 @@ async fn run(args: &PushArgs, plan: &RenderPlan) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Polls job `id` until `done` says its state is reached; returns the job then.
-async fn wait_for(client: &mut Client, id: &str, done: impl Fn(JobState) -> bool) -> anyhow::Result<pb::RenderJob> {
+/// Polls job `id` until `done` says so of it; returns the job then.
+async fn wait_for(
+    client: &mut Client,
+    id: &str,
+    done: impl Fn(&pb::RenderJob) -> bool,
+) -> anyhow::Result<pb::RenderJob> {
     loop {
         let job = client.get_render_job(pb::GetRenderJobRequest { id: id.to_owned() }).await.context("GetRenderJob")?;
         let job = job.into_inner();
-        if done(job.state()) {
+        if done(&job) {
             return Ok(job);
         }
         if matches!(job.state(), JobState::Failed | JobState::Cancelled | JobState::Completed) {

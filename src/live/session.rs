@@ -33,6 +33,9 @@ use crate::timeline::Stamped;
 /// it sample for sample (no click, no gap): the clock's offset rises slowly (a path that got
 /// slower, a sender clock a little slow). Further off, the track is placed anew.
 const AUDIO_CONTINUITY_MS: f64 = 40.0;
+/// A sender waits this long at most for the call's clock to start (its pass starting the
+/// encoders) before its stream is refused.
+const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// A stream may send at most this many pictures a second on average (with a second's burst):
 /// a sender faster than that waits, through flow control, and its pictures cost no more CPU.
 const MAX_PICTURES_PER_S: f64 = 60.0;
@@ -106,6 +109,8 @@ pub enum PushError {
     },
     #[error("the stream failed: {0}")]
     Stream(tonic::Status),
+    #[error("live job `{id}`: its call did not start within {waited_s} s")]
+    NotStarted { id: String, waited_s: u64 },
 }
 
 impl Classify for PushError {
@@ -120,6 +125,7 @@ impl Classify for PushError {
             PushError::Control(err) => err.fault(),
             PushError::Call { .. } => Fault::Precondition,
             PushError::Stream(_) => Fault::Unavailable("stream"),
+            PushError::NotStarted { .. } => Fault::Unavailable("not_started"),
         }
     }
 }
@@ -194,6 +200,10 @@ pub async fn push_media(
     };
     let info = track_info(&hello)?;
     let call: Arc<LiveCall> = block_in_place(|| scheduler.live_call(&hello.job_id))?;
+    // Held (by flow control) until the call's clock starts.
+    if !call.started(START_TIMEOUT).await {
+        return Err(PushError::NotStarted { id: hello.job_id.clone(), waited_s: START_TIMEOUT.as_secs() });
+    }
     let joined = match info.kind {
         TrackKind::Video => call.join_video(info.clone()).map(Track::Video),
         TrackKind::Audio => {

@@ -5,10 +5,10 @@
 //! by flow control and the memory of a track is bounded; the pass never waits for a sender.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::source::{AudioSource, PlacedAudio, VideoSource};
 use crate::ingest::{CallInfo, TrackKind};
@@ -138,7 +138,10 @@ const MAX_CLOCK_DOMAINS: usize = 1024;
 
 /// One live call, shared by its senders and its pass.
 pub struct LiveCall {
-    epoch: Instant,
+    /// Wall-clock instant of call time 0: set when the pass is ready to compose.
+    epoch: OnceLock<Instant>,
+    /// True once the clock started or the call ended: senders wait for it before joining.
+    open: watch::Sender<bool>,
     call: CallInfo,
     settings: LiveSettings,
     control: Mutex<Control>,
@@ -155,7 +158,7 @@ impl std::fmt::Debug for LiveCall {
 }
 
 impl LiveCall {
-    /// A call whose clock starts now.
+    /// A call whose clock starts when its pass is ready (see [`LiveCall::start`]).
     pub fn new(call: CallInfo, settings: LiveSettings) -> Arc<LiveCall> {
         let control = Control {
             state: LiveState::Running,
@@ -165,7 +168,8 @@ impl LiveCall {
             pauses: Vec::new(),
         };
         Arc::new(LiveCall {
-            epoch: Instant::now(),
+            epoch: OnceLock::new(),
+            open: watch::Sender::new(false),
             call,
             settings,
             control: Mutex::new(control),
@@ -173,14 +177,39 @@ impl LiveCall {
         })
     }
 
-    /// Call time now: milliseconds since the call started.
-    pub fn now_ms(&self) -> f64 {
-        self.epoch.elapsed().as_secs_f64() * 1000.0
+    /// Starts the call clock: call time 0 is now. The pass calls it once its encoders run, so
+    /// that the first ticks are not late for the time the encoders took to start.
+    pub fn start(&self) {
+        let _ = self.epoch.get_or_init(Instant::now);
+        self.open.send_replace(true);
     }
 
-    /// The wall-clock instant of call time 0.
-    pub fn epoch(&self) -> Instant {
-        self.epoch
+    /// Waits until the clock started or the call ended; false when `timeout` passed first.
+    pub async fn started(&self, timeout: Duration) -> bool {
+        let mut open = self.open.subscribe();
+        matches!(tokio::time::timeout(timeout, open.wait_for(|open| *open)).await, Ok(Ok(_)))
+    }
+
+    /// [`LiveCall::started`] for a thread outside the runtime.
+    pub fn wait_started(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !*self.open.borrow() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
+    }
+
+    /// Call time now: milliseconds since the call started (0 until it does).
+    pub fn now_ms(&self) -> f64 {
+        self.epoch.get().map_or(0.0, |epoch| epoch.elapsed().as_secs_f64() * 1000.0)
+    }
+
+    /// The wall-clock instant of call time 0, once the call started.
+    pub fn epoch(&self) -> Option<Instant> {
+        self.epoch.get().copied()
     }
 
     pub fn call(&self) -> &CallInfo {
@@ -327,6 +356,8 @@ impl LiveCall {
 
     /// The pass is done: senders are refused from now on.
     pub(super) fn end(&self, reason: StopReason) {
+        // Senders waiting for the start learn that it ended.
+        self.open.send_replace(true);
         let mut control = self.control();
         control.state = LiveState::Ended { reason };
         control.joined.clear();
@@ -440,7 +471,9 @@ mod tests {
             call_session_id: String::new(),
             call_start_unix_ms: 0,
         };
-        LiveCall::new(info, LiveSettings::default())
+        let call = LiveCall::new(info, LiveSettings::default());
+        call.start();
+        call
     }
 
     #[test]

@@ -227,6 +227,9 @@ fn compose_live(
     let targets: Vec<_> = audio.iter().map(|(format, planned)| (*format, planned.partial.path())).collect();
     let mut output = composite_output(&skeleton, request, video.as_ref().map(|v| (v.partial.path(), true)), &targets)?;
     (output.first_frame, output.end_frame, output.window_ms) = (0, u64::MAX, (0.0, f64::INFINITY));
+    // The encoders run: the call's clock starts now (and the job says so: phase `live`).
+    call.start();
+    on_progress(Progress { phase: "live", done: 0, total: 0, media_done_ms: 0.0, media_total_ms: 0.0 });
 
     let settings = call.settings().clone();
     let fps = request.encode.fps;
