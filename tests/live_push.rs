@@ -255,3 +255,48 @@ fn live_job_rpcs_refuse_bad_media_pause_resume_and_stop_by_themselves() {
         panic!("the stopped job did not complete");
     });
 }
+
+#[test]
+fn a_live_job_at_shutdown_stops_and_delivers_what_it_composed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Server::start(&dir.path().join("server"), &ServerOptions::default());
+    let rt = runtime();
+    let id = rt.block_on(async {
+        let mut c = client(&server.addr).await;
+        c = c.max_encoding_message_size(tessera::api::MAX_MESSAGE_BYTES);
+        let job = c.create_render_job(grpc::create_request(&live_job(0))).await.expect("create").into_inner();
+        // A second of pictures, held by flow control until the call's clock starts.
+        let frames: Vec<pb::PushMediaRequest> = std::iter::once(hello(&job.id, pb::PushedTrackKind::Camera))
+            .chain((0..30).map(|i| grey_frame(i * 33_333, 64 * 36)))
+            .collect();
+        let paced = || tokio_stream::StreamExt::throttle(tokio_stream::iter(frames.clone()), Duration::from_millis(33));
+        let mut pushed = None;
+        for _ in 0..400 {
+            match c.push_media(paced()).await {
+                Ok(delivered) => {
+                    pushed = Some(delivered.into_inner());
+                    break;
+                }
+                Err(status) if status.code() == tonic::Code::Unavailable => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(status) => panic!("push: {status:?}"),
+            }
+        }
+        assert_eq!(pushed.expect("the job started").frames, 30);
+        // The call goes on a while after the sender left.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        job.id
+    });
+    // The node shuts down while the call goes on: the call stops, its files are delivered.
+    assert!(server.terminate().success(), "{}", server.logs());
+    server.restart();
+    rt.block_on(async {
+        let mut c = client(&server.addr).await;
+        let done = c.get_render_job(pb::GetRenderJobRequest { id: id.clone() }).await.expect("get").into_inner();
+        assert_eq!(done.state(), JobState::Completed, "{done:?}\n{}", server.logs());
+        assert_eq!(done.stop_reason(), pb::JobReason::NodeShutdown);
+        let composite = done.outputs.iter().find(|o| o.kind == "composite").expect("the composite delivered");
+        assert!(composite.duration_ms >= 1400, "what was composed is kept: {composite:?}\n{}", server.logs());
+    });
+}

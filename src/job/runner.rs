@@ -228,6 +228,7 @@ fn job_reason(reason: StopReason) -> pb::JobReason {
         StopReason::AllPeersLeft => pb::JobReason::AllPeersLeft,
         StopReason::MaxDuration => pb::JobReason::MaxDuration,
         StopReason::InternalError => pb::JobReason::InternalError,
+        StopReason::NodeShutdown => pb::JobReason::NodeShutdown,
     }
 }
 

@@ -22,6 +22,7 @@ use super::state::is_final;
 use super::store::{LeaseStatus, LeaseTerms, StoreError};
 use crate::error::{Classify, Fault, failure_of};
 use crate::proto::{JobState, RenderJob};
+use crate::render::live::StopReason;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CancelError {
@@ -318,6 +319,16 @@ impl Scheduler {
         self.ctx.metrics.set_accepting(false);
         // A claim under way finishes putting its handle in place.
         drop(self.claiming.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        // A live call cannot move to another node (its senders are connected here), and a
+        // rerun would start a new call: it stops now, and its files are finished and delivered
+        // within the grace.
+        for (id, handle) in self.handles().iter() {
+            if let Some(call) = handle.live.get()
+                && call.stop(StopReason::NodeShutdown).is_ok()
+            {
+                tracing::info!(job_id = %id, "live job stopped by the node's shutdown");
+            }
+        }
         let deadline = tokio::time::Instant::now() + grace;
         while !self.handles().is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;

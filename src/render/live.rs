@@ -57,6 +57,9 @@ pub enum StopReason {
     AllPeersLeft,
     MaxDuration,
     InternalError,
+    /// The node shuts down: the call cannot move to another node (its senders are connected
+    /// here), so it stops and its files are delivered.
+    NodeShutdown,
 }
 
 /// Where a live call stands.
