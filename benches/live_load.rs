@@ -12,7 +12,8 @@
 //! Runs: 4 participants of 640x360 I420 (`BENCH_DURATION_S`, 60); the most participants that
 //! hold real time (20 s each, up from 4); 4 with one sender stalling for 5 s and one flooding
 //! (capture times running 3x real time: only flow control holds it); and the cheaper wire form,
-//! NV12 at the tile's size (320x180 for a 2x2 grid in 1280x720).
+//! NV12 at the tile's size (320x180 for a 2x2 grid in 1280x720); and 4 participants with an
+//! individual `audio_video` file each (4 more encoders, at 640x360).
 //!
 //! `cargo bench --bench live_load`; without `--bench` (`cargo test --benches`) a smoke run of
 //! 3 s per case.
@@ -24,6 +25,7 @@ use tessera::ingest::{CallInfo, TrackKind};
 use tessera::live::frame::{PixelFormat, PushedFrame, picture};
 use tessera::live::session::Pace;
 use tessera::media::encode::EncodeSettings;
+use tessera::outputs::IndividualKind;
 use tessera::render::live::{LiveCall, LiveInput, LiveSettings, LiveTrackInfo, StopReason};
 use tessera::render::source::PlacedAudio;
 use tessera::render::{RenderInput, render};
@@ -167,7 +169,7 @@ struct Outcome {
     bytes_per_s: Vec<f64>,
 }
 
-fn run(behaviours: &[Sender], wire: Wire, duration_s: f64) -> Outcome {
+fn run(behaviours: &[Sender], wire: Wire, duration_s: f64, individual: bool) -> Outcome {
     let dir = tempfile::tempdir().expect("tempdir");
     let info = CallInfo {
         call_type: "default".into(),
@@ -179,12 +181,17 @@ fn run(behaviours: &[Sender], wire: Wire, duration_s: f64) -> Outcome {
     let call = LiveCall::new(info, settings);
     let mut request = composite_request(dir.path().into(), dir.path().join("out"), EncodeSettings::new(1280, 720, 30));
     request.input = RenderInput::Live(LiveInput(Arc::clone(&call)));
+    if individual {
+        request.outputs.individual = vec![IndividualKind::AudioVideo];
+    }
     let (cpu_before, wall) = (cpu_s().0, Instant::now());
     let composer = {
         let call = Arc::clone(&call);
         std::thread::spawn(move || {
             let mut ticks = Vec::new();
-            render(&request, |p| ticks.push((p.media_done_ms - FRAME_MS, call.now_ms()))).expect("live render");
+            // (The first report, of no frame, says the call's clock started.)
+            let tick = |p: tessera::render::Progress| (p.done > 0).then(|| (p.media_done_ms - FRAME_MS, call.now_ms()));
+            render(&request, |p| ticks.extend(tick(p))).expect("live render");
             ticks
         })
     };
@@ -251,10 +258,10 @@ fn main() {
     println!("latency {LATENCY_MS} ms, 1280x720 at 30 fps, x264 veryfast");
     println!("| run | late frames / frames | latency p50 / p95 / p99 | CPU | bytes per participant |");
     println!("| --- | --- | --- | --- | --- |");
-    report("4 x 640x360 I420", &run(&[Sender::RealTime; 4], camera, duration_s));
+    report("4 x 640x360 I420", &run(&[Sender::RealTime; 4], camera, duration_s, false));
     let mut most = 0;
     for n in [4, 6, 9, 12, 16, 25, 36, 49] {
-        let outcome = run(&vec![Sender::RealTime; n], camera, short_s);
+        let outcome = run(&vec![Sender::RealTime; n], camera, short_s, false);
         report(&format!("{n} x 640x360 I420"), &outcome);
         let holds = outcome.late_frames * 100 <= outcome.frames && outcome.p95 <= 300.0;
         if !holds {
@@ -267,10 +274,12 @@ fn main() {
     }
     let stall_flood = [Sender::RealTime, Sender::RealTime, Sender::Stalls, Sender::Floods(3.0)];
     let long_enough = if full { short_s } else { 3.0 };
-    let outcome = run(&stall_flood, camera, long_enough);
+    let outcome = run(&stall_flood, camera, long_enough, false);
     report("2 real time + 1 stalling + 1 flooding", &outcome);
     let each: Vec<String> = outcome.bytes_per_s.iter().map(|b| format!("{:.2}", b / 1e6)).collect();
     println!("  MB/s per sender (real time, real time, stalling, flooding): {}", each.join(", "));
-    report("4 x 320x180 NV12 (tile size)", &run(&[Sender::RealTime; 4], tile, short_s));
+    report("4 x 320x180 NV12 (tile size)", &run(&[Sender::RealTime; 4], tile, short_s, false));
+    let with_files = run(&[Sender::RealTime; 4], camera, short_s, true);
+    report("4 x 640x360 I420 + an audio_video file each", &with_files);
     println!("most participants holding real time (no late frames over 1%, p95 <= 300 ms): {most}");
 }

@@ -17,6 +17,7 @@ use tessera::job::events::EventLog;
 use tessera::job::metrics::{self, Metrics};
 use tessera::job::runner::{self, JobContext};
 use tessera::job::scheduler::Scheduler;
+use tessera::job::postgres::{self, PostgresStore};
 use tessera::job::sqlite::SqliteStore;
 use tessera::job::store::JobStore;
 use tessera::job::webhook::WebhookSender;
@@ -32,10 +33,17 @@ pub struct ServeArgs {
     /// TESSERA__SECTION__KEY environment overrides.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// The job store: a postgres:// URL shared by the nodes of a farm (overrides `store.url`).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = ServeConfig::load(args.config.as_deref(), std::env::vars())?;
+    let mut config = ServeConfig::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(url) = args.store {
+        config.store.url = url;
+        config.check().map_err(anyhow::Error::msg)?;
+    }
     if config.log.format == "json" {
         tessera::telemetry::init_json(&config.log.level);
     } else {
@@ -53,7 +61,13 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!(swept, "removed the work left by an earlier run");
     }
     let config = Arc::new(config);
-    let store: Arc<dyn JobStore> = SqliteStore::open(&config.store_path())?;
+    let store: Arc<dyn JobStore> = if config.store.url.is_empty() {
+        SqliteStore::open(&config.store_path())?
+    } else {
+        let store = PostgresStore::open(&config.store.url)?;
+        tracing::info!(store = %postgres::redacted(&config.store.url), "job store: PostgreSQL");
+        store
+    };
     let node_id = config.node_id()?;
     let metrics = Arc::new(Metrics::new(config.jobs.max_concurrent));
     let (webhook_tx, webhook_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -29,6 +29,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
     pub server: ServerConfig,
+    pub store: StoreConfig,
     pub jobs: JobsConfig,
     pub storage: StorageConfig,
     pub auth: AuthConfig,
@@ -49,6 +50,14 @@ pub struct ServerConfig {
     /// This node's name on the job store (the holder of its jobs' leases); empty: a name made
     /// once and kept in `data_dir/node-id`.
     pub node_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The shared job store of a farm: `postgres://user:password@host:port/database`. Empty:
+    /// the embedded SQLite file under `server.data_dir` (one node).
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -265,7 +274,7 @@ impl ServeConfig {
         text.parse().map(Some).map_err(|_| format!("`server.metrics_listen` is `{text}`: expected HOST:PORT or empty"))
     }
 
-    fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), String> {
         self.metrics_addr()?;
         if self.jobs.max_concurrent == 0 {
             return Err("`jobs.max_concurrent` must be at least 1".into());
@@ -296,6 +305,13 @@ impl ServeConfig {
         }
         if self.storage.url_expiry_s == 0 || self.storage.url_expiry_s > 7 * 86_400 {
             return Err("`storage.url_expiry_s` must be 1 s to 7 days (604800)".into());
+        }
+        let url = &self.store.url;
+        if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err(format!(
+                "`store.url` must be a postgres:// URL (or empty for the embedded store), not `{}`",
+                crate::job::postgres::redacted(url)
+            ));
         }
         if self.auth.bearer_tokens.iter().any(|t| t.len() < 16) {
             return Err("`auth.bearer_tokens`: tokens must be at least 16 characters".into());

@@ -85,7 +85,7 @@ impl EventLog {
     pub fn record_leased(
         &self,
         job_id: &str,
-        change: impl FnOnce(&mut pb::RenderJob),
+        change: impl FnOnce(&mut pb::RenderJob) + Send,
         event: Event,
     ) -> Result<pb::RenderJob, StoreError> {
         let mut once = Some((change, event));

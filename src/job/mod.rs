@@ -11,6 +11,7 @@ pub mod events;
 pub mod limits;
 pub mod live_control;
 pub mod metrics;
+pub mod postgres;
 pub mod runner;
 pub mod scheduler;
 pub mod spec;

@@ -71,7 +71,7 @@ pub enum LeaseStatus {
 }
 
 /// A change to one job: sees the stored job, edits it, and returns the event to record.
-pub type Change<'a> = &'a mut dyn FnMut(&mut RenderJob) -> Result<Option<Event>, StoreError>;
+pub type Change<'a> = &'a mut (dyn FnMut(&mut RenderJob) -> Result<Option<Event>, StoreError> + Send);
 
 /// Where jobs, their events and their leases are kept. Every call is one transaction.
 pub trait JobStore: Send + Sync + std::fmt::Debug {
@@ -140,7 +140,7 @@ impl dyn JobStore {
     pub fn update(
         &self,
         id: &str,
-        change: impl FnOnce(&mut RenderJob) -> Result<(), StoreError>,
+        change: impl FnOnce(&mut RenderJob) -> Result<(), StoreError> + Send,
     ) -> Result<RenderJob, StoreError> {
         let mut change = Some(change);
         self.update_with_event(id, 0, None, &mut |job| {

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use super::events::state_change;
+use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
 use super::store::{JobStore, LeaseStatus, LeaseTerms, StoreError};
 use crate::proto::{self as pb, JobState};
@@ -18,19 +19,67 @@ fn spec(archive: &str) -> pb::RenderJobSpec {
     }
 }
 
-fn open(path: &std::path::Path) -> Arc<dyn JobStore> {
-    SqliteStore::open(path).expect("open")
+/// The test PostgreSQL cluster (also used by the integration tests).
+#[path = "../../tests/support/postgres.rs"]
+mod pg_server;
+
+/// Stores of one backend on the same data: each `open` is another node (or a restart).
+enum Backend {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
 }
 
-fn store() -> (tempfile::TempDir, Arc<dyn JobStore>) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(&dir.path().join("jobs.sqlite"));
-    (dir, store)
+impl Backend {
+    fn open(&self) -> Arc<dyn JobStore> {
+        match self {
+            Backend::Sqlite(dir) => SqliteStore::open(&dir.path().join("jobs.sqlite")).expect("open SQLite"),
+            Backend::Postgres(url) => PostgresStore::open(url).expect("open PostgreSQL"),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
 }
 
-#[test]
-fn the_same_request_id_gives_the_same_job() {
-    let (_dir, store) = store();
+/// Every backend, each on empty data.
+fn backends() -> Vec<Backend> {
+    vec![Backend::Sqlite(tempfile::tempdir().expect("tempdir")), Backend::Postgres(pg_server::database())]
+}
+
+/// `#[test]`s running a check on each backend.
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod each {
+            $(
+                #[test]
+                fn $name() {
+                    for backend in super::backends() {
+                        eprintln!("{}", backend.name());
+                        super::$name(&backend);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_each_backend!(
+    the_same_request_id_gives_the_same_job,
+    jobs_move_through_their_life_and_survive_a_restart,
+    listings_page_in_submission_order_and_filter_by_state,
+    every_state_change_is_an_event_numbered_per_job,
+    an_expired_lease_is_taken_over_and_a_live_one_is_left_alone,
+    a_cancel_is_recorded_for_the_holder_and_ends_a_job_whose_node_is_gone,
+    a_watcher_wakes_on_events_another_process_writes,
+    nodes_claiming_at_once_take_each_job_once,
+);
+
+fn the_same_request_id_gives_the_same_job(backend: &Backend) {
+    let store = backend.open();
     let (first, created) = store.create("req-1", &spec("a.zip"), 1000).expect("create");
     assert!(created);
     assert_eq!(first.state(), JobState::Queued);
@@ -44,12 +93,9 @@ fn the_same_request_id_gives_the_same_job() {
     assert_ne!(a.id, b.id);
 }
 
-#[test]
-fn jobs_move_through_their_life_and_survive_a_restart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("jobs.sqlite");
+fn jobs_move_through_their_life_and_survive_a_restart(backend: &Backend) {
     let id = {
-        let store = open(&path);
+        let store = backend.open();
         let (job, _) = store.create("req", &spec("a.zip"), 10).expect("create");
         let running = store.claim_next(&lease(NODE), 20).expect("run").expect("the job");
         assert_eq!(running.started_at_unix_ms, 20);
@@ -64,7 +110,7 @@ fn jobs_move_through_their_life_and_survive_a_restart() {
         job.id
     };
     // The server died while running: on the next start the job is queued again, from scratch.
-    let store = open(&path);
+    let store = backend.open();
     assert_eq!(store.get(&id).expect("get").state(), JobState::Running);
     assert_eq!(store.requeue_own(NODE, 35).expect("requeue"), vec![id.clone()]);
     let job = store.get(&id).expect("get");
@@ -83,9 +129,8 @@ fn jobs_move_through_their_life_and_survive_a_restart() {
     assert!(matches!(store.get("job-nope"), Err(StoreError::NotFound { .. })));
 }
 
-#[test]
-fn listings_page_in_submission_order_and_filter_by_state() {
-    let (_dir, store) = store();
+fn listings_page_in_submission_order_and_filter_by_state(backend: &Backend) {
+    let store = backend.open();
     let ids: Vec<String> =
         (0..7).map(|i| store.create(&format!("r{i}"), &spec("a.zip"), i).expect("create").0.id).collect();
     store.transition(&ids[2], JobState::Cancelled, 100, None).expect("cancel");
@@ -102,9 +147,8 @@ fn listings_page_in_submission_order_and_filter_by_state() {
     assert_eq!(counts, vec![(JobState::Queued, 6), (JobState::Cancelled, 1)]);
 }
 
-#[test]
-fn every_state_change_is_an_event_numbered_per_job() {
-    let (_dir, store) = store();
+fn every_state_change_is_an_event_numbered_per_job(backend: &Backend) {
+    let store = backend.open();
     let (a, _) = store.create("a", &spec("a.zip"), 1).expect("a");
     let (b, _) = store.create("b", &spec("b.zip"), 1).expect("b");
     let claimed = store.claim_next(&lease(NODE), 2).expect("claim").expect("a is first");
@@ -142,12 +186,9 @@ fn every_state_change_is_an_event_numbered_per_job() {
     assert_eq!(store.last_event_seq("job-none").expect("none"), 0);
 }
 
-#[test]
-fn an_expired_lease_is_taken_over_and_a_live_one_is_left_alone() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("jobs.sqlite");
+fn an_expired_lease_is_taken_over_and_a_live_one_is_left_alone(backend: &Backend) {
     // Two nodes on one store file.
-    let (gone, alive) = (open(&path), open(&path));
+    let (gone, alive) = (backend.open(), backend.open());
     let (a, _) = gone.create("a", &spec("a.zip"), 0).expect("a");
     let (b, _) = gone.create("b", &spec("b.zip"), 0).expect("b");
     let short = |node: &str| LeaseTerms { node_id: node.to_owned(), lease_ms: 1000 };
@@ -159,7 +200,7 @@ fn an_expired_lease_is_taken_over_and_a_live_one_is_left_alone() {
     .expect("half done");
     assert_eq!(alive.claim_next(&short("alive"), 20).expect("claim").map(|j| j.id), Some(b.id.clone()));
     // Before either lease expires, a third node finds nothing to take.
-    let third = open(&path);
+    let third = backend.open();
     assert!(third.claim_next(&short("third"), 900).expect("claim").is_none(), "both leases are live");
     // `alive` renews; `gone` does not.
     assert_eq!(
@@ -188,9 +229,8 @@ fn an_expired_lease_is_taken_over_and_a_live_one_is_left_alone() {
     assert!(third.requeue_own("gone", 2000).expect("requeue").is_empty());
 }
 
-#[test]
-fn a_cancel_is_recorded_for_the_holder_and_ends_a_job_whose_node_is_gone() {
-    let (_dir, store) = store();
+fn a_cancel_is_recorded_for_the_holder_and_ends_a_job_whose_node_is_gone(backend: &Backend) {
+    let store = backend.open();
     let (a, _) = store.create("a", &spec("a.zip"), 0).expect("a");
     let terms = LeaseTerms { node_id: "n1".into(), lease_ms: 1000 };
     store.claim_next(&terms, 10).expect("claim").expect("a");
@@ -204,11 +244,8 @@ fn a_cancel_is_recorded_for_the_holder_and_ends_a_job_whose_node_is_gone() {
     assert!(matches!(store.request_cancel("job-nope"), Err(StoreError::NotFound { .. })));
 }
 
-#[test]
-fn a_watcher_wakes_on_events_another_process_writes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("jobs.sqlite");
-    let (here, elsewhere) = (open(&path), open(&path));
+fn a_watcher_wakes_on_events_another_process_writes(backend: &Backend) {
+    let (here, elsewhere) = (backend.open(), backend.open());
     let mut woken = here.subscribe();
     woken.mark_unchanged();
     elsewhere.create("x", &spec("x.zip"), 0).expect("create");
@@ -217,4 +254,27 @@ fn a_watcher_wakes_on_events_another_process_writes() {
         assert!(std::time::Instant::now() < deadline, "no notification for the other connection's event");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+fn nodes_claiming_at_once_take_each_job_once(backend: &Backend) {
+    let store = backend.open();
+    let jobs: Vec<String> =
+        (0..24).map(|i| store.create("", &spec(&format!("{i}.zip")), i).expect("create").0.id).collect();
+    let nodes: Vec<_> = (0..4)
+        .map(|n| {
+            let store = backend.open();
+            std::thread::spawn(move || {
+                let mut taken = Vec::new();
+                while let Some(job) = store.claim_next(&lease(&format!("node-{n}")), 100).expect("claim") {
+                    taken.push(job.id);
+                }
+                taken
+            })
+        })
+        .collect();
+    let mut taken: Vec<String> = nodes.into_iter().flat_map(|n| n.join().expect("node")).collect();
+    taken.sort();
+    let mut expected = jobs;
+    expected.sort();
+    assert_eq!(taken, expected, "every job claimed, and once");
 }
