@@ -17,6 +17,7 @@ packages=(
   protobuf-compiler ffmpeg openssl procps
   python3 python3-venv
   openssh-server openssh-client
+  postgresql util-linux
   fonts-dejavu-core fonts-droid-fallback
 )
 # Node.js for Azurite: the machine's own when it has one, else Debian's.

@@ -80,17 +80,17 @@ impl EventLog {
         Ok(stored)
     }
 
-    /// Changes a job this node runs and records `event`, in one transaction; refused once
-    /// another node took the job over.
+    /// Changes a job this node runs and records `event` (if any), in one transaction; refused
+    /// once another node took the job over.
     pub fn record_leased(
         &self,
         job_id: &str,
         change: impl FnOnce(&mut pb::RenderJob) + Send,
-        event: Event,
+        event: Option<Event>,
     ) -> Result<pb::RenderJob, StoreError> {
         let mut once = Some((change, event));
         let (job, _) = self.store.update_with_event(job_id, now_unix_ms(), Some(&self.node_id), &mut |job| {
-            Ok(once.take().map(|(change, event)| {
+            Ok(once.take().and_then(|(change, event)| {
                 change(job);
                 event
             }))

@@ -235,7 +235,7 @@ fn job_reason(reason: StopReason) -> pb::JobReason {
 /// Records `failure` and ends the job FAILED.
 pub fn fail(events: &EventLog, job_id: &str, failure: pb::Failure) -> Result<(), StoreError> {
     let record = failure.clone();
-    events.record_leased(job_id, |job| job.failure = Some(record), Event::Failed(failure))?;
+    events.record_leased(job_id, |job| job.failure = Some(record), Some(Event::Failed(failure)))?;
     events.transition_leased(job_id, JobState::Failed).map(|_| ())
 }
 

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use super::events::EventLog;
 use super::store::StoreError;
-use crate::proto::render_job_event::Event;
+use crate::proto::{self as pb, render_job_event::Event};
 use crate::render::CancelFlag;
 use crate::render::FileReady;
 use crate::render::manifest::OutputEntry;
@@ -92,6 +92,21 @@ impl Uploader {
     }
 }
 
+/// Whether an earlier run of `job_id` announced this very object (same place, same bytes).
+fn announced_before(events: &EventLog, job_id: &str, file: &pb::OutputFile) -> Result<bool, StoreError> {
+    const BATCH: u32 = 512;
+    let mut after = 0;
+    loop {
+        let batch = events.store().events_after(job_id, after, BATCH)?;
+        let Some(last) = batch.last() else { return Ok(false) };
+        after = last.seq;
+        let same = |e: &pb::RenderJobEvent| matches!(&e.event, Some(Event::OutputReady(o)) if o.location == file.location && o.sha256 == file.sha256);
+        if batch.iter().any(same) {
+            return Ok(true);
+        }
+    }
+}
+
 /// Uploads one finished file of `staged_dir`, announces it (`output_ready`; a job run again
 /// after a crash replaces its earlier entry) and removes the working copy.
 pub fn deliver(
@@ -110,6 +125,9 @@ pub fn deliver(
     })?;
     let file = output_file(entry, &published);
     let listed = file.clone();
+    // A run after a crash or a takeover that writes the same object again lists it, but does
+    // not announce it a second time.
+    let announced = announced_before(events, job_id, &file).map_err(UploadStop::Store)?;
     events
         .record_leased(
             job_id,
@@ -117,7 +135,7 @@ pub fn deliver(
                 job.outputs.retain(|o| o.location != listed.location);
                 job.outputs.push(listed);
             },
-            Event::OutputReady(file),
+            (!announced).then_some(Event::OutputReady(file)),
         )
         .map_err(UploadStop::Store)?;
     let _ = std::fs::remove_file(&staged);

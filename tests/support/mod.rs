@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 pub mod grpc;
+pub mod postgres;
 pub mod server;
 
 use std::path::{Path, PathBuf};
