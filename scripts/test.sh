@@ -14,3 +14,6 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked "$@"
+
+# The deployment files that cannot run here: hadolint, yamllint and checkov.
+./scripts/check-deploy.sh
