@@ -45,6 +45,9 @@ enum Command {
         #[command(subcommand)]
         command: LayoutCommand,
     },
+    /// The render process of one job of `tessera serve` (its work order on stdin).
+    #[command(hide = true)]
+    JobWorker,
 }
 
 #[derive(Subcommand)]
@@ -88,6 +91,10 @@ fn main() -> ExitCode {
             push(&args)
         }
         Command::Layout { command } => run_layout(command),
+        Command::JobWorker => {
+            tessera::telemetry::init_json("info");
+            tessera::job::worker::serve_order().map_err(anyhow::Error::from)
+        }
         Command::Synth(args) => {
             tessera::telemetry::init("warn");
             run_synth(args)

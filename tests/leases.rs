@@ -43,7 +43,7 @@ fn node(store_path: &std::path::Path, data_dir: &std::path::Path, node_id: &str)
     let config = Arc::new(ServeConfig::load(None, env).expect("config"));
     let store: Arc<dyn JobStore> = SqliteStore::open(store_path).expect("store");
     let events = EventLog::new(store, config.node_id().expect("node id"), None);
-    Scheduler::new(JobContext { config, events, metrics: Arc::new(Metrics::new(1)) })
+    Scheduler::new(JobContext { config, events, metrics: Arc::new(Metrics::new(1)), worker: None })
 }
 
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {

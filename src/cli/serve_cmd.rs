@@ -75,7 +75,12 @@ async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let sender = WebhookSender::new(store.clone(), config.webhooks.clone(), metrics.clone())
         .map_err(|e| anyhow::anyhow!("webhook TLS set-up: {e}"))?;
     tokio::spawn(sender.run(webhook_rx));
-    let scheduler = Scheduler::new(JobContext { config: config.clone(), events, metrics: metrics.clone() });
+    // Each job renders in a child process of this executable (`tessera job-worker`).
+    let worker = match config.jobs.isolate {
+        true => Some(std::env::current_exe().context("finding this executable (the render process)")?),
+        false => None,
+    };
+    let scheduler = Scheduler::new(JobContext { config: config.clone(), events, metrics: metrics.clone(), worker });
     tokio::spawn(scheduler.clone().run());
 
     let listener = TcpListener::bind(config.server.listen)

@@ -79,6 +79,9 @@ pub struct JobsConfig {
     /// A call whose media lies further than this from its start (metadata placing a
     /// participant years away) is refused (code `call_too_long`) before anything is rendered.
     pub max_call_span_h: u64,
+    /// Each job renders in a child process of its own: a crash in GStreamer, a codec or the
+    /// GPU driver fails that job and the node goes on. False: on the server's threads.
+    pub isolate: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -182,6 +185,7 @@ impl Default for JobsConfig {
             shutdown_grace_s: 30,
             progress_interval_ms: 1000,
             lease_s: 30,
+            isolate: true,
             stall_timeout_s: DEFAULT_STALL_TIMEOUT_S,
             max_call_span_h: DEFAULT_MAX_CALL_SPAN_H,
         }

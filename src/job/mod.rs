@@ -21,6 +21,7 @@ pub mod state;
 pub mod store;
 pub mod uploader;
 pub mod webhook;
+pub mod worker;
 
 use std::path::Path;
 

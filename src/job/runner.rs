@@ -6,7 +6,7 @@
 //! FAILED with a cause that keeps the caller's fault apart from ours, CANCELLED, or (on
 //! shutdown) back to QUEUED for the next start.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -18,13 +18,14 @@ use super::metrics::Metrics;
 use super::spec::{remote_source, shown_url, validate};
 use super::store::StoreError;
 use super::uploader::{UploadStop, Uploader, deliver};
+use super::worker::{WorkOrder, WorkerError, render_in_child};
 use crate::error::failure;
 use crate::error::{Fault, failure_of};
 use crate::proto::{self as pb, JobState, render_job_event::Event};
 use crate::render::live::{LiveCall, LiveState, StopReason};
 use crate::render::manifest::MANIFEST_FILE_NAME;
 use crate::render::manifest::file_facts;
-use crate::render::{CancelFlag, Progress, RenderError, RenderInput, RenderSummary, render};
+use crate::render::{CancelFlag, Progress, RenderInput, RenderSummary, render};
 use crate::storage::publish::Publisher;
 use crate::storage::source::SourceRef;
 use crate::storage::{FileFacts, StorageError};
@@ -35,6 +36,9 @@ pub struct JobContext {
     pub config: Arc<ServeConfig>,
     pub events: EventLog,
     pub metrics: Arc<Metrics>,
+    /// The executable that renders each job in a child process of its own (`job-worker`);
+    /// `None`: on this process's threads.
+    pub worker: Option<PathBuf>,
 }
 
 /// How a running job is stopped from outside.
@@ -129,7 +133,25 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     let phases = u32::from(request.outputs.composite_video.is_some() || !request.outputs.composite_audio.is_empty())
         + u32::from(!request.outputs.individual.is_empty());
     let mut reporter = ProgressReporter::new(ctx, &job.id, phases.max(1));
-    let result = render(&request, |p| reporter.report(p));
+    let result = match &ctx.worker {
+        // A live job's media arrives here: it renders on this process's threads.
+        Some(exe) if !matches!(request.input, RenderInput::Live(_)) => {
+            let order = WorkOrder {
+                job_id: job.id.clone(),
+                spec: spec.clone(),
+                archive: match &request.input {
+                    RenderInput::Archive(path) => Some(path.clone()),
+                    _ => None,
+                },
+                output_dir: request.output_dir.clone(),
+                work_dir: request.work_dir.clone(),
+                stall_timeout_s: request.stall_timeout_s,
+                max_call_span_h: request.max_call_span_h,
+            };
+            render_in_child(exe, &order, &handle.cancel, request.on_file.as_ref(), |p| reporter.report(p))
+        }
+        _ => render(&request, |p| reporter.report(p)).map_err(|err| WorkerError::of(&err)),
+    };
     // The render's hook holds the uploader's queue open: let it go so the uploads can end.
     request.on_file = None;
     if let Some(err) = reporter.error.take() {
@@ -143,7 +165,10 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
         })?;
     }
     // A cancel that came as the render finished still counts.
-    let result = result.and_then(|summary| handle.cancel.check().map(|()| summary));
+    let result = result.and_then(|summary| match handle.cancel.is_cancelled() {
+        true => Err(WorkerError::Cancelled),
+        false => Ok(summary),
+    });
     match result {
         Ok(summary) => {
             ctx.metrics.rendered(
@@ -162,19 +187,18 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
             );
             finish_uploads(ctx, job, handle, &summary, uploader, &publisher)
         }
-        Err(RenderError::Cancelled) => {
+        Err(WorkerError::Cancelled) => {
             let _ = uploader.finish();
             stopped(ctx, &job.id, handle, &work_dir)
         }
-        Err(err) => {
-            tracing::error!(%err, "render failed");
+        Err(WorkerError::Failed(mut failure)) => {
+            tracing::error!(code = %failure.code, message = %failure.message, "render failed");
             // The files finished before the failure are still delivered.
             let report = uploader.finish();
             if let Some(UploadStop::Store(err)) = report.stopped {
                 return Err(err);
             }
             let _ = std::fs::remove_dir_all(&work_dir);
-            let mut failure = failure(&err);
             if let Some((saved_as, url)) = &downloaded {
                 failure.message = failure.message.replace(saved_as, url);
             }

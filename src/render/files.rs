@@ -216,7 +216,12 @@ pub(super) fn commit_composites(
     audio: Vec<(AudioFormat, Planned)>,
     result: &OutputResult,
 ) -> Result<Vec<OutputEntry>, RenderError> {
-    let stream = |kind, codec: &str| StreamEntry { kind, codec: codec.to_owned(), track_id: None, remuxed: false };
+    let stream = |kind: &str, codec: &str| StreamEntry {
+        kind: kind.to_owned(),
+        codec: codec.to_owned(),
+        track_id: None,
+        remuxed: false,
+    };
     let finished = |kind: &str, streams, encoder| Finished {
         kind: kind.to_owned(),
         session: None,
@@ -280,7 +285,7 @@ pub(super) fn commit_individual(
         .streams
         .iter()
         .map(|s| StreamEntry {
-            kind: s.kind.as_str(),
+            kind: s.kind.as_str().to_owned(),
             codec: s.codec.clone(),
             track_id: Some(s.track_id.clone()),
             remuxed,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::PartialFile;
 use super::plan::{RenderPlan, SegmentPlan, TrackPlan};
@@ -33,18 +33,18 @@ pub struct CallEntry {
 }
 
 /// One file the job wrote.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutputEntry {
     pub file: String,
     /// `composite`, `composite_audio`, or an individual kind (`audio_only`, ...).
     pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participant_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_session_id: Option<String>,
     pub streams: Vec<StreamEntry>,
     /// The video encoder element, for encoded video.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoder: Option<String>,
     /// Where the file's t=0 lies on the call clock.
     pub offset_ms: f64,
@@ -54,13 +54,13 @@ pub struct OutputEntry {
 }
 
 /// One stream of an output file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamEntry {
-    pub kind: &'static str,
+    pub kind: String,
     /// As ffprobe names it (`h264`, `opus`, `aac`, ...).
     pub codec: String,
     /// The source track, for a stream copied from one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_id: Option<String>,
     /// True when the media is the sender's own, remuxed; false when encoded here.
     pub remuxed: bool,

@@ -178,7 +178,7 @@ pub struct Progress {
     pub media_total_ms: f64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RenderSummary {
     pub output_dir: PathBuf,
     /// Every file written, as in the manifest.

@@ -154,6 +154,11 @@ impl Server {
         self.launch();
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
     /// Kills the server with SIGKILL: a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
