@@ -22,7 +22,8 @@ use prost::Message;
 use tokio::sync::watch;
 
 use super::store::{
-    Change, DEFAULT_PAGE_SIZE, JobStore, LeaseStatus, LeaseTerms, MAX_PAGE_SIZE, Page, StoreError, reset_for_rerun,
+    Change, JobStore, LeaseStatus, LeaseTerms, Page, StoreError, apply_change, cancel_at_claim, decode, page_of,
+    page_request, start_run, undelivered,
 };
 use crate::proto::{self as pb, JobState, RenderJob, render_job_event::Event};
 
@@ -347,12 +348,7 @@ impl JobStore for PostgresStore {
     }
 
     fn list(&self, state: Option<JobState>, page_size: u32, page_token: &str) -> Result<Page, StoreError> {
-        let after: i64 = if page_token.is_empty() {
-            0
-        } else {
-            page_token.parse().map_err(|_| StoreError::BadPageToken { token: page_token.to_owned() })?
-        };
-        let size = if page_size == 0 { DEFAULT_PAGE_SIZE } else { page_size.min(MAX_PAGE_SIZE) };
+        let (after, size) = page_request(page_size, page_token)?;
         self.with_client(|client| {
             let state_filter = state.map(|s| s as i32);
             let rows = client
@@ -362,15 +358,8 @@ impl JobStore for PostgresStore {
                     &[&after, &state_filter, &(i64::from(size) + 1)],
                 )
                 .map_err(self.backend())?;
-            let more = rows.len() > size as usize;
-            let mut jobs = Vec::with_capacity(rows.len().min(size as usize));
-            let mut last_seq = after;
-            for row in rows.iter().take(size as usize) {
-                let (seq, id, bytes): (i64, String, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
-                jobs.push(decode(&id, &bytes)?);
-                last_seq = seq;
-            }
-            Ok(Page { jobs, next_page_token: if more { last_seq.to_string() } else { String::new() } })
+            let rows = rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
+            page_of(rows, size, after)
         })
     }
 
@@ -383,12 +372,7 @@ impl JobStore for PostgresStore {
     ) -> Result<(RenderJob, Option<pb::RenderJobEvent>), StoreError> {
         self.write(|tx| {
             let (mut job, lease_node) = self.load(tx, id)?;
-            if let Some(node) = holder
-                && lease_node.as_deref() != Some(node)
-            {
-                return Err(StoreError::LeaseLost { id: id.to_owned(), node: node.to_owned() });
-            }
-            let event = change(&mut job)?;
+            let event = apply_change(&mut job, lease_node.as_deref(), holder, change)?;
             self.save(tx, &job)?;
             let event = event.map(|event| self.insert_event(tx, id, now_unix_ms, event)).transpose()?;
             let wrote = event.is_some();
@@ -448,21 +432,14 @@ impl JobStore for PostgresStore {
                 if !cancel_requested {
                     break (id, job);
                 }
-                // Cancelled while its node was gone: it ends here instead of running again.
-                job.set_state(JobState::Cancelled);
-                job.stopped_at_unix_ms = now_unix_ms;
+                cancel_at_claim(&mut job, now_unix_ms);
                 self.save(tx, &job)?;
                 self.insert_event(tx, &id, now_unix_ms, Event::StateChanged(JobState::Cancelled as i32))?;
                 wrote = true;
             };
-            if job.state() != JobState::Queued {
-                // Its node is gone: the run starts again from scratch.
-                tracing::warn!(job_id = %id, "lease expired; taking the job over");
-                reset_for_rerun(&mut job);
+            if start_run(&mut job, now_unix_ms) {
                 self.insert_event(tx, &id, now_unix_ms, Event::StateChanged(JobState::Queued as i32))?;
             }
-            job.set_state(JobState::Running);
-            job.started_at_unix_ms = now_unix_ms;
             tx.execute(
                 "UPDATE jobs SET state = $2, job = $3, lease_node = $4, lease_expires_ms = $5, \
                  cancel_requested = FALSE WHERE id = $1",
@@ -522,25 +499,12 @@ impl JobStore for PostgresStore {
     }
 
     fn jobs_with_undelivered_events(&self) -> Result<Vec<String>, StoreError> {
-        let mut pending = Vec::new();
-        for id in self.ids("SELECT DISTINCT job_id FROM events", &[])? {
-            let job = self.get(&id)?;
-            let has_webhook = job.spec.as_ref().and_then(|s| s.webhook.as_ref()).is_some_and(|w| !w.url.is_empty());
-            let dealt_with = job.webhook.as_ref().map_or(0, |w| w.last_event_seq);
-            if has_webhook && dealt_with < self.last_event_seq(&id)? {
-                pending.push(id);
-            }
-        }
-        Ok(pending)
+        undelivered(self, self.ids("SELECT DISTINCT job_id FROM events", &[])?)
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.tick.subscribe()
     }
-}
-
-fn decode(id: &str, bytes: &[u8]) -> Result<RenderJob, StoreError> {
-    RenderJob::decode(bytes).map_err(|e| StoreError::Corrupt { id: id.to_owned(), reason: e.to_string() })
 }
 
 #[cfg(test)]

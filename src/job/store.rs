@@ -8,6 +8,7 @@
 //! holder at its next heartbeat. Watchers wake on the store's own notification, which also
 //! fires for events other nodes write.
 
+use prost::Message;
 use tokio::sync::watch;
 
 use super::state::{can_move, is_final, state_name};
@@ -215,4 +216,82 @@ pub fn reset_for_rerun(job: &mut RenderJob) {
 /// The number of jobs in `state` in a [`JobStore::counts`] answer.
 pub fn count_of(counts: &[(JobState, u64)], state: JobState) -> u64 {
     counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n)
+}
+
+/// A stored job decoded.
+pub(super) fn decode(id: &str, bytes: &[u8]) -> Result<RenderJob, StoreError> {
+    RenderJob::decode(bytes).map_err(|e| StoreError::Corrupt { id: id.to_owned(), reason: e.to_string() })
+}
+
+/// Where a listing starts (after this submission number) and how many jobs its page holds.
+pub(super) fn page_request(page_size: u32, page_token: &str) -> Result<(i64, u32), StoreError> {
+    let after = if page_token.is_empty() {
+        0
+    } else {
+        page_token.parse().map_err(|_| StoreError::BadPageToken { token: page_token.to_owned() })?
+    };
+    let size = if page_size == 0 { DEFAULT_PAGE_SIZE } else { page_size.min(MAX_PAGE_SIZE) };
+    Ok((after, size))
+}
+
+/// A page from rows `(submission number, id, job)` read after `after`, one more than `size`
+/// when there is another page.
+pub(super) fn page_of(rows: Vec<(i64, String, Vec<u8>)>, size: u32, after: i64) -> Result<Page, StoreError> {
+    let more = rows.len() > size as usize;
+    let mut jobs = Vec::with_capacity(rows.len().min(size as usize));
+    let mut last_seq = after;
+    for (seq, id, bytes) in rows.into_iter().take(size as usize) {
+        jobs.push(decode(&id, &bytes)?);
+        last_seq = seq;
+    }
+    Ok(Page { jobs, next_page_token: if more { last_seq.to_string() } else { String::new() } })
+}
+
+/// Applies `change` to `job` (leased to `lease_node`), refused unless `holder` (when given)
+/// holds the lease; returns the event to record.
+pub(super) fn apply_change(
+    job: &mut RenderJob,
+    lease_node: Option<&str>,
+    holder: Option<&str>,
+    change: Change<'_>,
+) -> Result<Option<Event>, StoreError> {
+    if let Some(node) = holder
+        && lease_node != Some(node)
+    {
+        return Err(StoreError::LeaseLost { id: job.id.clone(), node: node.to_owned() });
+    }
+    change(job)
+}
+
+/// A job a claim found cancelled while its node was gone: it ends instead of running again.
+pub(super) fn cancel_at_claim(job: &mut RenderJob, now_unix_ms: i64) {
+    job.set_state(JobState::Cancelled);
+    job.stopped_at_unix_ms = now_unix_ms;
+}
+
+/// A claimed job made RUNNING, started now. Returns true when it was taken over from a node
+/// whose lease expired: the run starts again from scratch, a QUEUED event first.
+pub(super) fn start_run(job: &mut RenderJob, now_unix_ms: i64) -> bool {
+    let taken_over = job.state() != JobState::Queued;
+    if taken_over {
+        tracing::warn!(job_id = %job.id, "lease expired; taking the job over");
+        reset_for_rerun(job);
+    }
+    job.set_state(JobState::Running);
+    job.started_at_unix_ms = now_unix_ms;
+    taken_over
+}
+
+/// Of the jobs `ids`, those with a webhook whose events are not all dealt with yet.
+pub(super) fn undelivered(store: &dyn JobStore, ids: Vec<String>) -> Result<Vec<String>, StoreError> {
+    let mut pending = Vec::new();
+    for id in ids {
+        let job = store.get(&id)?;
+        let has_webhook = job.spec.as_ref().and_then(|s| s.webhook.as_ref()).is_some_and(|w| !w.url.is_empty());
+        let dealt_with = job.webhook.as_ref().map_or(0, |w| w.last_event_seq);
+        if has_webhook && dealt_with < store.last_event_seq(&id)? {
+            pending.push(id);
+        }
+    }
+    Ok(pending)
 }
