@@ -90,6 +90,7 @@ fn three_nodes_on_one_postgres_complete_every_job_once_when_one_is_killed() {
         std::thread::sleep(Duration::from_millis(20));
     }
     nodes[2].kill();
+    let killed_at_ms = tessera::job::events::now_unix_ms();
     eprintln!("killed node c with {} jobs completed", completed(&rt));
 
     // Everything completes on the two survivors.
@@ -115,6 +116,13 @@ fn three_nodes_on_one_postgres_complete_every_job_once_when_one_is_killed() {
                 })
                 .collect();
             if states.iter().filter(|s| **s == JobState::Running).count() > 1 {
+                // From the kill to the job running again on a survivor (the lease is 3 s).
+                let running_again = seen
+                    .iter()
+                    .filter(|e| matches!(e.event, Some(Event::StateChanged(s)) if s == JobState::Running as i32))
+                    .nth(1)
+                    .map_or(0, |e| e.at_unix_ms);
+                eprintln!("{id} runs again {} ms after the kill", running_again - killed_at_ms);
                 rerun.push(id.clone());
             }
             // One object, announced once, whole: its bytes are the ones reported.
