@@ -301,9 +301,22 @@ impl Scheduler {
                         handle.cancel.cancel();
                     }
                     Ok(Ok((id, LeaseStatus::Lost))) => {
-                        tracing::warn!(job_id = %id, "lease lost (another node took the job over); stopping the run");
                         handle.lost.store(true, Ordering::SeqCst);
                         handle.cancel.cancel();
+                        // A run that has just ended gave its lease up itself: no news.
+                        let store = self.ctx.events.store().clone();
+                        let state =
+                            tokio::task::spawn_blocking(move || store.get(&id).map(|job| (id, job.state()))).await;
+                        match state {
+                            Ok(Ok((id, state))) if is_final(state) => {
+                                tracing::debug!(job_id = %id, "lease given up by a run that ended");
+                            }
+                            Ok(Ok((id, _))) => {
+                                tracing::warn!(job_id = %id, "lease lost (another node took the job over); stopping the run");
+                            }
+                            Ok(Err(err)) => tracing::warn!(%err, "lease lost; stopping the run"),
+                            Err(err) => tracing::error!(%err, "lease check task failed"),
+                        }
                     }
                     Ok(Err(err)) => tracing::error!(%err, "cannot renew a lease"),
                     Err(err) => tracing::error!(%err, "lease renewal task failed"),
