@@ -14,6 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::error::status;
+use crate::job::capacity;
 use crate::job::live_control::LiveControlError;
 use crate::job::scheduler::Scheduler;
 use crate::job::spec::redacted;
@@ -120,6 +121,15 @@ impl RenderService for RenderApi {
             accepting_jobs: self.scheduler.accepting(),
             video_encoder,
             gpu_adapter,
+            gpus: block_in_place(capacity::measure)
+                .unwrap_or_default()
+                .iter()
+                .map(|g| pb::GpuStatus {
+                    memory_total_mib: g.memory_total_mib,
+                    memory_free_mib: g.memory_free_mib(),
+                    encoder_sessions: g.encoder_sessions,
+                })
+                .collect(),
         }))
     }
 

@@ -82,6 +82,12 @@ pub struct JobsConfig {
     /// Each job renders in a child process of its own: a crash in GStreamer, a codec or the
     /// GPU driver fails that job and the node goes on. False: on the server's threads.
     pub isolate: bool,
+    /// Where GPU memory can be measured (`nvidia-smi`), take a job only while a GPU has this
+    /// much free (0: do not look).
+    pub min_gpu_free_mib: u64,
+    /// Where encoder sessions can be measured, take a job only while a GPU has fewer open
+    /// (0: no limit; consumer NVIDIA GPUs allow a handful).
+    pub max_encoder_sessions: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -178,6 +184,16 @@ impl Default for ServerConfig {
     }
 }
 
+impl JobsConfig {
+    /// What a GPU must have free for this node to take a job.
+    pub fn needs(&self) -> crate::job::capacity::Needs {
+        crate::job::capacity::Needs {
+            min_gpu_free_mib: self.min_gpu_free_mib,
+            max_encoder_sessions: self.max_encoder_sessions,
+        }
+    }
+}
+
 impl Default for JobsConfig {
     fn default() -> JobsConfig {
         JobsConfig {
@@ -186,6 +202,8 @@ impl Default for JobsConfig {
             progress_interval_ms: 1000,
             lease_s: 30,
             isolate: true,
+            min_gpu_free_mib: 1024,
+            max_encoder_sessions: 0,
             stall_timeout_s: DEFAULT_STALL_TIMEOUT_S,
             max_call_span_h: DEFAULT_MAX_CALL_SPAN_H,
         }

@@ -5,6 +5,7 @@
 //! configuration. The gRPC front (`api/`) only converts and delegates here.
 
 pub mod admission;
+pub mod capacity;
 pub mod config;
 pub mod destination;
 pub mod events;

@@ -15,6 +15,7 @@ use std::panic::AssertUnwindSafe;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
 use super::admission::admit;
+use super::capacity;
 use super::events::now_unix_ms;
 use super::runner::{self, JobContext, JobHandle};
 use super::spec::InvalidJob;
@@ -220,6 +221,14 @@ impl Scheduler {
 
     /// The next queued job, RUNNING now, with its handle in place; none while shutting down.
     fn claim(&self) -> Option<(RenderJob, JobHandle)> {
+        // A node whose GPUs have no room leaves the job to one that has.
+        let needs = self.ctx.config.jobs.needs();
+        if needs != capacity::Needs::default()
+            && let Some(why) = capacity::refusal(capacity::measure().as_deref(), needs)
+        {
+            tracing::debug!(%why, "not taking a job now");
+            return None;
+        }
         let _claiming = self.claiming.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !self.accepting() {
             return None;
