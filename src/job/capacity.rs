@@ -6,6 +6,8 @@
 //! that can run it, instead of failing here.
 
 use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// One GPU's load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,14 +26,38 @@ impl GpuLoad {
 /// The query `nvidia-smi` answers, one CSV line per GPU.
 const QUERY: &str = "--query-gpu=memory.total,memory.used,encoder.stats.sessionCount";
 
-/// The node's GPUs as `nvidia-smi` sees them; `None` where it is absent or fails (no NVIDIA
-/// GPU, no driver): nothing is measured.
+/// A reading is used for this long: a node waiting for work asks at every claim attempt (about
+/// once a second), and `nvidia-smi` costs tens of milliseconds.
+const READING_TTL: Duration = Duration::from_secs(5);
+
+/// The last reading, and when it was taken.
+static READING: Mutex<Option<(Instant, Option<Vec<GpuLoad>>)>> = Mutex::new(None);
+/// Set once `nvidia-smi` is found missing: it is not looked for again.
+static ABSENT: OnceLock<bool> = OnceLock::new();
+
+/// The node's GPUs as `nvidia-smi` sees them (a reading at most [`READING_TTL`] old); `None`
+/// where it is absent or fails (no NVIDIA GPU, no driver): nothing is measured.
 pub fn measure() -> Option<Vec<GpuLoad>> {
-    let output = Command::new("nvidia-smi").args([QUERY, "--format=csv,noheader,nounits"]).output().ok()?;
-    if !output.status.success() {
+    if ABSENT.get().copied().unwrap_or(false) {
         return None;
     }
-    parse(&String::from_utf8_lossy(&output.stdout))
+    let mut reading = READING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((at, gpus)) = reading.as_ref()
+        && at.elapsed() < READING_TTL
+    {
+        return gpus.clone();
+    }
+    let output = Command::new("nvidia-smi").args([QUERY, "--format=csv,noheader,nounits"]).output();
+    let gpus = match output {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let _ = ABSENT.set(true);
+            return None;
+        }
+        Ok(output) if output.status.success() => parse(&String::from_utf8_lossy(&output.stdout)),
+        _ => None,
+    };
+    *reading = Some((Instant::now(), gpus.clone()));
+    gpus
 }
 
 /// `nvidia-smi`'s CSV answer read; `None` when a line is not three numbers (a field reported
