@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use support::grpc::{self, client, runtime};
+use support::grpc::{self, client, is_final, runtime};
 use support::postgres;
 use support::server::{Server, ServerOptions};
 use support::{f64_field, ffprobe, files_in};
@@ -18,19 +18,9 @@ use tessera::synth::{SynthSpec, synth};
 const JOBS: usize = 30;
 
 fn job(input: &std::path::Path, n: usize) -> serde_json::Value {
-    serde_json::json!({
-        "requestId": format!("farm-{n}"),
-        "spec": {
-            "sources": [{"rawArchive": input.display().to_string()}],
-            "video": {"width": 160, "height": 90, "fps": 10, "preset": "ultrafast"},
-            "outputs": [{"kind": "composite"}],
-            "storage": {"type": "local", "pathPrefix": format!("farm/job-{n}")}
-        }
-    })
-}
-
-fn is_final(state: JobState) -> bool {
-    matches!(state, JobState::Completed | JobState::Failed | JobState::Cancelled)
+    let mut job = grpc::small_composite_job(input, &format!("farm/job-{n}"));
+    job["requestId"] = serde_json::json!(format!("farm-{n}"));
+    job
 }
 
 #[test]

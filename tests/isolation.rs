@@ -7,21 +7,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::grpc::{self, client, runtime};
+use support::grpc::{self, client, runtime, small_composite_job, wait_final};
 use support::server::{Server, ServerOptions};
 use tessera::proto::{self as pb, JobState};
 use tessera::synth::{SynthSpec, synth};
-
-fn job(input: &std::path::Path, prefix: &str) -> serde_json::Value {
-    serde_json::json!({
-        "spec": {
-            "sources": [{"rawArchive": input.display().to_string()}],
-            "video": {"width": 160, "height": 90, "fps": 10, "preset": "ultrafast"},
-            "outputs": [{"kind": "composite"}],
-            "storage": {"type": "local", "pathPrefix": prefix}
-        }
-    })
-}
 
 /// Pids of the server's render processes.
 fn workers(server_pid: u32) -> Vec<u32> {
@@ -52,7 +41,8 @@ fn a_crash_in_a_render_fails_its_job_and_the_server_serves_on() {
     let rt = runtime();
     rt.block_on(async {
         let mut c = client(&server.addr).await;
-        let crashing = c.create_render_job(grpc::create_request(&job(&long, "crash"))).await.expect("create");
+        let crashing =
+            c.create_render_job(grpc::create_request(&small_composite_job(&long, "crash"))).await.expect("create");
         let id = crashing.into_inner().id;
         // Its render process, once it renders.
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -73,23 +63,9 @@ fn a_crash_in_a_render_fails_its_job_and_the_server_serves_on() {
         assert!(failure.message.contains("SIGABRT"), "the signal named: {}", failure.message);
 
         // The server is still there and renders the next job.
-        let next = c.create_render_job(grpc::create_request(&job(&short, "after"))).await.expect("create");
+        let next =
+            c.create_render_job(grpc::create_request(&small_composite_job(&short, "after"))).await.expect("create");
         let done = wait_final(&mut c, &next.into_inner().id).await;
         assert_eq!(done.state(), JobState::Completed, "{done:?}\n{}", server.logs());
     });
-}
-
-async fn wait_final(
-    c: &mut pb::render_service_client::RenderServiceClient<tonic::transport::Channel>,
-    id: &str,
-) -> pb::RenderJob {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let job = c.get_render_job(pb::GetRenderJobRequest { id: id.into() }).await.expect("get").into_inner();
-        if matches!(job.state(), JobState::Completed | JobState::Failed | JobState::Cancelled) {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not end");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -127,3 +127,33 @@ pub async fn archive_server(archive: PathBuf) -> String {
 pub fn is_progress_past(event: &pb::RenderJobEvent, fraction: f64) -> bool {
     matches!(&event.event, Some(pb::render_job_event::Event::Progress(p)) if p.fraction >= fraction)
 }
+
+/// A raw-archive job rendering a small composite (160x90, 10 fps) to local storage under
+/// `prefix`.
+pub fn small_composite_job(input: &Path, prefix: &str) -> serde_json::Value {
+    serde_json::json!({
+        "spec": {
+            "sources": [{"rawArchive": input.display().to_string()}],
+            "video": {"width": 160, "height": 90, "fps": 10, "preset": "ultrafast"},
+            "outputs": [{"kind": "composite"}],
+            "storage": {"type": "local", "pathPrefix": prefix}
+        }
+    })
+}
+
+pub fn is_final(state: pb::JobState) -> bool {
+    matches!(state, pb::JobState::Completed | pb::JobState::Failed | pb::JobState::Cancelled)
+}
+
+/// Polls job `id` until it ends (two minutes at most); returns it then.
+pub async fn wait_final(c: &mut RenderServiceClient<tonic::transport::Channel>, id: &str) -> pb::RenderJob {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let job = c.get_render_job(pb::GetRenderJobRequest { id: id.into() }).await.expect("get").into_inner();
+        if is_final(job.state()) {
+            return job;
+        }
+        assert!(std::time::Instant::now() < deadline, "job {id} did not end");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
