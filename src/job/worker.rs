@@ -65,12 +65,9 @@ impl WorkerError {
     }
 }
 
-/// The phases a render reports, as the static names [`Progress`] carries.
+/// The phases a render reports (`render::Progress`), as the static names it carries.
 fn phase_name(phase: &str) -> &'static str {
-    ["ingest", "plan", "composite", "individual", "live", "finalize"]
-        .into_iter()
-        .find(|p| *p == phase)
-        .unwrap_or("render")
+    ["composite", "individual", "live"].into_iter().find(|p| *p == phase).unwrap_or("render")
 }
 
 /// The job's request rebuilt from an order (the runner's choices applied to the spec's).
