@@ -153,6 +153,7 @@ fn a_live_call_is_composed_as_it_happens() {
         stall_timeout_s: 60,
         max_call_span_h: 24,
         on_file: Some(on_file),
+        parallel: None,
     };
     let renderer = std::thread::spawn(move || render(&request, |_| {}));
     let (paused_ms, resumed_ms) = send_script(&call);

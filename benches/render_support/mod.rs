@@ -23,6 +23,7 @@ pub fn composite_request(input: PathBuf, output_dir: PathBuf, encode: EncodeSett
         stall_timeout_s: tessera::render::watchdog::DEFAULT_STALL_TIMEOUT_S,
         max_call_span_h: tessera::render::DEFAULT_MAX_CALL_SPAN_H,
         on_file: None,
+        parallel: None,
     }
 }
 

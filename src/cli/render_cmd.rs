@@ -3,12 +3,14 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::Args;
 use tessera::ingest::Recording;
+use tessera::job::slice_worker::{ChildSlices, serve_command_slice};
 use tessera::media::encode::EncodeSettings;
 use tessera::media::encoders::CRF_RANGE;
 use tessera::outputs::{AudioFormat, HardwarePreference, IndividualKind, OutputSet, TrackFilter, VideoCodec};
-use tessera::render::{RenderInput, RenderRequest, RenderSummary, render, render_recording};
+use tessera::render::{CancelFlag, Parallel, RenderInput, RenderRequest, RenderSummary, render, render_recording};
 
 use super::interrupt::guard;
 use super::parse_size;
@@ -71,6 +73,13 @@ pub struct CompositeArgs {
     /// Skip the composite video (write only --audio-only and --individual outputs).
     #[arg(long)]
     no_video: bool,
+    /// Render the composite video in this many slices at once, each by a process of its own,
+    /// cut on keyframes and joined without re-encoding (MP4 codecs; the mix is encoded once).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    parallelism: u32,
+    /// Internal: render one slice, its order on stdin (started by --parallelism).
+    #[arg(long, hide = true)]
+    slice_worker: bool,
 }
 
 pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
@@ -98,20 +107,42 @@ pub fn composite(args: CompositeArgs) -> anyhow::Result<()> {
         individual_audio_format: args.individual_audio_format,
         ..OutputSet::default()
     };
-    let guarded = guard(Some(&args.output))?;
-    let request = RenderRequest {
-        input: RenderInput::Archive(args.input.path(guarded.work_dir.path(), &guarded.cancel)?),
-        output_dir: args.output,
-        work_dir: guarded.work_dir.path().to_path_buf(),
-        staging: args.staging.staging()?,
-        encode,
-        outputs,
-        filter: TrackFilter::default(),
-        cancel: guarded.cancel.clone(),
-        stall_timeout_s: args.input.stall_timeout_s,
-        max_call_span_h: args.input.max_call_span_h,
-        on_file: None,
+    let request_in = |input: PathBuf, work_dir: &std::path::Path| -> anyhow::Result<RenderRequest> {
+        Ok(RenderRequest {
+            input: RenderInput::Archive(input),
+            output_dir: args.output.clone(),
+            work_dir: work_dir.to_path_buf(),
+            staging: args.staging.staging()?,
+            encode: encode.clone(),
+            outputs: outputs.clone(),
+            filter: TrackFilter::default(),
+            cancel: CancelFlag::default(),
+            stall_timeout_s: args.input.stall_timeout_s,
+            max_call_span_h: args.input.max_call_span_h,
+            on_file: None,
+            parallel: None,
+        })
     };
+    if args.slice_worker {
+        // The parent opened the recording (extracted, downloaded): the slice reads it there.
+        return Ok(serve_command_slice(|order| {
+            let input = order.recording_dir.clone().ok_or("a slice order without the recording's directory")?;
+            request_in(input, &std::env::temp_dir()).map_err(|e| format!("{e:#}"))
+        })?);
+    }
+    let guarded = guard(Some(&args.output))?;
+    let input = args.input.path(guarded.work_dir.path(), &guarded.cancel)?;
+    let mut request = request_in(input, guarded.work_dir.path())?;
+    request.cancel = guarded.cancel.clone();
+    if args.parallelism > 1 {
+        let exe = std::env::current_exe().context("finding this program to start slice workers")?;
+        let mut worker_args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        worker_args.push("--slice-worker".into());
+        request.parallel = Some(Parallel {
+            workers: args.parallelism,
+            slices: std::sync::Arc::new(ChildSlices::for_command(exe, worker_args)),
+        });
+    }
     let summary = run(&request, None)?;
     let peak = peak_rss_mib().map(|m| format!(", peak RSS {m} MiB")).unwrap_or_default();
     let engine = [summary.encoder.clone(), summary.adapter.clone()].into_iter().flatten().collect::<Vec<_>>();

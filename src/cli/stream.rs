@@ -153,6 +153,7 @@ fn process(common: &Common, mut outputs: OutputSet) -> anyhow::Result<()> {
         stall_timeout_s: common.input.stall_timeout_s,
         max_call_span_h: common.input.max_call_span_h,
         on_file: None,
+        parallel: None,
     };
     let summary = run(&request, Some(&recording))?;
     println!("wrote {} files to {}", summary.outputs.len(), summary.output_dir.display());

@@ -118,6 +118,11 @@ impl Recording {
         self.participants.iter().flat_map(|p| p.tracks.iter().map(move |t| (p, t)))
     }
 
+    /// Where an archive was extracted (`None` for a directory, read in place).
+    pub fn extracted_dir(&self) -> Option<&Path> {
+        self.extracted.as_ref().map(tempfile::TempDir::path)
+    }
+
     /// How this recording's files are named to people: an extracted file as `ARCHIVE!ENTRY`.
     pub fn shown(&self) -> PathShown<'_> {
         PathShown { extracted: self.extracted.as_ref().map(|d| d.path()), source: &self.source }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod postgres;
 pub mod runner;
 pub mod scheduler;
+pub mod slice_worker;
 pub mod spec;
 pub mod sqlite;
 pub mod staging;

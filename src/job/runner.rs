@@ -18,7 +18,7 @@ use super::metrics::Metrics;
 use super::spec::{remote_source, shown_url, validate};
 use super::store::StoreError;
 use super::uploader::{UploadStop, Uploader, deliver};
-use super::worker::{WorkOrder, WorkerError, render_in_child};
+use super::worker::{WorkOrder, WorkerError, parallel_for, render_in_child};
 use crate::error::failure;
 use crate::error::{Fault, failure_of};
 use crate::proto::{self as pb, JobState, render_job_event::Event};
@@ -133,24 +133,30 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     let phases = u32::from(request.outputs.composite_video.is_some() || !request.outputs.composite_audio.is_empty())
         + u32::from(!request.outputs.individual.is_empty());
     let mut reporter = ProgressReporter::new(ctx, &job.id, phases.max(1));
+    let order = WorkOrder {
+        job_id: job.id.clone(),
+        spec: spec.clone(),
+        archive: match &request.input {
+            RenderInput::Archive(path) => Some(path.clone()),
+            _ => None,
+        },
+        output_dir: request.output_dir.clone(),
+        work_dir: request.work_dir.clone(),
+        stall_timeout_s: request.stall_timeout_s,
+        max_call_span_h: request.max_call_span_h,
+        slice: None,
+    };
     let result = match &ctx.worker {
         // A live job's media arrives here: it renders on this process's threads.
         Some(exe) if !matches!(request.input, RenderInput::Live(_)) => {
-            let order = WorkOrder {
-                job_id: job.id.clone(),
-                spec: spec.clone(),
-                archive: match &request.input {
-                    RenderInput::Archive(path) => Some(path.clone()),
-                    _ => None,
-                },
-                output_dir: request.output_dir.clone(),
-                work_dir: request.work_dir.clone(),
-                stall_timeout_s: request.stall_timeout_s,
-                max_call_span_h: request.max_call_span_h,
-            };
             render_in_child(exe, &order, &handle.cancel, request.on_file.as_ref(), |p| reporter.report(p))
         }
-        _ => render(&request, |p| reporter.report(p)).map_err(|err| WorkerError::of(&err)),
+        _ => {
+            // Slices still render in child processes of their own.
+            let exe = ctx.worker.clone().or_else(|| std::env::current_exe().ok());
+            request.parallel = exe.and_then(|exe| parallel_for(&order, &exe));
+            render(&request, |p| reporter.report(p)).map_err(|err| WorkerError::of(&err))
+        }
     };
     // The render's hook holds the uploader's queue open: let it go so the uploads can end.
     request.on_file = None;

@@ -85,6 +85,7 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
     if matches!(input, RenderInput::TrackFiles(_)) && !outputs.individual.is_empty() {
         v.add("outputs", "track files are individual recordings already: ask for composite and composite_audio");
     }
+    parallelism(spec.parallelism, &input, &outputs, &mut v);
     let output_dir = storage(spec.storage.as_ref(), &mut v);
     if let Some(webhook) = &spec.webhook {
         webhook_settings(webhook, &mut v);
@@ -105,7 +106,26 @@ pub fn validate(spec: &pb::RenderJobSpec) -> Result<RenderRequest, InvalidJob> {
         stall_timeout_s: DEFAULT_STALL_TIMEOUT_S,
         max_call_span_h: DEFAULT_MAX_CALL_SPAN_H,
         on_file: None,
+        parallel: None,
     })
+}
+
+/// The most slices one composite is rendered in at once.
+pub const MAX_PARALLELISM: u32 = 64;
+
+fn parallelism(workers: u32, input: &RenderInput, outputs: &OutputSet, v: &mut Violations) {
+    if workers <= 1 {
+        return;
+    }
+    if workers > MAX_PARALLELISM {
+        v.add("parallelism", format!("{workers} is more than {MAX_PARALLELISM}"));
+    }
+    if matches!(input, RenderInput::Live(_)) {
+        v.add("parallelism", "a live call is rendered as it happens, not in slices: leave it at 0 or 1");
+    }
+    if let Some(codec) = outputs.composite_video.filter(|c| c.webm()) {
+        v.add("parallelism", format!("slices are joined into MP4; the {} composite goes in WebM", codec.codec_name()));
+    }
 }
 
 fn source(spec: &pb::RenderJobSpec, v: &mut Violations) -> RenderInput {

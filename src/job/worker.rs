@@ -10,17 +10,23 @@
 //! by the parent while the render goes on), then its summary or its failure. Its logs go to
 //! its stderr, which is the parent's.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::slice_worker::{ChildSlices, serve_slice};
 use super::spec::validate;
 use crate::error::{Fault, failure, failure_of};
 use crate::proto as pb;
 use crate::render::manifest::OutputEntry;
-use crate::render::{CancelFlag, FileReady, Progress, RenderError, RenderInput, RenderRequest, RenderSummary, render};
+use crate::render::{
+    CancelFlag, FileReady, Parallel, Progress, RenderError, RenderInput, RenderRequest, RenderSummary, SliceDone,
+    SliceOrder, render,
+};
 
 /// What a child renders.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,17 +40,49 @@ pub struct WorkOrder {
     pub work_dir: PathBuf,
     pub stall_timeout_s: u64,
     pub max_call_span_h: u64,
+    /// Render only this slice of the composite video (the job's `parallelism`).
+    #[serde(default)]
+    pub slice: Option<SliceOrder>,
 }
 
 /// One line of the child's answer.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "report", rename_all = "snake_case")]
 pub enum Report {
-    Progress { phase: String, done: u64, total: u64, media_done_ms: f64, media_total_ms: f64 },
-    File { entry: OutputEntry },
-    Done { summary: RenderSummary },
-    Failed { failure: pb::Failure },
+    Progress {
+        phase: String,
+        done: u64,
+        total: u64,
+        media_done_ms: f64,
+        media_total_ms: f64,
+    },
+    File {
+        entry: OutputEntry,
+    },
+    Done {
+        summary: RenderSummary,
+    },
+    /// A slice of the composite rendered (see `WorkOrder::slice`).
+    Slice {
+        done: SliceDone,
+    },
+    Failed {
+        failure: pb::Failure,
+    },
     Cancelled,
+}
+
+impl Report {
+    /// A progress report.
+    pub fn of(p: &Progress) -> Report {
+        Report::Progress {
+            phase: p.phase.to_owned(),
+            done: p.done,
+            total: p.total,
+            media_done_ms: p.media_done_ms,
+            media_total_ms: p.media_total_ms,
+        }
+    }
 }
 
 /// How a render in a child ended, when not with its summary.
@@ -70,6 +108,15 @@ fn phase_name(phase: &str) -> &'static str {
     ["composite", "individual", "live"].into_iter().find(|p| *p == phase).unwrap_or("render")
 }
 
+/// The job's slices rendered by child processes of `exe`, when its spec asks for parallelism.
+pub fn parallel_for(order: &WorkOrder, exe: &Path) -> Option<Parallel> {
+    let workers = order.spec.parallelism;
+    (workers > 1 && order.slice.is_none()).then(|| Parallel {
+        workers,
+        slices: std::sync::Arc::new(ChildSlices::for_job(exe.to_path_buf(), order.clone())),
+    })
+}
+
 /// The job's request rebuilt from an order (the runner's choices applied to the spec's).
 pub fn request_of(order: &WorkOrder) -> Result<RenderRequest, pb::Failure> {
     let mut request = validate(&order.spec).map_err(|invalid| failure(&invalid))?;
@@ -93,53 +140,81 @@ pub fn render_in_child(
     mut on_progress: impl FnMut(Progress),
 ) -> Result<RenderSummary, WorkerError> {
     let internal = |what: String| WorkerError::Failed(failure_of(Fault::Internal("worker"), what));
+    let line = serde_json::to_string(order).map_err(|e| internal(format!("the work order: {e}")))?;
+    let ended = run_child(exe, &["job-worker".into()], &line, cancel, |report| match report {
+        Report::Progress { phase, done, total, media_done_ms, media_total_ms } => {
+            on_progress(Progress { phase: phase_name(&phase), done, total, media_done_ms, media_total_ms });
+        }
+        Report::File { entry } => {
+            if let Some(ready) = on_file {
+                (ready.0)(&entry);
+            }
+        }
+        _ => {}
+    })
+    .map_err(internal)?;
+    match ended.last {
+        Some(Report::Done { summary }) => Ok(summary),
+        Some(Report::Failed { failure }) => Err(WorkerError::Failed(failure)),
+        Some(Report::Cancelled) => Err(WorkerError::Cancelled),
+        _ if cancel.is_cancelled() => Err(WorkerError::Cancelled),
+        _ => Err(internal(format!("the render process ended without a result: {}", describe(ended.status)))),
+    }
+}
+
+/// How a child process ended: its last final report (a summary, a slice, a failure, a
+/// cancel) and its exit status.
+pub(super) struct ChildEnd {
+    pub last: Option<Report>,
+    pub status: Option<ExitStatus>,
+}
+
+/// Runs `exe args` with `line` on its stdin, held open until the child ends or `cancel` fires;
+/// its progress and file reports go to `on_report` as they come.
+pub(super) fn run_child(
+    exe: &Path,
+    args: &[OsString],
+    line: &str,
+    cancel: &CancelFlag,
+    mut on_report: impl FnMut(Report),
+) -> Result<ChildEnd, String> {
     let mut child = Command::new(exe)
-        .arg("job-worker")
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| internal(format!("cannot start the render process {}: {e}", exe.display())))?;
+        .map_err(|e| format!("cannot start the render process {}: {e}", exe.display()))?;
     let pid = child.id();
     tracing::info!(pid, "render process started");
-    let line = serde_json::to_string(order).map_err(|e| internal(format!("the work order: {e}")))?;
     let mut stdin = child.stdin.take();
     if let Some(input) = stdin.as_mut() {
         let _ = writeln!(input, "{line}").and_then(|()| input.flush());
     }
-    let stdout = child.stdout.take().ok_or_else(|| internal("the render process has no stdout".into()))?;
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err("the render process has no stdout".into());
+    };
     // Cancel: close the child's stdin (it stops, removing its partial files), and kill it if
     // it has not ended a while later.
     let watcher = CancelWatch::start(cancel.clone(), stdin, pid);
-    let mut outcome = None;
+    let mut last = None;
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
         match serde_json::from_str::<Report>(&line) {
-            Ok(Report::Progress { phase, done, total, media_done_ms, media_total_ms }) => {
-                on_progress(Progress { phase: phase_name(&phase), done, total, media_done_ms, media_total_ms });
-            }
-            Ok(Report::File { entry }) => {
-                if let Some(ready) = on_file {
-                    (ready.0)(&entry);
-                }
-            }
-            Ok(Report::Done { summary }) => outcome = Some(Ok(summary)),
-            Ok(Report::Failed { failure }) => outcome = Some(Err(WorkerError::Failed(failure))),
-            Ok(Report::Cancelled) => outcome = Some(Err(WorkerError::Cancelled)),
+            Ok(report @ (Report::Progress { .. } | Report::File { .. })) => on_report(report),
+            Ok(report) => last = Some(report),
             Err(err) => tracing::warn!(%err, line = %line, "render process: a line not understood"),
         }
     }
     let status = child.wait().ok();
     watcher.stop();
-    match (outcome, status) {
-        (Some(outcome), _) => outcome,
-        (None, _) if cancel.is_cancelled() => Err(WorkerError::Cancelled),
-        (None, status) => Err(internal(format!("the render process ended without a result: {}", describe(status)))),
-    }
+    Ok(ChildEnd { last, status })
 }
 
 /// An exit status in words: the signal that ended a crashed process, or its code.
-fn describe(status: Option<ExitStatus>) -> String {
+pub(super) fn describe(status: Option<ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {
         Some(status) => match status.signal() {
@@ -208,62 +283,78 @@ impl CancelWatch {
     }
 }
 
-/// The child's side (`tessera job-worker`): reads the order from stdin, renders it, reports on
-/// stdout. A closed stdin cancels the render.
-pub fn serve_order() -> Result<(), std::io::Error> {
+/// Writes one report as a JSON line on stdout.
+pub(super) type Say = std::sync::Arc<dyn Fn(&Report) + Send + Sync>;
+
+/// A child's side: reads its order (one JSON line) from stdin and hands it to `work` with a
+/// cancel flag that is set once stdin closes (the parent cancels, or is gone), and with the
+/// way to report on stdout.
+pub(super) fn serve<T: DeserializeOwned>(work: impl FnOnce(T, CancelFlag, Say)) -> Result<(), std::io::Error> {
     let mut input = BufReader::new(std::io::stdin());
     let mut line = String::new();
     input.read_line(&mut line)?;
-    let stdout = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
-    let say = {
-        let stdout = std::sync::Arc::clone(&stdout);
-        move |report: &Report| {
-            if let Ok(text) = serde_json::to_string(report) {
-                let mut out = stdout.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let _ = writeln!(out, "{text}").and_then(|()| out.flush());
-            }
+    let stdout = std::sync::Mutex::new(std::io::stdout());
+    let say: Say = std::sync::Arc::new(move |report: &Report| {
+        if let Ok(text) = serde_json::to_string(report) {
+            let mut out = stdout.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = writeln!(out, "{text}").and_then(|()| out.flush());
         }
-    };
-    let order: WorkOrder = match serde_json::from_str(&line) {
+    });
+    let order: T = match serde_json::from_str(&line) {
         Ok(order) => order,
         Err(err) => {
             say(&Report::Failed { failure: failure_of(Fault::Internal("worker"), format!("the work order: {err}")) });
             return Ok(());
         }
     };
-    let mut request = match request_of(&order) {
-        Ok(request) => request,
-        Err(failure) => {
-            say(&Report::Failed { failure });
-            return Ok(());
-        }
-    };
-    let _span = tracing::info_span!("job", job_id = %order.job_id, process = "worker").entered();
     let cancel = CancelFlag::default();
-    request.cancel = cancel.clone();
-    // The parent closes stdin to cancel (or is gone).
+    let stdin_cancel = cancel.clone();
     std::thread::Builder::new().name("tessera-worker-stdin".into()).spawn(move || {
         let mut rest = String::new();
         while input.read_line(&mut rest).is_ok_and(|n| n > 0) {
             rest.clear();
         }
-        cancel.cancel();
+        stdin_cancel.cancel();
     })?;
-    let file_say = say.clone();
+    work(order, cancel, say);
+    Ok(())
+}
+
+/// The child's side (`tessera job-worker`): reads the order from stdin, renders it (or its
+/// slice), reports on stdout. A closed stdin cancels the render.
+pub fn serve_order() -> Result<(), std::io::Error> {
+    serve(|order: WorkOrder, cancel, say| {
+        let _span = tracing::info_span!("job", job_id = %order.job_id, process = "worker").entered();
+        match request_of(&order) {
+            Ok(mut request) => {
+                request.cancel = cancel;
+                match &order.slice {
+                    Some(slice) => serve_slice(&request, slice, &say),
+                    None => serve_render(request, &order, &say),
+                }
+            }
+            Err(failure) => say(&Report::Failed { failure }),
+        }
+    })
+}
+
+/// Renders a whole job in the child, its slices (if any) in children of its own.
+fn serve_render(mut request: RenderRequest, order: &WorkOrder, say: &Say) {
+    match std::env::current_exe() {
+        Ok(exe) => request.parallel = parallel_for(order, &exe),
+        Err(err) if order.spec.parallelism > 1 => {
+            let message = format!("cannot find this program to start slice workers: {err}");
+            say(&Report::Failed { failure: failure_of(Fault::Internal("worker"), message) });
+            return;
+        }
+        Err(_) => {}
+    }
+    let file_say = std::sync::Arc::clone(say);
     request.on_file = Some(FileReady::new(move |entry| file_say(&Report::File { entry: entry.clone() })));
-    let result = render(&request, |p| {
-        say(&Report::Progress {
-            phase: p.phase.to_owned(),
-            done: p.done,
-            total: p.total,
-            media_done_ms: p.media_done_ms,
-            media_total_ms: p.media_total_ms,
-        });
-    });
+    let result = render(&request, |p| say(&Report::of(&p)));
     match result {
         Ok(summary) => say(&Report::Done { summary }),
         Err(RenderError::Cancelled) => say(&Report::Cancelled),
         Err(err) => say(&Report::Failed { failure: failure(&err) }),
     }
-    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod encoders;
 pub mod file_decode;
 pub mod frame_pool;
 pub mod interrupt;
+pub mod join;
 pub mod mux;
 pub mod opus_fill;
 pub mod pipeline;

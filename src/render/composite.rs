@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::pass_output::{PassOutput, RunningVideo, VideoOut, start_video};
 use super::plan::{RenderPlan, Visual};
+use super::slices::Slice;
 use super::source::VideoFeed;
 use super::stage::{Performer, Stage};
 use super::{RenderError, RenderRequest};
@@ -16,6 +17,7 @@ use crate::ingest::TrackKind;
 use crate::media::decode::{AUDIO_CHANNELS, AUDIO_RATE_HZ, VideoFrame};
 use crate::media::encode::AudioFileEncoder;
 use crate::outputs::AudioFormat;
+use crate::timeline::CallTimeline;
 
 /// The mix is limited to about -1 dBFS with an 80 ms release.
 pub fn mix_limiter() -> Limiter {
@@ -68,6 +70,7 @@ pub fn composite_output(
     Ok(PassOutput {
         first_frame,
         end_frame,
+        warm_from: first_frame,
         window_ms,
         visuals: plan.visuals.clone(),
         stage: Stage::new(&request.staging)?,
@@ -80,6 +83,23 @@ pub fn composite_output(
         adapter,
         compose_cpu_s: 0.0,
     })
+}
+
+/// One slice of the composite video (no sound) into `path`: frames `slice` of the composite,
+/// followed from the composite's first frame (see `PassOutput::warm_from`).
+pub fn slice_output(
+    plan: &RenderPlan,
+    request: &RenderRequest,
+    path: &Path,
+    slice: Slice,
+) -> Result<PassOutput, RenderError> {
+    let mut output = composite_output(plan, request, Some((path, false)), &[])?;
+    let fps = request.encode.fps;
+    output.first_frame = slice.first_frame.max(output.first_frame);
+    output.end_frame = slice.end_frame.min(output.end_frame);
+    output.window_ms =
+        (CallTimeline::frame_time_ms(output.first_frame, fps), CallTimeline::frame_time_ms(output.end_frame, fps));
+    Ok(output)
 }
 
 /// A visual on stage at a tick, and the track whose picture it shows (if any).
@@ -131,6 +151,31 @@ impl ScenePlacer<'_> {
         self.frame(shown).map(|(f, _)| (f.width, f.height))
     }
 
+    /// The performers of the visuals `shown`: their pictures' sizes and their loudness.
+    fn performers<'v>(&self, visuals: &'v [Visual], shown: &[Shown]) -> Vec<Performer<'v>> {
+        let mut performers = Vec::with_capacity(shown.len());
+        for s in shown {
+            let Some(visual) = visuals.get(s.visual) else { continue };
+            let level = visual.audio_tracks.iter().filter_map(|&t| self.levels.get(t)).copied().fold(0.0, f32::max);
+            performers.push(Performer {
+                participant_id: &visual.participant_id,
+                screenshare: visual.screenshare,
+                source_id: s.visual as u64,
+                picture: self.frame(s).map(|(f, _)| (f.width, f.height)),
+                level,
+                join_order: s.visual,
+            });
+        }
+        performers
+    }
+
+    /// Gives the stage the performers at `t_ms` without drawing: a tick before an output's
+    /// first written frame (see `PassOutput::warm_from`).
+    pub fn rehearse(&self, visuals: &[Visual], stage: &mut Stage, t_ms: f64, shown: &[Shown], size: (u32, u32)) {
+        let performers = self.performers(visuals, shown);
+        stage.advance(t_ms, &performers, size.0, size.1);
+    }
+
     /// The tiles of the output frame at `t_ms` and its background: new pictures uploaded, the
     /// performers given to the stage.
     pub fn draws(
@@ -141,26 +186,15 @@ impl ScenePlacer<'_> {
         shown: &[Shown],
         running: &mut RunningVideo,
     ) -> Result<(Vec<TileDraw>, [u8; 3]), RenderError> {
-        let mut performers = Vec::with_capacity(shown.len());
         for s in shown {
-            let Some(visual) = visuals.get(s.visual) else { continue };
-            let frame = self.frame(s);
-            if let Some((frame, generation)) = frame
-                && running.uploaded[s.visual] != Some(generation)
+            if let Some((frame, generation)) = self.frame(s)
+                && running.uploaded.get(s.visual).is_some_and(|u| *u != Some(generation))
             {
                 running.compositor.upload(s.visual as u64, &i420(frame))?;
                 running.uploaded[s.visual] = Some(generation);
             }
-            let level = visual.audio_tracks.iter().filter_map(|&t| self.levels.get(t)).copied().fold(0.0, f32::max);
-            performers.push(Performer {
-                participant_id: &visual.participant_id,
-                screenshare: visual.screenshare,
-                source_id: s.visual as u64,
-                picture: frame.map(|(f, _)| (f.width, f.height)),
-                level,
-                join_order: s.visual,
-            });
         }
+        let performers = self.performers(visuals, shown);
         let (width, height) = running.compositor.output_size();
         let tiles = stage.advance(t_ms, &performers, width, height);
         let draws = stage.draws(t_ms, &tiles, &performers, &mut running.compositor, &mut running.overlays)?;

@@ -13,6 +13,7 @@ use super::individual::{self, WrittenIndividual};
 use super::manifest::{OutputEntry, StreamEntry, file_facts};
 use super::pass::{self, Entry, OutputResult};
 use super::plan::{RenderPlan, TrackPlan};
+use super::sliced::Sliced;
 use super::transcode::{self, Transcode};
 use super::{FileReady, PartialFile, Progress, RenderError, RenderRequest};
 use crate::outputs::individual::{IndividualFile, TrackRef, select};
@@ -118,11 +119,21 @@ pub fn write_outputs(
     }
     let request = &RenderRequest { encode, ..request.clone() };
     let (video, audio) = planned_composites(plan, request)?;
+    // The composite video in slices by several workers: the pass writes its mix instead.
+    let sliced = if video.is_some() { Sliced::plan(plan, request)? } else { None };
+    let mix = sliced.as_ref().map(Sliced::mix_path);
     let mut entries = Vec::new();
     let wants_composite = video.is_some() || !audio.is_empty();
     if wants_composite {
-        let targets: Vec<_> = audio.iter().map(|(format, planned)| (*format, planned.partial.path())).collect();
-        let output = composite_output(plan, request, video.as_ref().map(|v| (v.partial.path(), true)), &targets)?;
+        let mut targets: Vec<_> = audio.iter().map(|(format, planned)| (*format, planned.partial.path())).collect();
+        let in_pass = match &mix {
+            Some(mix) => {
+                targets.push((AudioFormat::M4a, mix.as_path()));
+                None
+            }
+            None => video.as_ref().map(|v| (v.partial.path(), true)),
+        };
+        let output = composite_output(plan, request, in_pass, &targets)?;
         entries.push(Entry { output, isolated: false, reports_progress: true });
     }
     // Re-encoded individual files: a partial file and an output each (or the reason it failed).
@@ -136,14 +147,27 @@ pub fn write_outputs(
         });
         transcoded.push((index, how, planned));
     }
+    let mut sliced_video = None;
     let mut results = {
         let _span = info_span!("composite", call_id = %plan.call.call_id).entered();
-        pass::run(plan, request, entries, on_progress)?.into_iter()
+        match (&sliced, &video) {
+            (Some(sliced), Some(video)) => {
+                let (results, joined) = sliced.run(plan, request, entries, video.partial.path(), on_progress)?;
+                sliced_video = Some(joined);
+                results
+            }
+            _ => pass::run(plan, request, entries, on_progress)?,
+        }
+        .into_iter()
     };
 
     let mut written = Written { entries: Vec::new(), failed: Vec::new(), composite: None };
     if wants_composite {
-        let result = results.next().unwrap_or(Err(RenderError::Cancelled))?;
+        let mut result = results.next().unwrap_or(Err(RenderError::Cancelled))?;
+        if let Some(joined) = sliced_video {
+            (result.encoder, result.adapter, result.compose_cpu_s) =
+                (joined.encoder, joined.adapter, joined.compose_cpu_s);
+        }
         for entry in commit_composites(request, video, audio, &result)? {
             FileReady::notify(request, &entry);
             written.entries.push(entry);

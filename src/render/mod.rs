@@ -17,6 +17,8 @@ mod pass_output;
 pub mod plan;
 pub mod preview;
 mod rtpdump_source;
+mod sliced;
+pub mod slices;
 pub mod source;
 pub mod stage;
 pub mod staging;
@@ -44,6 +46,8 @@ pub use files::individual_files;
 use manifest::{MANIFEST_FILE_NAME, Manifest, OutputEntry};
 pub use output::PartialFile;
 pub use plan::RenderPlan;
+pub use sliced::render_slice;
+pub use slices::{Parallel, SliceDone, SliceFailure, SliceOrder, SliceWorkers};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -65,8 +69,27 @@ pub enum RenderError {
     InvalidArgument { field: &'static str, value: String, reason: String },
     #[error("{} output files failed ({written} written):\n  {}", failed.len(), failed.join("\n  "))]
     Incomplete { written: usize, failed: Vec<String> },
+    #[error("slice {index} (frames {} to {}): {message}", frames.0, frames.1)]
+    Slice { index: usize, frames: (u64, u64), callers_fault: bool, code: &'static str, message: String },
     #[error("cancelled")]
     Cancelled,
+}
+
+/// A failure code a worker reported, as one of ours (`worker` when it is not known here).
+pub(crate) fn known_code(code: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "invalid_argument",
+        "bad_input",
+        "undecodable_media",
+        "hardware_unavailable",
+        "media",
+        "gpu",
+        "io",
+        "incomplete",
+        "interrupted",
+        "stalled",
+    ];
+    KNOWN.iter().find(|known| **known == code).copied().unwrap_or("worker")
 }
 
 impl Classify for RenderError {
@@ -79,6 +102,8 @@ impl Classify for RenderError {
             RenderError::InvalidArgument { .. } => Fault::BadInput("invalid_argument"),
             RenderError::Io { .. } => Fault::Internal("io"),
             RenderError::Incomplete { .. } => Fault::Internal("incomplete"),
+            RenderError::Slice { callers_fault: true, code, .. } => Fault::BadInput(code),
+            RenderError::Slice { code, .. } => Fault::Internal(code),
             RenderError::Cancelled => Fault::Internal("cancelled"),
         }
     }
@@ -143,6 +168,8 @@ pub struct RenderRequest {
     /// Told of each file as soon as it is complete under its final name, while the render
     /// goes on (the service uploads it meanwhile).
     pub on_file: Option<FileReady>,
+    /// Render the composite video in slices by several workers (see [`slices`]); `None`: one.
+    pub parallel: Option<Parallel>,
 }
 
 /// A callback for each finished file (see [`RenderRequest::on_file`]).
@@ -302,6 +329,15 @@ fn recording_outputs(
     let started = Instant::now();
     let plan = info_span!("plan").in_scope(|| RenderPlan::build_filtered(recording, &request.filter))?;
     plan.check_call_span(request.max_call_span_h).map_err(|err| err.shown(&recording.shown()))?;
+    // Slices' workers open the recording where it was extracted.
+    let sliced;
+    let request = match (&request.parallel, recording.extracted_dir()) {
+        (Some(_), Some(dir)) => {
+            sliced = RenderRequest { input: RenderInput::Archive(dir.to_path_buf()), ..request.clone() };
+            &sliced
+        }
+        _ => request,
+    };
     render_plan(request, &plan, started, on_progress).map_err(|err| naming_entries(err, recording.shown()))
 }
 
@@ -326,6 +362,9 @@ fn naming_entries(err: RenderError, shown: PathShown<'_>) -> RenderError {
         RenderError::Media(err) => RenderError::Media(media(err)),
         RenderError::Incomplete { written, failed } => {
             RenderError::Incomplete { written, failed: failed.into_iter().map(text).collect() }
+        }
+        RenderError::Slice { index, frames, callers_fault, code, message } => {
+            RenderError::Slice { index, frames, callers_fault, code, message: text(message) }
         }
         other => other,
     }

@@ -49,7 +49,9 @@ pub fn run(
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<Result<OutputResult, RenderError>>, RenderError> {
     let fps = request.encode.fps;
-    let Some(first) = entries.iter().map(|e| e.output.first_frame).min() else { return Ok(Vec::new()) };
+    let Some(first) = entries.iter().map(|e| e.output.first_frame.min(e.output.warm_from)).min() else {
+        return Ok(Vec::new());
+    };
     let end = entries.iter().map(|e| e.output.end_frame).max().unwrap_or(first);
     let tracks = plan.tracks.len();
     let (mut wants_video, mut wants_audio) = (vec![false; tracks], vec![false; tracks]);
@@ -108,10 +110,18 @@ pub fn run(
         let tick = Tick { t_ms: CallTimeline::frame_time_ms(n, fps), samples: (until - from) as usize };
         for (slot, result) in slots.iter_mut().zip(&mut results) {
             let Some(entry) = slot.as_mut() else { continue };
+            let mut placer = ScenePlacer { video: &mut video, levels: &levels, nv12: &mut nv12 };
+            if entry.output.rehearses(n) {
+                rehearse_tick(&mut entry.output, tick.t_ms, &mut placer)?;
+                if entry.reports_progress && n % u64::from(fps) == 0 {
+                    // Nothing written yet, but the render moves (the watchdog hears it).
+                    on_progress(progress(&entry.output, entry.output.first_frame, fps));
+                }
+                continue;
+            }
             if !entry.output.covers(n) {
                 continue;
             }
-            let mut placer = ScenePlacer { video: &mut video, levels: &levels, nv12: &mut nv12 };
             match output_tick(&mut entry.output, &tick, &track_pcm, &mut pcm, &mut placer) {
                 Ok(()) => {}
                 Err(err) if entry.isolated => {
@@ -123,14 +133,7 @@ pub fn run(
                 Err(err) => return Err(err),
             }
             if entry.reports_progress {
-                let output = &entry.output;
-                on_progress(Progress {
-                    phase: "composite",
-                    done: n + 1 - output.first_frame,
-                    total: output.frames(),
-                    media_done_ms: CallTimeline::frame_time_ms(n + 1, fps) - output.window_ms.0,
-                    media_total_ms: output.window_ms.1 - output.window_ms.0,
-                });
+                on_progress(progress(&entry.output, n + 1, fps));
             }
         }
     }
@@ -150,6 +153,29 @@ pub fn run(
         }
     }
     Ok(results.into_iter().map(|r| r.unwrap_or(Err(RenderError::Cancelled))).collect())
+}
+
+/// The composite's progress once frames before `end` are written.
+fn progress(output: &PassOutput, end: u64, fps: u32) -> Progress {
+    let written_ms = CallTimeline::frame_time_ms(end, fps) - CallTimeline::frame_time_ms(output.first_frame, fps);
+    let (from_ms, to_ms) = output.window_ms;
+    Progress {
+        phase: "composite",
+        done: end - output.first_frame,
+        total: output.frames(),
+        media_done_ms: written_ms,
+        media_total_ms: to_ms - from_ms,
+    }
+}
+
+/// A tick an output follows without writing: the scene advances as it would for a frame.
+fn rehearse_tick(output: &mut PassOutput, t_ms: f64, placer: &mut ScenePlacer<'_>) -> Result<(), RenderError> {
+    let shown = on_stage(&output.visuals, t_ms, placer.video)?;
+    if let VideoOut::Running(running) = &output.video {
+        let (width, height) = running.compositor.output_size();
+        placer.rehearse(&output.visuals, &mut output.stage, t_ms, &shown, (width, height));
+    }
+    Ok(())
 }
 
 /// One output frame tick of the pass.

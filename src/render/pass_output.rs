@@ -123,6 +123,10 @@ pub struct PassOutput {
     /// Frames `[first_frame, end_frame)` of the pass's frame grid.
     pub first_frame: u64,
     pub end_frame: u64,
+    /// From this frame on (up to `first_frame`) the output follows the call without writing:
+    /// its stage hears and places who is there, so its first written frame is the one a render
+    /// from here would have (a slice of the composite, see `sliced`).
+    pub warm_from: u64,
     /// The call-clock window the frames cover.
     pub window_ms: (f64, f64),
     /// What it shows (tracks indexed in the full plan), through which layout.
@@ -145,6 +149,11 @@ pub struct PassOutput {
 impl PassOutput {
     pub fn covers(&self, n: u64) -> bool {
         (self.first_frame..self.end_frame).contains(&n)
+    }
+
+    /// Whether frame `n` is one the output follows without writing (see `warm_from`).
+    pub fn rehearses(&self, n: u64) -> bool {
+        (self.warm_from..self.first_frame).contains(&n)
     }
 
     /// Starts the waiting video at `(width, height)` (made even, at least 16x16) and replays

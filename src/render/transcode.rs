@@ -132,6 +132,7 @@ pub fn single_output(
     };
     Ok(PassOutput {
         first_frame: single.frames.0,
+        warm_from: single.frames.0,
         end_frame: single.frames.1,
         window_ms: single.window_ms,
         visuals: single.visuals,
