@@ -8,25 +8,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::grpc::{self, client, runtime, small_composite_job, wait_final};
-use support::server::{Server, ServerOptions};
+use support::server::{Server, ServerOptions, render_processes};
 use tessera::proto::{self as pb, JobState};
 use tessera::synth::{SynthSpec, synth};
-
-/// Pids of the server's render processes.
-fn workers(server_pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // pid (comm) state ppid ...
-            let ppid = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            ppid == Some(server_pid) && String::from_utf8_lossy(&cmdline).contains("job-worker")
-        })
-        .collect()
-}
 
 #[test]
 fn a_crash_in_a_render_fails_its_job_and_the_server_serves_on() {
@@ -47,7 +31,7 @@ fn a_crash_in_a_render_fails_its_job_and_the_server_serves_on() {
         // Its render process, once it renders.
         let deadline = Instant::now() + Duration::from_secs(60);
         let worker = loop {
-            if let Some(&pid) = workers(server.pid()).first() {
+            if let Some(&pid) = render_processes(server.pid()).first() {
                 break pid;
             }
             assert!(Instant::now() < deadline, "no render process: {}", server.logs());

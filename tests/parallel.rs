@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::grpc::{self, client, runtime, small_composite_job, wait_final};
-use support::server::{Server, ServerOptions};
+use support::server::{Server, ServerOptions, render_processes};
 use support::*;
 use tessera::layout::Layout;
-use tessera::proto::{JobState, render_job_event::Event};
+use tessera::proto::{self as pb, JobState, render_job_event::Event};
 use tessera::synth::plan::BEEP_HZ;
 use tessera::synth::{SynthPlan, SynthSpec, synth};
 
@@ -155,9 +155,12 @@ fn a_job_asking_for_parallelism_renders_its_slices_in_render_processes() {
         let id = c.create_render_job(grpc::create_request(&job)).await.expect("create").into_inner().id;
         let done = wait_final(&mut c, &id).await;
         assert_eq!(done.state(), JobState::Completed, "{done:?}\n{}", server.logs());
-        let events = grpc::watch(&server.addr, &id, 0, |e| {
-            matches!(e.event, Some(Event::StateChanged(s)) if s == JobState::Completed as i32)
-        })
+        let events = grpc::watch(
+            &server.addr,
+            &id,
+            0,
+            |e| matches!(e.event, Some(Event::StateChanged(s)) if s == JobState::Completed as i32),
+        )
         .await;
         let composite: Vec<i64> = events
             .iter()
@@ -176,4 +179,37 @@ fn a_job_asking_for_parallelism_renders_its_slices_in_render_processes() {
     let mp4 = files_in(&dir.path().join("parallel")).into_iter().find(|f| f.extension().is_some_and(|e| e == "mp4"));
     let mp4 = mp4.expect("the composite");
     assert_eq!(streams(&mp4).iter().map(|s| (s.0.as_str(), s.1)).collect::<Vec<_>>()[0], ("video", 120));
+}
+
+#[test]
+fn a_cancelled_parallel_job_leaves_no_slice_process_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("call");
+    synth(&SynthSpec { participants: 2, duration_ms: 120_000, width: 64, height: 36, ..SynthSpec::default() }, &input)
+        .expect("synth");
+    let server = Server::start(&dir.path().join("server"), &ServerOptions::default());
+    let mut job = small_composite_job(&input, "cancelled");
+    job["spec"]["parallelism"] = serde_json::json!(3);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut c = client(&server.addr).await;
+        let id = c.create_render_job(grpc::create_request(&job)).await.expect("create").into_inner().id;
+        // The job's render process, then its three slice workers.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let slices = loop {
+            let slices: Vec<u32> = render_processes(server.pid()).into_iter().flat_map(render_processes).collect();
+            if slices.len() == 3 {
+                break slices;
+            }
+            assert!(std::time::Instant::now() < deadline, "no slice workers: {}", server.logs());
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        c.cancel_render_job(pb::CancelRenderJobRequest { id: id.clone() }).await.expect("cancel");
+        let ended = wait_final(&mut c, &id).await;
+        assert_eq!(ended.state(), JobState::Cancelled, "{ended:?}\n{}", server.logs());
+        let alive: Vec<&u32> = slices.iter().filter(|pid| Path::new(&format!("/proc/{pid}")).exists()).collect();
+        assert!(alive.is_empty(), "slice workers still running: {alive:?}\n{}", server.logs());
+    });
+    assert!(!server.logs().contains("rendering it again"), "a cancelled slice is not retried: {}", server.logs());
 }

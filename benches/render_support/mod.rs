@@ -10,6 +10,7 @@ use tessera::render::{CancelFlag, RenderInput, RenderRequest};
 
 /// The composite MP4 (and nothing else) of the recording at `input`, into `output_dir`, with
 /// the service's default layout, watchdog and limits.
+#[allow(dead_code, reason = "each bench includes this module; the parallel bench runs the command")]
 pub fn composite_request(input: PathBuf, output_dir: PathBuf, encode: EncodeSettings) -> RenderRequest {
     RenderRequest {
         input: RenderInput::Archive(input),

@@ -129,7 +129,7 @@ impl Sliced {
             let (slices_tx, slices_cancel) = (tx.clone(), &cancel);
             let slices = scope.spawn(move || {
                 let _span = span.enter();
-                self.render_slices(slices_cancel, &slices_tx)
+                self.render_slices([slices_cancel, &request.cancel], &slices_tx)
             });
             drop(tx);
             loop {
@@ -185,8 +185,14 @@ impl Sliced {
     }
 
     /// Every slice rendered at once, each by a worker of its own; the first failure stops the
-    /// others.
-    fn render_slices(&self, cancel: &CancelFlag, tx: &mpsc::Sender<Message>) -> Result<Vec<SliceDone>, RenderError> {
+    /// others. `cancels`: the slices' own flag (which stops them), and the job's (which is
+    /// passed on to the first within a tenth of a second; a worker that dies meanwhile, as the
+    /// terminal's Ctrl-C ends it, is not tried again).
+    fn render_slices(
+        &self,
+        cancels: [&CancelFlag; 2],
+        tx: &mpsc::Sender<Message>,
+    ) -> Result<Vec<SliceDone>, RenderError> {
         let results: Vec<Result<SliceDone, RenderError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .slices
@@ -195,9 +201,9 @@ impl Sliced {
                     let (tx, span) = (tx.clone(), tracing::Span::current());
                     scope.spawn(move || {
                         let _span = info_span!(parent: &span, "slice", index = slice.index).entered();
-                        let result = self.render_one(*slice, cancel, &tx);
+                        let result = self.render_one(*slice, cancels, &tx);
                         if result.is_err() {
-                            cancel.cancel();
+                            cancels[0].cancel();
                         }
                         result
                     })
@@ -222,9 +228,10 @@ impl Sliced {
     fn render_one(
         &self,
         slice: Slice,
-        cancel: &CancelFlag,
+        cancels: [&CancelFlag; 2],
         tx: &mpsc::Sender<Message>,
     ) -> Result<SliceDone, RenderError> {
+        let cancel = cancels[0];
         let mut attempt = 0;
         loop {
             let order =
@@ -243,7 +250,7 @@ impl Sliced {
                     ));
                 }
                 Err(SliceFailure::Cancelled) => return Err(RenderError::Cancelled),
-                Err(SliceFailure::Died(why)) if attempt < RETRIES && !cancel.is_cancelled() => {
+                Err(SliceFailure::Died(why)) if attempt < RETRIES && !cancels.iter().any(|c| c.is_cancelled()) => {
                     tracing::warn!(slice = slice.index, attempt, %why, "a slice's worker died: rendering it again");
                     on_frames(0);
                     attempt += 1;
