@@ -71,6 +71,80 @@ fn composite(input: &Path, out: &Path, size: &str, preset: &str, parallelism: u3
     frames(&mp4)
 }
 
+/// Runs a slice worker with `order` on its stdin (held open while it works: a worker whose
+/// stdin closes stops); fails unless it reports the slice done.
+fn run_slice(command: &mut Command, order: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut input = child.stdin.take();
+    if let Some(input) = input.as_mut() {
+        writeln!(input, "{order}")?;
+    }
+    let out = child.wait_with_output()?;
+    drop(input);
+    let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_owned();
+    anyhow::ensure!(
+        out.status.success() && last.contains(r#""report":"slice""#),
+        "the slice worker answered {last}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Each slice of `workers` rendered alone (its worker as `--parallelism` starts it), and the
+/// mix alone: on a node with a core per busy thread of each, the render in slices takes about
+/// the longest of these, plus the join. An estimate, for a node with more cores than this one.
+fn critical_path(
+    input: &Path,
+    dir: &Path,
+    size: &str,
+    preset: &str,
+    duration_s: u64,
+    workers: u32,
+) -> anyhow::Result<()> {
+    if workers <= 1 {
+        return Ok(());
+    }
+    let frames = duration_s * 30;
+    let slices = tessera::render::slices::cut(0, frames, workers, 60);
+    let composite = |out: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command.args(["raw", "composite", "--input-dir"]).arg(input).arg("--output").arg(out);
+        command.args(["--size", size, "--preset", preset]);
+        command
+    };
+    let mut walls = Vec::new();
+    for slice in &slices {
+        let order = tessera::render::SliceOrder {
+            slice: *slice,
+            path: dir.join(format!("alone-{}.mp4", slice.index)),
+            recording_dir: Some(input.to_path_buf()),
+            attempt: 0,
+        };
+        let line = serde_json::to_string(&order)?;
+        let ((), wall, _) = measure(|| run_slice(composite(&dir.join("alone")).arg("--slice-worker"), &line))?;
+        walls.push(wall);
+    }
+    let mix = dir.join("mix-alone");
+    let ((), mix_wall, _) = measure(|| {
+        let ran = composite(&mix).args(["--no-video", "--audio-only", "m4a"]).output()?;
+        anyhow::ensure!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+        Ok(())
+    })?;
+    let longest = walls.iter().copied().fold(mix_wall, f64::max);
+    println!(
+        "\nparallelism {workers}, each part alone: slices {} s, the mix {mix_wall:.1} s; the longest, {longest:.1} s, \
+         is {:.2}x real time",
+        walls.iter().map(|w| format!("{w:.1}")).collect::<Vec<_>>().join(" / "),
+        duration_s as f64 / longest
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let smoke = !std::env::args().any(|a| a == "--bench") && std::env::var("BENCH_DURATION_S").is_err();
     let duration_s: u64 = env_or("BENCH_DURATION_S", if smoke { 4 } else { 120 });
@@ -111,6 +185,8 @@ fn main() -> anyhow::Result<()> {
             base_wall / wall
         );
     }
+
+    critical_path(&input, dir.path(), &size, &preset, duration_s, *parallelism.last().unwrap_or(&1))?;
 
     // What a job's render process costs: one second of call, in process and in a child.
     let small = dir.path().join("small");
