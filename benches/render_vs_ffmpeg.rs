@@ -28,7 +28,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
 use tessera::ingest::Recording;
 use tessera::ingest::sdp::Codec;
@@ -41,21 +40,7 @@ use tessera::synth::{SynthSpec, synth};
 
 mod render_support;
 use render_support::composite_request;
-use render_support::cpu_s;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// Wall and CPU seconds of `work` (this process and its children together).
-fn measure<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(T, f64, f64)> {
-    let (own, children) = cpu_s();
-    let started = Instant::now();
-    let value = work()?;
-    let wall = started.elapsed().as_secs_f64();
-    let (own_after, children_after) = cpu_s();
-    Ok((value, wall, (own_after - own) + (children_after - children)))
-}
+use render_support::{env_or, measure};
 
 fn ffmpeg(args: &[String]) -> anyhow::Result<()> {
     let status = Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-y"]).args(args).status()?;

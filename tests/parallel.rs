@@ -140,15 +140,22 @@ fn a_call_rendered_in_slices_has_the_single_renders_flashes_beeps_and_length() {
     eprintln!("{checked} flashes on the same frame, beeps at most {worst_beep_ms:.3} ms apart");
 }
 
+/// A server, and a job asking it for a composite of a synthetic call of `duration_ms` in 3
+/// slices, its outputs under `dir/{prefix}`.
+fn parallel_job(dir: &Path, duration_ms: u64, prefix: &str) -> (Server, serde_json::Value) {
+    let input = dir.join("call");
+    synth(&SynthSpec { participants: 2, duration_ms, width: 64, height: 36, ..SynthSpec::default() }, &input)
+        .expect("synth");
+    let server = Server::start(&dir.join("server"), &ServerOptions::default());
+    let mut job = small_composite_job(&input, prefix);
+    job["spec"]["parallelism"] = serde_json::json!(3);
+    (server, job)
+}
+
 #[test]
 fn a_job_asking_for_parallelism_renders_its_slices_in_render_processes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let input = dir.path().join("call");
-    synth(&SynthSpec { participants: 2, duration_ms: 12_000, width: 64, height: 36, ..SynthSpec::default() }, &input)
-        .expect("synth");
-    let server = Server::start(&dir.path().join("server"), &ServerOptions::default());
-    let mut job = small_composite_job(&input, "parallel");
-    job["spec"]["parallelism"] = serde_json::json!(3);
+    let (server, job) = parallel_job(dir.path(), 12_000, "parallel");
     let rt = runtime();
     rt.block_on(async {
         let mut c = client(&server.addr).await;
@@ -184,12 +191,7 @@ fn a_job_asking_for_parallelism_renders_its_slices_in_render_processes() {
 #[test]
 fn a_cancelled_parallel_job_leaves_no_slice_process_behind() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let input = dir.path().join("call");
-    synth(&SynthSpec { participants: 2, duration_ms: 120_000, width: 64, height: 36, ..SynthSpec::default() }, &input)
-        .expect("synth");
-    let server = Server::start(&dir.path().join("server"), &ServerOptions::default());
-    let mut job = small_composite_job(&input, "cancelled");
-    job["spec"]["parallelism"] = serde_json::json!(3);
+    let (server, job) = parallel_job(dir.path(), 120_000, "cancelled");
     let rt = runtime();
     rt.block_on(async {
         let mut c = client(&server.addr).await;

@@ -28,6 +28,22 @@ pub fn composite_request(input: PathBuf, output_dir: PathBuf, encode: EncodeSett
     }
 }
 
+#[allow(dead_code, reason = "each bench includes this module; not every one has knobs")]
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Wall and CPU seconds of `work` (this process and its waited-for children together).
+#[allow(dead_code, reason = "each bench includes this module; the memory bench counts no CPU")]
+pub fn measure<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(T, f64, f64)> {
+    let (own, children) = cpu_s();
+    let started = std::time::Instant::now();
+    let value = work()?;
+    let wall = started.elapsed().as_secs_f64();
+    let (own_after, children_after) = cpu_s();
+    Ok((value, wall, (own_after - own) + (children_after - children)))
+}
+
 /// CPU seconds (user + system) of this process and of its waited-for children, from
 /// /proc/self/stat (clock ticks of 1/100 s).
 #[allow(dead_code, reason = "each bench includes this module; the memory bench counts no CPU")]

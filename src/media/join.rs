@@ -154,7 +154,7 @@ fn copy_parts(
                 Some(caps) => out.caps(caps).build(),
                 None => out.build(),
             };
-            push_sample(writer, src, &out)?;
+            writer.push_sample(src, &out)?;
         }
     }
     Ok(())
@@ -168,29 +168,6 @@ fn same_stream(a: &gst::Caps, b: &gst::Caps) -> bool {
         && ["codec_data", "width", "height", "stream-format", "rate", "channels"].iter().all(|&field| {
             a.value(field).ok().map(|v| v.serialize().ok()) == b.value(field).ok().map(|v| v.serialize().ok())
         })
-}
-
-/// Pushes a sample once `src` has room (see [`OwnedPipeline::push`]).
-fn push_sample(writer: &OwnedPipeline, src: &gst_app::AppSrc, sample: &gst::Sample) -> Result<(), MediaError> {
-    let max_bytes = src.max_bytes();
-    loop {
-        if let Some(err) = writer.first_error() {
-            return Err(err);
-        }
-        writer.check_interrupt()?;
-        if src.current_level_bytes() < max_bytes {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    src.push_sample(sample).map_err(|flow| {
-        writer.first_error().unwrap_or_else(|| MediaError::Internal {
-            what: writer.what.clone(),
-            reason: format!("the muxer refused data: {flow:?}"),
-        })
-    })?;
-    writer.touch();
-    Ok(())
 }
 
 #[cfg(test)]

@@ -132,6 +132,20 @@ impl OwnedPipeline {
     /// error (an element downstream failed, so the queue never drains) or the interrupt ends the
     /// wait. `src` must have a byte limit, and this must be its only producer.
     pub fn push(&self, src: &gst_app::AppSrc, buffer: gst::Buffer) -> Result<(), MediaError> {
+        self.wait_for_room(src)?;
+        let pushed = src.push_buffer(buffer);
+        self.pushed(pushed)
+    }
+
+    /// [`OwnedPipeline::push`] for a sample: its buffer with its caps and segment (the appsrc
+    /// passes a new segment on when `handle-segment-change` is set).
+    pub fn push_sample(&self, src: &gst_app::AppSrc, sample: &gst::Sample) -> Result<(), MediaError> {
+        self.wait_for_room(src)?;
+        let pushed = src.push_sample(sample);
+        self.pushed(pushed)
+    }
+
+    fn wait_for_room(&self, src: &gst_app::AppSrc) -> Result<(), MediaError> {
         let max_bytes = src.max_bytes();
         loop {
             if let Some(err) = self.first_error() {
@@ -139,11 +153,14 @@ impl OwnedPipeline {
             }
             self.check_interrupt()?;
             if max_bytes == 0 || src.current_level_bytes() < max_bytes {
-                break;
+                return Ok(());
             }
             std::thread::sleep(ROOM_POLL);
         }
-        src.push_buffer(buffer).map_err(|flow| {
+    }
+
+    fn pushed(&self, result: Result<gst::FlowSuccess, gst::FlowError>) -> Result<(), MediaError> {
+        result.map_err(|flow| {
             self.first_error().unwrap_or_else(|| MediaError::Internal {
                 what: self.what.clone(),
                 reason: format!("the pipeline refused data: {flow:?}"),
