@@ -5,7 +5,8 @@
 //! duration; its audio is the same samples. CI renders a one-minute call; the ten
 //! minutes is `PARALLEL_CALL_S=600` (in `scripts/long-runs.sh`). A job asking for parallelism
 //! through the service (each slice a grandchild of the server: its job's render process starts
-//! them) completes with the slices' progress summed.
+//! them) completes with the slices' progress summed, and leaves no slice process when
+//! cancelled; `tessera render` renders a job's slices the same way.
 
 mod support;
 
@@ -214,4 +215,31 @@ fn a_cancelled_parallel_job_leaves_no_slice_process_behind() {
         assert!(alive.is_empty(), "slice workers still running: {alive:?}\n{}", server.logs());
     });
     assert!(!server.logs().contains("rendering it again"), "a cancelled slice is not retried: {}", server.logs());
+}
+
+#[test]
+fn tessera_render_honours_a_jobs_parallelism() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("call");
+    synth(&SynthSpec { participants: 2, duration_ms: 8000, width: 64, height: 36, ..SynthSpec::default() }, &input)
+        .expect("synth");
+    let out = dir.path().join("out");
+    let mut job = small_composite_job(&input, &out.display().to_string());
+    job["spec"]["parallelism"] = serde_json::json!(2);
+    let file = dir.path().join("job.json");
+    std::fs::write(&file, job.to_string()).expect("job file");
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("render")
+        .arg(&file)
+        .env("TESSERA_TEST_ABORT_SLICE", "1")
+        .env("WGPU_BACKEND", std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "vulkan".into()))
+        .env("XDG_RUNTIME_DIR", std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()))
+        .output()
+        .expect("run tessera");
+    assert!(output.status.success(), "{}", text(&output));
+    // Slice 1's worker aborted and was run again: the job was rendered in slices.
+    assert!(text(&output).contains("a slice's worker died: rendering it again"), "{}", text(&output));
+    let mp4 = files_in(&out).into_iter().find(|f| f.extension().is_some_and(|e| e == "mp4")).expect("the composite");
+    assert_eq!(streams(&mp4)[0].0, "video");
+    assert_eq!(streams(&mp4)[0].1, 80, "8 s at 10 fps");
 }

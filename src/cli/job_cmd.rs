@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use tessera::job::read_job_file;
 use tessera::job::spec::{remote_source, validate};
+use tessera::job::worker::{WorkOrder, parallel_for};
 use tessera::render::RenderInput;
 use tessera::storage::settings::remote_settings;
 
@@ -75,6 +76,11 @@ pub fn render_job(args: RenderArgs) -> anyhow::Result<()> {
         let blocks: Vec<_> = spec.source_storage.iter().collect();
         let archive = fetch_source(url, &blocks, &cache, guarded.work_dir.path(), &guarded.cancel)?;
         request.input = RenderInput::Archive(archive);
+    }
+    if spec.parallelism > 1 {
+        // Its slices render in `tessera job-worker` processes, as the service's do.
+        let exe = std::env::current_exe().context("finding this program to start slice workers")?;
+        request.parallel = parallel_for(&WorkOrder::of(job.request_id.clone(), spec.clone(), &request), &exe);
     }
     let span = tracing::info_span!("job", request_id = %job.request_id);
     let summary = span.in_scope(|| run(&request, None))?;

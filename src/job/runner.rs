@@ -133,19 +133,7 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
     let phases = u32::from(request.outputs.composite_video.is_some() || !request.outputs.composite_audio.is_empty())
         + u32::from(!request.outputs.individual.is_empty());
     let mut reporter = ProgressReporter::new(ctx, &job.id, phases.max(1));
-    let order = WorkOrder {
-        job_id: job.id.clone(),
-        spec: spec.clone(),
-        archive: match &request.input {
-            RenderInput::Archive(path) => Some(path.clone()),
-            _ => None,
-        },
-        output_dir: request.output_dir.clone(),
-        work_dir: request.work_dir.clone(),
-        stall_timeout_s: request.stall_timeout_s,
-        max_call_span_h: request.max_call_span_h,
-        slice: None,
-    };
+    let order = WorkOrder::of(job.id.clone(), spec.clone(), &request);
     let result = match &ctx.worker {
         // A live job's media arrives here: it renders on this process's threads.
         Some(exe) if !matches!(request.input, RenderInput::Live(_)) => {

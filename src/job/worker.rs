@@ -45,6 +45,26 @@ pub struct WorkOrder {
     pub slice: Option<SliceOrder>,
 }
 
+impl WorkOrder {
+    /// The order for a job's `spec` as `request` (built from it) stands: its source (a
+    /// downloaded one's file), directories and limits.
+    pub fn of(job_id: String, spec: pb::RenderJobSpec, request: &RenderRequest) -> WorkOrder {
+        WorkOrder {
+            job_id,
+            spec,
+            archive: match &request.input {
+                RenderInput::Archive(path) => Some(path.clone()),
+                _ => None,
+            },
+            output_dir: request.output_dir.clone(),
+            work_dir: request.work_dir.clone(),
+            stall_timeout_s: request.stall_timeout_s,
+            max_call_span_h: request.max_call_span_h,
+            slice: None,
+        }
+    }
+}
+
 /// One line of the child's answer.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "report", rename_all = "snake_case")]
