@@ -245,3 +245,33 @@ fn tessera_render_honours_a_jobs_parallelism() {
     assert_eq!(streams(&mp4)[0].0, "video");
     assert_eq!(streams(&mp4)[0].1, 80, "8 s at 10 fps");
 }
+
+#[test]
+fn a_job_in_slices_takes_its_nodes_slots_while_it_renders() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("call");
+    synth(&SynthSpec { participants: 2, duration_ms: 30_000, width: 64, height: 36, ..SynthSpec::default() }, &input)
+        .expect("synth");
+    let short = dir.path().join("short");
+    synth(&SynthSpec { participants: 2, duration_ms: 1000, width: 64, height: 36, ..SynthSpec::default() }, &short)
+        .expect("synth");
+    // Two slots: the job in two slices takes both, the next job waits for them.
+    let server = Server::start(&dir.path().join("server"), &ServerOptions { max_concurrent: 2, ..Default::default() });
+    let mut sliced = small_composite_job(&input, "sliced");
+    sliced["spec"]["parallelism"] = serde_json::json!(2);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut c = client(&server.addr).await;
+        let first = c.create_render_job(grpc::create_request(&sliced)).await.expect("create").into_inner().id;
+        let next = small_composite_job(&short, "next");
+        let second = c.create_render_job(grpc::create_request(&next)).await.expect("create").into_inner().id;
+        let (a, b) = (wait_final(&mut c, &first).await, wait_final(&mut c, &second).await);
+        assert_eq!((a.state(), b.state()), (JobState::Completed, JobState::Completed), "{}", server.logs());
+        assert!(
+            b.started_at_unix_ms >= a.stopped_at_unix_ms,
+            "the next job started at {} while the job in slices ran until {}",
+            b.started_at_unix_ms,
+            a.stopped_at_unix_ms
+        );
+    });
+}

@@ -1,5 +1,6 @@
-//! Runs queued jobs, oldest first, at most `jobs.max_concurrent` at a time, each on a blocking
-//! thread inside a `job` span (so every log line of a job carries its id). Each claimed job is
+//! Runs queued jobs, oldest first, at most `jobs.max_concurrent` at a time (a job in slices
+//! counting a slot per slice), each on a blocking thread inside a `job` span (so every log
+//! line of a job carries its id). Each claimed job is
 //! leased to this node and its lease renewed by a heartbeat, which also brings cancels recorded
 //! in the store (by any node) to the run. Jobs whose node died are taken over once their lease
 //! expires. On shutdown it stops taking jobs, lets the running ones finish within the grace
@@ -67,6 +68,15 @@ struct Release {
     scheduler: Arc<Scheduler>,
     job_id: String,
     _permit: OwnedSemaphorePermit,
+    /// The slots of a job's slices beyond its own (see [`slots_for`]).
+    _more: Option<OwnedSemaphorePermit>,
+}
+
+/// The slots a job takes: one, or one per slice of a composite in slices (its slice processes
+/// run at once), up to all of the node's.
+fn slots_for(job: &RenderJob, max_concurrent: u32) -> u32 {
+    let parallelism = job.spec.as_ref().map_or(1, |spec| spec.parallelism);
+    parallelism.clamp(1, max_concurrent.max(1))
 }
 
 impl Drop for Release {
@@ -191,13 +201,23 @@ impl Scheduler {
                     _ = stopping.wait_for(|s| *s) => return,
                 }
             };
+            // A job in slices waits for its slices' slots (the node's other jobs finishing);
+            // at shutdown it runs, and is handed back, like the others.
+            let more = match slots_for(&job, self.ctx.config.jobs.max_concurrent) - 1 {
+                0 => None,
+                n => tokio::select! {
+                    permit = slots.clone().acquire_many_owned(n) => permit.ok(),
+                    _ = stopping.wait_for(|s| *s) => None,
+                },
+            };
             self.ctx.metrics.job_started();
             let scheduler = self.clone();
             tokio::task::spawn_blocking(move || {
                 let span = tracing::info_span!("job", job_id = %job.id);
                 let _entered = span.enter();
                 // Whatever happens below, the slot and the handle are given back.
-                let _release = Release { scheduler: scheduler.clone(), job_id: job.id.clone(), _permit: permit };
+                let _release =
+                    Release { scheduler: scheduler.clone(), job_id: job.id.clone(), _permit: permit, _more: more };
                 tracing::info!(request_id = %job.request_id, "started");
                 let ctx = &scheduler.ctx;
                 match std::panic::catch_unwind(AssertUnwindSafe(|| runner::run(ctx, &job, &handle))) {
@@ -367,5 +387,24 @@ impl Scheduler {
         while !self.handles().is_empty() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_in_slices_takes_a_slot_per_slice_up_to_the_nodes() {
+        let job = |parallelism| RenderJob {
+            spec: Some(crate::proto::RenderJobSpec { parallelism, ..Default::default() }),
+            ..Default::default()
+        };
+        assert_eq!(slots_for(&job(0), 4), 1);
+        assert_eq!(slots_for(&job(1), 4), 1);
+        assert_eq!(slots_for(&job(3), 4), 3);
+        assert_eq!(slots_for(&job(16), 4), 4, "never more than the node has");
+        assert_eq!(slots_for(&RenderJob::default(), 4), 1, "no spec");
+        assert_eq!(slots_for(&job(3), 0), 1);
     }
 }
