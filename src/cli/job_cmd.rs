@@ -77,11 +77,9 @@ pub fn render_job(args: RenderArgs) -> anyhow::Result<()> {
         let archive = fetch_source(url, &blocks, &cache, guarded.work_dir.path(), &guarded.cancel)?;
         request.input = RenderInput::Archive(archive);
     }
-    if spec.parallelism > 1 {
-        // Its slices render in `tessera job-worker` processes, as the service's do.
-        let exe = std::env::current_exe().context("finding this program to start slice workers")?;
-        request.parallel = parallel_for(&WorkOrder::of(job.request_id.clone(), spec.clone(), &request), &exe);
-    }
+    // Its slices (if any) render in `tessera job-worker` processes, as the service's do.
+    request.parallel = parallel_for(&WorkOrder::of(job.request_id.clone(), spec.clone(), &request), None)
+        .map_err(|failure| anyhow::anyhow!(failure.message))?;
     let span = tracing::info_span!("job", request_id = %job.request_id);
     let summary = span.in_scope(|| run(&request, None))?;
     if let Some(settings) = remote {

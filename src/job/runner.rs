@@ -139,12 +139,14 @@ pub fn run(ctx: &JobContext, job: &pb::RenderJob, handle: &JobHandle) -> Result<
         Some(exe) if !matches!(request.input, RenderInput::Live(_)) => {
             render_in_child(exe, &order, &handle.cancel, request.on_file.as_ref(), |p| reporter.report(p))
         }
-        _ => {
-            // Slices still render in child processes of their own.
-            let exe = ctx.worker.clone().or_else(|| std::env::current_exe().ok());
-            request.parallel = exe.and_then(|exe| parallel_for(&order, &exe));
-            render(&request, |p| reporter.report(p)).map_err(|err| WorkerError::of(&err))
-        }
+        // Slices still render in child processes of their own.
+        _ => match parallel_for(&order, ctx.worker.as_deref()) {
+            Ok(parallel) => {
+                request.parallel = parallel;
+                render(&request, |p| reporter.report(p)).map_err(|err| WorkerError::of(&err))
+            }
+            Err(failure) => Err(WorkerError::Failed(failure)),
+        },
     };
     // The render's hook holds the uploader's queue open: let it go so the uploads can end.
     request.on_file = None;

@@ -128,13 +128,20 @@ fn phase_name(phase: &str) -> &'static str {
     ["composite", "individual", "live"].into_iter().find(|p| *p == phase).unwrap_or("render")
 }
 
-/// The job's slices rendered by child processes of `exe`, when its spec asks for parallelism.
-pub fn parallel_for(order: &WorkOrder, exe: &Path) -> Option<Parallel> {
+/// The job's slices rendered by child processes of `exe` (`None`: this program), when its spec
+/// asks for parallelism. Fails, as an internal failure, when this program cannot be found.
+pub fn parallel_for(order: &WorkOrder, exe: Option<&Path>) -> Result<Option<Parallel>, pb::Failure> {
     let workers = order.spec.parallelism;
-    (workers > 1 && order.slice.is_none()).then(|| Parallel {
-        workers,
-        slices: std::sync::Arc::new(ChildSlices::for_job(exe.to_path_buf(), order.clone())),
-    })
+    if workers <= 1 || order.slice.is_some() {
+        return Ok(None);
+    }
+    let exe = match exe {
+        Some(exe) => exe.to_path_buf(),
+        None => std::env::current_exe().map_err(|err| {
+            failure_of(Fault::Internal("worker"), format!("cannot find this program to start slice workers: {err}"))
+        })?,
+    };
+    Ok(Some(Parallel { workers, slices: std::sync::Arc::new(ChildSlices::for_job(exe, order.clone())) }))
 }
 
 /// The job's request rebuilt from an order (the runner's choices applied to the spec's).
@@ -360,14 +367,9 @@ pub fn serve_order() -> Result<(), std::io::Error> {
 
 /// Renders a whole job in the child, its slices (if any) in children of its own.
 fn serve_render(mut request: RenderRequest, order: &WorkOrder, say: &Say) {
-    match std::env::current_exe() {
-        Ok(exe) => request.parallel = parallel_for(order, &exe),
-        Err(err) if order.spec.parallelism > 1 => {
-            let message = format!("cannot find this program to start slice workers: {err}");
-            say(&Report::Failed { failure: failure_of(Fault::Internal("worker"), message) });
-            return;
-        }
-        Err(_) => {}
+    match parallel_for(order, None) {
+        Ok(parallel) => request.parallel = parallel,
+        Err(failure) => return say(&Report::Failed { failure }),
     }
     let file_say = std::sync::Arc::clone(say);
     request.on_file = Some(FileReady::new(move |entry| file_say(&Report::File { entry: entry.clone() })));

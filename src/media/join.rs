@@ -26,9 +26,10 @@ use super::pipeline::{MediaError, OwnedPipeline, require_elements};
 /// any encoder's reorder delay.
 const BASE_NS: u64 = 3_600_000_000_000;
 
-/// One slice of the video: its file, and the call time of its first frame.
+/// One piece to copy: a file whose first stream is copied, and the call time its start goes to
+/// (a slice of the video: the call time of its first frame; the mix: 0).
 #[derive(Debug, Clone, PartialEq)]
-pub struct VideoPart {
+pub struct Part {
     pub path: PathBuf,
     pub offset_ns: u64,
 }
@@ -36,7 +37,7 @@ pub struct VideoPart {
 /// Writes `out`: the video of `parts` in order, and the audio of `audio` (an M4A or MP4 whose
 /// first stream is the audio), both copied. The parts must share their stream's format (one
 /// encoder, one set of settings).
-pub fn join_mp4(parts: &[VideoPart], audio: Option<&Path>, out: &Path) -> Result<(), MediaError> {
+pub fn join_mp4(parts: &[Part], audio: Option<&Path>, out: &Path) -> Result<(), MediaError> {
     require_elements(&["filesrc", "qtdemux", "appsink", "appsrc", "queue", "mp4mux", "filesink"])?;
     let first = parts.first().ok_or_else(|| MediaError::Internal {
         what: format!("joining {}", out.display()),
@@ -65,8 +66,8 @@ pub fn join_mp4(parts: &[VideoPart], audio: Option<&Path>, out: &Path) -> Result
             let (writer, interrupt) = (&writer, interrupt.clone());
             scope.spawn(move || {
                 let _entered = interrupt.enter();
-                let part = VideoPart { path: path.to_path_buf(), offset_ns: 0 };
-                let result = copy_parts(writer, src, std::slice::from_ref(&part), "audio");
+                let mix = Part { path: path.to_path_buf(), offset_ns: 0 };
+                let result = copy_parts(writer, src, std::slice::from_ref(&mix), "audio");
                 let _ = src.end_of_stream();
                 result
             })
@@ -93,12 +94,7 @@ pub fn join_mp4(parts: &[VideoPart], audio: Option<&Path>, out: &Path) -> Result
 }
 
 /// Copies the first stream of each part, in order, into `src`, each moved to its offset.
-fn copy_parts(
-    writer: &OwnedPipeline,
-    src: &gst_app::AppSrc,
-    parts: &[VideoPart],
-    medium: &str,
-) -> Result<(), MediaError> {
+fn copy_parts(writer: &OwnedPipeline, src: &gst_app::AppSrc, parts: &[Part], medium: &str) -> Result<(), MediaError> {
     let segment = {
         let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
         segment.set_start(gst::ClockTime::from_nseconds(BASE_NS));
@@ -213,7 +209,7 @@ mod tests {
         for (i, (first, frames)) in cuts.iter().enumerate() {
             let path = dir.path().join(format!("slice{i}.mp4"));
             slice(&path, *first, *frames);
-            parts.push(VideoPart { path, offset_ns: first * 1_000_000_000 / u64::from(FPS) });
+            parts.push(Part { path, offset_ns: first * 1_000_000_000 / u64::from(FPS) });
         }
         let audio = dir.path().join("mix.m4a");
         let mut mix = AudioFileEncoder::start(&audio, AudioFormat::M4a, 128).expect("aac");
@@ -264,7 +260,7 @@ mod tests {
             sink.push_video(vec![80; 96 * 54 * 3 / 2]).expect("push");
         }
         sink.finish().expect("finish");
-        let parts = [VideoPart { path: a, offset_ns: 0 }, VideoPart { path: b.clone(), offset_ns: 333_333_333 }];
+        let parts = [Part { path: a, offset_ns: 0 }, Part { path: b.clone(), offset_ns: 333_333_333 }];
         let err = join_mp4(&parts, None, &dir.path().join("out.mp4")).expect_err("refused");
         assert!(err.to_string().contains("slice 1") && err.to_string().contains("b.mp4"), "{err}");
     }

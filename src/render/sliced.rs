@@ -22,7 +22,7 @@ use super::slices::{Parallel, Slice, SliceDone, SliceFailure, SliceOrder, cut};
 use super::{CancelFlag, Progress, RenderError, RenderInput, RenderRequest, stall_timeout, validate, watchdog};
 use crate::ingest::Recording;
 use crate::media::Interrupt;
-use crate::media::join::{VideoPart, join_mp4};
+use crate::media::join::{Part, join_mp4};
 use crate::timeline::CallTimeline;
 
 /// A slice whose worker died is given to a worker this many more times.
@@ -159,13 +159,10 @@ impl Sliced {
         });
         request.cancel.check()?;
         let (results, slices_done) = both(pass_result, slices_result)?;
-        let parts: Vec<VideoPart> = self
+        let parts: Vec<Part> = self
             .slices
             .iter()
-            .map(|s| VideoPart {
-                path: self.slice_path(s),
-                offset_ns: s.first_frame * 1_000_000_000 / u64::from(self.fps),
-            })
+            .map(|s| Part { path: self.slice_path(s), offset_ns: s.first_frame * 1_000_000_000 / u64::from(self.fps) })
             .collect();
         info_span!("join", slices = parts.len()).in_scope(|| join_mp4(&parts, Some(&self.mix_path()), video))?;
         let first = slices_done.first();
