@@ -271,33 +271,22 @@ fn validate(request: &RenderRequest) -> Result<(), RenderError> {
 
 /// Renders every output `request` asks for from its input, then `manifest.json`; fails when
 /// cancelled or when it makes no progress for `request.stall_timeout_s` (see [`watchdog`]).
-pub fn render(request: &RenderRequest, mut on_progress: impl FnMut(Progress)) -> Result<RenderSummary, RenderError> {
-    validate(request)?;
-    watchdog::watched(&request.cancel, stall_timeout(request), |interrupt| {
-        let on_progress = |p| {
+pub fn render(request: &RenderRequest, on_progress: impl FnMut(Progress)) -> Result<RenderSummary, RenderError> {
+    watched_render(request, on_progress, |on_progress, interrupt| match &request.input {
+        RenderInput::Archive(path) => {
+            let recording = info_span!("ingest", input = %path.display())
+                .in_scope(|| Recording::open_in(path, &request.work_dir))?;
             interrupt.touch();
-            on_progress(p);
-        };
-        match &request.input {
-            RenderInput::Archive(path) => {
-                let recording = info_span!("ingest", input = %path.display())
-                    .in_scope(|| Recording::open_in(path, &request.work_dir))?;
-                interrupt.touch();
-                recording_outputs(request, &recording, on_progress)
-            }
-            RenderInput::Live(live) => {
-                let mut on_progress = on_progress;
-                info_span!("live", call_id = %live.0.call().call_id)
-                    .in_scope(|| live_pass::render_live(&live.0, request, &mut on_progress))
-            }
-            RenderInput::TrackFiles(set) => {
-                let started = Instant::now();
-                let plan =
-                    info_span!("plan", files = set.files.len()).in_scope(|| RenderPlan::from_track_files(set))?;
-                plan.check_call_span(request.max_call_span_h)?;
-                interrupt.touch();
-                render_plan(request, &plan, started, on_progress)
-            }
+            recording_outputs(request, &recording, on_progress)
+        }
+        RenderInput::Live(live) => info_span!("live", call_id = %live.0.call().call_id)
+            .in_scope(|| live_pass::render_live(&live.0, request, on_progress)),
+        RenderInput::TrackFiles(set) => {
+            let started = Instant::now();
+            let plan = info_span!("plan", files = set.files.len()).in_scope(|| RenderPlan::from_track_files(set))?;
+            plan.check_call_span(request.max_call_span_h)?;
+            interrupt.touch();
+            render_plan(request, &plan, started, on_progress)
         }
     })
 }
@@ -306,19 +295,27 @@ pub fn render(request: &RenderRequest, mut on_progress: impl FnMut(Progress)) ->
 pub fn render_recording(
     request: &RenderRequest,
     recording: &Recording,
-    mut on_progress: impl FnMut(Progress),
+    on_progress: impl FnMut(Progress),
 ) -> Result<RenderSummary, RenderError> {
-    validate(request)?;
-    watchdog::watched(&request.cancel, stall_timeout(request), |interrupt| {
-        recording_outputs(request, recording, |p| {
-            interrupt.touch();
-            on_progress(p);
-        })
-    })
+    watched_render(request, on_progress, |on_progress, _| recording_outputs(request, recording, on_progress))
 }
 
-fn stall_timeout(request: &RenderRequest) -> Duration {
-    Duration::from_secs(request.stall_timeout_s.max(1))
+/// Runs `work` for a valid `request` under the watchdog (see [`watchdog`]): every progress it
+/// reports counts as the render moving.
+fn watched_render<T>(
+    request: &RenderRequest,
+    mut on_progress: impl FnMut(Progress),
+    work: impl FnOnce(&mut dyn FnMut(Progress), &crate::media::Interrupt) -> Result<T, RenderError>,
+) -> Result<T, RenderError> {
+    validate(request)?;
+    let stall_timeout = Duration::from_secs(request.stall_timeout_s.max(1));
+    watchdog::watched(&request.cancel, stall_timeout, |interrupt| {
+        let mut noted = |p| {
+            interrupt.touch();
+            on_progress(p);
+        };
+        work(&mut noted, interrupt)
+    })
 }
 
 fn recording_outputs(

@@ -19,7 +19,7 @@ use super::composite::slice_output;
 use super::pass::{self, Entry, OutputResult};
 use super::plan::RenderPlan;
 use super::slices::{Parallel, Slice, SliceDone, SliceFailure, SliceOrder, cut};
-use super::{CancelFlag, Progress, RenderError, RenderInput, RenderRequest, stall_timeout, validate, watchdog};
+use super::{CancelFlag, Progress, RenderError, RenderInput, RenderRequest, watched_render};
 use crate::ingest::Recording;
 use crate::media::Interrupt;
 use crate::media::join::{Part, join_mp4};
@@ -291,14 +291,9 @@ fn slice_error(slice: &Slice, callers_fault: bool, code: &str, message: String) 
 pub fn render_slice(
     request: &RenderRequest,
     order: &SliceOrder,
-    mut on_progress: impl FnMut(Progress),
+    on_progress: impl FnMut(Progress),
 ) -> Result<SliceDone, RenderError> {
-    validate(request)?;
-    watchdog::watched(&request.cancel, stall_timeout(request), |interrupt| {
-        let mut on_progress = |p| {
-            interrupt.touch();
-            on_progress(p);
-        };
+    watched_render(request, on_progress, |on_progress, _| {
         let input = match (&order.recording_dir, &request.input) {
             (Some(dir), _) => RenderInput::Archive(dir.clone()),
             (None, input) => input.clone(),
@@ -327,7 +322,7 @@ pub fn render_slice(
         let output = slice_output(&plan, request, &order.path, order.slice)?;
         let entries = vec![Entry { output, isolated: false, reports_progress: true }];
         let result = info_span!("slice", index = order.slice.index, attempt = order.attempt)
-            .in_scope(|| pass::run(&plan, request, entries, &mut on_progress))?
+            .in_scope(|| pass::run(&plan, request, entries, on_progress))?
             .into_iter()
             .next()
             .unwrap_or(Err(RenderError::Cancelled))?;
